@@ -1,0 +1,175 @@
+"""Selection ratios, tables and figures on small synthetic frames with known accuracies."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simreg.figures import plot_noise_accuracy, plot_selection_plane
+from simreg.selection import acceptable, best_setting, selection_ratios
+from simreg.tables import alpha_threshold_table, gamma_table, results_table, write_table
+
+SEEDS = [0, 1, 2]
+GAUSSIAN_EPS = [0.1, 0.2]
+UNIFORM_EPS = [0.3]
+# Baseline per seed: clean accuracy, accuracies at the gaussian eps > 0, at the uniform eps > 0.
+BASELINE = {0: (0.8, [0.6, 0.4], [0.7]), 1: (0.9, [0.5, 0.3], [0.6]), 2: (0.7, [0.4, 0.4], [0.5])}
+# Regularized settings as (method, alpha, Th, clean factor, gaussian factor) on the baseline.
+SCALED = [("threshold", 1.0, 0.8, 0.99, 1.2),   # acceptable
+          ("threshold", 1.0, 0.5, 1.00, 1.1),   # acceptable, less robust
+          ("threshold", 10.0, 0.8, 0.90, 1.5),  # most robust but loses clean accuracy
+          ("pixel", 1.0, None, 1.00, 0.9)]      # no gain under noise
+MIN_CLEAN = 0.95
+
+
+def model_rows(method, alpha, threshold, seed, clean, gaussian, uniform):
+    """Noise rows of one model, as the CSVs hold them (threshold "na" when unused)."""
+    regularization = "none" if method == "none" else "t_n100"
+    base = {"task": "t", "regularization": regularization, "method": method, "alpha": alpha,
+            "threshold": "na" if threshold is None else threshold, "reg_pairs": 100,
+            "seed": seed, "simreg_version": "0", "created": "now"}
+    rows = [{**base, "noise": kind, "epsilon": 0.0, "accuracy": clean}
+            for kind in ("gaussian", "uniform")]
+    rows += [{**base, "noise": "gaussian", "epsilon": e, "accuracy": a}
+             for e, a in zip(GAUSSIAN_EPS, gaussian)]
+    rows += [{**base, "noise": "uniform", "epsilon": e, "accuracy": a}
+             for e, a in zip(UNIFORM_EPS, uniform)]
+    return rows
+
+
+@pytest.fixture
+def noise() -> pd.DataFrame:
+    rows = []
+    for seed, (clean, gaussian, uniform) in BASELINE.items():
+        rows += model_rows("none", 0.0, None, seed, clean, gaussian, uniform)
+        for method, alpha, th, f_clean, f_noise in SCALED:
+            rows += model_rows(method, alpha, th, seed, clean * f_clean,
+                               [a * f_noise for a in gaussian], uniform)
+    # Per-seed ratios differ: clean 0.9, 1.0, 1.1; gaussian 0.55/0.5, 0.5/0.4, 0.2/0.4.
+    rows += model_rows("high", 2.0, 0.8, 0, 0.72, [0.6, 0.5], [0.7])
+    rows += model_rows("high", 2.0, 0.8, 1, 0.90, [0.6, 0.4], [0.6])
+    rows += model_rows("high", 2.0, 0.8, 2, 0.77, [0.2, 0.2], [0.5])
+    return pd.DataFrame(rows)
+
+
+def metric_rows(method, alpha, threshold, seed, gammas):
+    """Three epochs; epoch 1 is best and carries ``gammas``, the others carry junk."""
+    junk = [0.96, 0.01, 0.01, 0.01, 0.01]
+    rows = []
+    for epoch in range(3):
+        row = {"epoch": epoch, "lr": 0.1, "train_ce": 1.0, "train_sim": 0.1, "val_loss": 1.0,
+               "val_accuracy": 0.5 + 0.1 * seed + 0.01 * epoch, "seconds": 1.0,
+               "best": epoch == 1, "method": method, "alpha": alpha,
+               "threshold": "na" if threshold is None else threshold, "seed": seed,
+               "reg_pairs": 100, "task": "t",
+               "regularization": "none" if method == "none" else "t_n100", "simreg_version": "0"}
+        row.update({f"gamma_{i}": g for i, g in enumerate(gammas if epoch == 1 else junk)})
+        rows.append(row)
+    return rows
+
+
+@pytest.fixture
+def metrics(noise) -> pd.DataFrame:
+    models = noise.drop_duplicates(["method", "alpha", "threshold", "seed"])
+    rows = []
+    for m in models.itertuples():
+        threshold = None if m.threshold == "na" else m.threshold
+        gammas = [0.2] * 5 if m.seed != 1 else [0.6, 0.1, 0.1, 0.1, 0.1]
+        rows += metric_rows(m.method, m.alpha, threshold, m.seed, gammas)
+    return pd.DataFrame(rows)
+
+
+def setting(frame, method, alpha, threshold=None):
+    match = (frame["method"] == method) & (frame["alpha"] == alpha)
+    match &= frame["threshold"].isna() if threshold is None else frame["threshold"] == threshold
+    assert match.sum() == 1
+    return frame[match].iloc[0]
+
+
+def test_ratios_equal_hand_computed_values(noise):
+    ratios = selection_ratios(noise, "gaussian")
+    high = setting(ratios, "high", 2.0, 0.8)
+    assert high["clean_ratio"] == pytest.approx(1.0)
+    assert high["clean_ratio_sem"] == pytest.approx(np.std([0.9, 1.0, 1.1], ddof=1) / math.sqrt(3))
+    robust = [0.55 / 0.5, 0.5 / 0.4, 0.2 / 0.4]  # mean 0.95: not acceptable
+    assert high["robust_ratio"] == pytest.approx(np.mean(robust))
+    assert high["robust_ratio_sem"] == pytest.approx(np.std(robust, ddof=1) / math.sqrt(3))
+    assert high["n_seeds"] == 3
+    for method, alpha, th, f_clean, f_noise in SCALED:
+        row = setting(ratios, method, alpha, th)
+        assert row["clean_ratio"] == pytest.approx(f_clean)
+        assert row["robust_ratio"] == pytest.approx(f_noise)
+    assert set(ratios["method"]) == {"threshold", "pixel", "high"}
+
+
+def test_baseline_against_itself_gives_exactly_one(noise):
+    copy = noise[noise["method"] == "none"].assign(method="threshold", alpha=0.0, threshold=0.5)
+    ratios = selection_ratios(pd.concat([noise, copy]), "uniform")
+    row = setting(ratios, "threshold", 0.0, 0.5)
+    assert row["clean_ratio"] == 1.0 and row["robust_ratio"] == 1.0
+    assert row["clean_ratio_sem"] == 0.0 and row["robust_ratio_sem"] == 0.0
+
+
+def test_acceptable_and_best_setting(noise):
+    ratios = selection_ratios(noise, "gaussian")
+    chosen = ratios[acceptable(ratios, MIN_CLEAN)]
+    assert sorted(zip(chosen["method"], chosen["alpha"], chosen["threshold"])) == [
+        ("threshold", 1.0, 0.5), ("threshold", 1.0, 0.8)]
+    best = best_setting(ratios, MIN_CLEAN)
+    assert (best["method"], best["alpha"], best["threshold"]) == ("threshold", 1.0, 0.8)
+    assert best_setting(ratios, 1.5) is None
+
+
+def test_missing_baseline_seed_raises(noise):
+    lacking = noise[~((noise["method"] == "none") & (noise["seed"] == 2))]
+    with pytest.raises(ValueError, match="baseline"):
+        selection_ratios(lacking, "gaussian")
+
+
+def test_alpha_threshold_table(noise):
+    table = alpha_threshold_table(noise, "gaussian", MIN_CLEAN).set_index("method")
+    assert (table.loc["threshold", "alpha"], table.loc["threshold", "threshold"]) == (1.0, 0.8)
+    assert table.loc["threshold", "robust_ratio"] == pytest.approx(1.2)
+    assert (table.loc["threshold", "n_settings"], table.loc["threshold", "n_acceptable"]) == (3, 2)
+    assert table.loc["threshold", "note"] == ""
+    assert np.isnan(table.loc["pixel", "alpha"]) and np.isnan(table.loc["pixel", "threshold"])
+    assert "no acceptable" in table.loc["pixel", "note"]
+
+
+def test_gamma_table_uses_best_epochs_only(metrics):
+    table = gamma_table(metrics)
+    assert "none" not in set(table["method"])
+    row = setting(table, "pixel", 1.0)
+    assert row["stem"] == pytest.approx((0.2 + 0.6 + 0.2) / 3)
+    assert row["stage1"] == pytest.approx((0.2 + 0.1 + 0.2) / 3)
+    assert row["stem_sem"] == pytest.approx(np.std([0.2, 0.6, 0.2], ddof=1) / math.sqrt(3))
+    assert row["n_seeds"] == 3
+
+
+def test_results_table(noise, metrics):
+    table = results_table(noise, metrics)
+    none = setting(table, "none", 0.0)
+    assert none["clean_accuracy"] == pytest.approx(0.8)
+    assert none["gaussian_mean_accuracy"] == pytest.approx((0.5 + 0.4 + 0.4) / 3)
+    assert none["uniform_mean_accuracy"] == pytest.approx(0.6)
+    assert none["val_accuracy"] == pytest.approx(0.61)
+    assert len(table) == 1 + len(SCALED) + 1
+
+
+def test_plots_write_pdf_and_png(noise, tmp_path):
+    plot_noise_accuracy(noise, tmp_path / "noise.pdf", "synthetic")
+    plot_selection_plane(noise, tmp_path / "plane.pdf", "gaussian", MIN_CLEAN, "synthetic")
+    for name in ("noise.pdf", "noise.png", "plane.pdf", "plane.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_write_table_round_trips(noise, metrics, tmp_path):
+    table = results_table(noise, metrics)
+    write_table(table, tmp_path / "results.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "results.csv"), table, check_dtype=False)
+    markdown = (tmp_path / "results.md").read_text()
+    assert markdown.startswith("| task") and "gaussian_mean_accuracy" in markdown

@@ -1,0 +1,114 @@
+"""Checkpoint/resume: a training run killed mid-way and resumed ends with the same weights."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+from simreg.datasets import build_dataset
+from simreg.similarity import build_similarity
+from simreg.train import TrainSettings, train
+
+SETTINGS = TrainSettings(method="threshold", alpha=10.0, threshold=0.4, width=4, epochs=4,
+                         validation_fraction=0.1, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("resume")
+    task = folder / "digits_gray.h5"
+    sim = folder / "similarity.h5"
+    build_dataset("digits", "gray", task)
+    build_similarity(task, sim, n_images=200, image_seed=0)
+    return task, sim
+
+
+def run_train(task, sim, out, checkpoint_dir, settings=SETTINGS):
+    train(task, sim, out / "model.pt", out / "metrics.csv", checkpoint_dir, settings,
+          device="cpu", threads=1)
+
+
+def file_id(path):
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns)
+
+
+def test_resume_after_kill_gives_identical_weights(data, tmp_path):
+    task, sim = data
+
+    # A: uninterrupted, in this process
+    out_a = tmp_path / "a"
+    run_train(task, sim, out_a, tmp_path / "ckpt_a")
+    saved_a = torch.load(out_a / "model.pt", weights_only=False)
+
+    # B: started in a subprocess, killed after the second checkpoint, resumed here
+    out_b, ckpt_b = tmp_path / "b", tmp_path / "ckpt_b"
+    script = textwrap.dedent(f"""
+        from simreg.train import TrainSettings, train
+        settings = TrainSettings(**{dataclasses.asdict(SETTINGS)!r})
+        train({str(task)!r}, {str(sim)!r}, {str(out_b / 'model.pt')!r},
+              {str(out_b / 'metrics.csv')!r}, {str(ckpt_b)!r}, settings, device="cpu", threads=1)
+    """)
+    log = open(tmp_path / "child.log", "w")
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=log, stderr=subprocess.STDOUT)
+    checkpoint = ckpt_b / "last.pt"
+    first = None  # (inode, mtime) of the first checkpoint seen
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            current = file_id(checkpoint)
+            if first is None:
+                first = current  # stays None until the first checkpoint appears
+            elif current != first:  # replaced at least once: epoch >= 1 is stored
+                break
+            if child.poll() is not None:
+                pytest.fail(f"training subprocess ended (rc {child.returncode}) before it was "
+                            f"killed:\n{(tmp_path / 'child.log').read_text()}")
+            assert time.monotonic() < deadline, "no checkpoint was replaced in time"
+            time.sleep(0.002)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        log.close()
+    assert child.returncode == -signal.SIGKILL
+    assert not (out_b / "model.pt").exists()
+    assert not (out_b / "metrics.csv").exists()
+    stored = torch.load(checkpoint, weights_only=False)
+    assert 1 <= stored["epoch"] < SETTINGS.epochs - 1  # interrupted with work left to do
+
+    run_train(task, sim, out_b, ckpt_b)
+    saved_b = torch.load(out_b / "model.pt", weights_only=False)
+
+    assert saved_a["provenance"]["best_epoch"] == saved_b["provenance"]["best_epoch"]
+    for part in ("model", "similarity"):
+        a, b = saved_a[part], saved_b[part]
+        assert a.keys() == b.keys() and len(a) > 0
+        for key in a:
+            assert torch.equal(a[key], b[key]), f"{part}.{key} differs after resume"
+
+
+def test_checkpoint_with_other_settings_is_refused(data, tmp_path):
+    task, sim = data
+    ckpt = tmp_path / "ckpt"
+    one_epoch = dataclasses.replace(SETTINGS, epochs=1)
+    run_train(task, sim, tmp_path / "first", ckpt, one_epoch)
+    assert (ckpt / "last.pt").exists()
+    other = dataclasses.replace(one_epoch, alpha=5.0)
+    with pytest.raises(RuntimeError, match="last.pt") as info:
+        run_train(task, sim, tmp_path / "second", ckpt, other)
+    assert "settings" in str(info.value)
+    assert not (tmp_path / "second" / "model.pt").exists()

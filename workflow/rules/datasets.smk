@@ -1,0 +1,23 @@
+rule dataset:
+    output:
+        "results/datasets/{dataset}_{color}.h5",
+    log:
+        "results/logs/dataset/{dataset}_{color}.log",
+    params:
+        data_root=config["data"]["root"],
+        download="--download" if config["data"]["download"] else "--no-download",
+        npz=json.dumps(config["data"]["npz"]),
+        imagenet=(
+            f"--imagenet-dir {config['data']['imagenet_dir']}"
+            if config["data"]["imagenet_dir"]
+            else ""
+        ),
+        test_fraction=config["data"]["test_fraction"],
+        split_seed=config["data"]["split_seed"],
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    shell:
+        "simreg dataset --name {wildcards.dataset} --color {wildcards.color} --out {output}"
+        " --data-root {params.data_root} {params.download} --npz '{params.npz}' {params.imagenet}"
+        " --test-fraction {params.test_fraction} --split-seed {params.split_seed} 2> {log}"

@@ -1,0 +1,18 @@
+rule similarity:
+    input:
+        rules.dataset.output[0],
+    output:
+        "results/similarity/{dataset}_{color}_n{n}.h5",
+    log:
+        "results/logs/similarity/{dataset}_{color}_n{n}.log",
+    params:
+        image_seed=config["regularization"]["image_seed"],
+        dtype=config["similarity"]["dtype"],
+        block_size=config["similarity"]["block_size"],
+    resources:
+        mem_mb=config["resources"]["similarity_mem_mb"],
+        runtime=120,
+    shell:
+        "simreg similarity --dataset {input} --out {output} --n-images {wildcards.n}"
+        " --image-seed {params.image_seed} --dtype {params.dtype}"
+        " --block-size {params.block_size} 2> {log}"

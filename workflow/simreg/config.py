@@ -1,0 +1,121 @@
+"""Loading and validating the configuration against workflow/schemas/config.schema.yaml.
+
+The schema is the single source of the config's keys, types, ranges, defaults and
+descriptions. Validation fills in defaults and stops on the first problem with a message
+that names the key and says what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration does not satisfy the schema."""
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _with_defaults(validator_class):
+    """A validator class that fills in each property's default before validating it."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if isinstance(subschema, dict) and "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+DefaultFillingValidator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def describe(error: jsonschema.ValidationError) -> str:
+    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    allowed = ""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        known = sorted(schema.get("properties", {}))
+        if error.validator == "unevaluatedProperties" or not known:
+            known = sorted(_known_keys(error))
+        allowed = f"; allowed keys here: {', '.join(known)}" if known else ""
+    elif "description" in schema:
+        allowed = f" ({schema['description']})"
+    return f"config key '{key}': {error.message}{allowed}"
+
+
+def _known_keys(error) -> set[str]:
+    """Property names a (possibly $ref-composed) schema declares, for error messages."""
+    schema, names = error.schema, set()
+    root = load_schema()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        names |= set(node.get("properties", {}))
+        ref = node.get("$ref")
+        if ref and ref.startswith("#/"):
+            target = root
+            for part in ref[2:].split("/"):
+                target = target[part]
+            stack.append(target)
+        stack.extend(node.get("allOf", []))
+    return names
+
+
+def validate_config(config: dict) -> dict:
+    """Validate ``config`` in place (filling defaults) and return it; raise ConfigError."""
+    validator = DefaultFillingValidator(load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(describe(e) for e in errors))
+    _check_consistency(config)
+    return config
+
+
+def _check_consistency(config: dict) -> None:
+    """Rules the schema cannot express."""
+    grids = config["noise"]["epsilons"]
+    for name, grid in config["figures"].items():
+        for role in ("task",):
+            dataset = grid[role].rsplit("_", 1)[0]
+            if dataset not in grids:
+                raise ConfigError(f"config key 'figures.{name}.{role}': dataset {dataset!r} has no "
+                                  f"noise grid; add noise.epsilons.{dataset}")
+        if grid["task"].rsplit("_", 1)[1] != grid["regularization"].rsplit("_", 1)[1]:
+            raise ConfigError(f"config key 'figures.{name}': task and regularization set must have "
+                              "the same color mode (the network sees both)")
+        inner = config["regularization"]["inner_threshold"]
+        if "double" in grid["methods"] and min(grid["threshold"]) <= inner:
+            raise ConfigError(f"config key 'figures.{name}.threshold': the double variant needs "
+                              f"every threshold above regularization.inner_threshold = {inner}")
+
+
+def load_config(*paths: str | Path, overrides: dict | None = None) -> dict:
+    """Merge YAML files (later ones override earlier ones, dicts recursively) and validate."""
+    config: dict = {}
+    for path in paths:
+        _merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    _merge(config, overrides or {})
+    return validate_config(config)
+
+
+def _merge(base: dict, update: dict) -> None:
+    """Snakemake's merge rule: nested dicts merge, everything else is replaced."""
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)

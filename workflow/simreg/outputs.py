@@ -1,0 +1,64 @@
+"""Writing pipeline outputs: atomically, and with provenance attached.
+
+A job killed half-way must never leave a file that looks complete, so every output is
+written to a temporary sibling and moved into place with ``os.replace`` (atomic on POSIX).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from simreg import __version__
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; move it onto ``path`` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def provenance(**values) -> dict:
+    """Provenance for an output: package version, time, host, plus the given values.
+
+    Values that are not scalars (lists, dicts) are stored as JSON strings so that they fit
+    in HDF5 attrs and CSV columns alike.
+    """
+    record = {
+        "simreg_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+    }
+    for key, value in values.items():
+        if value is None:
+            value = "none"
+        elif isinstance(value, (list, tuple, dict)):
+            value = json.dumps(value, sort_keys=True)
+        record[key] = value
+    return record
+
+
+def write_csv(frame, path: str | os.PathLike) -> None:
+    """Write a pandas DataFrame to CSV atomically."""
+    with atomic_output(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def write_text(text: str, path: str | os.PathLike) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)

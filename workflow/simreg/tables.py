@@ -1,0 +1,95 @@
+"""Tables: the selected (alpha, Th) per method (paper App. Table 1), the learned layer
+weights gamma (App. Table 2), and a summary of every model group.
+
+Each function returns a DataFrame; ``write_table`` writes it as CSV plus a Markdown copy.
+Spreads are the SEM across seeds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simreg.outputs import write_csv, write_text
+from simreg.selection import (BASELINE, GROUP_KEYS, MODEL_KEYS, acceptable, best_setting,
+                              normalize_keys, per_seed_accuracy, selection_ratios)
+
+LAYERS = ["stem", "stage1", "stage2", "stage3", "stage4"]
+GAMMAS = [f"gamma_{i}" for i in range(len(LAYERS))]
+METHOD_KEYS = ["task", "regularization", "method"]
+
+
+def mean_and_sem(per_seed: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
+    """Per group of ``keys``: ``n_seeds``, then the mean of each column and its ``_sem``."""
+    groups = per_seed.groupby(keys, dropna=False)
+    summary = groups[columns].agg(["mean", "sem"])
+    summary.columns = [name if stat == "mean" else f"{name}_sem" for name, stat in summary.columns]
+    summary.insert(0, "n_seeds", groups["seed"].nunique())
+    return summary.reset_index()
+
+
+def best_epochs(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The kept (``best``) epoch row of each model; exactly one per model is required."""
+    metrics = normalize_keys(metrics)
+    best = metrics[metrics["best"].astype(str).str.lower() == "true"]
+    counts = best.groupby(MODEL_KEYS, dropna=False).size()
+    models = metrics.groupby(MODEL_KEYS, dropna=False).size()
+    if len(counts) != len(models) or (counts != 1).any():
+        raise ValueError("every model needs exactly one epoch marked best in the metrics")
+    return best
+
+
+def alpha_threshold_table(noise: pd.DataFrame, noise_kind: str,
+                          min_clean_ratio: float) -> pd.DataFrame:
+    """Per (task, regularization, method): the selected (alpha, Th) and its ratios.
+
+    The selected setting is the acceptable one with the highest robust ratio
+    (``selection.best_setting``); ``n_settings`` counts the settings tried and
+    ``n_acceptable`` those in the acceptable region.
+    """
+    ratios = selection_ratios(noise, noise_kind)
+    chosen = ["alpha", "threshold", "reg_pairs", "clean_ratio", "clean_ratio_sem",
+              "robust_ratio", "robust_ratio_sem", "n_seeds"]
+    rows = []
+    for keys, settings in ratios.groupby(METHOD_KEYS, sort=True):
+        best = best_setting(settings, min_clean_ratio)
+        row = dict(zip(METHOD_KEYS, keys))
+        row.update({key: (best[key] if best else np.nan) for key in chosen})
+        row["n_settings"] = len(settings)
+        row["n_acceptable"] = int(acceptable(settings, min_clean_ratio).sum())
+        row["note"] = "" if best else (f"no acceptable setting (clean ratio >= "
+                                       f"{min_clean_ratio:g} and robust ratio > 1)")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=METHOD_KEYS + chosen + ["n_settings", "n_acceptable", "note"])
+
+
+def gamma_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Mean and SEM across seeds of the best-epoch layer weights, per regularized group.
+
+    Columns are named by layer (``stem``, ``stage1``..``stage4`` and their ``_sem``);
+    method ``none`` is left out because its gamma is never trained.
+    """
+    best = best_epochs(metrics)
+    best = best[best["method"] != BASELINE].rename(columns=dict(zip(GAMMAS, LAYERS)))
+    table = mean_and_sem(best, GROUP_KEYS, LAYERS)
+    return table[GROUP_KEYS + ["n_seeds"] + LAYERS + [f"{layer}_sem" for layer in LAYERS]]
+
+
+def results_table(noise: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per model group: best-epoch validation accuracy, clean test accuracy and the mean
+    accuracy over each noise kind's epsilon > 0 grid, each as mean and SEM across seeds."""
+    accuracy = per_seed_accuracy(noise)
+    validation = best_epochs(metrics)[MODEL_KEYS + ["val_accuracy"]]
+    per_seed = accuracy.merge(validation, on=MODEL_KEYS, how="outer")
+    noise_columns = [c for c in accuracy.columns if c.endswith("_mean_accuracy")]
+    return mean_and_sem(per_seed, GROUP_KEYS, ["val_accuracy", "clean_accuracy"] + noise_columns)
+
+
+def write_table(frame: pd.DataFrame, out_csv: str | Path) -> None:
+    """Write ``frame`` as CSV and as Markdown (``.md`` beside it, floats to 4 significant
+    digits), both atomically."""
+    out_csv = Path(out_csv)
+    write_csv(frame, out_csv)
+    write_text(frame.to_markdown(index=False, floatfmt=".4g") + "\n", out_csv.with_suffix(".md"))
