@@ -1,0 +1,90 @@
+"""Speed of the two costly steps, printed as JSON (not a test; numbers depend on the machine).
+
+- training steps/s for ``none`` and ``threshold`` (batch 64 + 16 regularization pairs),
+  ResNet18 on 32x32 grayscale images, and the ratio threshold/none;
+- wall time of the pixel-similarity build (blocks + HDF5 write) for N = 5000 and 20000.
+
+    python benchmarks/run.py [--width 64] [--steps 20] [--device auto] [--sizes 5000 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import simreg
+from simreg.datasets import Splits, write_dataset
+from simreg.similarity import build_similarity
+from simreg.train import Trainer, TrainSettings, pick_device, sample_pairs
+
+
+def synthetic_dataset(path: Path, n: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, 32, 32, 1), dtype=np.uint8)
+    labels = rng.integers(0, 10, n)
+    write_dataset(Splits(images, labels, images[:10], labels[:10]), "gray", path,
+                  dataset="synthetic", n_classes=10)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def training_steps_per_second(workdir: Path, method: str, width: int, steps: int, device) -> float:
+    s = TrainSettings(method=method, alpha=10.0, threshold=0.8, width=width, validation_fraction=0.01)
+    trainer = Trainer(workdir / "task.h5", workdir / "similarity.h5", s, device)
+    generator = torch.Generator().manual_seed(0)
+    n = len(trainer.y_train)
+    batches = torch.randint(n, (steps + 3, s.batch_size), generator=generator).to(device)
+    pairs = (sample_pairs(len(trainer.reg_images), (steps + 3) * s.reg_pairs, generator)
+             .view(steps + 3, s.reg_pairs, 2).to(device)) if trainer.method.regularized else None
+    for t in range(3):  # warm-up: allocator, kernel selection
+        trainer.step(batches[t], None if pairs is None else pairs[t])
+    sync(device)
+    started = time.perf_counter()
+    for t in range(3, steps + 3):
+        trainer.step(batches[t], None if pairs is None else pairs[t])
+    sync(device)
+    return steps / (time.perf_counter() - started)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--sizes", type=int, nargs="*", default=[5000, 20000])
+    a = p.parse_args()
+    device = pick_device(a.device)
+    result = {"simreg_version": simreg.__version__, "torch": torch.__version__,
+              "device": str(device), "threads": torch.get_num_threads(),
+              "machine": platform.machine(), "width": a.width}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        synthetic_dataset(workdir / "task.h5", 5000)
+        build_similarity(workdir / "task.h5", workdir / "similarity.h5", n_images=5000, image_seed=0)
+        rates = {m: training_steps_per_second(workdir, m, a.width, a.steps, device)
+                 for m in ("none", "threshold")}
+        result["train_steps_per_s"] = {m: round(r, 3) for m, r in rates.items()}
+        result["train_threshold_over_none"] = round(rates["threshold"] / rates["none"], 3)
+        result["similarity_build_s"] = {}
+        for n in a.sizes:
+            synthetic_dataset(workdir / f"images{n}.h5", n, seed=1)
+            started = time.perf_counter()
+            build_similarity(workdir / f"images{n}.h5", workdir / f"sim{n}.h5", n_images=n,
+                             image_seed=0, device=str(device))
+            result["similarity_build_s"][str(n)] = round(time.perf_counter() - started, 2)
+            (workdir / f"sim{n}.h5").unlink()
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
