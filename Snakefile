@@ -20,6 +20,15 @@ configfile: "config.yaml"
 
 validate_config(config)
 
+
+# One image for every job under --software-deployment-method apptainer (containers/);
+# the rules' conda: envs/simreg.yaml serves --software-deployment-method conda.
+container: config["container_image"]
+
+
+report: "workflow/report/workflow.rst"
+
+
 wildcard_constraints:
     **paths.WILDCARDS,
 

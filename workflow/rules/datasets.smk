@@ -3,6 +3,11 @@ rule dataset:
         "results/datasets/{dataset}_{color}.h5",
     log:
         "results/logs/dataset/{dataset}_{color}.log",
+    conda:
+        "../../envs/simreg.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=60,
     params:
         data_root=config["data"]["root"],
         download="--download" if config["data"]["download"] else "--no-download",
@@ -14,9 +19,6 @@ rule dataset:
         ),
         test_fraction=config["data"]["test_fraction"],
         split_seed=config["data"]["split_seed"],
-    resources:
-        mem_mb=8000,
-        runtime=60,
     shell:
         "simreg dataset --name {wildcards.dataset} --color {wildcards.color} --out {output}"
         " --data-root {params.data_root} {params.download} --npz '{params.npz}' {params.imagenet}"

@@ -1,8 +1,3 @@
-def noise_grid(wildcards):
-    dataset = wildcards.task.rsplit("_", 1)[0]
-    return json.dumps(config["noise"]["epsilons"][dataset])
-
-
 rule noise:
     input:
         model=rules.train.output.model,
@@ -11,19 +6,23 @@ rule noise:
         f"results/noise/{paths.MODEL_STEM}.csv",
     log:
         f"results/logs/noise/{paths.MODEL_STEM}.log",
-    params:
-        epsilons=noise_grid,
-        seed=config["noise"]["seed"],
-        n_images=(
-            f"--n-images {config['noise']['n_images']}" if config["noise"]["n_images"] else ""
-        ),
-        model_keys=lambda w: json.dumps(model_key(w).columns()),
-        device=config["training"]["device"],
+    conda:
+        "../../envs/simreg.yaml"
     threads: config["resources"]["eval_threads"]
     resources:
         mem_mb=config["resources"]["eval_mem_mb"],
         runtime=config["resources"]["eval_runtime"],
         gpu=config["resources"]["gpu"],
+    params:
+        epsilons=noise_grid,
+        seed=config["noise"]["seed"],
+        n_images=(
+            f"--n-images {config['noise']['n_images']}"
+            if config["noise"]["n_images"]
+            else ""
+        ),
+        model_keys=lambda w: json.dumps(model_key(w).columns()),
+        device=config["training"]["device"],
     shell:
         "simreg noise --model {input.model} --dataset {input.task} --out {output}"
         " --epsilons '{params.epsilons}' --seed {params.seed} {params.n_images}"

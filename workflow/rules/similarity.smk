@@ -5,13 +5,15 @@ rule similarity:
         "results/similarity/{dataset}_{color}_n{n}.h5",
     log:
         "results/logs/similarity/{dataset}_{color}_n{n}.log",
+    conda:
+        "../../envs/simreg.yaml"
+    resources:
+        mem_mb=config["resources"]["similarity_mem_mb"],
+        runtime=120,
     params:
         image_seed=config["regularization"]["image_seed"],
         dtype=config["similarity"]["dtype"],
         block_size=config["similarity"]["block_size"],
-    resources:
-        mem_mb=config["resources"]["similarity_mem_mb"],
-        runtime=120,
     shell:
         "simreg similarity --dataset {input} --out {output} --n-images {wildcards.n}"
         " --image-seed {params.image_seed} --dtype {params.dtype}"

@@ -1,12 +1,3 @@
-from simreg.train import settings_from_config
-
-
-def regularization_input(wildcards):
-    if wildcards.regularization == paths.NO_REGULARIZATION:
-        return []
-    return paths.similarity_file(wildcards.regularization)
-
-
 rule train:
     input:
         task=lambda w: paths.dataset_file(w.task),
@@ -16,6 +7,13 @@ rule train:
         metrics=f"results/models/{paths.MODEL_STEM}/metrics.csv",
     log:
         f"results/logs/train/{paths.MODEL_STEM}.log",
+    conda:
+        "../../envs/simreg.yaml"
+    threads: config["resources"]["train_threads"]
+    resources:
+        mem_mb=lambda w, attempt: config["resources"]["train_mem_mb"] * attempt,
+        runtime=lambda w, attempt: config["resources"]["train_runtime"] * attempt,
+        gpu=config["resources"]["gpu"],
     params:
         # Checkpoints live outside the outputs, so a failed job keeps them and a rerun resumes.
         checkpoint_dir=f"results/checkpoints/{paths.MODEL_STEM}",
@@ -25,11 +23,6 @@ rule train:
         settings=lambda w: json.dumps(settings_from_config(config, model_key(w))),
         model_keys=lambda w: json.dumps(model_key(w).columns()),
         device=config["training"]["device"],
-    threads: config["resources"]["train_threads"]
-    resources:
-        mem_mb=lambda w, attempt: config["resources"]["train_mem_mb"] * attempt,
-        runtime=lambda w, attempt: config["resources"]["train_runtime"] * attempt,
-        gpu=config["resources"]["gpu"],
     shell:
         "simreg train --task-data {input.task} {params.similarity}"
         " --model-out {output.model} --metrics-out {output.metrics}"

@@ -152,6 +152,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    if getattr(args, "device", None) == "auto":
+        # Several GPUs on one machine: give this job its own (simreg.devices) before torch
+        # initializes CUDA; "auto" then means "cuda" (= the claimed GPU) or the CPU.
+        from simreg.devices import claim_gpu
+
+        claim_gpu()
     try:
         args.run(args)
     except Exception as error:  # one clear line in the log, then the traceback

@@ -1,0 +1,176 @@
+"""The software environment does not drift: pyproject.toml's pins are the one source of
+truth for envs/simreg.yaml and the container recipes; every rule declares its software
+environment, a log and resources; the SLURM profile sets account/partition in one place."""
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+RULE_FILES = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
+ACTIONS = {"shell", "run", "script", "notebook", "wrapper", "template_engine", "cwl"}
+PIN = re.compile(r"^([A-Za-z0-9_.\-\[\],]+)==([^\s;]+)$")
+
+
+def name(requirement: str) -> str:
+    return re.sub(r"[-_.]+", "-", requirement.split("[")[0]).lower()
+
+
+def pins(requirements) -> dict:
+    """name -> version of ``pkg==version`` requirements; anything else is an error."""
+    out = {}
+    for req in requirements:
+        match = PIN.match(req.strip())
+        assert match, f"not an exact pin: {req!r}"
+        assert name(match[1]) not in out, f"{match[1]} pinned twice"
+        out[name(match[1])] = match[2]
+    return out
+
+
+def pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def env_file() -> dict:
+    return yaml.safe_load((ROOT / "envs" / "simreg.yaml").read_text())
+
+
+# --- pins ---------------------------------------------------------------------------------
+
+def test_pyproject_dependencies_are_all_exact_pins():
+    deps = pyproject()["project"]["dependencies"]
+    assert len(pins(deps)) == len(deps) > 0
+    for extra, reqs in pyproject()["project"].get("optional-dependencies", {}).items():
+        assert len(pins(reqs)) == len(reqs), extra
+
+
+def test_conda_env_pins_equal_pyproject_pins():
+    deps = env_file()["dependencies"]
+    pip_sections = [d["pip"] for d in deps if isinstance(d, dict) and "pip" in d]
+    assert len(pip_sections) == 1, "envs/simreg.yaml needs exactly one pip: section"
+    assert pins(pip_sections[0]) == pins(pyproject()["project"]["dependencies"])
+    conda = [d for d in deps if isinstance(d, str)]
+    python = [d for d in conda if re.match(r"python\b", d)]
+    assert python == ["python=3.11"], python
+    assert "pip" in conda
+    # The conda part holds no library that could shadow a pip pin.
+    assert set(conda) == {"python=3.11", "pip"}, conda
+
+
+def test_conda_env_installs_the_project():
+    # envs/simreg.yaml documents why the project comes from the post-deploy script.
+    script = (ROOT / "envs" / "simreg.post-deploy.sh").read_text()
+    assert re.search(r"pip install --no-deps -e \.(\s|$)", script)
+
+
+@pytest.mark.parametrize("recipe", ["Dockerfile", "simreg.def"])
+def test_container_recipes_install_from_pyproject_without_pins(recipe):
+    text = (ROOT / "containers" / recipe).read_text()
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    assert "pyproject.toml" in code, "the recipe must copy pyproject.toml into the image"
+    assert re.search(r"pip install (\S+ )*\.(\s|$)", code), "the recipe must `pip install .`"
+    assert not re.search(r"[A-Za-z0-9_\-]\s*(==|~=|>=|<=)\s*\d", code), "a version pin"
+    for dep in pins(pyproject()["project"]["dependencies"]):
+        assert not re.search(rf"pip install[^\n]*\b{re.escape(dep)}\b", code, re.I), dep
+
+
+# --- rules --------------------------------------------------------------------------------
+
+def rule_blocks(text: str) -> dict:
+    """rule name -> set of its directives, from Snakemake source text."""
+    rules = {}
+    for match in re.finditer(r"^rule (\w+):\n((?:[ \t]+\S.*\n|[ \t]*\n)*)", text, re.M):
+        directives = set(re.findall(r"^    (\w+):", match[2], re.M))
+        if re.search(r"^    localrule:\s*True", match[2], re.M):
+            directives.add("localrule=True")
+        rules[match[1]] = directives
+    return rules
+
+
+def rule_problems(rules: dict, global_container: bool) -> list[str]:
+    problems = []
+    for rule, directives in rules.items():
+        if not directives & ACTIONS:
+            continue  # a target rule (all): runs nothing
+        if "log" not in directives:
+            problems.append(f"{rule}: no log")
+        if "localrule=True" in directives:
+            continue
+        if "conda" not in directives and "container" not in directives and not global_container:
+            problems.append(f"{rule}: no conda or container")
+        if "conda" not in directives:
+            problems.append(f"{rule}: no conda (needed for --sdm conda)")
+        if "resources" not in directives:
+            problems.append(f"{rule}: no resources")
+    return problems
+
+
+def workflow_rules() -> dict:
+    rules = {}
+    for path in RULE_FILES:
+        rules.update(rule_blocks(path.read_text()))
+    return rules
+
+
+def test_every_rule_declares_software_environment_log_and_resources():
+    rules = workflow_rules()
+    assert {"dataset", "similarity", "train", "noise", "figure", "table"} <= set(rules)
+    snakefile = (ROOT / "Snakefile").read_text()
+    assert re.search(r'^container: config\["container_image"\]', snakefile, re.M)
+    assert rule_problems(rules, global_container=True) == []
+    # Local rules still get the conda environment (they run simreg too).
+    assert all("conda" in d for d in rules.values() if d & ACTIONS)
+
+
+def test_the_rule_check_can_fail():
+    text = (
+        "rule a:\n    output:\n        'x'\n    shell:\n        'touch {output}'\n\n"
+        "rule b:\n    output:\n        'y'\n    log:\n        'y.log'\n    localrule: True\n"
+        "    conda:\n        'e.yaml'\n    shell:\n        'touch {output}'\n"
+    )
+    rules = rule_blocks(text)
+    assert rules["b"] >= {"log", "localrule=True", "conda", "shell"}
+    assert rule_problems(rules, global_container=False) == [
+        "a: no log", "a: no conda or container", "a: no conda (needed for --sdm conda)",
+        "a: no resources"]
+
+
+def test_parsed_rules_are_all_the_workflow_rules():
+    """A rule the text parser misses (defined some other way) would escape the check."""
+    out = subprocess.run([sys.executable, "-m", "snakemake", "--list-rules"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    listed = {line.strip() for line in out.stdout.splitlines() if line.strip()}
+    assert listed == set(workflow_rules())
+
+
+# --- profiles -----------------------------------------------------------------------------
+
+def test_slurm_profile_sets_account_and_partition_in_one_place():
+    text = (ROOT / "profiles" / "slurm" / "config.yaml").read_text()
+    profile = yaml.safe_load(text)
+    assert profile["executor"] == "slurm"
+    assert profile["retries"] == 2
+    code = "\n".join(line.split("#")[0] for line in text.splitlines())
+    assert code.count("slurm_account") == 1 and code.count("slurm_partition") == 1
+    defaults = profile["default-resources"]
+    assert {"slurm_account", "slurm_partition"} <= set(defaults)
+    for rule in ("train", "noise"):
+        assert rule in profile["set-resources"]
+
+
+def test_no_default_profile_is_auto_loaded():
+    assert not (ROOT / "profiles" / "default").exists()
+    assert not (ROOT / "workflow" / "profiles" / "default").exists()
+    local = yaml.safe_load((ROOT / "profiles" / "local-gpu" / "config.yaml").read_text())
+    assert "gpu" in str(local["resources"])
+
+
+def test_slurm_extra_is_pinned():
+    extras = pyproject()["project"]["optional-dependencies"]
+    assert any(name(r.split("==")[0]) == "snakemake-executor-plugin-slurm" for r in extras["slurm"])
