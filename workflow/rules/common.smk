@@ -23,6 +23,13 @@ def regularization_input(wildcards):
     return paths.similarity_file(wildcards.regularization)
 
 
+def regularization_images(wildcards):
+    """The dataset the regularization images are read from (named in the similarity file)."""
+    if wildcards.regularization == paths.NO_REGULARIZATION:
+        return []
+    return paths.dataset_file(wildcards.regularization.rsplit("_n", 1)[0])
+
+
 # noise.smk
 
 

@@ -2,6 +2,7 @@ rule train:
     input:
         task=lambda w: paths.dataset_file(w.task),
         similarity=regularization_input,
+        regularization_images=regularization_images,
     output:
         model=f"results/models/{paths.MODEL_STEM}/model.pt",
         metrics=f"results/models/{paths.MODEL_STEM}/metrics.csv",
