@@ -70,19 +70,14 @@ def test_waits_for_a_free_gpu(tmp_path):
     assert out.strip() == "0" and "waiting" in err
 
 
-def test_cli_auto_claims_before_torch(tmp_path, monkeypatch):
+def test_cli_auto_claims_before_torch(monkeypatch):
     """`simreg ... --device auto` claims a GPU in main(); cpu and explicit devices do not."""
     from simreg import cli
 
     calls = []
     monkeypatch.setattr(devices, "claim_gpu", lambda: calls.append(1))
-    monkeypatch.setattr(cli, "cmd_noise", lambda a: None)
-    parser = cli.parser()
-    for sub in parser._subparsers._group_actions[0].choices.values():
-        if sub.get_default("run") is not None and sub.prog.endswith(" noise"):
-            sub.set_defaults(run=lambda a: None)
+    monkeypatch.setattr(cli, "cmd_noise", lambda a: None)  # parser() binds it per call
     args = ["noise", "--model", "m", "--dataset", "d", "--out", "o", "--epsilons", "{}"]
-    monkeypatch.setattr(cli, "parser", lambda: parser)
     cli.main(args)
     cli.main(args + ["--device", "cpu"])
     assert calls == [1]

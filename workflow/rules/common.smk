@@ -27,14 +27,14 @@ def regularization_images(wildcards):
     """The dataset the regularization images are read from (named in the similarity file)."""
     if wildcards.regularization == paths.NO_REGULARIZATION:
         return []
-    return paths.dataset_file(wildcards.regularization.rsplit("_n", 1)[0])
+    return paths.dataset_file(paths.regularization_images(wildcards.regularization))
 
 
 # noise.smk
 
 
 def noise_grid(wildcards):
-    dataset = wildcards.task.rsplit("_", 1)[0]
+    dataset, _ = paths.dataset_and_color(wildcards.task)
     return json.dumps(config["noise"]["epsilons"][dataset])
 
 

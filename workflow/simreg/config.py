@@ -87,14 +87,15 @@ def validate_config(config: dict) -> dict:
 
 def _check_consistency(config: dict) -> None:
     """Rules the schema cannot express."""
+    from simreg.paths import dataset_and_color
+
     grids = config["noise"]["epsilons"]
     for name, grid in config["figures"].items():
-        for role in ("task",):
-            dataset = grid[role].rsplit("_", 1)[0]
-            if dataset not in grids:
-                raise ConfigError(f"config key 'figures.{name}.{role}': dataset {dataset!r} has no "
-                                  f"noise grid; add noise.epsilons.{dataset}")
-        if grid["task"].rsplit("_", 1)[1] != grid["regularization"].rsplit("_", 1)[1]:
+        dataset, task_color = dataset_and_color(grid["task"])
+        if dataset not in grids:
+            raise ConfigError(f"config key 'figures.{name}.task': dataset {dataset!r} has no "
+                              f"noise grid; add noise.epsilons.{dataset}")
+        if task_color != dataset_and_color(grid["regularization"])[1]:
             raise ConfigError(f"config key 'figures.{name}': task and regularization set must have "
                               "the same color mode (the network sees both)")
         inner = config["regularization"]["inner_threshold"]

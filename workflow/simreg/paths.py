@@ -96,6 +96,17 @@ def regularization_set(dataset_color: str, n_images: int) -> str:
     return f"{dataset_color}_n{int(n_images)}"
 
 
+def regularization_images(regularization: str) -> str:
+    """Inverse of ``regularization_set``: 'cifar10_gray_n5000' -> 'cifar10_gray'."""
+    return regularization.rsplit("_n", 1)[0]
+
+
+def dataset_and_color(dataset_color: str) -> tuple[str, str]:
+    """'cifar10_gray' -> ('cifar10', 'gray')."""
+    dataset, color = dataset_color.rsplit("_", 1)
+    return dataset, color
+
+
 def model_file(key: ModelKey) -> str:
     return str(RESULTS / "models" / key.stem / "model.pt")
 
