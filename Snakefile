@@ -1,5 +1,6 @@
 # simreg: similarity-regularized CNNs and their robustness, end to end.
-# Table of contents: datasets -> similarity targets -> training -> noise -> figures/tables.
+# Table of contents: datasets -> similarity targets -> training -> noise -> attacks ->
+# figures/tables.
 
 import json
 import sys
@@ -38,6 +39,7 @@ include: "workflow/rules/datasets.smk"
 include: "workflow/rules/similarity.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/noise.smk"
+include: "workflow/rules/attacks.smk"
 include: "workflow/rules/figures.smk"
 
 

@@ -2,9 +2,13 @@
 
 - training steps/s for ``none`` and ``threshold`` (batch 64 + 16 regularization pairs),
   ResNet18 on 32x32 grayscale images, and the ratio threshold/none;
-- wall time of the pixel-similarity build (blocks + HDF5 write) for N = 5000 and 20000.
+- wall time of the pixel-similarity build (blocks + HDF5 write) for N = 5000 and 20000;
+- attacked images/s of the Boundary Attack (``--boundary-steps`` steps, one batch of
+  ``--attack-images``) and of the minimal-distance suite (its quick setting), on the model
+  of the ``none`` training benchmark.
 
     python benchmarks/run.py [--width 64] [--steps 20] [--device auto] [--sizes 5000 20000]
+                             [--attack-images 64] [--boundary-steps 200]
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def training_steps_per_second(workdir: Path, method: str, width: int, steps: int, device) -> float:
+def training_steps_per_second(workdir: Path, method: str, width: int, steps: int, device):
+    """(steps/s, the trained model)."""
     s = TrainSettings(method=method, alpha=10.0, threshold=0.8, width=width, validation_fraction=0.01)
     trainer = Trainer(workdir / "task.h5", workdir / "similarity.h5", s, device)
     generator = torch.Generator().manual_seed(0)
@@ -53,7 +58,33 @@ def training_steps_per_second(workdir: Path, method: str, width: int, steps: int
     for t in range(3, steps + 3):
         trainer.step(batches[t], None if pairs is None else pairs[t])
     sync(device)
-    return steps / (time.perf_counter() - started)
+    return steps / (time.perf_counter() - started), trainer.model
+
+
+def attack_images_per_second(model, device, n_images: int, boundary_steps: int) -> dict:
+    """Boundary Attack and minimal-distance suite throughput on ``n_images`` random images."""
+    from simreg.boundary import boundary_attack
+    from simreg.minimal_distance import QUICK_SUITE, attack_distances
+
+    model.eval()
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(n_images, 1, 32, 32, generator=generator).to(device)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    sync(device)
+    started = time.perf_counter()
+    result = boundary_attack(model, x, seed=0, params={"steps": boundary_steps})
+    sync(device)
+    boundary_s = time.perf_counter() - started
+    started = time.perf_counter()
+    attack_distances(model, x, y, QUICK_SUITE, seed=0)
+    sync(device)
+    suite_s = time.perf_counter() - started
+    return {"attack_images": n_images, "boundary_steps": boundary_steps,
+            "boundary_solved": int(result.solved.sum()),
+            "boundary_images_per_s": round(n_images / boundary_s, 3),
+            "minimal_distance_suite": "QUICK_SUITE",
+            "minimal_distance_images_per_s": round(n_images / suite_s, 3)}
 
 
 def main() -> None:
@@ -62,6 +93,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--device", default="auto")
     p.add_argument("--sizes", type=int, nargs="*", default=[5000, 20000])
+    p.add_argument("--attack-images", type=int, default=64)
+    p.add_argument("--boundary-steps", type=int, default=200)
     a = p.parse_args()
     device = pick_device(a.device)
     result = {"simreg_version": simreg.__version__, "torch": torch.__version__,
@@ -71,8 +104,9 @@ def main() -> None:
         workdir = Path(tmp)
         synthetic_dataset(workdir / "task.h5", 5000)
         build_similarity(workdir / "task.h5", workdir / "similarity.h5", n_images=5000, image_seed=0)
-        rates = {m: training_steps_per_second(workdir, m, a.width, a.steps, device)
-                 for m in ("none", "threshold")}
+        rates, models = {}, {}
+        for m in ("none", "threshold"):
+            rates[m], models[m] = training_steps_per_second(workdir, m, a.width, a.steps, device)
         result["train_steps_per_s"] = {m: round(r, 3) for m, r in rates.items()}
         result["train_threshold_over_none"] = round(rates["threshold"] / rates["none"], 3)
         result["similarity_build_s"] = {}
@@ -83,6 +117,8 @@ def main() -> None:
                              image_seed=0, device=str(device))
             result["similarity_build_s"][str(n)] = round(time.perf_counter() - started, 2)
             (workdir / f"sim{n}.h5").unlink()
+        result.update(attack_images_per_second(models["none"], device, a.attack_images,
+                                               a.boundary_steps))
     print(json.dumps(result, indent=2))
 
 

@@ -92,7 +92,7 @@ def test_grid_models_are_canonical_and_unique():
     none = [k for k in keys if k.method == "none"]
     assert all(k.regularization == "none" and k.alpha == "0" and k.threshold == "na" for k in none)
     assert all(k.threshold == "na" for k in keys if k.method == "pixel")
-    assert len(all_targets(c)) == 6
+    assert len(all_targets(c)) == 9 + 5  # every figure of paths.FIGURES, every table
 
 
 def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
@@ -104,3 +104,10 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
     )
     assert result.returncode != 0
     assert "epochz" in result.stdout + result.stderr
+
+
+def test_a_figure_set_to_null_is_left_out():
+    config = load_config(ROOT / "config.yaml", overrides={"figures": {"minimal_distance": None}})
+    assert "minimal_distance" not in config["figures"]
+    assert "results/figures/minimal_distance.pdf" not in all_targets(config)
+    assert "results/figures/attack_robustness.pdf" in all_targets(config)

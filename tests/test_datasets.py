@@ -167,3 +167,22 @@ def test_build_dataset_digits_rgb(digits_files):
     np.testing.assert_array_equal(c.labels, g.labels)
     assert c.attrs["color"] == "rgb"
     assert c.attrs["conversion"] != g.attrs["conversion"]
+
+
+def test_photos_are_exact_tiles_of_the_embedded_photographs():
+    from sklearn.datasets import load_sample_images
+
+    from simreg.datasets import PHOTO_TILE, load_photos
+
+    splits = load_photos(test_fraction=0.2, seed=0)
+    tiles = np.concatenate([splits.train_images, splits.test_images])
+    labels = np.concatenate([splits.train_labels, splits.test_labels])
+    photos = load_sample_images().images
+    counts = [(p.shape[0] // PHOTO_TILE) * (p.shape[1] // PHOTO_TILE) for p in photos]
+    assert len(tiles) == sum(counts) and np.bincount(labels).tolist() == counts
+    # every tile is one 16x16 block of its photograph, and every block appears once
+    for label, photo in enumerate(photos):
+        blocks = {photo[r : r + PHOTO_TILE, c : c + PHOTO_TILE].tobytes()
+                  for r in range(0, photo.shape[0] - PHOTO_TILE + 1, PHOTO_TILE)
+                  for c in range(0, photo.shape[1] - PHOTO_TILE + 1, PHOTO_TILE)}
+        assert {t.tobytes() for t in tiles[labels == label]} == blocks

@@ -84,3 +84,31 @@ def test_a_second_run_has_nothing_to_do(quick_run):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_attack_outputs_hold_their_defining_property(quick_run):
+    """Stored Boundary perturbations are adversarial for their model and inside [0, 1];
+    FGSM signs exist once per task and seed; every transfer starts at the clean accuracy."""
+    from simreg.datasets import read_split
+    from simreg.train import load_model, to_input
+
+    workdir, _ = quick_run
+    signs = sorted((workdir / "results/fgsm/perturbations").rglob("*.h5"))
+    assert [p.name for p in signs] == ["seed0.h5", "seed1.h5"]
+    stem = "digits_gray/digits_gray_n500/threshold/a10_t0.5_k16/seed0"
+    model, _ = load_model(workdir / "results/models" / stem / "model.pt")
+    test = read_split(workdir / "results/datasets/digits_gray.h5", "test")
+    with h5py.File(workdir / "results/boundary/converged" / f"{stem}.h5") as h5:
+        indices, delta = h5["indices"][...], h5["perturbation"][...]
+    x = to_input(torch.from_numpy(test.images[indices]))
+    for repeat in delta:
+        solved = ~np.isnan(repeat).any(axis=(1, 2, 3))
+        assert solved.mean() > 0.9
+        x_adv = x[solved] + torch.from_numpy(repeat[solved])
+        assert x_adv.min() >= -1e-6 and x_adv.max() <= 1 + 1e-6
+        with torch.no_grad():
+            assert (model(x_adv).argmax(1) != model(x[solved]).argmax(1)).all()
+    noise = pd.read_csv(workdir / "results/noise" / f"{stem}.csv")
+    fgsm = pd.read_csv(workdir / "results/fgsm/transfer" / f"{stem}.csv")
+    clean = noise.loc[noise["epsilon"] == 0, "accuracy"].iloc[0]
+    assert fgsm.loc[fgsm["epsilon"] == 0, "accuracy"].item() == pytest.approx(clean)

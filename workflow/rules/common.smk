@@ -30,20 +30,37 @@ def regularization_images(wildcards):
     return paths.dataset_file(paths.regularization_images(wildcards.regularization))
 
 
+def optional(flag, value):
+    """``--flag value``, or nothing when the config value is null."""
+    return "" if value is None else f"{flag} {value}"
+
+
+def dataset_grid(section, task):
+    """The per-dataset grid of a config section (noise, fgsm_transfer) for a task."""
+    dataset, _ = paths.dataset_and_color(task)
+    return section["epsilons"][dataset]
+
+
 # noise.smk
 
 
 def noise_grid(wildcards):
-    dataset, _ = paths.dataset_and_color(wildcards.task)
-    return json.dumps(config["noise"]["epsilons"][dataset])
+    return json.dumps(dataset_grid(config["noise"], wildcards.task))
+
+
+# attacks.smk
+
+
+def fgsm_source_model(wildcards):
+    """The unregularized model of the same task and seed (method none, alpha 0)."""
+    return paths.model_file(paths.fgsm_source(wildcards.task, wildcards.seed))
 
 
 # figures.smk
 
 
 def figure_inputs(wildcards):
-    grid = config["figures"][wildcards.name]
-    return [paths.noise_file(k) for k in paths.grid_models(grid, config)]
+    return paths.figure_inputs(wildcards.name, config)
 
 
 def figure_params(wildcards):
@@ -52,13 +69,8 @@ def figure_params(wildcards):
     return json.dumps({"title": f"{wildcards.name}: {grid['task']}", **extra})
 
 
-def table_inputs(kind):
-    def inputs(wildcards):
-        keys = paths.table_models(wildcards.name, config)
-        build = paths.noise_file if kind == "noise" else paths.metrics_file
-        return [build(k) for k in keys]
-
-    return inputs
+def table_inputs(wildcards):
+    return paths.table_inputs(wildcards.name, config)
 
 
 def table_params(wildcards):

@@ -1,6 +1,6 @@
 rule figure:
     input:
-        noise=figure_inputs,
+        unpack(figure_inputs),
     output:
         pdf=report(
             "results/figures/{name}.pdf",
@@ -26,14 +26,14 @@ rule figure:
     params:
         figure=figure_params,
     shell:
-        "simreg figure {wildcards.name} --noise {input.noise} --out {output.pdf}"
-        " --params '{params.figure}' 2> {log}"
+        "simreg figure {wildcards.name} --out {output.pdf} --params '{params.figure}'"
+        " --noise {input.noise} --fgsm {input.fgsm} --boundary {input.boundary}"
+        " --spectrum {input.spectrum} --minimal-distance {input.minimal_distance} 2> {log}"
 
 
 rule table:
     input:
-        noise=table_inputs("noise"),
-        metrics=table_inputs("metrics"),
+        unpack(table_inputs),
     output:
         csv=report(
             "results/tables/{name}.csv",
@@ -59,5 +59,7 @@ rule table:
     params:
         table=table_params,
     shell:
-        "simreg table {wildcards.name} --noise {input.noise} --metrics {input.metrics}"
-        " --out {output.csv} --params '{params.table}' 2> {log}"
+        "simreg table {wildcards.name} --out {output.csv} --params '{params.table}'"
+        " --noise {input.noise} --metrics {input.metrics} --fgsm {input.fgsm}"
+        " --boundary {input.boundary} --whitebox {input.whitebox}"
+        " --minimal-distance {input.minimal_distance} 2> {log}"

@@ -76,7 +76,15 @@ def _known_keys(error) -> set[str]:
 
 
 def validate_config(config: dict) -> dict:
-    """Validate ``config`` in place (filling defaults) and return it; raise ConfigError."""
+    """Validate ``config`` in place (filling defaults) and return it; raise ConfigError.
+
+    A figure set to null (``figures: {minimal_distance: null}``) is left out: that is how a
+    config merged over config.yaml drops a figure it does not want.
+    """
+    figures = config.get("figures")
+    if isinstance(figures, dict):
+        for name in [name for name, grid in figures.items() if grid is None]:
+            del figures[name]
     validator = DefaultFillingValidator(load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
@@ -87,21 +95,30 @@ def validate_config(config: dict) -> dict:
 
 def _check_consistency(config: dict) -> None:
     """Rules the schema cannot express."""
-    from simreg.paths import dataset_and_color
+    from simreg.paths import FIGURES, TABLES, as_list, dataset_and_color
 
-    grids = config["noise"]["epsilons"]
+    needs_fgsm = {name for name, kinds in FIGURES.items() if "fgsm" in kinds}
+    needs_fgsm |= {source for source, kinds in TABLES.values() if "fgsm" in kinds}
     for name, grid in config["figures"].items():
         dataset, task_color = dataset_and_color(grid["task"])
-        if dataset not in grids:
+        if dataset not in config["noise"]["epsilons"]:
             raise ConfigError(f"config key 'figures.{name}.task': dataset {dataset!r} has no "
                               f"noise grid; add noise.epsilons.{dataset}")
-        if task_color != dataset_and_color(grid["regularization"])[1]:
-            raise ConfigError(f"config key 'figures.{name}': task and regularization set must have "
-                              "the same color mode (the network sees both)")
+        if name in needs_fgsm and dataset not in config["fgsm_transfer"]["epsilons"]:
+            raise ConfigError(f"config key 'figures.{name}.task': dataset {dataset!r} has no "
+                              f"FGSM grid; add fgsm_transfer.epsilons.{dataset}")
+        for regularization in as_list(grid["regularization"]):
+            if task_color != dataset_and_color(regularization)[1]:
+                raise ConfigError(f"config key 'figures.{name}': task and regularization set must "
+                                  "have the same color mode (the network sees both)")
         inner = config["regularization"]["inner_threshold"]
         if "double" in grid["methods"] and min(grid["threshold"]) <= inner:
             raise ConfigError(f"config key 'figures.{name}.threshold': the double variant needs "
                               f"every threshold above regularization.inner_threshold = {inner}")
+    setting = config["spectrum"]["setting"]
+    if setting not in config["boundary"]["settings"]:
+        raise ConfigError(f"config key 'spectrum.setting': {setting!r} is not a boundary setting; "
+                          f"choose one of {', '.join(config['boundary']['settings'])}")
 
 
 def load_config(*paths: str | Path, overrides: dict | None = None) -> dict:

@@ -203,6 +203,30 @@ def load_imagenet_folder(root: str | Path) -> Splits:
     )
 
 
+PHOTO_TILE = 16
+
+
+def load_photos(test_fraction: float = 0.2, seed: int = 0) -> Splits:
+    """Natural-image regularization set that needs no download: the two photographs that
+    scikit-learn embeds (china.jpg, flower.jpg, 427x640 RGB) cut into non-overlapping 16x16
+    tiles (2080 tiles; label = which photograph)."""
+    from sklearn.datasets import load_sample_images
+
+    tiles, labels = [], []
+    for label, photo in enumerate(load_sample_images().images):
+        h, w = (d - d % PHOTO_TILE for d in photo.shape[:2])
+        grid = photo[:h, :w].reshape(h // PHOTO_TILE, PHOTO_TILE, w // PHOTO_TILE, PHOTO_TILE, 3)
+        grid = grid.transpose(0, 2, 1, 3, 4).reshape(-1, PHOTO_TILE, PHOTO_TILE, 3)
+        tiles.append(grid)
+        labels.append(np.full(len(grid), label, dtype=np.int64))
+    return Splits(
+        *_split(np.concatenate(tiles).astype(np.uint8), np.concatenate(labels), test_fraction, seed),
+        attrs={"source": "sklearn.datasets.load_sample_images (china.jpg, flower.jpg), "
+                         f"non-overlapping {PHOTO_TILE}x{PHOTO_TILE} tiles",
+               "split": f"random {test_fraction:g} test fraction, seed {seed}"},
+    )
+
+
 def load_source(name: str, *, data_root="data", download=True, npz=None, imagenet_dir=None,
                 test_fraction=0.2, split_seed=0) -> Splits:
     """Load dataset ``name`` in its native color mode."""
@@ -211,11 +235,13 @@ def load_source(name: str, *, data_root="data", download=True, npz=None, imagene
         return load_torchvision(name, data_root, download)
     if name == "digits":
         return load_digits(test_fraction, split_seed)
+    if name == "photos":
+        return load_photos(test_fraction, split_seed)
     if name == "imagenet":
         return load_imagenet_folder(imagenet_dir)
     if name in npz:
         return load_npz(npz[name], test_fraction, split_seed)
-    known = sorted([*TORCHVISION_SOURCES, "digits", "imagenet", *npz])
+    known = sorted([*TORCHVISION_SOURCES, "digits", "photos", "imagenet", *npz])
     raise ValueError(f"unknown dataset {name!r}; known: {known} (add NPZ files under data.npz)")
 
 

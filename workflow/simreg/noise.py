@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from simreg.datasets import read_split
-from simreg.outputs import provenance, write_csv
+from simreg.outputs import model_provenance, write_csv
 from simreg.train import evaluate, load_model, pick_device
 
 
@@ -69,10 +69,7 @@ def evaluate_noise(model_path, dataset_path, out, *, epsilons: dict[str, list[fl
     for noise, grid in epsilons.items():
         rows += noise_accuracy(model, x, y, noise, grid, seed)
     frame = pd.DataFrame(rows)
-    info = provenance(noise_seed=seed, n_images=len(labels), dataset_file=str(dataset_path),
+    info = model_provenance(meta, noise_seed=seed, n_images=len(labels), dataset_file=str(dataset_path),
                       model_file=str(model_path), **(keys or {}))
-    for key in ("method", "alpha", "threshold", "seed", "reg_pairs"):
-        info.setdefault(key, meta[key])
-    for key, value in info.items():
-        frame[key] = value
+    frame = frame.assign(**info)
     write_csv(frame, out)

@@ -62,3 +62,16 @@ def write_csv(frame, path: str | os.PathLike) -> None:
 def write_text(text: str, path: str | os.PathLike) -> None:
     with atomic_output(path) as tmp:
         tmp.write_text(text)
+
+
+MODEL_KEYS = ("method", "alpha", "threshold", "seed", "reg_pairs")
+
+
+def model_provenance(model_meta: dict, **values) -> dict:
+    """``provenance(**values)`` of a per-model evaluation, with the model's keys (method,
+    alpha, threshold, seed, reg_pairs) taken from the model's own metadata where ``values``
+    (usually the rule's model-key columns) do not give them."""
+    record = provenance(**values)
+    for key in MODEL_KEYS:
+        record.setdefault(key, model_meta[key])
+    return record

@@ -1,5 +1,6 @@
 """Tables: the selected (alpha, Th) per method (paper App. Table 1), the learned layer
-weights gamma (App. Table 2), and a summary of every model group.
+weights gamma (App. Table 2), a summary of every model group, one row per model with every
+evaluation, and white-box accuracy in units of 1/255.
 
 Each function returns a DataFrame; ``write_table`` writes it as CSV plus a Markdown copy.
 Spreads are the SEM across seeds.
@@ -85,6 +86,66 @@ def results_table(noise: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
     per_seed = accuracy.merge(validation, on=MODEL_KEYS, how="outer")
     noise_columns = [c for c in accuracy.columns if c.endswith("_mean_accuracy")]
     return mean_and_sem(per_seed, GROUP_KEYS, ["val_accuracy", "clean_accuracy"] + noise_columns)
+
+
+def fgsm_per_model(fgsm: pd.DataFrame) -> pd.DataFrame:
+    """Per model: mean accuracy over the transferred-FGSM ε > 0 grid."""
+    fgsm = normalize_keys(fgsm)
+    return (fgsm[fgsm["epsilon"] > 0].groupby(MODEL_KEYS, dropna=False)["accuracy"].mean()
+            .rename("fgsm_mean_accuracy").reset_index())
+
+
+def boundary_per_model(boundary: pd.DataFrame) -> pd.DataFrame:
+    """Per model: ``boundary_<setting>`` = mean score over repeats, and the unsolved images
+    summed over repeats (``boundary_<setting>_unsolved``)."""
+    boundary = normalize_keys(boundary)
+    groups = boundary.groupby(MODEL_KEYS + ["setting"], dropna=False)
+    wide = groups.agg(score=("score", "mean"), unsolved=("n_unsolved", "sum")).unstack("setting")
+    wide.columns = [f"boundary_{setting}" if stat == "score" else f"boundary_{setting}_unsolved"
+                    for stat, setting in wide.columns]
+    return wide.reset_index()
+
+
+def whitebox_per_model(whitebox: pd.DataFrame) -> pd.DataFrame:
+    """Per model: accuracy under each white-box attack and ε, as ``<attack>_<ε·255>/255``."""
+    whitebox = normalize_keys(whitebox)
+    wide = (whitebox.groupby(MODEL_KEYS + ["attack", "epsilon_255"], dropna=False)["accuracy"]
+            .mean().unstack(["attack", "epsilon_255"]))
+    wide.columns = [f"{attack}_{eps:g}/255" for attack, eps in wide.columns]
+    return wide.reset_index()
+
+
+def minimal_distance_per_model(distances: pd.DataFrame) -> pd.DataFrame:
+    """Per model: median and mean minimal distance over images for each norm."""
+    distances = normalize_keys(distances)
+    wide = (distances.groupby(MODEL_KEYS + ["norm"], dropna=False)["distance"]
+            .agg(["median", "mean"]).unstack("norm"))
+    wide.columns = [f"min_{norm}_{stat}" for stat, norm in wide.columns]
+    return wide.reset_index()
+
+
+def models_table(noise: pd.DataFrame, metrics: pd.DataFrame, *, fgsm: pd.DataFrame,
+                 boundary: pd.DataFrame, whitebox: pd.DataFrame,
+                 minimal_distance: pd.DataFrame) -> pd.DataFrame:
+    """One row per model (every seed): validation and clean accuracy, mean accuracy under
+    each noise and transferred FGSM, Boundary scores, white-box accuracies and minimal
+    distances."""
+    parts = [per_seed_accuracy(noise), best_epochs(metrics)[MODEL_KEYS + ["val_accuracy"]]]
+    summaries = [(fgsm, fgsm_per_model), (boundary, boundary_per_model),
+                 (whitebox, whitebox_per_model), (minimal_distance, minimal_distance_per_model)]
+    parts += [summary(frame) for frame, summary in summaries if not frame.empty]
+    table = parts[0]
+    for part in parts[1:]:
+        table = table.merge(part, on=MODEL_KEYS, how="outer")
+    return table.sort_values(MODEL_KEYS, na_position="first").reset_index(drop=True)
+
+
+def whitebox_table(whitebox: pd.DataFrame) -> pd.DataFrame:
+    """Per model group: accuracy under white-box FGSM and PGD-L∞ at each ε (1/255 units),
+    mean and SEM across seeds."""
+    per_model = whitebox_per_model(whitebox)
+    columns = [c for c in per_model.columns if c not in MODEL_KEYS]
+    return mean_and_sem(per_model, GROUP_KEYS, columns)
 
 
 def write_table(frame: pd.DataFrame, out_csv: str | Path) -> None:

@@ -1,0 +1,106 @@
+"""Boundary Attack (App. 7.1): outputs adversarial and in bounds; retried starting points;
+unsolved images counted; the score S(M)."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from simreg.boundary import (boundary_attack, boundary_score, evaluate_boundary, fixed_subset,
+                             predict, squared_distance_per_dim)
+
+
+class RoughOrSmooth(nn.Module):
+    """Class 0 for rough images (mean |horizontal difference| > 0.2), class 1 for smooth
+    ones. Uniform noise, and every blend of it with a rough image, is rough: the blended-noise
+    init can never flip a rough image, only another-class (smooth) image can."""
+
+    def forward(self, x):
+        roughness = (x[..., 1:] - x[..., :-1]).abs().mean(dim=(1, 2, 3))
+        return torch.stack([roughness - 0.2, 0.2 - roughness], dim=1) * 50
+
+
+def checkerboards(n, generator):
+    base = (torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2
+    contrast = 0.6 + 0.4 * torch.rand(n, 1, 1, 1, generator=generator)
+    return (0.5 + (base.float() - 0.5) * contrast).clamp(0, 1).expand(n, 1, 8, 8).clone()
+
+
+def test_outputs_are_adversarial_and_in_bounds(linear_model, digits):
+    x = digits[0][:40]
+    result = boundary_attack(linear_model, x, seed=0, params={"steps": 200})
+    assert result.solved.all()
+    clean = predict(linear_model, x)
+    assert (predict(linear_model, result.adversarials) != clean).all()
+    assert result.adversarials.min() >= 0 and result.adversarials.max() <= 1
+    # more steps walk closer to the boundary
+    longer = boundary_attack(linear_model, x, seed=0, params={"steps": 1000})
+    short_d = squared_distance_per_dim(x, result.adversarials)
+    long_d = squared_distance_per_dim(x, longer.adversarials)
+    assert long_d.median() < short_d.median()
+
+
+def test_failed_init_is_retried_from_another_class_image():
+    generator = torch.Generator().manual_seed(0)
+    rough = checkerboards(6, generator)
+    smooth = torch.full((4, 1, 8, 8), 0.5)
+    x = torch.cat([rough, smooth])
+    model = RoughOrSmooth()
+    assert (predict(model, rough) == 0).all() and (predict(model, smooth) == 1).all()
+    result = boundary_attack(model, x, seed=0, params={"steps": 50}, retries=2,
+                             init_directions=20)
+    assert result.solved.all()  # nothing lost, nothing dropped
+    # rough images needed the fallback (attempt 3 = after 2 noise tries); smooth ones did not
+    assert (result.init_attempts[:6] == 3).all()
+    assert (result.init_attempts[6:] == 1).all()
+    assert (predict(model, result.adversarials) != predict(model, x)).all()
+
+
+def test_unsolvable_images_are_counted_not_crashing():
+    x = checkerboards(5, torch.Generator().manual_seed(1))  # all rough: no other class anywhere
+    result = boundary_attack(RoughOrSmooth(), x, seed=0, params={"steps": 20}, retries=1,
+                             init_directions=10)
+    assert not result.solved.any()
+    assert (result.init_attempts == 0).all()
+    torch.testing.assert_close(result.adversarials, x)
+
+
+def test_score_is_median_squared_distance_per_value():
+    x = torch.zeros(3, 2, 4, 4)
+    x_adv = x + torch.tensor([0.1, 0.2, 0.3]).view(3, 1, 1, 1)
+    d = squared_distance_per_dim(x, x_adv)  # d counts all 2*4*4 values
+    torch.testing.assert_close(d, torch.tensor([0.01, 0.04, 0.09]))
+    assert boundary_score(np.array([0.5, 0.01, 0.04, 0.09]), np.array([False, True, True, True])) \
+        == pytest.approx(0.04)
+    assert np.isnan(boundary_score(np.array([1.0]), np.array([False])))
+
+
+def test_subset_is_fixed_across_models():
+    assert list(fixed_subset(100, 10, 3)) == list(fixed_subset(100, 10, 3))
+    assert list(fixed_subset(100, 10, 3)) != list(fixed_subset(100, 10, 4))
+    assert len(fixed_subset(5, None, 0)) == 5
+
+
+def test_evaluate_writes_scores_per_repeat_and_perturbations(saved_model, tmp_path):
+    model_path, dataset = saved_model
+    csv, h5 = tmp_path / "b.csv", tmp_path / "b.h5"
+    evaluate_boundary(model_path, dataset, csv, h5, setting="paper", params={"steps": 30},
+                      n_images=12, repeats=2, seed=0, batch_size=5, device="cpu",
+                      keys={"task": "digits_gray"})
+    frame = pd.read_csv(csv)
+    assert list(frame["repeat"]) == [0, 1]
+    assert (frame["n_solved"] + frame["n_unsolved"] == 12).all()
+    assert frame["mean_score"].iloc[0] == pytest.approx(frame["score"].mean())
+    with h5py.File(h5, "r") as f:
+        delta, distance = f["perturbation"][...], f["distance"][...]
+        assert delta.shape == (2, 12, 1, 8, 8)
+        assert f.attrs["setting"] == "paper"
+    for r in range(2):
+        solved = ~np.isnan(distance[r])
+        assert frame["score"].iloc[r] == pytest.approx(np.median(distance[r][solved]))
+        np.testing.assert_allclose((delta[r][solved] ** 2).mean(axis=(1, 2, 3)), distance[r][solved],
+                                   rtol=1e-5)
