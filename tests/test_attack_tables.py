@@ -37,8 +37,9 @@ def frames():
             whitebox += [{**k, "attack": a, "epsilon_255": e, "epsilon": e / 255,
                           "accuracy": 0.9 - 0.1 * e - 0.05 * seed}
                          for a in ("fgsm", "pgd_linf") for e in (0, 2)]
-            distances += [{**k, "image": img, "label": 3, "norm": norm, "distance": d, "attack": "x"}
-                          for img, d in enumerate([1.0, 2.0, 10.0, np.inf])
+            distances += [{**k, "image": img, "label": 3, "norm": norm, "distance": d,
+                           "attack": "misclassified" if d == 0 else "x"}
+                          for img, d in enumerate([0.0, 1.0, 2.0, 10.0, np.inf])
                           for norm in ("l2", "linf")]
     return tuple(pd.DataFrame(rows) for rows in (noise, metrics, fgsm, boundary, whitebox, distances))
 
@@ -52,7 +53,8 @@ def test_models_table_has_one_row_per_model_with_every_evaluation():
     assert reg["fgsm_mean_accuracy"] == pytest.approx(np.mean([0.3, 0.2]))  # ε > 0 only
     assert reg["boundary_paper"] == pytest.approx(0.02 + 0.001)  # mean over 3 repeats
     assert reg["boundary_paper_unsolved"] == 0 + 1 + 2
-    assert reg["min_l2_median"] == pytest.approx(6.0)  # median of 1, 2, 10, inf
+    assert reg["min_l2_median"] == pytest.approx(2.0)  # median of 0, 1, 2, 10, inf
+    assert reg["min_l2_median_correct"] == pytest.approx(6.0)  # misclassified left out
     assert reg["min_l2_mean"] == np.inf
     assert reg["pgd_linf_2/255"] == pytest.approx(0.9 - 0.2)
     assert reg["clean_accuracy"] == 0.9 and reg["val_accuracy"] == 0.8

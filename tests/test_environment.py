@@ -160,8 +160,11 @@ def test_slurm_profile_sets_account_and_partition_in_one_place():
     assert code.count("slurm_account") == 1 and code.count("slurm_partition") == 1
     defaults = profile["default-resources"]
     assert {"slurm_account", "slurm_partition"} <= set(defaults)
-    for rule in ("train", "noise"):
-        assert rule in profile["set-resources"]
+    # every rule that asks for a GPU gets one on the cluster
+    rules = "\n".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
+    gpu_rules = re.findall(r"^rule (\w+):(?:(?!^rule ).)*?gpu=", rules, flags=re.M | re.S)
+    assert {"train", "noise", "boundary", "minimal_distance"} <= set(gpu_rules)
+    assert set(gpu_rules) == set(profile["set-resources"])
 
 
 def test_no_default_profile_is_auto_loaded():

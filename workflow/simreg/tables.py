@@ -116,10 +116,15 @@ def whitebox_per_model(whitebox: pd.DataFrame) -> pd.DataFrame:
 
 
 def minimal_distance_per_model(distances: pd.DataFrame) -> pd.DataFrame:
-    """Per model: median and mean minimal distance over images for each norm."""
+    """Per model and norm: median and mean minimal distance over all images (misclassified
+    ones count 0), and the median over the correctly classified ones only
+    (``min_<norm>_median_correct``), which stays informative when accuracy is below 50 %."""
     distances = normalize_keys(distances)
-    wide = (distances.groupby(MODEL_KEYS + ["norm"], dropna=False)["distance"]
-            .agg(["median", "mean"]).unstack("norm"))
+    keys = MODEL_KEYS + ["norm"]
+    wide = distances.groupby(keys, dropna=False)["distance"].agg(["median", "mean"])
+    correct = distances[distances["attack"] != "misclassified"]
+    wide["median_correct"] = correct.groupby(keys, dropna=False)["distance"].median()
+    wide = wide.unstack("norm")
     wide.columns = [f"min_{norm}_{stat}" for stat, norm in wide.columns]
     return wide.reset_index()
 
