@@ -20,10 +20,12 @@ rule fgsm_perturbations:
     params:
         n_images=optional("--n-images", config["fgsm_transfer"]["n_images"]),
         batch_size=config["fgsm_transfer"]["batch_size"],
+        model_keys=lambda w: json.dumps(paths.fgsm_source(w.task, w.seed).columns()),
         device=config["training"]["device"],
     shell:
         "simreg fgsm-perturbations --model {input.model} --dataset {input.task} --out {output}"
-        " {params.n_images} --batch-size {params.batch_size} --device {params.device} 2> {log}"
+        " {params.n_images} --batch-size {params.batch_size} --keys '{params.model_keys}'"
+        " --device {params.device} 2> {log}"
 
 
 rule fgsm_transfer:

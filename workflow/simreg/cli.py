@@ -54,7 +54,7 @@ def cmd_fgsm_perturbations(a):
     from simreg.fgsm import build_perturbations
 
     build_perturbations(a.model, a.dataset, a.out, n_images=a.n_images, batch_size=a.batch_size,
-                        device=a.device)
+                        device=a.device, keys=a.keys)
 
 
 def cmd_fgsm_transfer(a):

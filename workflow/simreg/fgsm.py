@@ -39,7 +39,7 @@ def fgsm(x: torch.Tensor, sign: torch.Tensor, eps: float) -> torch.Tensor:
     return (x + float(eps) * sign.to(x.dtype)).clamp_(0.0, 1.0)
 
 
-def test_subset(n_total: int, n_images: int | None) -> np.ndarray:
+def first_images(n_total: int, n_images: int | None) -> np.ndarray:
     """The first ``n_images`` test images (all when None): the same for every model."""
     return np.arange(n_total if not n_images else min(n_images, n_total))
 
@@ -53,7 +53,7 @@ def build_perturbations(model_path, dataset_path, out, *, n_images: int | None =
         print(f"warning: FGSM source {model_path} has method {meta.get('method')!r}, "
               "not 'none'", file=sys.stderr)
     test = read_split(dataset_path, "test")
-    indices = test_subset(len(test.labels), n_images)
+    indices = first_images(len(test.labels), n_images)
     images = torch.from_numpy(test.images[indices]).to(dev)
     labels = torch.from_numpy(test.labels[indices]).to(dev)
     signs = []

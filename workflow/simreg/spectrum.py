@@ -55,7 +55,7 @@ def read_perturbations(boundary_h5) -> tuple[np.ndarray, dict]:
     delta = delta.reshape(-1, *delta.shape[2:])
     solved = ~np.isnan(delta).any(axis=(1, 2, 3))
     delta = delta[solved]
-    nonzero = (np.abs(delta) > 0).any(axis=(1, 2, 3))  # misclassified-at-start edge case
+    nonzero = (np.abs(delta) > 0).any(axis=(1, 2, 3))  # a zero δ has no direction to show
     return delta[nonzero], attrs
 
 

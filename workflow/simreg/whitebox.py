@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from simreg.datasets import read_split
-from simreg.fgsm import fgsm, gradient_sign, test_subset
+from simreg.fgsm import fgsm, gradient_sign, first_images
 from simreg.outputs import model_provenance, write_csv
 from simreg.train import load_model, pick_device, to_input
 
@@ -64,7 +64,7 @@ def evaluate_whitebox(model_path, dataset_path, out, *, epsilons_255, n_images: 
     dev = pick_device(device)
     model, meta = load_model(model_path, dev)
     test = read_split(dataset_path, "test")
-    indices = test_subset(len(test.labels), n_images)
+    indices = first_images(len(test.labels), n_images)
     images = torch.from_numpy(test.images[indices]).to(dev)
     labels = torch.from_numpy(test.labels[indices]).to(dev)
     frame = pd.DataFrame(whitebox_accuracy(model, images, labels, epsilons_255,
