@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from simreg.boundary import (boundary_attack, boundary_score, evaluate_boundary, fixed_subset,
-                             predict, squared_distance_per_dim)
+from simreg.boundary import boundary_attack, boundary_score, evaluate_boundary, squared_distance_per_dim
+from simreg.models import predict
 
 
 class RoughOrSmooth(nn.Module):
@@ -77,12 +77,6 @@ def test_score_is_median_squared_distance_per_value():
     assert boundary_score(np.array([0.5, 0.01, 0.04, 0.09]), np.array([False, True, True, True])) \
         == pytest.approx(0.04)
     assert np.isnan(boundary_score(np.array([1.0]), np.array([False])))
-
-
-def test_subset_is_fixed_across_models():
-    assert list(fixed_subset(100, 10, 3)) == list(fixed_subset(100, 10, 3))
-    assert list(fixed_subset(100, 10, 3)) != list(fixed_subset(100, 10, 4))
-    assert len(fixed_subset(5, None, 0)) == 5
 
 
 def test_evaluate_writes_scores_per_repeat_and_perturbations(saved_model, tmp_path):

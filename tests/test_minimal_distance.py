@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from simreg.datasets import read_split
+from simreg.datasets import random_images, read_split
 from simreg.minimal_distance import (
     ATTACKS,
     NORMS,
@@ -24,9 +24,9 @@ from simreg.minimal_distance import (
     minimal_distances,
     perturbation_norms,
     plan_runs,
-    select_images,
 )
-from simreg.sparse_attacks import jsma, predict
+from simreg.models import predict
+from simreg.sparse_attacks import jsma
 
 torch.set_num_threads(2)
 SMALL_SUITE = {  # one cheap run of each kind of wrapper: ε search, minimization, sparse
@@ -203,10 +203,10 @@ def test_brendel_bethge_skips_images_without_a_starting_point(linear_model, batc
 
 
 def test_subset_is_fixed_and_independent_of_the_model():
-    a = select_images(1000, 50, seed=0)
-    assert np.array_equal(a, select_images(1000, 50, seed=0)) and len(np.unique(a)) == 50
-    assert not np.array_equal(a, select_images(1000, 50, seed=1))
-    assert len(select_images(30, 50, seed=0)) == 30
+    a = random_images(1000, 50, seed=0)
+    assert np.array_equal(a, random_images(1000, 50, seed=0)) and len(np.unique(a)) == 50
+    assert not np.array_equal(a, random_images(1000, 50, seed=1))
+    assert len(random_images(30, 50, seed=0)) == 30
 
 
 def test_evaluate_writes_one_row_per_image_and_norm(saved_model, tmp_path):
@@ -229,7 +229,7 @@ def test_evaluate_writes_one_row_per_image_and_norm(saved_model, tmp_path):
     assert len(first) == 10 * len(NORMS)
     assert all(sorted(norms) == sorted(NORMS) for _, norms in first.groupby("image")["norm"])
     test = read_split(dataset, "test")
-    assert np.array_equal(np.sort(first["image"].unique()), select_images(len(test.labels), 10, 5))
+    assert np.array_equal(np.sort(first["image"].unique()), random_images(len(test.labels), 10, 5))
     assert np.array_equal(first["label"], test.labels[first["image"]])
     assert np.array_equal(first["image"], second["image"])  # same images for both models
     assert not np.array_equal(first["distance"], second["distance"])

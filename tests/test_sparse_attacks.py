@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch import nn
 
+from simreg.models import predict
 from simreg.sparse_attacks import (
     deepfool_boundary,
     jsma,
     l1_step_to_hyperplane,
-    predict,
     sparsefool,
 )
 

@@ -17,14 +17,14 @@ import seaborn as sns
 
 from simreg.figures import NOISE_NAMES, label_order, model_labels, save_figure
 from simreg.selection import MODEL_KEYS, normalize_keys
+from simreg.tables import boundary_scores, minimal_distance_summary
 
 NORM_NAMES = {"l0": "L0", "l1": "L1", "l2": "L2", "linf": "L∞"}
 
 
 def labelled(frame: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with its model keys typed and the ``label`` of its model from ``labels``."""
-    frame = normalize_keys(frame).rename(columns={"label": "true_class"})  # per-image CSVs
-    return frame.merge(labels, on=MODEL_KEYS, how="left")
+    return normalize_keys(frame).merge(labels, on=MODEL_KEYS, how="left")
 
 
 def model_label_table(*frames: pd.DataFrame) -> pd.DataFrame:
@@ -32,13 +32,6 @@ def model_label_table(*frames: pd.DataFrame) -> pd.DataFrame:
     keys = pd.concat([normalize_keys(f)[MODEL_KEYS] for f in frames if not f.empty])
     keys = keys.drop_duplicates().reset_index(drop=True)
     return keys.assign(label=model_labels(keys))
-
-
-def boundary_per_model(boundary: pd.DataFrame) -> pd.DataFrame:
-    """One row per model and setting: mean score over repeats, unsolved images summed."""
-    return (boundary.groupby(MODEL_KEYS + ["label", "setting"], dropna=False)
-            .agg(score=("score", "mean"), n_unsolved=("n_unsolved", "sum"), steps=("steps", "first"))
-            .reset_index())
 
 
 def plot_robustness(out_pdf: str | Path, title: str, *, fgsm: pd.DataFrame,
@@ -49,7 +42,7 @@ def plot_robustness(out_pdf: str | Path, title: str, *, fgsm: pd.DataFrame,
     labels = model_label_table(fgsm, boundary, noise)
     order = label_order(labels)
     palette = dict(zip(order, sns.color_palette(n_colors=len(order))))
-    fgsm, boundary = labelled(fgsm, labels), boundary_per_model(labelled(boundary, labels))
+    fgsm, boundary = labelled(fgsm, labels), labelled(boundary_scores(boundary), labels)
     kinds = [] if noise.empty else [k for k in NOISE_NAMES if k in set(noise["noise"])]
     settings = list(dict.fromkeys(boundary.sort_values("steps")["setting"]))  # fewest steps first
     n_panels = len(kinds) + 1 + len(settings)
@@ -116,21 +109,12 @@ def plot_perturbation_spectrum(spectra: list[dict], out_pdf: str | Path, title: 
     save_figure(fig, out_pdf)
 
 
-def minimal_distance_per_model(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per model and norm: median and mean over images, and images with no adversarial."""
-    frame = frame.assign(found=np.isfinite(frame["distance"]))
-    return (frame.groupby(MODEL_KEYS + ["label", "norm"], dropna=False)
-            .agg(median=("distance", "median"), mean=("distance", "mean"),
-                 n_not_found=("found", lambda f: int((~f).sum())))
-            .reset_index())
-
-
 def plot_minimal_distance(distances: pd.DataFrame, out_pdf: str | Path, title: str) -> None:
     """One panel per norm: the median minimal distance per model setting (mean ± SEM over
     seeds)."""
     labels = model_label_table(distances)
     order = label_order(labels)
-    per_model = minimal_distance_per_model(labelled(distances, labels))
+    per_model = labelled(minimal_distance_summary(distances), labels)
     norms = [n for n in NORM_NAMES if n in set(per_model["norm"])]
     fig, axes = plt.subplots(1, len(norms), figsize=(3.2 * len(norms), 3.6), squeeze=False)
     for ax, norm in zip(axes[0], norms):

@@ -32,8 +32,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from simreg.datasets import read_split
+from simreg.datasets import random_images, read_split
 from simreg.outputs import atomic_output, model_provenance, write_csv
+from simreg.models import predict
 from simreg.train import load_model, pick_device, to_input
 
 ATTACK_PARAMETERS = ("steps", "spherical_step", "source_step", "source_step_convergance",
@@ -45,17 +46,6 @@ class BoundaryResult:
     adversarials: torch.Tensor  # (N, C, H, W); equals the input where not solved
     solved: torch.Tensor        # (N,) bool
     init_attempts: torch.Tensor  # (N,) int: starting-point tries the image needed (0 = unsolved)
-
-
-def fixed_subset(n_total: int, n_images: int | None, seed: int) -> np.ndarray:
-    """A seeded random subset of test indices, sorted; the same for every model."""
-    order = np.random.default_rng(seed).permutation(n_total)
-    return np.sort(order[: n_total if not n_images else min(n_images, n_total)])
-
-
-@torch.no_grad()
-def predict(model, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
 
 
 def flip_distance(model, x, target_x, labels, steps: int = 25) -> torch.Tensor:
@@ -73,9 +63,10 @@ def flip_distance(model, x, target_x, labels, steps: int = 25) -> torch.Tensor:
     return high
 
 
-def other_class_starts(model, x, labels, pool_x, pool_pred, generator) -> tuple[torch.Tensor, torch.Tensor]:
+def other_class_starts(model, x, labels, pool_x, generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Start from a pool image predicted differently, blended towards x as far as it stays
     adversarial. Returns (starting points, found mask)."""
+    pool_pred = predict(model, pool_x)
     starts, found = x.clone(), torch.zeros(len(x), dtype=torch.bool, device=x.device)
     targets = x.clone()
     for i in range(len(x)):
@@ -91,8 +82,8 @@ def other_class_starts(model, x, labels, pool_x, pool_pred, generator) -> tuple[
 
 
 def starting_points(model, x: torch.Tensor, labels: torch.Tensor, *, seed: int, retries: int,
-                    init_directions: int, init_steps: int, pool_x: torch.Tensor,
-                    pool_pred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                    init_directions: int, init_steps: int,
+                    pool_x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Adversarial starting points for each image, and the attempt that found it (0 = none).
 
     Attempts 1..``retries``: blended uniform noise, each from new random draws;
@@ -116,7 +107,7 @@ def starting_points(model, x: torch.Tensor, labels: torch.Tensor, *, seed: int, 
     todo = attempt == 0
     if todo.any():
         generator = torch.Generator().manual_seed(seed)
-        found, ok = other_class_starts(model, x[todo], labels[todo], pool_x, pool_pred, generator)
+        found, ok = other_class_starts(model, x[todo], labels[todo], pool_x, generator)
         ok &= predict(model, found) != labels[todo]
         index = torch.nonzero(todo).flatten()[ok]
         starts[index], attempt[index] = found[ok], retries + 1
@@ -137,7 +128,7 @@ def boundary_attack(model, x: torch.Tensor, *, seed: int, params: dict, retries:
     pool_x = x if pool_x is None else pool_x
     starts, attempt = starting_points(model, x, labels, seed=seed, retries=retries,
                                       init_directions=init_directions, init_steps=init_steps,
-                                      pool_x=pool_x, pool_pred=predict(model, pool_x))
+                                      pool_x=pool_x)
     solved = attempt > 0
     adversarials = x.clone()
     if solved.any():
@@ -200,7 +191,7 @@ def evaluate_boundary(model_path, dataset_path, out_csv, out_h5, *, setting: str
     dev = pick_device(device)
     model, meta = load_model(model_path, dev)
     test = read_split(dataset_path, "test")
-    indices = fixed_subset(len(test.labels), n_images, seed)
+    indices = random_images(len(test.labels), n_images, seed)
     x_all = to_input(torch.from_numpy(test.images[indices]).to(dev))
     n, rows = len(indices), []
     perturbations = np.full((repeats, *x_all.shape), np.nan, dtype=np.float32)

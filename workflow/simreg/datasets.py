@@ -245,6 +245,18 @@ def load_source(name: str, *, data_root="data", download=True, npz=None, imagene
     raise ValueError(f"unknown dataset {name!r}; known: {known} (add NPZ files under data.npz)")
 
 
+def first_images(n_total: int, n_images: int | None) -> np.ndarray:
+    """Indices of the first ``n_images`` images (all when None): the same for every model."""
+    return np.arange(n_total if not n_images else min(n_images, n_total))
+
+
+def random_images(n_total: int, n_images: int | None, seed: int) -> np.ndarray:
+    """Sorted indices of ``n_images`` images (all when None) drawn by a permutation seeded with
+    ``seed``: they depend on the sizes and the seed only, so every model gets the same."""
+    order = np.random.default_rng(seed).permutation(n_total)
+    return np.sort(order[: n_total if not n_images else min(n_images, n_total)])
+
+
 def write_dataset(splits: Splits, color: str, path: str | Path, **attrs) -> None:
     """Convert ``splits`` to ``color`` and write the HDF5 file atomically."""
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as h5:

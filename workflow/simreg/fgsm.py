@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from simreg.datasets import read_split
+from simreg.datasets import first_images, read_split
 from simreg.outputs import atomic_output, model_provenance, write_csv
 from simreg.train import load_model, pick_device, to_input
 
@@ -37,11 +37,6 @@ def fgsm(x: torch.Tensor, sign: torch.Tensor, eps: float) -> torch.Tensor:
     """x + eps * sign, clipped to [0, 1]: every pixel with a nonzero sign moves by eps
     unless the bound stops it."""
     return (x + float(eps) * sign.to(x.dtype)).clamp_(0.0, 1.0)
-
-
-def first_images(n_total: int, n_images: int | None) -> np.ndarray:
-    """The first ``n_images`` test images (all when None): the same for every model."""
-    return np.arange(n_total if not n_images else min(n_images, n_total))
 
 
 def build_perturbations(model_path, dataset_path, out, *, n_images: int | None = None,

@@ -28,9 +28,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from simreg.datasets import read_split
+from simreg.datasets import random_images, read_split
 from simreg.outputs import model_provenance, write_csv
-from simreg.sparse_attacks import jsma, predict, sparsefool
+from simreg.models import predict
+from simreg.sparse_attacks import jsma, sparsefool
 from simreg.train import load_model, pick_device, to_input
 
 NORMS = ("l0", "l1", "l2", "linf")
@@ -340,11 +341,6 @@ def minimal_distances(candidates: pd.DataFrame) -> pd.DataFrame:
 
 # --- the pipeline step ----------------------------------------------------------------------
 
-def select_images(n_test: int, n_images: int, seed: int) -> np.ndarray:
-    """Sorted test-set indices of the evaluated subset: depends on sizes and seed only."""
-    return np.sort(np.random.default_rng(seed).permutation(n_test)[:n_images])
-
-
 def evaluate_minimal_distance(model_path, dataset_path, out_csv, *, suite: dict, n_images: int,
                               seed: int, batch_size: int, device: str = "auto",
                               keys: dict | None = None, candidates_out=None) -> None:
@@ -352,14 +348,14 @@ def evaluate_minimal_distance(model_path, dataset_path, out_csv, *, suite: dict,
     distance, attack, n_successful, plus provenance; optionally the candidate table too.
 
     An empty ``suite`` means PAPER_SUITE. The images are the same ``n_images`` test images
-    for every model (:func:`select_images`).
+    for every model (:func:`simreg.datasets.random_images`).
     """
     suite = suite or PAPER_SUITE
     plan_runs(suite)  # fail on a bad suite before any work
     dev = pick_device(device)
     model, meta = load_model(model_path, dev)
     test = read_split(dataset_path, "test")
-    chosen = select_images(len(test.labels), n_images, seed)
+    chosen = random_images(len(test.labels), n_images, seed)
     x = to_input(torch.from_numpy(test.images[chosen]).to(dev))
     y = torch.from_numpy(test.labels[chosen]).to(dev)
     frames, started = [], time.time()

@@ -64,7 +64,7 @@ def write_text(text: str, path: str | os.PathLike) -> None:
         tmp.write_text(text)
 
 
-MODEL_KEYS = ("method", "alpha", "threshold", "seed", "reg_pairs")
+MODEL_SETTING_KEYS = ("method", "alpha", "threshold", "seed", "reg_pairs")
 
 
 def model_provenance(model_meta: dict, **values) -> dict:
@@ -72,6 +72,6 @@ def model_provenance(model_meta: dict, **values) -> dict:
     alpha, threshold, seed, reg_pairs) taken from the model's own metadata where ``values``
     (usually the rule's model-key columns) do not give them."""
     record = provenance(**values)
-    for key in MODEL_KEYS:
+    for key in MODEL_SETTING_KEYS:
         record.setdefault(key, model_meta[key])
     return record

@@ -13,10 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-@torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return model(x).argmax(1)
+from simreg.models import predict
 
 
 def best_other_class(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -16,8 +16,7 @@ import h5py
 import numpy as np
 
 from simreg.outputs import atomic_output, provenance
-
-MODEL_KEYS = ("task", "regularization", "method", "alpha", "threshold", "reg_pairs", "seed")
+from simreg.selection import MODEL_KEYS
 
 
 def power_spectrum(delta: np.ndarray) -> np.ndarray:

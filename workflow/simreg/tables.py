@@ -95,12 +95,20 @@ def fgsm_per_model(fgsm: pd.DataFrame) -> pd.DataFrame:
             .rename("fgsm_mean_accuracy").reset_index())
 
 
+def boundary_scores(boundary: pd.DataFrame) -> pd.DataFrame:
+    """One row per model and setting: ``score`` = mean S(M) over repeats (App. 7.1),
+    ``n_unsolved`` summed over repeats, and the setting's ``steps``."""
+    return (normalize_keys(boundary).groupby(MODEL_KEYS + ["setting"], dropna=False)
+            .agg(score=("score", "mean"), n_unsolved=("n_unsolved", "sum"),
+                 steps=("steps", "first"))
+            .reset_index())
+
+
 def boundary_per_model(boundary: pd.DataFrame) -> pd.DataFrame:
-    """Per model: ``boundary_<setting>`` = mean score over repeats, and the unsolved images
-    summed over repeats (``boundary_<setting>_unsolved``)."""
-    boundary = normalize_keys(boundary)
-    groups = boundary.groupby(MODEL_KEYS + ["setting"], dropna=False)
-    wide = groups.agg(score=("score", "mean"), unsolved=("n_unsolved", "sum")).unstack("setting")
+    """Per model: ``boundary_<setting>`` (mean score over repeats) and
+    ``boundary_<setting>_unsolved``, one column pair per setting."""
+    wide = (boundary_scores(boundary).set_index(MODEL_KEYS + ["setting"])
+            [["score", "n_unsolved"]].unstack("setting"))
     wide.columns = [f"boundary_{setting}" if stat == "score" else f"boundary_{setting}_unsolved"
                     for stat, setting in wide.columns]
     return wide.reset_index()
@@ -115,16 +123,21 @@ def whitebox_per_model(whitebox: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
-def minimal_distance_per_model(distances: pd.DataFrame) -> pd.DataFrame:
-    """Per model and norm: median and mean minimal distance over all images (misclassified
-    ones count 0), and the median over the correctly classified ones only
-    (``min_<norm>_median_correct``), which stays informative when accuracy is below 50 %."""
+def minimal_distance_summary(distances: pd.DataFrame) -> pd.DataFrame:
+    """One row per model and norm: ``median`` and ``mean`` minimal distance over all images
+    (misclassified ones count 0) and ``median_correct`` over the correctly classified ones
+    only, which stays informative when accuracy is below 50 %."""
     distances = normalize_keys(distances)
     keys = MODEL_KEYS + ["norm"]
-    wide = distances.groupby(keys, dropna=False)["distance"].agg(["median", "mean"])
+    summary = distances.groupby(keys, dropna=False)["distance"].agg(["median", "mean"])
     correct = distances[distances["attack"] != "misclassified"]
-    wide["median_correct"] = correct.groupby(keys, dropna=False)["distance"].median()
-    wide = wide.unstack("norm")
+    summary["median_correct"] = correct.groupby(keys, dropna=False)["distance"].median()
+    return summary.reset_index()
+
+
+def minimal_distance_per_model(distances: pd.DataFrame) -> pd.DataFrame:
+    """Per model: ``min_<norm>_median``, ``_mean`` and ``_median_correct`` for each norm."""
+    wide = minimal_distance_summary(distances).set_index(MODEL_KEYS + ["norm"]).unstack("norm")
     wide.columns = [f"min_{norm}_{stat}" for stat, norm in wide.columns]
     return wide.reset_index()
 

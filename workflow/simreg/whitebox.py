@@ -16,8 +16,8 @@ import foolbox as fb
 import pandas as pd
 import torch
 
-from simreg.datasets import read_split
-from simreg.fgsm import fgsm, gradient_sign, first_images
+from simreg.datasets import first_images, read_split
+from simreg.fgsm import fgsm, gradient_sign
 from simreg.outputs import model_provenance, write_csv
 from simreg.train import load_model, pick_device, to_input
 
