@@ -1,25 +1,28 @@
 # simreg: similarity-regularized CNNs and their robustness, end to end.
-# Table of contents: datasets -> similarity targets -> training -> noise -> attacks ->
-# figures/tables.
+# Table of contents: datasets -> similarity targets -> training -> evaluations (noise,
+# attacks) -> figures/tables. The logic lives in the installed package `simreg`
+# (workflow/simreg, `pip install -e .`); parsing this file imports no torch.
 
+import dataclasses
 import json
-import sys
-from pathlib import Path
+import os
 
 from snakemake.utils import min_version
 
 min_version("9.0")
 
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
-
 from simreg import paths
-from simreg.config import validate_config
+from simreg.config import PLUGINS_ENV, validate_config
 
 
 configfile: "config.yaml"
 
 
 validate_config(config)
+# Plugin modules (config `plugins`) register methods and evaluations; every simreg command a
+# job runs imports them too (simreg.cli reads SIMREG_PLUGINS). An environment variable, not a
+# rule parameter, so that naming a plugin does not make Snakemake rerun other jobs.
+os.environ[PLUGINS_ENV] = ",".join(config["plugins"])
 
 
 # One image for every job under --software-deployment-method apptainer (containers/);
@@ -38,12 +41,12 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/similarity.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/noise.smk"
-include: "workflow/rules/attacks.smk"
-include: "workflow/rules/figures.smk"
+include: "workflow/rules/fgsm.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
-        paths.all_targets(config),
+        all_targets(config),

@@ -1,7 +1,8 @@
 """Speed of the two costly steps, printed as JSON (not a test; numbers depend on the machine).
 
-- training steps/s for ``none`` and ``threshold`` (batch 64 + 16 regularization pairs),
-  ResNet18 on 32x32 grayscale images, and the ratio threshold/none;
+- training steps/s for ``none`` and ``threshold`` with the pipeline's defaults (batch 64 +
+  16 regularization pairs, crop + flip augmentation), ResNet18 on 32x32 grayscale images,
+  and the ratio threshold/none;
 - wall time of the pixel-similarity build (blocks + HDF5 write) for N = 5000 and 20000;
 - attacked images/s of the Boundary Attack (``--boundary-steps`` steps, one batch of
   ``--attack-images``) and of the minimal-distance suite (its quick setting), against a
@@ -24,9 +25,15 @@ import numpy as np
 import torch
 
 import simreg
-from simreg.datasets import Splits, write_dataset
-from simreg.similarity import build_similarity
-from simreg.train import Trainer, TrainSettings, pick_device, sample_pairs
+from simreg.config import validate_config
+from simreg.data.sources import Splits
+from simreg.data.store import write_dataset
+from simreg.models.inference import pick_device
+from simreg.targets.pixel_similarity import build_similarity
+from simreg.train.augment import draw_crop_flip
+from simreg.train.regularizers import get_regularizer
+from simreg.train.settings import TrainSettings
+from simreg.train.trainer import Trainer
 
 
 def synthetic_dataset(path: Path, n: int, seed: int = 0) -> None:
@@ -43,19 +50,28 @@ def sync(device: torch.device) -> None:
 
 
 def training_steps_per_second(workdir: Path, method: str, width: int, steps: int, device) -> float:
-    s = TrainSettings(method=method, alpha=10.0, threshold=0.8, width=width, validation_fraction=0.01)
-    trainer = Trainer(workdir / "task.h5", workdir / "similarity.h5", s, device)
+    """Steps/s of the trainer's own step, with the pipeline's defaults (config.yaml's training
+    and regularization settings: augmentation on, 64 images + 16 pairs, Th 0.8)."""
+    params = get_regularizer(method).parameters_from(validate_config({}))
+    s = TrainSettings(method=method, alpha=10.0, width=width, regularizer=params)
+    trainer = Trainer(workdir / "task.h5", {"similarity": workdir / "similarity.h5"}, s, device)
     generator = torch.Generator().manual_seed(0)
     n = len(trainer.y_train)
     batches = torch.randint(n, (steps + 3, s.batch_size), generator=generator).to(device)
-    pairs = (sample_pairs(len(trainer.reg_images), (steps + 3) * s.reg_pairs, generator)
-             .view(steps + 3, s.reg_pairs, 2).to(device)) if trainer.method.regularized else None
+    draws = trainer.regularizer.plan_epoch(steps + 3, generator, device)
+    offsets, flips = draw_crop_flip(steps + 3, s.batch_size, generator)
+    offsets, flips = offsets.to(device), flips.to(device)
+
+    def step(t):
+        augmentation = (offsets[t], flips[t]) if s.augment else None
+        trainer.step(batches[t], None if draws is None else draws[t], augmentation)
+
     for t in range(3):  # warm-up: allocator, kernel selection
-        trainer.step(batches[t], None if pairs is None else pairs[t])
+        step(t)
     sync(device)
     started = time.perf_counter()
     for t in range(3, steps + 3):
-        trainer.step(batches[t], None if pairs is None else pairs[t])
+        step(t)
     sync(device)
     return steps / (time.perf_counter() - started)
 
@@ -82,9 +98,9 @@ def attack_images_per_second(width: int, device, n_images: int, boundary_steps: 
     a ResNet18 of ``width`` trained ``train_steps`` steps on gratings."""
     import torch.nn.functional as F
 
-    from simreg.boundary import boundary_attack
-    from simreg.minimal_distance import QUICK_SUITE, attack_distances
-    from simreg.models import build_model
+    from simreg.evaluate.boundary import boundary_attack
+    from simreg.evaluate.minimal_distance import QUICK_SUITE, attack_distances
+    from simreg.models.resnet import build_model
 
     torch.manual_seed(0)
     model = build_model("resnet18", 1, 10, width).to(device)

@@ -1,6 +1,13 @@
-"""Shared fixtures of the attack tests: a tiny classifier on real 8x8 digits, on disk too."""
+"""Shared fixtures: a tiny classifier on real 8x8 digits (on disk too), and one end-to-end
+run of the quick DAG that every test needing pipeline outputs shares."""
 
 from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,6 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 torch.set_num_threads(2)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -39,9 +48,9 @@ def linear_model(digits):
 def saved_model(tmp_path_factory):
     """(model.pt, dataset.h5) of a width-4 ResNet18 on the digits, as `simreg train` writes
     them (briefly trained, so it predicts several classes)."""
-    from simreg.datasets import build_dataset, read_split
-    from simreg.models import build_model
-    from simreg.train import to_input
+    from simreg.data.store import build_dataset, read_split
+    from simreg.models.resnet import build_model
+    from simreg.models.inference import to_input
 
     root = tmp_path_factory.mktemp("attack_model")
     dataset = root / "digits_gray.h5"
@@ -64,3 +73,22 @@ def saved_model(tmp_path_factory):
     torch.save({"model": model.state_dict(), "architecture": "resnet18", "width": 4,
                 "in_channels": 1, "n_classes": 10, "provenance": meta}, path)
     return path, dataset
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory):
+    """(workdir, env) of `snakemake all --configfile configs/quick.yaml` run once, from
+    nothing, in a copy of the repository."""
+    workdir = tmp_path_factory.mktemp("quick")
+    skip = {".git", ".venv", "results", "data", ".snakemake", ".pytest_cache"}
+    for source in ROOT.iterdir():
+        if source.name not in skip:
+            (shutil.copytree if source.is_dir() else shutil.copy)(source, workdir / source.name)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    # Targets go first: --configfile takes several values and would swallow them.
+    command = [sys.executable, "-m", "snakemake", "all", "--cores", "2", "--configfile",
+               "configs/quick.yaml"]
+    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True,
+                            timeout=1500)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return workdir, env

@@ -1,5 +1,6 @@
 """Per-model and white-box tables, the attack figures and the grids they draw on, on small
-synthetic frames with known values."""
+synthetic frames with known values. The figure tests check the numbers each figure saves
+beside it (``<name>.data.csv``), which are the numbers it draws."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simreg.attack_figures import plot_minimal_distance, plot_perturbation_spectrum, plot_robustness
 from simreg.config import load_config
-from simreg.paths import FIGURES, ModelKey, figure_inputs, grid_models, table_inputs
-from simreg.tables import models_table, whitebox_table
+from simreg.report.attack_figures import (plot_minimal_distance, plot_perturbation_spectrum,
+                                          plot_robustness)
+from simreg.report.tables import models_table, whitebox_table
+from simreg.report.targets import TARGETS, grid_models, target_inputs
+from simreg.train.model_key import ModelKey
 
 MODELS = [("none", 0.0, "na", 0), ("threshold", 10.0, 0.8, 16)]
 SEEDS = [0, 1]
@@ -70,19 +73,103 @@ def test_whitebox_table_averages_seeds():
     assert row["fgsm_2/255_sem"] == pytest.approx(0.025)
 
 
-def test_attack_figures_are_written(tmp_path):
-    noise, _, fgsm, boundary, _, distances = frames()
+NONE, TH = "none", "threshold α=10 Th=0.8"  # the labels of MODELS, in the order drawn
+NAN = np.nan
+
+
+def per_seed(value: float, seed: int) -> float:
+    """Seed 1 is seed 0 + 0.2: over SEEDS the mean is value + 0.1 and the SEM 0.1."""
+    return value + 0.2 * seed
+
+
+def assert_saved(out_pdf, columns: list[str], rows: list[tuple]) -> None:
+    """The PDF and PNG are real, complete files and the data CSV beside them holds exactly
+    ``rows`` (in this order)."""
+    assert out_pdf.read_bytes()[:5] == b"%PDF-" and b"%%EOF" in out_pdf.read_bytes()[-32:]
+    assert out_pdf.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(out_pdf.parent.glob("*.partial"))
+    saved = pd.read_csv(out_pdf.with_suffix(".data.csv"), keep_default_na=False, na_values=[""])
+    pd.testing.assert_frame_equal(saved, pd.DataFrame(rows, columns=columns),
+                                  check_dtype=False, rtol=0, atol=1e-12)
+
+
+def robustness_frames():
+    """Noise, transferred FGSM and Boundary rows of MODELS with known per-seed values; the
+    Boundary settings come most steps first."""
+    noise, fgsm, boundary = [], [], []
+    for i, model in enumerate(MODELS):
+        for seed in SEEDS:
+            k = keys(*model, seed)
+            noise += [{**k, "noise": "gaussian", "epsilon": e, "accuracy": per_seed(a, seed)}
+                      for e, a in [(0.0, 0.7), (0.1, 0.3 + 0.1 * i)]]
+            fgsm += [{**k, "epsilon": e, "accuracy": per_seed(a, seed)}
+                     for e, a in [(0.0, 0.7), (0.1, 0.2 + 0.1 * i), (0.2, 0.1 + 0.1 * i)]]
+            # Score of repeat r: base + 0.001 r (mean over repeats base + 0.001).
+            boundary += [{**k, "setting": setting, "steps": steps, "repeat": r,
+                          "n_unsolved": r, "score": base * (i + 1) + 0.001 * r + 0.02 * seed}
+                         for setting, steps, base in [("converged", 1000, 0.1),
+                                                      ("paper", 50, 0.01)]
+                         for r in range(3)]
+    return pd.DataFrame(noise), pd.DataFrame(fgsm), pd.DataFrame(boundary)
+
+
+ROBUSTNESS_COLUMNS = ["panel", "label", "epsilon", "mean", "sem", "n", "n_unsolved"]
+FGSM = "FGSM transferred from none"
+PAPER, CONVERGED = "Boundary Attack, paper (50 steps)", "Boundary Attack, converged (1000 steps)"
+# Means over seeds with SEM 0.1 (accuracy) or 0.01 (score, seeds 0.02 apart); Boundary scores
+# are means over repeats first, and 0 + 1 + 2 unsolved per model, 6 over the two seeds.
+ATTACK_ROWS = [
+    (FGSM, NONE, 0.0, 0.8, 0.1, 2, NAN), (FGSM, NONE, 0.1, 0.3, 0.1, 2, NAN),
+    (FGSM, NONE, 0.2, 0.2, 0.1, 2, NAN),
+    (FGSM, TH, 0.0, 0.8, 0.1, 2, NAN), (FGSM, TH, 0.1, 0.4, 0.1, 2, NAN),
+    (FGSM, TH, 0.2, 0.3, 0.1, 2, NAN),
+    (PAPER, NONE, NAN, 0.021, 0.01, 2, 6), (PAPER, TH, NAN, 0.031, 0.01, 2, 6),
+    (CONVERGED, NONE, NAN, 0.111, 0.01, 2, 6), (CONVERGED, TH, NAN, 0.211, 0.01, 2, 6)]
+
+
+def test_robustness_saves_the_lines_and_bars_it_draws(tmp_path):
+    noise, fgsm, boundary = robustness_frames()
     plot_robustness(tmp_path / "r.pdf", "r", fgsm=fgsm, boundary=boundary, noise=noise)
+    assert_saved(tmp_path / "r.pdf", ROBUSTNESS_COLUMNS, [
+        ("Gaussian", NONE, 0.0, 0.8, 0.1, 2, NAN), ("Gaussian", NONE, 0.1, 0.4, 0.1, 2, NAN),
+        ("Gaussian", TH, 0.0, 0.8, 0.1, 2, NAN), ("Gaussian", TH, 0.1, 0.5, 0.1, 2, NAN),
+        *ATTACK_ROWS])
+
+
+def test_robustness_without_noise_saves_only_the_attack_panels(tmp_path):
+    _, fgsm, boundary = robustness_frames()
     plot_robustness(tmp_path / "a.pdf", "a", fgsm=fgsm, boundary=boundary)
-    plot_minimal_distance(distances, tmp_path / "m.pdf", "m")
+    assert_saved(tmp_path / "a.pdf", ROBUSTNESS_COLUMNS, ATTACK_ROWS)
+
+
+def test_minimal_distance_saves_the_bars_it_draws(tmp_path):
+    # Per model and norm, the median over images (misclassified count 0, unsolved inf) is
+    # 2 + i + 0.2 seed under L2 and ten times that under L∞ (listed first).
+    rows = []
+    for i, model in enumerate(MODELS):
+        for seed in SEEDS:
+            for norm, scale in [("linf", 10.0), ("l2", 1.0)]:
+                median = per_seed(2.0 + i, seed) * scale
+                rows += [{**keys(*model, seed), "image": img, "label": 3, "norm": norm,
+                          "distance": d, "attack": "misclassified" if d == 0 else "x"}
+                         for img, d in enumerate([0.0, 1.0, median, 100.0, np.inf])]
+    plot_minimal_distance(pd.DataFrame(rows), tmp_path / "m.pdf", "m")
+    assert_saved(tmp_path / "m.pdf", ["panel", "label", "mean", "sem", "n"], [
+        ("L2", NONE, 2.1, 0.1, 2), ("L2", TH, 3.1, 0.1, 2),
+        ("L∞", NONE, 21.0, 1.0, 2), ("L∞", TH, 31.0, 1.0, 2)])
+
+
+def test_perturbation_spectrum_saves_the_radial_profiles_it_draws(tmp_path):
     rng = np.random.default_rng(0)
     spectra = [{**keys(*model, seed), "power": rng.uniform(1, 2, (8, 8)),
-                "radius": np.arange(6), "radial_power": rng.uniform(1, 2, 6)}
-               for model in MODELS for seed in SEEDS]
+                "radius": np.arange(3),
+                "radial_power": per_seed(1.0 + i, seed) * np.array([1.0, 0.5, 0.25])}
+               for i, model in enumerate(MODELS) for seed in SEEDS]
     plot_perturbation_spectrum(spectra, tmp_path / "s.pdf", "s")
-    for name in "rams":
-        assert (tmp_path / f"{name}.pdf").stat().st_size > 1000
-        assert (tmp_path / f"{name}.png").stat().st_size > 1000
+    p = "radial profile"
+    assert_saved(tmp_path / "s.pdf", ["panel", "label", "radius", "mean", "sem", "n"], [
+        (p, NONE, 0, 1.1, 0.1, 2), (p, NONE, 1, 0.55, 0.05, 2), (p, NONE, 2, 0.275, 0.025, 2),
+        (p, TH, 0, 2.1, 0.1, 2), (p, TH, 1, 1.05, 0.05, 2), (p, TH, 2, 0.525, 0.025, 2)])
 
 
 def test_grids_take_lists_of_pairs_images_and_sets():
@@ -100,13 +187,14 @@ def test_grids_take_lists_of_pairs_images_and_sets():
 
 def test_figures_and_tables_draw_only_what_they_show():
     config = load_config("config.yaml")
-    for name, kinds in FIGURES.items():
-        inputs = figure_inputs(name, config)
-        assert {kind for kind, files in inputs.items() if files} == set(kinds)
-    boundary = figure_inputs("attack_robustness", config)["boundary"]
+    for name, target in TARGETS.items():
+        if target.kind == "figure":
+            inputs = target_inputs(name, config)
+            assert {kind for kind, files in inputs.items() if files} == set(target.reads)
+    boundary = target_inputs("attack_robustness", config)["boundary"]
     assert len(boundary) == 21 * len(config["boundary"]["settings"])  # 3 methods x 7 seeds
     assert all(f.startswith("results/boundary/") for f in boundary)
-    spectra = figure_inputs("perturbation_spectrum", config)["spectrum"]
-    assert all(f.startswith("results/spectrum/converged/") for f in spectra)
-    models = table_inputs("models", config)
+    spectra = target_inputs("perturbation_spectrum", config)["spectrum"]
+    assert spectra and all(f.startswith("results/spectrum/converged/") for f in spectra)
+    models = target_inputs("models", config)
     assert len(models["minimal_distance"]) == len(models["whitebox"]) == 21

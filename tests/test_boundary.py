@@ -10,8 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from simreg.boundary import boundary_attack, boundary_score, evaluate_boundary, squared_distance_per_dim
-from simreg.models import predict
+from simreg.evaluate.boundary import boundary_attack, boundary_score, squared_distance_per_dim
+from simreg.evaluate.context import run_evaluation
+from simreg.models.inference import predict
 
 
 class RoughOrSmooth(nn.Module):
@@ -82,9 +83,11 @@ def test_score_is_median_squared_distance_per_value():
 def test_evaluate_writes_scores_per_repeat_and_perturbations(saved_model, tmp_path):
     model_path, dataset = saved_model
     csv, h5 = tmp_path / "b.csv", tmp_path / "b.h5"
-    evaluate_boundary(model_path, dataset, csv, h5, setting="paper", params={"steps": 30},
-                      n_images=12, repeats=2, seed=0, batch_size=5, device="cpu",
-                      keys={"task": "digits_gray"})
+    run_evaluation("boundary", {"model": model_path, "dataset": dataset}, {"csv": csv, "h5": h5},
+                   {"setting": "paper", "attack": {"steps": 30}, "n_images": 12, "repeats": 2,
+                    "subset_seed": 0, "batch_size": 5, "init_retries": 3,
+                    "init_directions": 1000, "init_steps": 50},
+                   keys={"task": "digits_gray"}, device="cpu")
     frame = pd.read_csv(csv)
     assert list(frame["repeat"]) == [0, 1]
     assert (frame["n_solved"] + frame["n_unsolved"] == 12).all()

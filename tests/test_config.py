@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from simreg.config import ConfigError, load_config, load_schema, validate_config
-from simreg.paths import all_targets, grid_models, table_models
+from simreg.report.targets import TARGETS, all_targets, grid_models, target_models
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,7 +19,8 @@ def paper_config(**overrides):
 
 def test_config_yaml_is_valid_and_holds_the_paper_settings():
     c = paper_config()
-    assert c["regularization"]["alpha"] == 10 and c["regularization"]["threshold"] == 0.8
+    assert c["regularization"]["threshold"] == 0.8
+    assert c["figures"]["noise_accuracy"]["alpha"] == [10]
     assert c["training"]["epochs"] == 40 and c["training"]["batch_size"] == 64
     assert c["regularization"]["reg_pairs"] == 16 and c["regularization"]["n_images"] == 5000
     assert c["model"]["architecture"] == "resnet18"
@@ -30,9 +31,55 @@ def test_config_yaml_is_valid_and_holds_the_paper_settings():
 
 def test_schema_defaults_fill_an_empty_config():
     c = validate_config({})
-    assert c["regularization"]["alpha"] == 10
-    assert c["training"]["lr_decay"] == 0.3
+    assert c["regularization"]["threshold"] == 0.8
+    assert c["training"]["lr_decay"] == 0.3 and c["training"]["augment"] is True
     assert c["figures"] == {}
+
+
+def test_defaults_come_from_the_typed_settings_alone():
+    """One source: an empty config validates to exactly the settings' defaults, and every
+    section of the schema declares exactly the settings' fields (no dead or missing key)."""
+    import dataclasses
+
+    from simreg import settings
+
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    c = validate_config({})
+    for name, cls in settings.SECTIONS.items():
+        expected = dataclasses.asdict(cls())
+        if name == "boundary":  # each attack setting is completed with foolbox's defaults
+            for setting, given in expected["settings"].items():
+                assert c[name]["settings"][setting].items() >= given.items()
+            expected["settings"] = c[name]["settings"]
+        assert c[name] == expected, name
+        declared = set(schema["properties"][name]["properties"])
+        assert declared == {f.name for f in dataclasses.fields(cls)}, name
+        assert not any("default" in p for p in schema["properties"][name]["properties"].values()), (
+            f"{name}: defaults belong in simreg/settings.py, not in the schema")
+    for name, value in settings.TOP_LEVEL.items():
+        assert c[name] == value
+
+
+def test_training_settings_default_to_the_config_defaults():
+    """The benchmark and the CLI build TrainSettings directly: their defaults are the config's."""
+    from simreg.train.settings import TrainSettings
+
+    c, s = validate_config({}), TrainSettings()
+    for key, value in c["training"].items():
+        if key != "device":
+            assert getattr(s, key) == value, key
+    assert (s.architecture, s.width) == (c["model"]["architecture"], c["model"]["width"])
+
+
+def test_removed_keys_are_rejected():
+    with pytest.raises(ConfigError, match="alpha"):
+        validate_config({"regularization": {"alpha": 10}})
+
+
+def test_schema_lists_exactly_the_registered_figures():
+    schema = load_schema()
+    figures = {n for n, t in TARGETS.items() if t.kind == "figure"}
+    assert set(schema["properties"]["figures"]["properties"]) == figures
 
 
 def test_config_yaml_uses_only_schema_keys():
@@ -50,7 +97,7 @@ def test_config_yaml_uses_only_schema_keys():
     "override, names",
     [
         ({"training": {"epoch": 3}}, ["training", "epoch"]),  # unknown key (typo)
-        ({"regularization": {"alpha": "ten"}}, ["regularization.alpha", "number"]),  # wrong type
+        ({"regularization": {"threshold": "high"}}, ["regularization.threshold", "number"]),  # type
         ({"regularization": {"threshold": 1.5}}, ["regularization.threshold", "maximum"]),  # range
         ({"model": {"architecture": "vgg"}}, ["model.architecture", "resnet18"]),  # enum
         ({"figures": {"noise_accuracy": {"colour": 1}}}, ["figures.noise_accuracy", "colour"]),
@@ -81,7 +128,7 @@ def test_quick_config_overrides_every_figure_grid():
         assert grid == {**grid, **quick_raw["figures"][name]}
         assert set(quick_raw["figures"][name]) >= {"task", "regularization", "methods", "alpha",
                                                   "threshold", "seeds"}
-    tasks = {k.task for k in table_models("results", merged)}
+    tasks = {k.task for k in target_models("results", merged)}
     assert tasks == {"digits_gray"}
 
 
@@ -92,7 +139,7 @@ def test_grid_models_are_canonical_and_unique():
     none = [k for k in keys if k.method == "none"]
     assert all(k.regularization == "none" and k.alpha == "0" and k.threshold == "na" for k in none)
     assert all(k.threshold == "na" for k in keys if k.method == "pixel")
-    assert len(all_targets(c)) == 9 + 5  # every figure of paths.FIGURES, every table
+    assert len(all_targets(c)) == len(TARGETS) == 9 + 5  # every figure and table
 
 
 def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):

@@ -8,15 +8,8 @@ import pytest
 from PIL import Image
 
 import simreg
-from simreg.datasets import (
-    DatasetUnavailable,
-    build_dataset,
-    load_npz,
-    load_source,
-    load_torchvision,
-    read_split,
-    to_gray,
-)
+from simreg.data.sources import DatasetUnavailable, load_npz, load_source, load_torchvision
+from simreg.data.store import build_dataset, read_split, to_gray
 
 
 def test_to_gray_equals_pil():
@@ -172,7 +165,7 @@ def test_build_dataset_digits_rgb(digits_files):
 def test_photos_are_exact_tiles_of_the_embedded_photographs():
     from sklearn.datasets import load_sample_images
 
-    from simreg.datasets import PHOTO_TILE, load_photos
+    from simreg.data.sources import PHOTO_TILE, load_photos
 
     splits = load_photos(test_fraction=0.2, seed=0)
     tiles = np.concatenate([splits.train_images, splits.test_images])

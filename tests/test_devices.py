@@ -76,8 +76,8 @@ def test_cli_auto_claims_before_torch(monkeypatch):
 
     calls = []
     monkeypatch.setattr(devices, "claim_gpu", lambda: calls.append(1))
-    monkeypatch.setattr(cli, "cmd_noise", lambda a: None)  # parser() binds it per call
-    args = ["noise", "--model", "m", "--dataset", "d", "--out", "o", "--epsilons", "{}"]
+    monkeypatch.setattr(cli, "cmd_evaluate", lambda a: None)  # parser() binds it per call
+    args = ["evaluate", "noise", "--input", "model=m", "--out", "csv=o"]
     cli.main(args)
     cli.main(args + ["--device", "cpu"])
     assert calls == [1]

@@ -82,13 +82,25 @@ def test_container_recipes_install_from_pyproject_without_pins(recipe):
 # --- rules --------------------------------------------------------------------------------
 
 def rule_blocks(text: str) -> dict:
-    """rule name -> set of its directives, from Snakemake source text."""
+    """rule name -> set of its directives, from Snakemake source text. A rule defined in a
+    loop over the evaluation registry (``rule:`` with ``name: evaluation.name``) stands for
+    one rule per registered evaluation."""
+    from simreg.evaluate.registry import EVALUATIONS
+
     rules = {}
-    for match in re.finditer(r"^rule (\w+):\n((?:[ \t]+\S.*\n|[ \t]*\n)*)", text, re.M):
-        directives = set(re.findall(r"^    (\w+):", match[2], re.M))
-        if re.search(r"^    localrule:\s*True", match[2], re.M):
+    pattern = r"^( *)rule ?(\w*):\n((?:\1[ \t]+\S.*\n|[ \t]*\n)*)"
+    for match in re.finditer(pattern, text, re.M):
+        indent = match[1] + "    "
+        body = match[3]
+        directives = set(re.findall(rf"^{indent}(\w+):", body, re.M))
+        if re.search(rf"^{indent}localrule:\s*True", body, re.M):
             directives.add("localrule=True")
-        rules[match[1]] = directives
+        if match[2]:
+            rules[match[2]] = directives
+        else:
+            named = re.search(rf"^{indent}name:\s*\n?\s*(\S+)", body, re.M)
+            assert named and named[1] == "evaluation.name", f"unnamed rule: {body[:200]}"
+            rules.update({name: directives for name in EVALUATIONS})
     return rules
 
 
@@ -160,11 +172,15 @@ def test_slurm_profile_sets_account_and_partition_in_one_place():
     assert code.count("slurm_account") == 1 and code.count("slurm_partition") == 1
     defaults = profile["default-resources"]
     assert {"slurm_account", "slurm_partition"} <= set(defaults)
-    # every rule that asks for a GPU gets one on the cluster
+    # every rule that asks for a GPU gets one on the cluster: the rules written out with a
+    # gpu resource, and the evaluations whose registry entry asks for one
+    from simreg.evaluate.registry import EVALUATIONS
+
     rules = "\n".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
-    gpu_rules = re.findall(r"^rule (\w+):(?:(?!^rule ).)*?gpu=", rules, flags=re.M | re.S)
-    assert {"train", "noise", "boundary", "minimal_distance"} <= set(gpu_rules)
-    assert set(gpu_rules) == set(profile["set-resources"])
+    gpu_rules = set(re.findall(r"^rule (\w+):(?:(?!^rule ).)*?gpu=", rules, flags=re.M | re.S))
+    gpu_rules |= {name for name, evaluation in EVALUATIONS.items() if evaluation.gpu}
+    assert {"train", "noise", "boundary", "minimal_distance"} <= gpu_rules
+    assert gpu_rules == set(profile["set-resources"])
 
 
 def test_no_default_profile_is_auto_loaded():

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from simreg.fgsm import build_perturbations, evaluate_transfer, fgsm, gradient_sign, read_perturbations
-from simreg.whitebox import whitebox_accuracy
+from simreg.evaluate.context import run_evaluation
+from simreg.evaluate.fgsm import build_perturbations, fgsm, gradient_sign, read_perturbations
+from simreg.evaluate.whitebox import whitebox_accuracy
 
 
 @pytest.mark.parametrize("eps", [0.01, 0.1, 0.3])
@@ -60,14 +61,15 @@ def test_transfer_from_itself_equals_whitebox_fgsm(saved_model, tmp_path):
     assert sign.dtype == np.int8 and sign.shape == (200, 1, 8, 8)
     assert list(indices) == list(range(200)) and attrs["n_images"] == 200
     out = tmp_path / "transfer.csv"
-    evaluate_transfer(model_path, signs, dataset, out, epsilons=[0.0, 0.1, 0.3], device="cpu",
-                      keys={"task": "digits_gray"})
+    run_evaluation("fgsm_transfer", {"model": model_path, "dataset": dataset, "perturbations": signs},
+                   {"csv": out}, {"epsilons": [0.0, 0.1, 0.3]}, keys={"task": "digits_gray"},
+                   device="cpu")
     frame = pd.read_csv(out)
     assert list(frame["epsilon"]) == [0.0, 0.1, 0.3]
     assert {"method", "seed", "task", "simreg_version", "perturbations_file"} <= set(frame.columns)
 
-    from simreg.datasets import read_split
-    from simreg.train import load_model, to_input
+    from simreg.data.store import read_split
+    from simreg.models.inference import load_model, to_input
 
     model, _ = load_model(model_path)
     test = read_split(dataset, "test")
@@ -92,4 +94,5 @@ def test_transfer_refuses_signs_of_other_images(saved_model, tmp_path):
         f["sign"] = np.zeros((10, 3, 8, 8), dtype=np.int8)
         f["indices"] = np.arange(10)
     with pytest.raises(ValueError, match="does not match"):
-        evaluate_transfer(model_path, bad, dataset, tmp_path / "x.csv", epsilons=[0.1], device="cpu")
+        run_evaluation("fgsm_transfer", {"model": model_path, "dataset": dataset, "perturbations": bad},
+                       {"csv": tmp_path / "x.csv"}, {"epsilons": [0.1]}, device="cpu")

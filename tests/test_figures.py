@@ -1,4 +1,7 @@
-"""Selection ratios, tables and figures on small synthetic frames with known accuracies."""
+"""Selection ratios, tables and figures on small synthetic frames with known accuracies.
+
+The figure tests check the numbers each figure saves beside it (``<name>.data.csv``), which
+are the numbers it draws."""
 
 from __future__ import annotations
 
@@ -8,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simreg.figures import plot_noise_accuracy, plot_selection_plane
-from simreg.selection import acceptable, best_setting, selection_ratios
-from simreg.tables import alpha_threshold_table, gamma_table, results_table, write_table
+from simreg.report.noise_figures import plot_noise_accuracy, plot_selection_plane
+from simreg.report.selection import acceptable, best_setting, selection_ratios
+from simreg.report.tables import alpha_threshold_table, gamma_table, results_table, write_table
 
 SEEDS = [0, 1, 2]
 GAUSSIAN_EPS = [0.1, 0.2]
@@ -159,12 +162,70 @@ def test_results_table(noise, metrics):
     assert len(table) == 1 + len(SCALED) + 1
 
 
-def test_plots_write_pdf_and_png(noise, tmp_path):
-    plot_noise_accuracy(noise, tmp_path / "noise.pdf", "synthetic")
+def saved_figure(out_pdf) -> pd.DataFrame:
+    """The data CSV saved with the figure ``out_pdf``, once its PDF and PNG are checked to be
+    real, complete files (no temporary file left over)."""
+    assert out_pdf.read_bytes()[:5] == b"%PDF-" and b"%%EOF" in out_pdf.read_bytes()[-32:]
+    assert out_pdf.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(out_pdf.parent.glob("*.partial"))
+    return pd.read_csv(out_pdf.with_suffix(".data.csv"), keep_default_na=False,
+                       na_values=[""])
+
+
+def assert_saved(out_pdf, columns: list[str], rows: list[tuple]) -> None:
+    """The data CSV of ``out_pdf`` holds exactly ``rows`` (in this order)."""
+    expected = pd.DataFrame(rows, columns=columns)
+    pd.testing.assert_frame_equal(saved_figure(out_pdf), expected, check_dtype=False,
+                                  rtol=0, atol=1e-12)
+
+
+def test_noise_accuracy_saves_the_means_and_sems_it_draws(tmp_path):
+    # Seed 1 is seed 0 + 0.2 (e.g. 0.5 and 0.7: mean 0.6, SEM 0.1); pixel has one seed only.
+    rows = []
+    for method, alpha, th, seeds, clean, gaussian, uniform in [
+            ("threshold", 10.0, 0.8, [0, 1], 0.6, [0.5, 0.4], [0.3]),
+            ("none", 0.0, None, [0, 1], 0.7, [0.4, 0.3], [0.2]),
+            ("pixel", 1.0, None, [0], 0.75, [0.55, 0.45], [0.15])]:
+        for seed in seeds:
+            shift = 0.2 * seed
+            rows += model_rows(method, alpha, th, seed, clean + shift,
+                               [a + shift for a in gaussian], [a + shift for a in uniform])
+    plot_noise_accuracy(pd.DataFrame(rows), tmp_path / "noise.pdf", "synthetic")
+    one, th = "pixel α=1", "threshold α=10 Th=0.8"
+    # Panels in the order drawn, then labels (baseline first, then by method), then ε.
+    assert_saved(tmp_path / "noise.pdf", ["panel", "label", "epsilon", "mean", "sem", "n"], [
+        ("Gaussian", "none", 0.0, 0.8, 0.1, 2),
+        ("Gaussian", "none", 0.1, 0.5, 0.1, 2),
+        ("Gaussian", "none", 0.2, 0.4, 0.1, 2),
+        ("Gaussian", one, 0.0, 0.75, np.nan, 1),
+        ("Gaussian", one, 0.1, 0.55, np.nan, 1),
+        ("Gaussian", one, 0.2, 0.45, np.nan, 1),
+        ("Gaussian", th, 0.0, 0.7, 0.1, 2),
+        ("Gaussian", th, 0.1, 0.6, 0.1, 2),
+        ("Gaussian", th, 0.2, 0.5, 0.1, 2),
+        ("uniform", "none", 0.0, 0.8, 0.1, 2),
+        ("uniform", "none", 0.3, 0.3, 0.1, 2),
+        ("uniform", one, 0.0, 0.75, np.nan, 1),
+        ("uniform", one, 0.3, 0.15, np.nan, 1),
+        ("uniform", th, 0.0, 0.7, 0.1, 2),
+        ("uniform", th, 0.3, 0.4, 0.1, 2)])
+
+
+def test_selection_plane_saves_each_point(noise, tmp_path):
     plot_selection_plane(noise, tmp_path / "plane.pdf", "gaussian", MIN_CLEAN, "synthetic")
-    for name in ("noise.pdf", "noise.png", "plane.pdf", "plane.png"):
-        assert (tmp_path / name).stat().st_size > 0
-    assert not list(tmp_path.glob("*.partial"))
+    sem3 = np.std([0.9, 1.0, 1.1], ddof=1) / math.sqrt(3)
+    robust = [0.55 / 0.5, 0.5 / 0.4, 0.2 / 0.4]
+    nan = np.nan
+    # One row per point, series (label) sorted as the legend, then alpha and Th.
+    assert_saved(tmp_path / "plane.pdf",
+                 ["panel", "label", "alpha", "threshold", "robust_ratio", "robust_ratio_sem",
+                  "clean_ratio", "clean_ratio_sem", "n_seeds", "acceptable"],
+                 [("Gaussian noise", "high", 2.0, 0.8, np.mean(robust),
+                   np.std(robust, ddof=1) / math.sqrt(3), 1.0, sem3, 3, False),
+                  ("Gaussian noise", "pixel", 1.0, nan, 0.9, 0.0, 1.0, 0.0, 3, False),
+                  ("Gaussian noise", "threshold", 1.0, 0.5, 1.1, 0.0, 1.0, 0.0, 3, True),
+                  ("Gaussian noise", "threshold", 1.0, 0.8, 1.2, 0.0, 0.99, 0.0, 3, True),
+                  ("Gaussian noise", "threshold", 10.0, 0.8, 1.5, 0.0, 0.9, 0.0, 3, False)])
 
 
 def test_write_table_round_trips(noise, metrics, tmp_path):

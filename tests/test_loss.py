@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from simreg.cnn_similarity import RepresentationSimilarity, fisher_z, similarity_loss
-from simreg.models import ResNet
+from simreg.train.representation import RepresentationSimilarity, fisher_z, similarity_loss
+from simreg.models.resnet import ResNet
 
 torch.set_num_threads(2)
 EPS = 1e-5

@@ -1,11 +1,13 @@
-"""Regularization methods: targets S_Th and the pairs each variant may sample."""
+"""Similarity regularizers (simreg.train.regularizers.similarity): targets S_Th and the pairs
+each variant may sample; the registry's declarations."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from simreg.methods import METHODS, get_method, threshold_targets
+from simreg.targets.threshold import threshold_targets
+from simreg.train.regularizers import REGULARIZERS, get_regularizer
 
 torch.set_num_threads(2)
 
@@ -29,6 +31,14 @@ TABLE = [
     (-0.875, -1,   True,  False, False, True,  True),
 ]
 VARIANTS = ["high", "low", "positive", "negative", "double"]
+
+
+def get_method(name, threshold=TH, inner=INNER):
+    """Regularizer ``name`` with the given thresholds (and defaults for the rest)."""
+    cls = get_regularizer(name)
+    params = {"reg_pairs": 16, "z_eps": 1e-5, "mean_momentum": 0.1, "threshold": threshold,
+              "inner_threshold": inner}
+    return cls(**{k: v for k, v in params.items() if k in cls.parameters})
 
 
 def hand_matrix():
@@ -67,30 +77,40 @@ def test_threshold_targets_random_matrix():
 @pytest.mark.parametrize("column, name", list(enumerate(VARIANTS, start=2)))
 def test_variant_eligible_masks(column, name):
     s, rows, cols, entries = hand_matrix()
-    mask = get_method(name).eligible(s, TH, INNER)
+    mask = get_method(name).eligible(s)
     assert mask.dtype == torch.bool and mask.shape == s.shape
     assert mask[rows, cols].tolist() == [e[column] for e in entries]
     # the variants keep S_Th as target
-    assert torch.equal(get_method(name).targets(s, TH, torch.Generator()), threshold_targets(s, TH))
+    assert torch.equal(get_method(name).targets(s, torch.Generator()), threshold_targets(s, TH))
 
 
-@pytest.mark.parametrize("name", ["none", "pixel", "threshold", "shuffle"])
+@pytest.mark.parametrize("name", ["pixel", "threshold", "shuffle"])
 def test_methods_without_pair_restriction(name):
     s, *_ = hand_matrix()
-    assert get_method(name).eligible(s, TH, INNER) is None
+    assert get_method(name).eligible(s) is None
 
 
 def test_none_is_not_regularized_pixel_targets_are_s_pixel():
-    assert not get_method("none").regularized
+    none = get_regularizer("none")
+    assert not none.uses_alpha and none.needs == () and none.parameters == {}
     s, *_ = hand_matrix()
-    assert torch.equal(get_method("pixel").targets(s, TH, torch.Generator()), s)
+    assert torch.equal(get_method("pixel").targets(s, torch.Generator()), s)
+
+
+@pytest.mark.parametrize("name", ["pixel", "threshold", "high", "low", "positive", "negative",
+                                  "double", "shuffle"])
+def test_similarity_methods_declare_their_target_file_and_pair_count(name):
+    cls = get_regularizer(name)
+    assert cls.needs == ("similarity",) and cls.uses_alpha
+    assert cls.parameters["reg_pairs"].config == "regularization.reg_pairs"
+    assert ("threshold" in cls.parameters) == (name != "pixel")
 
 
 @pytest.mark.parametrize("inner", [TH, TH + 0.1])
 def test_double_requires_inner_below_threshold(inner):
     s, *_ = hand_matrix()
     with pytest.raises(ValueError):
-        get_method("double").eligible(s, TH, inner)
+        get_method("double", inner=inner).eligible(s)
 
 
 def test_shuffle_permutes_off_diagonal_targets():
@@ -100,7 +120,7 @@ def test_shuffle_permutes_off_diagonal_targets():
     s = x @ x.T  # a genuine similarity matrix: symmetric, 1 on the diagonal
     th = 0.3
     plain = threshold_targets(s, th)
-    shuffled = get_method("shuffle").targets(s, th, torch.Generator().manual_seed(0))
+    shuffled = get_method("shuffle", th).targets(s, torch.Generator().manual_seed(0))
     rows, cols = torch.triu_indices(40, 40, offset=1)
     before, after = plain[rows, cols], shuffled[rows, cols]
     assert len(before.unique()) == 3  # non-trivial: -1, 0 and 1 all occur
@@ -110,16 +130,16 @@ def test_shuffle_permutes_off_diagonal_targets():
     # placement changed: a large share of the entries moved
     assert (before != after).float().mean() > 0.2
     # reproducible by the generator
-    again = get_method("shuffle").targets(s, th, torch.Generator().manual_seed(0))
+    again = get_method("shuffle", th).targets(s, torch.Generator().manual_seed(0))
     assert torch.equal(shuffled, again)
 
 
 def test_get_method_unknown_name():
     with pytest.raises(ValueError) as info:
-        get_method("no-such-method")
+        get_regularizer("no-such-method")
     message = str(info.value)
     assert "no-such-method" in message
-    for name in METHODS:
+    for name in REGULARIZERS:
         assert name in message
-    assert set(METHODS) >= {"none", "pixel", "threshold", "high", "low", "positive", "negative",
+    assert set(REGULARIZERS) >= {"none", "pixel", "threshold", "high", "low", "positive", "negative",
                             "double", "shuffle"}

@@ -1,4 +1,4 @@
-"""The minimal adversarial distance suite (simreg.minimal_distance): distances, the minimum
+"""The minimal adversarial distance suite (simreg.evaluate.minimal_distance): distances, the minimum
 over candidates, the suite's validation, the ε search, and the CSV of the pipeline step."""
 
 from __future__ import annotations
@@ -12,21 +12,22 @@ import pandas as pd
 import pytest
 import torch
 
-from simreg.datasets import random_images, read_split
-from simreg.minimal_distance import (
+from simreg.data.store import read_split
+from simreg.data.subsets import random_images
+from simreg.evaluate.context import run_evaluation
+from simreg.evaluate.minimal_distance import (
     ATTACKS,
     NORMS,
     PAPER_SUITE,
     QUICK_SUITE,
     PerImageEpsilon,
     attack_distances,
-    evaluate_minimal_distance,
     minimal_distances,
     perturbation_norms,
     plan_runs,
 )
-from simreg.models import predict
-from simreg.sparse_attacks import jsma
+from simreg.models.inference import predict
+from simreg.evaluate.sparse_attacks import jsma
 
 torch.set_num_threads(2)
 SMALL_SUITE = {  # one cheap run of each kind of wrapper: ε search, minimization, sparse
@@ -153,7 +154,7 @@ def test_config_suites_are_the_module_suites(config_files, suite):
     it) the quick one; neither may drift from the module's."""
     from pathlib import Path
 
-    import simreg.minimal_distance as md
+    import simreg.evaluate.minimal_distance as md
     from simreg.config import load_config
 
     root = Path(__file__).resolve().parents[1]
@@ -218,9 +219,10 @@ def test_evaluate_writes_one_row_per_image_and_norm(saved_model, tmp_path):
     frames = []
     for i, path in enumerate((model_path, other)):
         out = tmp_path / f"md{i}.csv"
-        evaluate_minimal_distance(path, dataset, out, suite=SMALL_SUITE, n_images=10, seed=5,
-                                  batch_size=4, device="cpu", keys={"task": "digits_gray"},
-                                  candidates_out=tmp_path / f"candidates{i}.csv")
+        run_evaluation("minimal_distance", {"model": path, "dataset": dataset}, {"csv": out},
+                       {"suite": SMALL_SUITE, "n_images": 10, "seed": 5, "batch_size": 4,
+                        "candidates_out": tmp_path / f"candidates{i}.csv"},
+                       keys={"task": "digits_gray"}, device="cpu")
         frames.append(pd.read_csv(out))
     first, second = frames
     assert list(first.columns[: len(CSV_COLUMNS)]) == CSV_COLUMNS

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from simreg.noise import NOISES, gaussian, salt_pepper, uniform
+from simreg.evaluate.noise import NOISES, gaussian, salt_pepper, uniform
 
 torch.set_num_threads(2)
 EPS = 0.1

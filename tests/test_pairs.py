@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from simreg.train import TrainSettings, crop_flip, eligible_pair_list, learning_rate, sample_pairs
+from simreg.train.augment import crop_flip
+from simreg.train.pairs import eligible_pair_list, sample_pairs
+from simreg.train.settings import TrainSettings, learning_rate
 
 torch.set_num_threads(2)
 
@@ -77,8 +79,15 @@ def test_eligible_pair_list_empty_raises(mask):
     (0, 0.1), (3, 0.1), (4, 0.03), (19, 0.1 * 0.3**4), (20, 0.1), (39, 0.1 * 0.3**4),
 ])
 def test_learning_rate_schedule(epoch, expected):
-    assert learning_rate(epoch, TrainSettings()) == pytest.approx(expected, rel=1e-12)
-    assert learning_rate(epoch, TrainSettings()) == pytest.approx(0.1 * 0.3 ** ((epoch % 20) // 4))
+    """The paper code's step schedule at its defaults (lr 0.1, ×0.3 every 4 epochs, restarting
+    every 20): each expected value is written out by hand."""
+    settings = TrainSettings(lr=0.1, lr_decay=0.3, lr_step_epochs=4, lr_cycle_epochs=20)
+    assert learning_rate(epoch, settings) == pytest.approx(expected, rel=1e-12)
+
+
+def test_learning_rate_follows_other_settings():
+    settings = TrainSettings(lr=1.0, lr_decay=0.5, lr_step_epochs=2, lr_cycle_epochs=6)
+    assert [learning_rate(e, settings) for e in range(8)] == [1, 1, 0.5, 0.5, 0.25, 0.25, 1, 1]
 
 
 def images(b=3, h=6, w=5, c=2, seed=0):

@@ -1,7 +1,8 @@
-"""One end-to-end run of the quick DAG, from nothing, through Snakemake.
+"""One end-to-end run of the quick DAG, from nothing, through Snakemake (the session's shared
+``quick_run`` of conftest.py).
 
-Runs every rule (dataset, similarity, train, noise, figure, table) on the embedded digits
-data, then checks the outputs against independent computations and their provenance.
+Runs every rule (dataset, similarity, train, evaluations, figure, table) on the embedded
+digits data, then checks the outputs against independent computations and their provenance.
 """
 
 import os
@@ -17,27 +18,10 @@ import pytest
 import torch
 
 from simreg.config import load_config
-from simreg.methods import threshold_targets
-from simreg.paths import all_targets
+from simreg.targets.threshold import threshold_targets
+from simreg.report.targets import all_targets
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("quick")
-    skip = {".git", ".venv", "results", "data", ".snakemake", ".pytest_cache"}
-    for source in ROOT.iterdir():
-        if source.name not in skip:
-            (shutil.copytree if source.is_dir() else shutil.copy)(source, workdir / source.name)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    # Targets go first: --configfile takes several values and would swallow them.
-    command = [sys.executable, "-m", "snakemake", "all", "--cores", "2", "--configfile",
-               "configs/quick.yaml"]
-    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True,
-                            timeout=1500)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return workdir, env
 
 
 def test_every_figure_and_table_is_built(quick_run):
@@ -70,11 +54,17 @@ def test_outputs_carry_provenance(quick_run):
     noise = pd.read_csv(next((workdir / "results/noise").rglob("*.csv")))
     for column in ("task", "method", "alpha", "threshold", "seed", "noise_seed", "simreg_version"):
         assert column in noise.columns
-    metrics = pd.read_csv(next((workdir / "results/models").rglob("metrics.csv")))
+    stem = "digits_gray/digits_gray_n500/threshold/a10_t0.5_k16/seed0"
+    metrics = pd.read_csv(workdir / "results/models" / stem / "metrics.csv")
     assert metrics["best"].sum() == 1
     assert {"gamma_0", "gamma_4", "simreg_version", "seed"} <= set(metrics.columns)
-    saved = torch.load(next((workdir / "results/models").rglob("model.pt")), weights_only=False)
-    assert saved["provenance"]["epochs"] == 4
+    gammas = metrics[[f"gamma_{k}" for k in range(5)]].to_numpy()
+    np.testing.assert_allclose(gammas.sum(axis=1), 1, rtol=1e-6)  # softmax weights
+    assert (metrics["threshold"] == 0.5).all() and (metrics["reg_pairs"] == 16).all()
+    saved = torch.load(workdir / "results/models" / stem / "model.pt", weights_only=False)
+    meta = saved["provenance"]
+    assert meta["epochs"] == 4 and float(meta["threshold"]) == 0.5 and meta["method"] == "threshold"
+    assert "results/similarity/digits_gray_n500.h5" in meta["inputs"]
 
 
 def test_a_second_run_has_nothing_to_do(quick_run):
@@ -89,8 +79,8 @@ def test_a_second_run_has_nothing_to_do(quick_run):
 def test_attack_outputs_hold_their_defining_property(quick_run):
     """Stored Boundary perturbations are adversarial for their model and inside [0, 1];
     FGSM signs exist once per task and seed; every transfer starts at the clean accuracy."""
-    from simreg.datasets import read_split
-    from simreg.train import load_model, to_input
+    from simreg.data.store import read_split
+    from simreg.models.inference import load_model, to_input
 
     workdir, _ = quick_run
     signs = sorted((workdir / "results/fgsm/perturbations").rglob("*.h5"))

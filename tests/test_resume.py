@@ -13,12 +13,15 @@ import time
 import pytest
 import torch
 
-from simreg.datasets import build_dataset
-from simreg.similarity import build_similarity
-from simreg.train import TrainSettings, train
+from simreg.data.store import build_dataset
+from simreg.targets.pixel_similarity import build_similarity
+from simreg.train.settings import TrainSettings
+from simreg.train.trainer import train
 
-SETTINGS = TrainSettings(method="threshold", alpha=10.0, threshold=0.4, width=4, epochs=4,
-                         validation_fraction=0.1, batch_size=32)
+SETTINGS = TrainSettings(method="threshold", alpha=10.0, width=4, epochs=4,
+                         validation_fraction=0.1, batch_size=32, augment=False,
+                         regularizer={"threshold": 0.4, "reg_pairs": 16, "z_eps": 1e-5,
+                                      "mean_momentum": 0.1})
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,7 @@ def data(tmp_path_factory):
 
 
 def run_train(task, sim, out, checkpoint_dir, settings=SETTINGS):
-    train(task, sim, out / "model.pt", out / "metrics.csv", checkpoint_dir, settings,
+    train(task, {"similarity": sim}, out / "model.pt", out / "metrics.csv", checkpoint_dir, settings,
           device="cpu", threads=1)
 
 
@@ -55,9 +58,10 @@ def test_resume_after_kill_gives_identical_weights(data, tmp_path):
     # B: started in a subprocess, killed after the second checkpoint, resumed here
     out_b, ckpt_b = tmp_path / "b", tmp_path / "ckpt_b"
     script = textwrap.dedent(f"""
-        from simreg.train import TrainSettings, train
+        from simreg.train.settings import TrainSettings
+        from simreg.train.trainer import train
         settings = TrainSettings(**{dataclasses.asdict(SETTINGS)!r})
-        train({str(task)!r}, {str(sim)!r}, {str(out_b / 'model.pt')!r},
+        train({str(task)!r}, {{"similarity": {str(sim)!r}}}, {str(out_b / 'model.pt')!r},
               {str(out_b / 'metrics.csv')!r}, {str(ckpt_b)!r}, settings, device="cpu", threads=1)
     """)
     log = open(tmp_path / "child.log", "w")
@@ -95,7 +99,8 @@ def test_resume_after_kill_gives_identical_weights(data, tmp_path):
 
     assert saved_a["provenance"]["best_epoch"] == saved_b["provenance"]["best_epoch"]
     for part in ("model", "similarity"):
-        a, b = saved_a[part], saved_b[part]
+        a = saved_a["model"] if part == "model" else saved_a["modules"][part]
+        b = saved_b["model"] if part == "model" else saved_b["modules"][part]
         assert a.keys() == b.keys() and len(a) > 0
         for key in a:
             assert torch.equal(a[key], b[key]), f"{part}.{key} differs after resume"

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 import simreg
-from simreg import similarity
-from simreg.datasets import Splits, write_dataset
-from simreg.similarity import build_similarity, choose_images, pixel_similarity, read_similarity
+from simreg.targets import pixel_similarity as similarity
+from simreg.data.sources import Splits
+from simreg.data.store import write_dataset
+from simreg.targets.pixel_similarity import build_similarity, choose_images, pixel_similarity, read_similarity
 
 torch.set_num_threads(2)
 

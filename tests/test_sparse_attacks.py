@@ -1,4 +1,4 @@
-"""JSMA and SparseFool (simreg.sparse_attacks): budgets, bounds, and that success means
+"""JSMA and SparseFool (simreg.evaluate.sparse_attacks): budgets, bounds, and that success means
 misclassified, on a softmax regression of the 8x8 digits (fixtures in conftest.py)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from simreg.models import predict
-from simreg.sparse_attacks import (
+from simreg.models.inference import predict
+from simreg.evaluate.sparse_attacks import (
     deepfool_boundary,
     jsma,
     l1_step_to_hyperplane,

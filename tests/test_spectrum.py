@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from simreg.spectrum import (build_spectrum, frequency_radius, power_spectrum, radial_profile,
+from simreg.evaluate.spectrum import (build_spectrum, frequency_radius, power_spectrum, radial_profile,
                              read_spectrum)
 
 

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from simreg.whitebox import evaluate_whitebox, pgd_linf, whitebox_accuracy
+from simreg.evaluate.context import run_evaluation
+from simreg.evaluate.whitebox import pgd_linf, whitebox_accuracy
 
 
 @pytest.mark.parametrize("eps", [2 / 255, 8 / 255, 0.1])
@@ -39,8 +40,9 @@ def test_pgd_is_at_least_as_strong_as_fgsm(linear_model, digits):
 def test_evaluate_writes_tidy_csv(saved_model, tmp_path):
     model_path, dataset = saved_model
     out = tmp_path / "w.csv"
-    evaluate_whitebox(model_path, dataset, out, epsilons_255=[1, 8], n_images=50, pgd_steps=3,
-                      pgd_rel_stepsize=0.5, device="cpu", keys={"task": "digits_gray"})
+    run_evaluation("whitebox", {"model": model_path, "dataset": dataset}, {"csv": out},
+                   {"epsilons_255": [1, 8], "n_images": 50, "pgd_steps": 3,
+                    "pgd_rel_stepsize": 0.5}, keys={"task": "digits_gray"}, device="cpu")
     frame = pd.read_csv(out)
     assert len(frame) == 4 and set(frame["attack"]) == {"fgsm", "pgd_linf"}
     assert {"task", "method", "seed", "pgd_steps", "n_images", "simreg_version"} <= set(frame.columns)

@@ -1,33 +1,25 @@
-# Helpers shared by the rules: model keys from wildcards, input and params functions.
+# Helpers shared by the rules: model keys from wildcards, inputs and params from the
+# registries (simreg.train.regularizers, simreg.evaluate.registry, simreg.report.targets).
 # (Kept here, not beside the rules, so that `snakemake --lint` finds no mixed files.)
 
-from simreg.paths import ModelKey
-from simreg.train import settings_from_config
+from simreg.evaluate.registry import EVALUATIONS, fgsm_perturbations_file, fgsm_source
+from simreg.paths import dataset_file
+from simreg.report.targets import TARGETS, all_targets, target_inputs
+from simreg.train import regularizers
+from simreg.train.model_key import (
+    ModelKey,
+    checkpoint_dir,
+    log_file,
+    metrics_file,
+    model_file,
+)
+from simreg.train.settings import settings_from_config
+
+MODEL = ModelKey.wildcards()  # every model path with its wildcards: rule patterns
 
 
 def model_key(wildcards):
-    """The model key of a rule's wildcards; refuses non-canonical paths (no duplicate models)."""
-    key = ModelKey(**{f: wildcards[f] for f in ModelKey.__dataclass_fields__})
-    canonical = ModelKey.make(**key.as_dict())
-    if key != canonical:
-        raise ValueError(f"non-canonical model path {key.stem}; use {canonical.stem}")
-    return key
-
-
-# train.smk
-
-
-def regularization_input(wildcards):
-    if wildcards.regularization == paths.NO_REGULARIZATION:
-        return []
-    return paths.similarity_file(wildcards.regularization)
-
-
-def regularization_images(wildcards):
-    """The dataset the regularization images are read from (named in the similarity file)."""
-    if wildcards.regularization == paths.NO_REGULARIZATION:
-        return []
-    return paths.dataset_file(paths.regularization_images(wildcards.regularization))
+    return ModelKey.from_wildcards(wildcards)
 
 
 def optional(flag, value):
@@ -35,42 +27,73 @@ def optional(flag, value):
     return "" if value is None else f"{flag} {value}"
 
 
-def dataset_grid(section, task):
-    """The per-dataset grid of a config section (noise, fgsm_transfer) for a task."""
-    dataset, _ = paths.dataset_and_color(task)
-    return section["epsilons"][dataset]
+def named_files(flag, files):
+    """``--flag name=path`` for each named file."""
+    return " ".join(f"{flag} {name}={path}" for name, path in files.items())
 
 
-# noise.smk
+# train.smk
 
 
-def noise_grid(wildcards):
-    return json.dumps(dataset_grid(config["noise"], wildcards.task))
+def train_inputs(wildcards):
+    return {
+        "task": dataset_file(wildcards.task),
+        **regularizers.inputs(model_key(wildcards)),
+    }
 
 
-# attacks.smk
+def train_settings(wildcards):
+    settings = settings_from_config(config, model_key(wildcards))
+    return json.dumps(dataclasses.asdict(settings))
+
+
+# evaluate.smk
+
+
+def evaluation_inputs(evaluation):
+    return lambda w: evaluation.inputs(model_key(w), w.get("setting"))
+
+
+# The shell command is the same string for every kind: Snakemake evaluates a rule's shell
+# expression when the job runs, after the loop in evaluate.smk has moved on, so everything
+# kind-specific travels in params (which are bound when the rule is defined).
+EVALUATION_COMMAND = (
+    "simreg evaluate {params.kind} {params.inputs} {params.outputs}"
+    " --params '{params.params}' --keys '{params.model_keys}'"
+    " --device {params.device} 2> {log}"
+)
+
+
+def evaluation_params(evaluation):
+    return lambda w: json.dumps(evaluation.params(config, w.task, w.get("setting")))
+
+
+# fgsm.smk
 
 
 def fgsm_source_model(wildcards):
     """The unregularized model of the same task and seed (method none, alpha 0)."""
-    return paths.model_file(paths.fgsm_source(wildcards.task, wildcards.seed))
+    return model_file(fgsm_source(wildcards.task, wildcards.seed))
 
 
-# figures.smk
+# report.smk
 
 
-def figure_inputs(wildcards):
-    return paths.figure_inputs(wildcards.name, config)
+def report_inputs(wildcards):
+    return target_inputs(wildcards.name, config)
+
+
+def report_reads(wildcards, input):
+    return " ".join(
+        f"--reads {kind} {' '.join(input[kind])}"
+        for kind in TARGETS[wildcards.name].reads
+    )
 
 
 def figure_params(wildcards):
     grid = config["figures"][wildcards.name]
     extra = {k: grid[k] for k in ("noise", "min_clean_ratio") if k in grid}
     return json.dumps({"title": f"{wildcards.name}: {grid['task']}", **extra})
-
-
-def table_inputs(wildcards):
-    return paths.table_inputs(wildcards.name, config)
 
 
 def table_params(wildcards):

@@ -1,13 +1,15 @@
+# Training: one job per model key, whatever the method (simreg.train.regularizers); the
+# method's own DAG inputs (similarity targets, a source model) come from its `needs`.
+
+
 rule train:
     input:
-        task=lambda w: paths.dataset_file(w.task),
-        similarity=regularization_input,
-        regularization_images=regularization_images,
+        unpack(train_inputs),
     output:
-        model=f"results/models/{paths.MODEL_STEM}/model.pt",
-        metrics=f"results/models/{paths.MODEL_STEM}/metrics.csv",
+        model=model_file(MODEL),
+        metrics=metrics_file(MODEL),
     log:
-        f"results/logs/train/{paths.MODEL_STEM}.log",
+        log_file("train", MODEL),
     conda:
         "../../envs/simreg.yaml"
     threads: config["resources"]["train_threads"]
@@ -17,15 +19,15 @@ rule train:
         gpu=config["resources"]["gpu"],
     params:
         # Checkpoints live outside the outputs, so a failed job keeps them and a rerun resumes.
-        checkpoint_dir=f"results/checkpoints/{paths.MODEL_STEM}",
-        similarity=lambda w, input: (
-            f"--similarity {input.similarity}" if input.similarity else ""
+        checkpoint_dir=checkpoint_dir(MODEL),
+        inputs=lambda w, input: named_files(
+            "--input", {k: v for k, v in input.items() if k != "task"}
         ),
-        settings=lambda w: json.dumps(settings_from_config(config, model_key(w))),
+        settings=train_settings,
         model_keys=lambda w: json.dumps(model_key(w).columns()),
         device=config["training"]["device"],
     shell:
-        "simreg train --task-data {input.task} {params.similarity}"
+        "simreg train --task-data {input.task} {params.inputs}"
         " --model-out {output.model} --metrics-out {output.metrics}"
         " --checkpoint-dir {params.checkpoint_dir} --settings '{params.settings}'"
         " --keys '{params.model_keys}' --device {params.device} --threads {threads} 2> {log}"

@@ -1,16 +1,25 @@
 """``simreg <command>``: one command per pipeline step; each Snakemake rule calls one.
 
+    simreg dataset             build a dataset HDF5 in one color mode        (simreg.data)
+    simreg similarity          pixel similarity of N regularization images   (simreg.targets)
+    simreg train               train one model with any registered method    (simreg.train)
+    simreg fgsm-perturbations  gradient signs of the FGSM source model       (simreg.evaluate)
+    simreg evaluate KIND       one evaluation of one model, any registered kind
+    simreg figure NAME / table NAME   one registered figure or table         (simreg.report)
+
 Commands take explicit paths and only the parameters they need (JSON for structured ones),
-so every step can be run, and debugged, without Snakemake.
+so every step can be run, and debugged, without Snakemake. Defaults come from
+:mod:`simreg.settings`, as the pipeline's do.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
-import pandas as pd
+from simreg import settings as defaults
 
 
 def _json(text: str):
@@ -20,8 +29,15 @@ def _json(text: str):
         raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from None
 
 
+def _named_file(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name, path
+
+
 def cmd_dataset(a):
-    from simreg.datasets import build_dataset
+    from simreg.data.store import build_dataset
 
     build_dataset(a.name, a.color, a.out, data_root=a.data_root, download=a.download,
                   npz=a.npz, imagenet_dir=a.imagenet_dir, test_fraction=a.test_fraction,
@@ -29,249 +45,129 @@ def cmd_dataset(a):
 
 
 def cmd_similarity(a):
-    from simreg.similarity import build_similarity
+    from simreg.targets.pixel_similarity import build_similarity
 
     build_similarity(a.dataset, a.out, n_images=a.n_images, image_seed=a.image_seed,
                      dtype=a.dtype, block_size=a.block_size, device=a.device)
 
 
 def cmd_train(a):
-    from simreg.train import TrainSettings, train
+    from simreg.train.settings import TrainSettings
+    from simreg.train.trainer import train
 
-    train(a.task_data, a.similarity, a.model_out, a.metrics_out, a.checkpoint_dir,
+    train(a.task_data, dict(a.input), a.model_out, a.metrics_out, a.checkpoint_dir,
           TrainSettings(**a.settings), device=a.device, threads=a.threads,
           extra_provenance=a.keys)
 
 
-def cmd_noise(a):
-    from simreg.noise import evaluate_noise
-
-    evaluate_noise(a.model, a.dataset, a.out, epsilons=a.epsilons, seed=a.seed,
-                   n_images=a.n_images, device=a.device, keys=a.keys)
-
-
 def cmd_fgsm_perturbations(a):
-    from simreg.fgsm import build_perturbations
+    from simreg.evaluate.fgsm import build_perturbations
 
     build_perturbations(a.model, a.dataset, a.out, n_images=a.n_images, batch_size=a.batch_size,
                         device=a.device, keys=a.keys)
 
 
-def cmd_fgsm_transfer(a):
-    from simreg.fgsm import evaluate_transfer
+def cmd_evaluate(a):
+    from simreg.evaluate.context import run_evaluation
 
-    evaluate_transfer(a.model, a.perturbations, a.dataset, a.out, epsilons=a.epsilons,
-                      device=a.device, keys=a.keys)
-
-
-def cmd_boundary(a):
-    from simreg.boundary import evaluate_boundary
-
-    evaluate_boundary(a.model, a.dataset, a.out, a.perturbations_out, setting=a.setting,
-                      params=a.attack, n_images=a.n_images, repeats=a.repeats, seed=a.seed,
-                      batch_size=a.batch_size, init_retries=a.init_retries,
-                      init_directions=a.init_directions, init_steps=a.init_steps,
-                      device=a.device, keys=a.keys)
+    run_evaluation(a.kind, dict(a.input), dict(a.out), a.params, keys=a.keys, device=a.device)
 
 
-def cmd_spectrum(a):
-    from simreg.spectrum import build_spectrum
+def cmd_report(a):
+    from simreg.report.draw import build
 
-    build_spectrum(a.boundary, a.out, keys=a.keys)
-
-
-def cmd_whitebox(a):
-    from simreg.whitebox import evaluate_whitebox
-
-    evaluate_whitebox(a.model, a.dataset, a.out, epsilons_255=a.epsilons_255,
-                      n_images=a.n_images, pgd_steps=a.pgd_steps,
-                      pgd_rel_stepsize=a.pgd_rel_stepsize, seed=a.seed, batch_size=a.batch_size,
-                      device=a.device, keys=a.keys)
-
-
-def cmd_minimal_distance(a):
-    from simreg.minimal_distance import evaluate_minimal_distance
-
-    evaluate_minimal_distance(a.model, a.dataset, a.out, suite=a.suite, n_images=a.n_images,
-                              seed=a.seed, batch_size=a.batch_size, device=a.device, keys=a.keys)
-
-
-def _read_csvs(paths) -> pd.DataFrame:
-    frames = [pd.read_csv(p, na_values=["na"], keep_default_na=True) for p in paths or []]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def cmd_figure(a):
-    from simreg import attack_figures, figures
-
-    p, title = a.params, a.params.get("title", a.name)
-    if a.name.startswith("noise_accuracy"):
-        figures.plot_noise_accuracy(_read_csvs(a.noise), a.out, title)
-    elif a.name == "selection_plane":
-        figures.plot_selection_plane(_read_csvs(a.noise), a.out, p["noise"], p["min_clean_ratio"],
-                                     title)
-    elif a.name == "attack_robustness" or a.name.startswith("robustness_by_"):
-        attack_figures.plot_robustness(a.out, title, fgsm=_read_csvs(a.fgsm),
-                                       boundary=_read_csvs(a.boundary),
-                                       noise=_read_csvs(a.noise) if a.noise else None)
-    elif a.name == "perturbation_spectrum":
-        from simreg.spectrum import read_spectrum
-
-        attack_figures.plot_perturbation_spectrum([read_spectrum(f) for f in a.spectrum],
-                                                  a.out, title)
-    elif a.name == "minimal_distance":
-        attack_figures.plot_minimal_distance(_read_csvs(a.minimal_distance), a.out, title)
-    else:
-        raise SystemExit(f"unknown figure {a.name!r}")
-
-
-def cmd_table(a):
-    from simreg import tables
-
-    noise, metrics, p = _read_csvs(a.noise), _read_csvs(a.metrics), a.params
-    if a.name == "alpha_threshold":
-        frame = tables.alpha_threshold_table(noise, p["noise"], p["min_clean_ratio"])
-    elif a.name == "gamma":
-        frame = tables.gamma_table(metrics)
-    elif a.name == "results":
-        frame = tables.results_table(noise, metrics)
-    elif a.name == "models":
-        frame = tables.models_table(noise, metrics, fgsm=_read_csvs(a.fgsm),
-                                    boundary=_read_csvs(a.boundary),
-                                    whitebox=_read_csvs(a.whitebox),
-                                    minimal_distance=_read_csvs(a.minimal_distance))
-    elif a.name == "whitebox":
-        frame = tables.whitebox_table(_read_csvs(a.whitebox))
-    else:
-        raise SystemExit(f"unknown table {a.name!r}")
-    tables.write_table(frame, a.out)
+    build(a.name, {kind: files for kind, files in a.reads or []}, a.out, a.params)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="simreg", description=__doc__)
+    p = argparse.ArgumentParser(prog="simreg", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first: it registers regularizers or evaluations "
+                        "(the config's `plugins`; also read from $SIMREG_PLUGINS, "
+                        "comma-separated, which the Snakefile sets)")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("dataset", help="fetch a dataset and store it as HDF5 in one color mode")
+    data = defaults.Data()
     d.add_argument("--name", required=True)
     d.add_argument("--color", required=True, choices=["gray", "rgb"])
     d.add_argument("--out", required=True)
-    d.add_argument("--data-root", default="data")
-    d.add_argument("--download", action=argparse.BooleanOptionalAction, default=True)
+    d.add_argument("--data-root", default=data.root)
+    d.add_argument("--download", action=argparse.BooleanOptionalAction, default=data.download)
     d.add_argument("--npz", type=_json, default={}, help='JSON {"name": "path.npz"}')
-    d.add_argument("--imagenet-dir", default=None)
-    d.add_argument("--test-fraction", type=float, default=0.2)
-    d.add_argument("--split-seed", type=int, default=0)
+    d.add_argument("--imagenet-dir", default=data.imagenet_dir)
+    d.add_argument("--test-fraction", type=float, default=data.test_fraction)
+    d.add_argument("--split-seed", type=int, default=data.split_seed)
     d.set_defaults(run=cmd_dataset)
 
     s = sub.add_parser("similarity", help="pixel similarity matrix of N regularization images")
+    similarity = defaults.Similarity()
     s.add_argument("--dataset", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--n-images", type=int, required=True)
-    s.add_argument("--image-seed", type=int, default=0)
-    s.add_argument("--dtype", default="float32", choices=["float32", "float16"])
-    s.add_argument("--block-size", type=int, default=2048)
+    s.add_argument("--image-seed", type=int, default=defaults.Regularization().image_seed)
+    s.add_argument("--dtype", default=similarity.dtype, choices=["float32", "float16"])
+    s.add_argument("--block-size", type=int, default=similarity.block_size)
     s.add_argument("--device", default="cpu")
     s.set_defaults(run=cmd_similarity)
 
-    t = sub.add_parser("train", help="train one (similarity-regularized) classifier")
+    t = sub.add_parser("train", help="train one classifier with a registered method")
     t.add_argument("--task-data", required=True)
-    t.add_argument("--similarity", default=None)
+    t.add_argument("--input", type=_named_file, action="append", default=[], metavar="NAME=PATH",
+                   help="a file the method needs (e.g. similarity=..., regularization_images=...)")
     t.add_argument("--model-out", required=True)
     t.add_argument("--metrics-out", required=True)
     t.add_argument("--checkpoint-dir", required=True)
-    t.add_argument("--settings", type=_json, required=True, help="JSON of TrainSettings fields")
+    t.add_argument("--settings", type=_json, required=True,
+                   help="JSON of TrainSettings fields (simreg.train.settings)")
     t.add_argument("--keys", type=_json, default={}, help="JSON of model keys for provenance")
     t.add_argument("--device", default="auto")
     t.add_argument("--threads", type=int, default=None)
     t.set_defaults(run=cmd_train)
 
-    n = sub.add_parser("noise", help="test accuracy under random noise over an epsilon grid")
-    n.add_argument("--model", required=True)
-    n.add_argument("--dataset", required=True)
-    n.add_argument("--out", required=True)
-    n.add_argument("--epsilons", type=_json, required=True, help='JSON {"gaussian": [...], ...}')
-    n.add_argument("--seed", type=int, default=0)
-    n.add_argument("--n-images", type=int, default=None)
-    n.add_argument("--keys", type=_json, default={})
-    n.add_argument("--device", default="auto")
-    n.set_defaults(run=cmd_noise)
+    fp = sub.add_parser("fgsm-perturbations",
+                        help="gradient signs of the unregularized FGSM source model")
+    fp.add_argument("--model", required=True, help="model.pt of the source model")
+    fp.add_argument("--dataset", required=True, help="dataset HDF5 of the task")
+    fp.add_argument("--out", required=True)
+    fp.add_argument("--n-images", type=int, default=defaults.FgsmTransfer().n_images)
+    fp.add_argument("--batch-size", type=int, default=defaults.FgsmTransfer().batch_size)
+    fp.add_argument("--keys", type=_json, default={}, help="JSON of the source model's keys")
+    fp.add_argument("--device", default="auto")
+    fp.set_defaults(run=cmd_fgsm_perturbations)
 
-    def model_command(name, help, run, dataset=True):
-        c = sub.add_parser(name, help=help)
-        c.add_argument("--model", required=True, help="model.pt of the model attacked")
-        if dataset:
-            c.add_argument("--dataset", required=True, help="dataset HDF5 of the task")
-        c.add_argument("--out", required=True)
-        c.add_argument("--keys", type=_json, default={}, help="JSON of model keys for provenance")
-        c.add_argument("--device", default="auto")
-        c.set_defaults(run=run)
-        return c
+    e = sub.add_parser("evaluate", help="run one registered evaluation of one model")
+    e.add_argument("kind", help="evaluation name (simreg.evaluate.registry)")
+    e.add_argument("--input", type=_named_file, action="append", default=[], metavar="NAME=PATH",
+                   help="model=..., dataset=..., and the kind's own inputs")
+    e.add_argument("--out", type=_named_file, action="append", default=[], metavar="NAME=PATH",
+                   help="one per output of the kind (e.g. csv=..., h5=...)")
+    e.add_argument("--params", type=_json, default={}, help="JSON of the kind's parameters")
+    e.add_argument("--keys", type=_json, default={}, help="JSON of model keys for provenance")
+    e.add_argument("--device", default="auto")
+    e.set_defaults(run=cmd_evaluate)
 
-    fp = model_command("fgsm-perturbations", "gradient signs of the unregularized source model",
-                       cmd_fgsm_perturbations)
-    fp.add_argument("--n-images", type=int, default=None)
-    fp.add_argument("--batch-size", type=int, default=512)
-
-    ft = model_command("fgsm-transfer", "accuracy under FGSM transferred from the source model",
-                       cmd_fgsm_transfer)
-    ft.add_argument("--perturbations", required=True, help="HDF5 of fgsm-perturbations")
-    ft.add_argument("--epsilons", type=_json, required=True, help="JSON list of eps")
-
-    b = model_command("boundary", "Boundary Attack score S(M) and its perturbations", cmd_boundary)
-    b.add_argument("--perturbations-out", required=True, help="HDF5 of perturbations")
-    b.add_argument("--setting", required=True, help="name of the attack setting")
-    b.add_argument("--attack", type=_json, required=True, help="JSON of BoundaryAttack arguments")
-    b.add_argument("--n-images", type=int, default=None)
-    b.add_argument("--repeats", type=int, default=5)
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--batch-size", type=int, default=250)
-    b.add_argument("--init-retries", type=int, default=3)
-    b.add_argument("--init-directions", type=int, default=1000)
-    b.add_argument("--init-steps", type=int, default=50)
-
-    sp = sub.add_parser("spectrum", help="Fourier spectrum of Boundary Attack perturbations")
-    sp.add_argument("--boundary", required=True, help="HDF5 of simreg boundary")
-    sp.add_argument("--out", required=True)
-    sp.add_argument("--keys", type=_json, default={})
-    sp.set_defaults(run=cmd_spectrum)
-
-    w = model_command("whitebox", "accuracy under white-box FGSM and PGD-Linf", cmd_whitebox)
-    w.add_argument("--epsilons-255", type=_json, required=True, help="JSON list, units of 1/255")
-    w.add_argument("--n-images", type=int, default=None)
-    w.add_argument("--pgd-steps", type=int, default=20)
-    w.add_argument("--pgd-rel-stepsize", type=float, default=0.1)
-    w.add_argument("--seed", type=int, default=0)
-    w.add_argument("--batch-size", type=int, default=256)
-
-    md = model_command("minimal-distance", "smallest L0/L1/L2/Linf adversarial distances",
-                       cmd_minimal_distance)
-    md.add_argument("--suite", type=_json, default={}, help="JSON attack suite ({} = paper's)")
-    md.add_argument("--n-images", type=int, default=1000)
-    md.add_argument("--seed", type=int, default=0)
-    md.add_argument("--batch-size", type=int, default=100)
-
-    evaluations = ("noise", "fgsm", "boundary", "spectrum", "whitebox", "minimal-distance",
-                   "metrics")
-    f = sub.add_parser("figure", help="draw one figure from evaluation outputs")
-    f.add_argument("name")
-    for kind in evaluations:
-        f.add_argument(f"--{kind}", nargs="*", default=[])
-    f.add_argument("--out", required=True)
-    f.add_argument("--params", type=_json, default={})
-    f.set_defaults(run=cmd_figure)
-
-    tb = sub.add_parser("table", help="build one table (CSV + Markdown) from evaluation CSVs")
-    tb.add_argument("name")
-    for kind in evaluations:
-        tb.add_argument(f"--{kind}", nargs="*", default=[])
-    tb.add_argument("--out", required=True)
-    tb.add_argument("--params", type=_json, default={})
-    tb.set_defaults(run=cmd_table)
+    for kind in ("figure", "table"):
+        r = sub.add_parser(kind, help=f"build one registered {kind} (simreg.report.targets)")
+        r.add_argument("name")
+        r.add_argument("--reads", nargs="+", action="append", metavar=("KIND", "FILE"),
+                       type=str, help="an evaluation (or metrics) and its files; repeatable")
+        r.add_argument("--out", required=True)
+        r.add_argument("--params", type=_json, default={})
+        r.set_defaults(run=cmd_report)
     return p
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "figure" or args.command == "table":
+        args.reads = [(group[0], group[1:]) for group in args.reads or []]
+    plugins = [m for m in os.environ.get("SIMREG_PLUGINS", "").split(",") if m] + args.plugin
+    if plugins:
+        from simreg.train.regularizers import load_plugins
+
+        load_plugins(plugins)
     if getattr(args, "device", None) == "auto":
         # Several GPUs on one machine: give this job its own (simreg.devices) before torch
         # initializes CUDA; "auto" then means "cuda" (= the claimed GPU) or the CPU.

@@ -1,8 +1,9 @@
 """Loading and validating the configuration against workflow/schemas/config.schema.yaml.
 
-The schema is the single source of the config's keys, types, ranges, defaults and
-descriptions. Validation fills in defaults and stops on the first problem with a message
-that names the key and says what is allowed.
+The schema holds the config's keys, types, ranges and descriptions; the defaults come from
+the typed settings (:mod:`simreg.settings`) and the method names from the regularizer
+registry, both filled into the schema when it is loaded. Validation fills in defaults and
+stops on the first problem with a message that names the key and says what is allowed.
 """
 
 from __future__ import annotations
@@ -16,12 +17,30 @@ import yaml
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 
+# Comma-separated plugin modules that every simreg command imports first (set by the Snakefile).
+PLUGINS_ENV = "SIMREG_PLUGINS"
+
+
 class ConfigError(ValueError):
     """The configuration does not satisfy the schema."""
 
 
 def load_schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    """The schema with each section's defaults (simreg.settings) and the registered methods."""
+    from simreg import settings
+    from simreg.train.regularizers import REGULARIZERS
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    properties = schema["properties"]
+    for name, value in settings.TOP_LEVEL.items():
+        properties[name]["default"] = copy.deepcopy(value)
+    for name in settings.SECTIONS:
+        section = properties[name]
+        section["default"] = {}
+        for key, value in settings.defaults(name).items():
+            section["properties"][key]["default"] = value
+    schema["definitions"]["method"] = {"enum": sorted(REGULARIZERS)}
+    return schema
 
 
 def _with_defaults(validator_class):
@@ -81,6 +100,15 @@ def validate_config(config: dict) -> dict:
     A figure set to null (``figures: {minimal_distance: null}``) is left out: that is how a
     config merged over config.yaml drops a figure it does not want.
     """
+    from simreg.train.regularizers import load_plugins
+
+    plugins = config.get("plugins") or []
+    if not isinstance(plugins, list):
+        raise ConfigError("config key 'plugins': must be a list of module names")
+    try:
+        load_plugins(plugins)
+    except ImportError as error:
+        raise ConfigError(f"config key 'plugins': cannot import {error.name!r} ({error})") from None
     figures = config.get("figures")
     if isinstance(figures, dict):
         for name in [name for name, grid in figures.items() if grid is None]:
@@ -95,10 +123,11 @@ def validate_config(config: dict) -> dict:
 
 def _check_consistency(config: dict) -> None:
     """Rules the schema cannot express."""
-    from simreg.paths import FIGURES, TABLES, as_list, dataset_and_color
+    from simreg.paths import as_list, dataset_and_color
+    from simreg.report.targets import TARGETS
+    from simreg.train.regularizers import REGULARIZERS
 
-    needs_fgsm = {name for name, kinds in FIGURES.items() if "fgsm" in kinds}
-    needs_fgsm |= {source for source, kinds in TABLES.values() if "fgsm" in kinds}
+    needs_fgsm = {t.grid_name() for t in TARGETS.values() if "fgsm_transfer" in t.reads}
     for name, grid in config["figures"].items():
         dataset, task_color = dataset_and_color(grid["task"])
         if dataset not in config["noise"]["epsilons"]:
@@ -111,6 +140,10 @@ def _check_consistency(config: dict) -> None:
             if task_color != dataset_and_color(regularization)[1]:
                 raise ConfigError(f"config key 'figures.{name}': task and regularization set must "
                                   "have the same color mode (the network sees both)")
+        unknown = sorted(set(as_list(grid["methods"])) - set(REGULARIZERS))
+        if unknown:
+            raise ConfigError(f"config key 'figures.{name}.methods': unknown {unknown}; "
+                              f"registered: {sorted(REGULARIZERS)}")
         inner = config["regularization"]["inner_threshold"]
         if "double" in grid["methods"] and min(grid["threshold"]) <= inner:
             raise ConfigError(f"config key 'figures.{name}.threshold': the double variant needs "

@@ -32,10 +32,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from simreg.datasets import random_images, read_split
-from simreg.outputs import atomic_output, model_provenance, write_csv
-from simreg.models import predict
-from simreg.train import load_model, pick_device, to_input
+from simreg.models.inference import predict
+from simreg.outputs import atomic_output, write_csv
+from simreg.settings import Boundary
+
+DEFAULTS = Boundary()
 
 ATTACK_PARAMETERS = ("steps", "spherical_step", "source_step", "source_step_convergance",
                      "step_adaptation", "update_stats_every_k")
@@ -114,8 +115,10 @@ def starting_points(model, x: torch.Tensor, labels: torch.Tensor, *, seed: int, 
     return starts, attempt
 
 
-def boundary_attack(model, x: torch.Tensor, *, seed: int, params: dict, retries: int = 3,
-                    init_directions: int = 1000, init_steps: int = 50,
+def boundary_attack(model, x: torch.Tensor, *, seed: int, params: dict,
+                    retries: int = DEFAULTS.init_retries,
+                    init_directions: int = DEFAULTS.init_directions,
+                    init_steps: int = DEFAULTS.init_steps,
                     pool_x: torch.Tensor | None = None) -> BoundaryResult:
     """Boundary Attack on a batch ``x`` (float NCHW in [0, 1]) against the model's own
     predictions; ``params`` are BoundaryAttack's (``steps``, step sizes, ...)."""
@@ -178,21 +181,18 @@ def boundary_score(distances: np.ndarray, solved: np.ndarray) -> float:
     return float(np.median(solved_distances)) if len(solved_distances) else float("nan")
 
 
-def evaluate_boundary(model_path, dataset_path, out_csv, out_h5, *, setting: str, params: dict,
-                      n_images: int | None, repeats: int, seed: int, batch_size: int,
-                      init_retries: int = 3, init_directions: int = 1000, init_steps: int = 50,
-                      device: str = "auto", keys: dict | None = None) -> None:
-    """Attack the fixed test subset ``repeats`` times (seeds seed, seed+1, ...).
+def run(context, *, setting: str, attack: dict, n_images: int | None, repeats: int,
+        subset_seed: int, batch_size: int, init_retries: int, init_directions: int,
+        init_steps: int) -> None:
+    """Attack a fixed random test subset ``repeats`` times (seeds subset_seed, +1, ...).
 
     CSV: one row per repeat (score, n_solved, n_unsolved, ...) plus ``mean_score`` over
     repeats. HDF5: per repeat and image, the perturbation x_adv - x (NaN where unsolved) and
-    ||δ||²/d, for the Fourier analysis (simreg.spectrum).
+    ||δ||²/d, for the Fourier analysis (simreg.evaluate.spectrum).
     """
-    dev = pick_device(device)
-    model, meta = load_model(model_path, dev)
-    test = read_split(dataset_path, "test")
-    indices = random_images(len(test.labels), n_images, seed)
-    x_all = to_input(torch.from_numpy(test.images[indices]).to(dev))
+    model, params, seed = context.model, attack, subset_seed
+    indices = context.subset(n_images, seed)
+    x_all, _ = context.inputs_float(indices)
     n, rows = len(indices), []
     perturbations = np.full((repeats, *x_all.shape), np.nan, dtype=np.float32)
     distances = np.full((repeats, n), np.nan, dtype=np.float64)
@@ -220,19 +220,18 @@ def evaluate_boundary(model_path, dataset_path, out_csv, out_h5, *, setting: str
                      "seconds": time.perf_counter() - started})
     frame = pd.DataFrame(rows)
     frame["mean_score"] = frame["score"].mean()
-    info = model_provenance(meta, dataset_file=str(dataset_path), model_file=str(model_path), subset_seed=seed,
-                      steps=params.get("steps"), attack_params=params, init_retries=init_retries,
-                      init_directions=init_directions, init_steps=init_steps,
-                      criterion="model's own prediction", **(keys or {}))
+    info = context.provenance(subset_seed=seed, steps=params.get("steps"), attack_params=params,
+                              init_retries=init_retries, init_directions=init_directions,
+                              init_steps=init_steps, criterion="model's own prediction")
     frame = frame.assign(**info)
-    with atomic_output(out_h5) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_output(context.outputs["h5"]) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("indices", data=indices)
         f.create_dataset("perturbation", data=perturbations, compression="gzip")
         f.create_dataset("distance", data=distances)
         f.create_dataset("init_attempt", data=attempts)
         f.attrs.update({k: v for k, v in info.items()})
         f.attrs["setting"] = setting
-    write_csv(frame, out_csv)
+    write_csv(frame, context.outputs["csv"])
     for row in rows:
         print(f"boundary {setting}: repeat {row['repeat']} score={row['score']:.3g} "
               f"unsolved={row['n_unsolved']}", file=sys.stderr)

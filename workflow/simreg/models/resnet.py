@@ -78,11 +78,5 @@ class ResNet(nn.Module):
         return self.classify(self.features(x)[-1])
 
 
-@torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Predicted classes of float inputs ``x``, in batches of ``batch_size``."""
-    return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
-
-
 def build_model(architecture: str, in_channels: int, n_classes: int, width: int = 64) -> ResNet:
     return ResNet(architecture, in_channels, n_classes, width)

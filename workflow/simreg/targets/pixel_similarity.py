@@ -12,7 +12,7 @@ File layout (one file per regularization set)::
     attrs: dataset, color, n_images, image_seed, dtype, block_size, version, ...
 
 The regularization targets (thresholded S_Th and its variants) are derived from
-S_pixel on load, by the method that trains with them (``simreg.methods``).
+S_pixel on load, by the regularizer that trains with them (``simreg.train.regularizers``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import h5py
 import numpy as np
 import torch
 
-from simreg.datasets import read_split
+from simreg.data.store import read_split
 from simreg.outputs import atomic_output, provenance
 
 # An image identical to the mean image has no direction; its similarity to anything is 0.

@@ -1,6 +1,10 @@
+# Figures and tables (simreg.report.targets): each reads the evaluations its registry entry
+# names, for the models of its figure grid.
+
+
 rule figure:
     input:
-        unpack(figure_inputs),
+        unpack(report_inputs),
     output:
         pdf=report(
             "results/figures/{name}.pdf",
@@ -16,6 +20,7 @@ rule figure:
             subcategory="{name}",
             labels={"figure": "{name}", "format": "PNG"},
         ),
+        data="results/figures/{name}.data.csv",
     log:
         "results/logs/figure/{name}.log",
     wildcard_constraints:
@@ -25,15 +30,15 @@ rule figure:
         "../../envs/simreg.yaml"
     params:
         figure=figure_params,
+        reads=report_reads,
     shell:
         "simreg figure {wildcards.name} --out {output.pdf} --params '{params.figure}'"
-        " --noise {input.noise} --fgsm {input.fgsm} --boundary {input.boundary}"
-        " --spectrum {input.spectrum} --minimal-distance {input.minimal_distance} 2> {log}"
+        " {params.reads} 2> {log}"
 
 
 rule table:
     input:
-        unpack(table_inputs),
+        unpack(report_inputs),
     output:
         csv=report(
             "results/tables/{name}.csv",
@@ -52,14 +57,13 @@ rule table:
     log:
         "results/logs/table/{name}.log",
     wildcard_constraints:
-        name="|".join(paths.TABLES),
+        name="|".join(n for n, t in TARGETS.items() if t.kind == "table"),
     localrule: True
     conda:
         "../../envs/simreg.yaml"
     params:
         table=table_params,
+        reads=report_reads,
     shell:
         "simreg table {wildcards.name} --out {output.csv} --params '{params.table}'"
-        " --noise {input.noise} --metrics {input.metrics} --fgsm {input.fgsm}"
-        " --boundary {input.boundary} --whitebox {input.whitebox}"
-        " --minimal-distance {input.minimal_distance} 2> {log}"
+        " {params.reads} 2> {log}"

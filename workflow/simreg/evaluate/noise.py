@@ -15,9 +15,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from simreg.datasets import read_split
-from simreg.outputs import model_provenance, write_csv
-from simreg.train import evaluate, load_model, pick_device
+from simreg.models.inference import loss_and_accuracy
 
 
 def gaussian(x: torch.Tensor, eps: float, generator: torch.Generator) -> torch.Tensor:
@@ -48,28 +46,18 @@ def noise_accuracy(model, images_u8, labels, noise: str, epsilons, seed: int,
     rows = []
     for eps in epsilons:
         generator = torch.Generator(device=images_u8.device).manual_seed(seed)
-        _, acc = evaluate(model, images_u8, labels, batch_size,
+        _, acc = loss_and_accuracy(model, images_u8, labels, batch_size,
                           transform=lambda x: add_noise(x, float(eps), generator))
         rows.append({"noise": noise, "epsilon": float(eps), "accuracy": acc})
     return rows
 
 
-def evaluate_noise(model_path, dataset_path, out, *, epsilons: dict[str, list[float]], seed: int,
-                   n_images: int | None = None, device: str = "auto", keys: dict | None = None) -> None:
-    """Write a tidy CSV: model keys, noise, epsilon, accuracy (one row per noise and eps)."""
-    dev = pick_device(device)
-    model, meta = load_model(model_path, dev)
-    test = read_split(dataset_path, "test")
-    images, labels = test.images, test.labels
-    if n_images:
-        images, labels = images[:n_images], labels[:n_images]
-    x = torch.from_numpy(images).to(dev)
-    y = torch.from_numpy(labels).to(dev)
+def run(context, *, epsilons: dict[str, list[float]], seed: int, n_images: int | None = None) -> None:
+    """Tidy CSV: model keys, noise, epsilon, accuracy (one row per noise and eps), on the
+    first ``n_images`` test images (all when None)."""
+    indices = context.subset(n_images)
+    x, y = context.images(indices)
     rows = []
     for noise, grid in epsilons.items():
-        rows += noise_accuracy(model, x, y, noise, grid, seed)
-    frame = pd.DataFrame(rows)
-    info = model_provenance(meta, noise_seed=seed, n_images=len(labels), dataset_file=str(dataset_path),
-                      model_file=str(model_path), **(keys or {}))
-    frame = frame.assign(**info)
-    write_csv(frame, out)
+        rows += noise_accuracy(context.model, x, y, noise, grid, seed)
+    context.write_table(pd.DataFrame(rows), noise_seed=seed, n_images=len(indices))

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from simreg.outputs import write_csv, write_text
-from simreg.selection import (BASELINE, GROUP_KEYS, MODEL_KEYS, acceptable, best_setting,
+from simreg.report.selection import (BASELINE, GROUP_KEYS, MODEL_KEYS, acceptable, best_setting,
                               normalize_keys, per_seed_accuracy, selection_ratios)
 
 LAYERS = ["stem", "stage1", "stage2", "stage3", "stage4"]

@@ -16,7 +16,9 @@ import h5py
 import numpy as np
 
 from simreg.outputs import atomic_output, provenance
-from simreg.selection import MODEL_KEYS
+
+# The model-key columns a Boundary Attack output records.
+MODEL_KEYS = ("task", "regularization", "method", "alpha", "threshold", "reg_pairs", "seed")
 
 
 def power_spectrum(delta: np.ndarray) -> np.ndarray:
@@ -56,6 +58,11 @@ def read_perturbations(boundary_h5) -> tuple[np.ndarray, dict]:
     delta = delta[solved]
     nonzero = (np.abs(delta) > 0).any(axis=(1, 2, 3))  # a zero δ has no direction to show
     return delta[nonzero], attrs
+
+
+def run(context) -> None:
+    """The spectrum of ``context.inputs["boundary"]`` into ``context.outputs["h5"]``."""
+    build_spectrum(context.inputs["boundary"], context.outputs["h5"], keys=context.keys)
 
 
 def build_spectrum(boundary_h5, out, *, keys: dict | None = None) -> None:

@@ -2,7 +2,7 @@
 SGR and AFD papers report; issue #4 §4).
 
 Both attacks use the model's own gradients and the true labels. FGSM is one signed-gradient
-step of size ε (simreg.fgsm); PGD-L∞ is foolbox 3's ``LinfPGD`` (random start in the ε-ball,
+step of size ε (simreg.evaluate.fgsm); PGD-L∞ is foolbox 3's ``LinfPGD`` (random start in the ε-ball,
 ``steps`` steps of ``rel_stepsize``·ε, projection on the ε-ball and on [0, 1]). An image counts
 as robust when the model still classifies the attacked image correctly, so an image that is
 misclassified clean is never robust.
@@ -16,10 +16,8 @@ import foolbox as fb
 import pandas as pd
 import torch
 
-from simreg.datasets import first_images, read_split
-from simreg.fgsm import fgsm, gradient_sign
-from simreg.outputs import model_provenance, write_csv
-from simreg.train import load_model, pick_device, to_input
+from simreg.evaluate.fgsm import fgsm, gradient_sign
+from simreg.models.inference import to_input
 
 
 def pgd_linf(model, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps: int,
@@ -57,21 +55,14 @@ def whitebox_accuracy(model, images_u8: torch.Tensor, labels: torch.Tensor, epsi
             for (attack, e), c in correct.items()]
 
 
-def evaluate_whitebox(model_path, dataset_path, out, *, epsilons_255, n_images: int | None,
-                      pgd_steps: int, pgd_rel_stepsize: float, seed: int = 0,
-                      batch_size: int = 256, device: str = "auto", keys: dict | None = None) -> None:
-    """Tidy CSV: model keys, attack, epsilon_255, epsilon, accuracy."""
-    dev = pick_device(device)
-    model, meta = load_model(model_path, dev)
-    test = read_split(dataset_path, "test")
-    indices = first_images(len(test.labels), n_images)
-    images = torch.from_numpy(test.images[indices]).to(dev)
-    labels = torch.from_numpy(test.labels[indices]).to(dev)
-    frame = pd.DataFrame(whitebox_accuracy(model, images, labels, epsilons_255,
+def run(context, *, epsilons_255, n_images: int | None, pgd_steps: int, pgd_rel_stepsize: float,
+        seed: int = 0, batch_size: int = 256) -> None:
+    """Tidy CSV: model keys, attack, epsilon_255, epsilon, accuracy, on the first
+    ``n_images`` test images."""
+    indices = context.subset(n_images)
+    images, labels = context.images(indices)
+    frame = pd.DataFrame(whitebox_accuracy(context.model, images, labels, epsilons_255,
                                            pgd_steps=pgd_steps, pgd_rel_stepsize=pgd_rel_stepsize,
                                            seed=seed, batch_size=batch_size))
-    info = model_provenance(meta, n_images=len(indices), dataset_file=str(dataset_path),
-                      model_file=str(model_path), pgd_steps=pgd_steps,
-                      pgd_rel_stepsize=pgd_rel_stepsize, pgd_seed=seed, **(keys or {}))
-    frame = frame.assign(**info)
-    write_csv(frame, out)
+    context.write_table(frame, n_images=len(indices), pgd_steps=pgd_steps,
+                        pgd_rel_stepsize=pgd_rel_stepsize, pgd_seed=seed)

@@ -28,11 +28,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from simreg.datasets import random_images, read_split
-from simreg.outputs import model_provenance, write_csv
-from simreg.models import predict
-from simreg.sparse_attacks import jsma, sparsefool
-from simreg.train import load_model, pick_device, to_input
+from simreg.evaluate.sparse_attacks import jsma, sparsefool
+from simreg.models.inference import predict
+from simreg.outputs import write_csv
 
 NORMS = ("l0", "l1", "l2", "linf")
 # Above float32 round-off of x0 + (x - x0) on [0, 1] (at most 2^-23 ~ 1.2e-7); any change
@@ -162,7 +160,7 @@ def minimization(fb_class: type, needs_start: bool = False) -> RunFn:
 
 
 def sparse(attack_fn: Callable) -> RunFn:
-    """Run function of an attack from :mod:`simreg.sparse_attacks` (deterministic)."""
+    """Run function of an attack from :mod:`simreg.evaluate.sparse_attacks` (deterministic)."""
     return lambda model, x, y, settings, seed, start=None: attack_fn(model, x, y, **settings)
 
 
@@ -210,7 +208,7 @@ def build_registry() -> dict[str, Attack]:
                               keyword_parameters(cls, exclude=("init_attack", "tensorboard")),
                               needs_start=name.startswith("bb_")))
     for name, fn in {"jsma_l0": jsma, "sparsefool_l0": sparsefool}.items():
-        entries.append(Attack(name, "l0", "simreg.sparse_attacks", sparse(fn),
+        entries.append(Attack(name, "l0", "simreg.evaluate.sparse_attacks", sparse(fn),
                               keyword_parameters(fn)))
     return {entry.name: entry for entry in entries}
 
@@ -341,23 +339,19 @@ def minimal_distances(candidates: pd.DataFrame) -> pd.DataFrame:
 
 # --- the pipeline step ----------------------------------------------------------------------
 
-def evaluate_minimal_distance(model_path, dataset_path, out_csv, *, suite: dict, n_images: int,
-                              seed: int, batch_size: int, device: str = "auto",
-                              keys: dict | None = None, candidates_out=None) -> None:
+def run(context, *, suite: dict, n_images: int, seed: int, batch_size: int,
+        candidates_out=None) -> None:
     """Write a tidy CSV, one row per (image, norm): image (test-set index), label, norm,
     distance, attack, n_successful, plus provenance; optionally the candidate table too.
 
-    An empty ``suite`` means PAPER_SUITE. The images are the same ``n_images`` test images
-    for every model (:func:`simreg.datasets.random_images`).
+    An empty ``suite`` means PAPER_SUITE. The images are the same ``n_images`` random test
+    images for every model (:meth:`simreg.evaluate.context.EvaluationContext.subset`).
     """
     suite = suite or PAPER_SUITE
     plan_runs(suite)  # fail on a bad suite before any work
-    dev = pick_device(device)
-    model, meta = load_model(model_path, dev)
-    test = read_split(dataset_path, "test")
-    chosen = random_images(len(test.labels), n_images, seed)
-    x = to_input(torch.from_numpy(test.images[chosen]).to(dev))
-    y = torch.from_numpy(test.labels[chosen]).to(dev)
+    model, test = context.model, context.test
+    chosen = context.subset(n_images, seed)
+    x, y = context.inputs_float(chosen)
     frames, started = [], time.time()
     n_batches = max(1, math.ceil(len(chosen) / batch_size))
     for b in range(n_batches):
@@ -370,10 +364,9 @@ def evaluate_minimal_distance(model_path, dataset_path, out_csv, *, suite: dict,
                                  progress=progress)
         frames.append(batch.assign(sample=batch["sample"] + b * batch_size))
     candidates = pd.concat(frames, ignore_index=True)
-    info = model_provenance(meta, n_images=len(chosen), attack_seed=seed,
-                            dataset_file=str(dataset_path), model_file=str(model_path),
-                            suite=suite, **(keys or {}))
-    for frame, path in ((minimal_distances(candidates), out_csv), (candidates, candidates_out)):
+    info = context.provenance(n_images=len(chosen), attack_seed=seed, suite=suite)
+    for frame, path in ((minimal_distances(candidates), context.outputs["csv"]),
+                        (candidates, candidates_out)):
         if path is None:
             continue
         frame.insert(0, "image", chosen[frame["sample"].to_numpy()])

@@ -20,9 +20,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from simreg.datasets import first_images, read_split
-from simreg.outputs import atomic_output, model_provenance, write_csv
-from simreg.train import load_model, pick_device, to_input
+from simreg.data.store import read_split
+from simreg.data.subsets import first_images
+from simreg.models.inference import load_model, pick_device, to_input
+from simreg.outputs import atomic_output, model_provenance
 
 
 def gradient_sign(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -87,23 +88,18 @@ def transfer_accuracy(model, images_u8: torch.Tensor, labels: torch.Tensor, sign
     return rows
 
 
-def evaluate_transfer(model_path, perturbations_path, dataset_path, out, *, epsilons,
-                      device: str = "auto", keys: dict | None = None) -> None:
-    """Tidy CSV: model keys, epsilon, accuracy (one row per ε), plus the source model."""
-    dev = pick_device(device)
-    model, meta = load_model(model_path, dev)
-    sign, indices, attrs = read_perturbations(perturbations_path)
-    test = read_split(dataset_path, "test")
-    images = torch.from_numpy(test.images[indices]).to(dev)
-    labels = torch.from_numpy(test.labels[indices]).to(dev)
+def run(context, *, epsilons) -> None:
+    """Tidy CSV: model keys, epsilon, accuracy (one row per ε), plus the source model, on the
+    test images the perturbation file holds."""
+    sign, indices, attrs = read_perturbations(context.inputs["perturbations"])
+    images, labels = context.images(indices)
     if sign.shape[0] != len(indices) or sign.shape[1:] != to_input(images[:1]).shape[1:]:
-        raise ValueError(f"{perturbations_path} does not match the test images of {dataset_path}")
-    rows = transfer_accuracy(model, images, labels, torch.from_numpy(sign).to(dev), epsilons)
-    frame = pd.DataFrame(rows)
-    info = model_provenance(meta, n_images=len(indices), dataset_file=str(dataset_path),
-                      model_file=str(model_path), perturbations_file=str(perturbations_path),
-                      source_model_file=attrs.get("source_model_file", ""), **(keys or {}))
-    frame = frame.assign(**info)
-    write_csv(frame, out)
+        raise ValueError(f"{context.inputs['perturbations']} does not match the test images of "
+                         f"{context.inputs['dataset']}")
+    rows = transfer_accuracy(context.model, images, labels,
+                             torch.from_numpy(sign).to(context.device), epsilons)
+    context.write_table(pd.DataFrame(rows), n_images=len(indices),
+                        perturbations_file=str(context.inputs["perturbations"]),
+                        source_model_file=attrs.get("source_model_file", ""))
     for row in rows:
         print(f"fgsm transfer: eps={row['epsilon']:g} accuracy={row['accuracy']:.4f}", file=sys.stderr)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from simreg.models import predict
+from simreg.models.inference import predict
 
 
 def best_other_class(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,28 @@
+# The FGSM source: gradient signs of the unregularized model of each task and seed, made
+# once and read by every fgsm_transfer evaluation (simreg.evaluate.fgsm).
+
+
+rule fgsm_perturbations:
+    input:
+        model=fgsm_source_model,
+        task=lambda w: dataset_file(w.task),
+    output:
+        fgsm_perturbations_file("{task}", "{seed}"),
+    log:
+        "results/logs/fgsm_perturbations/{task}/seed{seed}.log",
+    conda:
+        "../../envs/simreg.yaml"
+    threads: config["resources"]["eval_threads"]
+    resources:
+        mem_mb=config["resources"]["eval_mem_mb"],
+        runtime=config["resources"]["eval_runtime"],
+        gpu=config["resources"]["gpu"],
+    params:
+        n_images=optional("--n-images", config["fgsm_transfer"]["n_images"]),
+        batch_size=config["fgsm_transfer"]["batch_size"],
+        model_keys=lambda w: json.dumps(fgsm_source(w.task, w.seed).columns()),
+        device=config["training"]["device"],
+    shell:
+        "simreg fgsm-perturbations --model {input.model} --dataset {input.task} --out {output}"
+        " {params.n_images} --batch-size {params.batch_size} --keys '{params.model_keys}'"
+        " --device {params.device} 2> {log}"

@@ -1,0 +1,182 @@
+"""The evaluation kinds: one registry that the rules, the CLI, the figures and the tables read.
+
+Each :class:`Evaluation` says where its outputs go, what it reads, which config values it
+takes, what its tidy CSV holds, and which function runs it. Every kind runs through
+``simreg evaluate <kind>``, whose shared preamble (:mod:`simreg.evaluate.context`) loads the
+model and the test subset, derives seeds and attaches the provenance. The declarations here
+import no torch, so the Snakefile can read them.
+
+A new evaluation: a module in this package with ``run(context, **params)``, one
+``register(Evaluation(...))`` entry (here, or in a plugin module named in the config's
+``plugins``), and its config section.
+
+    results/noise/<model>.csv                          random noise (simreg.evaluate.noise)
+    results/fgsm/perturbations/{task}/seed{seed}.h5    FGSM signs of the source model
+    results/fgsm/transfer/<model>.csv                  transferred FGSM accuracy
+    results/boundary/{setting}/<model>.csv|h5          Boundary Attack scores, perturbations
+    results/spectrum/{setting}/<model>.h5              Fourier spectrum of those perturbations
+    results/whitebox/<model>.csv                       white-box FGSM / PGD-L∞ accuracy
+    results/minimal_distance/<model>.csv               minimal L0/L1/L2/L∞ distances
+
+where <model> is the model key's stem (:mod:`simreg.train.model_key`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from simreg.paths import RESULTS, dataset_and_color, dataset_file
+from simreg.train.model_key import ModelKey, baseline_key, model_file
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation kind of every model."""
+
+    name: str                    # rule, CLI and config-section name
+    description: str
+    implementation: str          # "module:function", called as function(context, **params)
+    directory: str               # under results/
+    outputs: dict                # output name -> file suffix; the first is the tidy table
+    columns: tuple               # the tidy table's own columns (besides keys and provenance)
+    params: Callable[[dict, str, str | None], dict]  # (config, task, setting) -> params
+    uses_model: bool = True      # loads the model and the task's test split
+    extra_inputs: Callable[[ModelKey, str | None], dict] = field(default=lambda key, setting: {})
+    settings: Callable[[dict], list] | None = None  # per-setting outputs: config -> names
+    gpu: bool = True
+    runtime: str = "eval_runtime"  # resources key of the job's runtime
+
+    def output_files(self, key: ModelKey, setting: str | None = None) -> dict[str, str]:
+        folder = RESULTS / self.directory
+        if self.settings is not None:
+            folder = folder / str(setting)
+        return {name: str(folder / f"{key.stem}{suffix}") for name, suffix in self.outputs.items()}
+
+    def log_file(self, key: ModelKey, setting: str | None = None) -> str:
+        """results/logs/<directory>/[<setting>/]<model>.log"""
+        table = Path(self.output_files(key, setting)[next(iter(self.outputs))])
+        return str(RESULTS / "logs" / table.relative_to(RESULTS).with_suffix(".log"))
+
+    def files(self, key: ModelKey, config: dict) -> list[str]:
+        """The tidy table (first output) of every setting of model ``key``."""
+        first = next(iter(self.outputs))
+        settings = self.settings(config) if self.settings is not None else [None]
+        return [self.output_files(key, s)[first] for s in settings]
+
+    def inputs(self, key: ModelKey, setting: str | None = None) -> dict[str, str]:
+        files = {}
+        if self.uses_model:
+            files = {"model": model_file(key), "dataset": dataset_file(key.task)}
+        return {**files, **self.extra_inputs(key, setting)}
+
+
+EVALUATIONS: dict[str, Evaluation] = {}
+
+
+def register(evaluation: Evaluation) -> Evaluation:
+    if evaluation.name in EVALUATIONS and EVALUATIONS[evaluation.name] != evaluation:
+        raise ValueError(f"an evaluation named {evaluation.name!r} is already registered")
+    EVALUATIONS[evaluation.name] = evaluation
+    return evaluation
+
+
+def get_evaluation(name: str) -> Evaluation:
+    try:
+        return EVALUATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown evaluation {name!r}; known: {sorted(EVALUATIONS)}") from None
+
+
+def dataset_grid(section: dict, task: str):
+    """The per-dataset ε grid of a config section (noise, fgsm_transfer) for a task."""
+    return section["epsilons"][dataset_and_color(task)[0]]
+
+
+# FGSM's source perturbations: made once per (task, seed) by the rule fgsm_perturbations from
+# the unregularized model of that task and seed, read by every fgsm_transfer evaluation.
+def fgsm_source(task: str, seed) -> ModelKey:
+    return baseline_key(task, seed)
+
+
+def fgsm_perturbations_file(task: str, seed) -> str:
+    return str(RESULTS / "fgsm" / "perturbations" / task / f"seed{seed}.h5")
+
+
+register(Evaluation(
+    name="noise",
+    description="test accuracy under Gaussian, uniform and salt-and-pepper noise (§5.1)",
+    implementation="simreg.evaluate.noise:run",
+    directory="noise",
+    outputs={"csv": ".csv"},
+    columns=("noise", "epsilon", "accuracy"),
+    params=lambda config, task, setting: {
+        "epsilons": dataset_grid(config["noise"], task), "seed": config["noise"]["seed"],
+        "n_images": config["noise"]["n_images"]},
+))
+
+register(Evaluation(
+    name="fgsm_transfer",
+    description="accuracy under FGSM transferred from the unregularized model (§5.1)",
+    implementation="simreg.evaluate.fgsm:run",
+    directory="fgsm/transfer",
+    outputs={"csv": ".csv"},
+    columns=("epsilon", "accuracy"),
+    params=lambda config, task, setting: {
+        "epsilons": dataset_grid(config["fgsm_transfer"], task)},
+    extra_inputs=lambda key, setting: {
+        "perturbations": fgsm_perturbations_file(key.task, key.seed)},
+))
+
+register(Evaluation(
+    name="boundary",
+    description="Boundary Attack score S(M) = median ||δ||²/d and its perturbations (App. 7.1)",
+    implementation="simreg.evaluate.boundary:run",
+    directory="boundary",
+    outputs={"csv": ".csv", "h5": ".h5"},
+    columns=("setting", "repeat", "score", "n_images", "n_solved", "n_unsolved",
+             "n_init_retried", "seconds", "mean_score"),
+    params=lambda config, task, setting: {
+        "setting": setting, "attack": config["boundary"]["settings"][setting],
+        **{k: config["boundary"][k] for k in ("n_images", "repeats", "subset_seed", "batch_size",
+                                               "init_retries", "init_directions", "init_steps")}},
+    settings=lambda config: list(config["boundary"]["settings"]),
+    runtime="attack_runtime",
+))
+
+register(Evaluation(
+    name="spectrum",
+    description="Fourier spectrum of the Boundary Attack perturbations (§5.5)",
+    implementation="simreg.evaluate.spectrum:run",
+    directory="spectrum",
+    outputs={"h5": ".h5"},
+    columns=("power", "radius", "radial_power"),
+    params=lambda config, task, setting: {},
+    uses_model=False,
+    extra_inputs=lambda key, setting: {
+        "boundary": EVALUATIONS["boundary"].output_files(key, setting)["h5"]},
+    settings=lambda config: [config["spectrum"]["setting"]],
+    gpu=False,
+))
+
+register(Evaluation(
+    name="whitebox",
+    description="accuracy under white-box FGSM and PGD-L∞, ε in units of 1/255",
+    implementation="simreg.evaluate.whitebox:run",
+    directory="whitebox",
+    outputs={"csv": ".csv"},
+    columns=("attack", "epsilon_255", "epsilon", "accuracy"),
+    params=lambda config, task, setting: dict(config["whitebox"]),
+))
+
+register(Evaluation(
+    name="minimal_distance",
+    description="smallest L0/L1/L2/L∞ adversarial distance per image over an attack suite",
+    implementation="simreg.evaluate.minimal_distance:run",
+    directory="minimal_distance",
+    outputs={"csv": ".csv"},
+    columns=("image", "label", "norm", "distance", "attack", "n_successful"),
+    params=lambda config, task, setting: dict(config["minimal_distance"]),
+    runtime="attack_runtime",
+))

@@ -1,0 +1,220 @@
+"""Every figure and table of the papers simreg reproduces, and how far the pipeline gets.
+
+One :class:`PaperItem` per figure or table of Attias et al. 2024 (arXiv 2410.03952, appendix
+included) and of the supplement of Li et al. 2019, in the order they appear: what it shows,
+the targets of :data:`simreg.report.targets.TARGETS` that rebuild it, and its status.
+docs/paper.md is rendered from here::
+
+    python -m simreg.report.paper > docs/paper.md
+
+The pairing is written here by hand from the papers' captions; ``tests/test_paper.py``
+checks it against each target's ``reproduces`` and against the caption numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simreg.report.targets import ATTIAS, LI, TARGETS
+
+STATUSES = ("reproduced", "partly", "not yet")
+PAPERS = (ATTIAS, LI)
+
+
+@dataclass(frozen=True)
+class PaperItem:
+    """One figure or table of a paper.
+
+    ``item`` is "Fig. N" or "Table N" (panels are named in ``shows``); ``targets`` are the
+    TARGETS names that rebuild it; ``status`` is one of :data:`STATUSES`; ``missing`` says
+    what a "partly" target lacks, or which capability (issue) a "not yet" item waits for.
+    """
+
+    paper: str
+    item: str
+    shows: str
+    targets: tuple[str, ...]
+    status: str
+    missing: str
+
+
+# Gaps shared by several items.
+IMAGENET = "the paper regularizes on ImageNet images, our grid on CIFAR-10 (#10)"
+FGSM_SOURCE = "FGSM from one fixed source model (#10)"
+NEURAL = "the neural-regularized models (#12)"
+GRID = "a figure grid for it, no new capability (#10)"
+GRID_34 = "a ResNet34 CIFAR-100 grid and ImageNet images (#10)"
+
+
+def _attias(item, shows, targets=(), status="not yet", missing=""):
+    return PaperItem(ATTIAS, item, shows, tuple(targets), status, missing)
+
+
+def _li(item, shows, targets=(), status="not yet", missing=""):
+    return PaperItem(LI, item, shows, tuple(targets), status, missing)
+
+
+PAPER_ITEMS: tuple[PaperItem, ...] = (
+    # ---- Attias 2024: §4-5 --------------------------------------------------------------
+    _attias("Fig. 1", "neural (mouse V1 model) vs pixel similarity of image pairs: their "
+            "correlation and the two similarity matrices",
+            missing="the neural predictive model of mouse V1 (#12)"),
+    _attias("Fig. 2", "S_pixel vs neural regularization, gray CIFAR-10: (a) Gaussian noise, "
+            "(b) transferred FGSM, (c) Boundary score",
+            ("noise_accuracy", "attack_robustness"), "partly",
+            f"{NEURAL}; {IMAGENET}; {FGSM_SOURCE}"),
+    _attias("Fig. 3", "Gaussian noise (left), transferred FGSM (centre) and Boundary score "
+            "(right) for none, S_pixel, S_Th and neural targets",
+            ("noise_accuracy", "attack_robustness"), "partly",
+            f"{NEURAL}; {IMAGENET}; {FGSM_SOURCE}"),
+    _attias("Fig. 4", "selection planes R0/U0 vs RD/UD over (α, Th), one per black-box attack "
+            "(random noises, FGSM), acceptable region shaded",
+            ("selection_plane",), "partly",
+            "one plane (Gaussian noise) only; RD/UD is the mean over ε, not the accuracy at "
+            f"ε = 0.1 (FGSM 0.02) (#10: selection ratios at fixed ε); {IMAGENET}"),
+    _attias("Fig. 5", "noise, FGSM and Boundary robustness when regularizing on CIFAR-10, "
+            "CIFAR-100 or ImageNet images",
+            ("robustness_by_dataset",), "partly",
+            f"the ImageNet regularization set (#10); {FGSM_SOURCE}"),
+    _attias("Fig. 6", "gray CIFAR-10-C accuracy per severity over all 15 corruptions (left) "
+            "and per corruption at severity 4 (right)",
+            missing="CIFAR-10-C common corruptions (#11)"),
+    _attias("Fig. 7", "CIFAR-10-C accuracy per frequency band of corruption (left); power "
+            "spectrum of minimal Boundary perturbations (centre) and its radial profile (right)",
+            ("perturbation_spectrum",), "partly",
+            "the left panel needs CIFAR-10-C (#11)"),
+    _attias("Fig. 8", "noise, FGSM and Boundary robustness for regularization batch sizes "
+            "k = 4, 8, 16, 32",
+            ("robustness_by_pairs",), "partly", f"{IMAGENET}; {FGSM_SOURCE}"),
+    _attias("Fig. 9", "noise, FGSM and Boundary robustness for different numbers N of "
+            "regularization images",
+            ("robustness_by_n_images",), "partly", f"{IMAGENET}; {FGSM_SOURCE}"),
+    _attias("Fig. 10", "noise, FGSM and Boundary robustness on color CIFAR-10, regularized on "
+            "color CIFAR-10, CIFAR-100 or ImageNet",
+            missing="color pixel similarity and a color CIFAR-10 grid (#10)"),
+    # ---- Attias 2024: appendix ----------------------------------------------------------
+    _attias("Fig. 11", "an image under Gaussian (left), uniform (centre) and salt-and-pepper "
+            "(right) noise at ε = 0.06",
+            missing="an example-image figure, no new capability (#10)"),
+    _attias("Fig. 12", "Gaussian, uniform and salt-and-pepper noise accuracy of S_pixel models "
+            "(gray CIFAR-10, ImageNet images)",
+            ("noise_accuracy",), "partly", IMAGENET),
+    _attias("Fig. 13", "Gaussian, uniform and salt-and-pepper noise accuracy of S_Th models "
+            "(gray CIFAR-10, ImageNet images)",
+            ("noise_accuracy",), "partly", IMAGENET),
+    _attias("Fig. 14", "noise robustness of ResNet18 on MNIST, regularized on MNIST or "
+            "FashionMNIST", missing=GRID),
+    _attias("Fig. 15", "noise robustness of ResNet18 on FashionMNIST, regularized on MNIST or "
+            "FashionMNIST", missing=GRID),
+    _attias("Fig. 16", "noise robustness of ResNet34 on gray CIFAR-100, regularized on "
+            "CIFAR-10, CIFAR-100 or ImageNet", missing=GRID_34),
+    _attias("Fig. 17", "transferred FGSM and Boundary robustness of the MNIST models of Fig. 14",
+            missing=GRID),
+    _attias("Fig. 18", "transferred FGSM and Boundary robustness of the FashionMNIST models of "
+            "Fig. 15", missing=GRID),
+    _attias("Fig. 19", "transferred FGSM and Boundary robustness of the CIFAR-100 models of "
+            "Fig. 16", missing=GRID_34),
+    _attias("Table 1", "the (α, Th) chosen for S_Th per classification–regularization "
+            "dataset pair",
+            ("alpha_threshold",), "partly",
+            "ours selects per method on one dataset pair (gray CIFAR-10 on CIFAR-10); the "
+            "other pairs need their grids, and the selection ratios at fixed ε (#10)"),
+    _attias("Table 2", "learned layer weights γ1, γ5, γ9, γ13, γ17 of ResNet18 per dataset "
+            "pair, mean over seven seeds",
+            ("gamma",), "partly",
+            "ours covers one dataset pair (gray CIFAR-10 on CIFAR-10), per method; the other "
+            "pairs need their grids (#10)"),
+    _attias("Table 3", "learned layer weights γ1, γ7, γ15, γ27, γ33 of ResNet34 on gray "
+            "CIFAR-100 per regularization set",
+            missing=GRID_34),
+    _attias("Fig. 20", "robustness of the App. 7.7 target variants (S_Th split by similarity "
+            "range, double threshold), regularized on ImageNet",
+            missing="ImageNet regularization images and a variants grid on them (#10)"),
+    _attias("Fig. 21", "the same variants, regularized on gray CIFAR-10 images",
+            ("noise_accuracy_variants",), "partly",
+            "our figure has noise accuracy only; the caption's error bars point to attack "
+            "panels too (#10)"),
+    _attias("Fig. 22", "the same variants, regularized on gray CIFAR-100 images",
+            missing="a variants grid on CIFAR-100 images, no new capability (#10)"),
+    _attias("Fig. 23", "noise, FGSM and Boundary robustness of ResNet34 on color CIFAR-100, "
+            "regularized on color CIFAR-10, CIFAR-100 or ImageNet",
+            missing="color pixel similarity and a color CIFAR-100 grid (#10)"),
+    _attias("Fig. 24", "a color CIFAR-10 model regularized on CIFAR-100 against RobustBench "
+            "models (standard, L∞, L2, corruption-robust) on CIFAR-10-C severity 5",
+            missing="CIFAR-10-C (#11) and robust reference models (closest planned: PGD-AT, "
+            "#13)"),
+    _attias("Fig. 25", "mean Fourier magnitude of each CIFAR-10-C corruption (severity 3), "
+            "grouped into low, medium and high frequency",
+            missing="CIFAR-10-C common corruptions (#11)"),
+    # ---- Li 2019 supplement -------------------------------------------------------------
+    _li("Fig. 1", "Gaussian-noise accuracy of neurally regularized models for α from 0 to 32",
+        missing="the `neural` method (#12)"),
+    _li("Table 1", "mean layer weights γ1, γ5, γ9, γ13, γ17 of the neural models per α",
+        missing="the `neural` method (#12); the gamma table then covers it"),
+    _li("Fig. 2", "minimal adversarial L0, L1, L2 and L∞ distance over an attack suite for "
+        "none, shuffle and neural models, averaged over 1000 images",
+        ("minimal_distance",), "partly",
+        f"{NEURAL}; the shuffle control is not in the grid, and the bars show the median, "
+        "the paper the mean (#10)"),
+)
+
+
+def item_number(item: str) -> tuple[str, int]:
+    """("Fig.", 3) for "Fig. 3 left": the kind and number, panel words dropped."""
+    kind, number = item.split()[:2]
+    return kind, int(number)
+
+
+def _code(text: str) -> str:
+    return f"`{text}`"
+
+
+def _row(item: PaperItem, targets: dict) -> str:
+    files = [targets[name].file for name in item.targets]
+    command = _code(f"snakemake {' '.join(files)} --cores 8") if files else "none"
+    status = f"**{item.status}**" + (f": {item.missing}" if item.missing else "")
+    cells = [item.item, item.shows, "<br>".join(map(_code, files)) or "none", command, status]
+    return "| " + " | ".join(cells) + " |"
+
+
+INTRO = """\
+# The papers' figures and tables
+
+Every figure and table of Attias, Pehlevan & Obeid 2024, "A Brain-Inspired Regularizer for
+Adversarial Robustness" (arXiv 2410.03952, appendix included), and of the supplement of
+Li et al. 2019, "Learning from brains how to regularize machines": what each shows, the
+pipeline target that rebuilds it, and how close that target comes.
+
+This page is generated from `workflow/simreg/report/paper.py`; edit that file and run
+`python -m simreg.report.paper > docs/paper.md` (`tests/test_paper.py` fails while the two
+differ).
+
+Rebuild one item by naming its file: `snakemake <file> --cores 8`. With another config, put
+the files before `--configfile`, which takes several values and would swallow them:
+`snakemake results/figures/noise_accuracy.pdf --cores 8 --configfile configs/quick.yaml`.
+The models a figure draws on are its grid in the config (`figures.<name>`).
+
+Status: **reproduced**, the target draws what the paper draws; **partly**, a target exists
+but draws less, and the note says what is missing; **not yet**, no target, and the note
+names the issue it waits for: #10 paper-fidelity fixes and figures that need no new
+capability, #11 CIFAR-10-C common corruptions, #12 the neural predictive model of mouse V1
+and the `neural` method, #13 related defenses (SGR, gradient norm, Jacobian, covariance,
+AFD, PGD-AT)."""
+
+
+def paper_markdown(targets: dict | None = None) -> str:
+    """docs/paper.md: the intro, then one table per paper."""
+    targets = TARGETS if targets is None else targets
+    parts = [INTRO]
+    for paper in PAPERS:
+        items = [item for item in PAPER_ITEMS if item.paper == paper]
+        counts = ", ".join(f"{sum(i.status == s for i in items)} {s}" for s in STATUSES)
+        parts += [f"\n## {paper}\n", f"{len(items)} items: {counts}.\n",
+                  "| item | what it shows | target file(s) | rebuild command | status |",
+                  "| --- | --- | --- | --- | --- |",
+                  *(_row(item, targets) for item in items)]
+    return "\n".join(parts) + "\n"
+
+
+if __name__ == "__main__":
+    print(paper_markdown(), end="")

@@ -1,0 +1,95 @@
+"""Which model: the key that names every trained model, its files, and its canonical form.
+
+A model is identified by (task, regularization set, method, alpha, threshold, pairs k,
+seed). What a method does not use is canonicalized by its regularizer's declarations
+(``none`` has no regularization set and alpha 0; methods without a threshold get ``na``), so
+one model is never trained twice under two names.
+
+    results/models/{task}/{regularization}/{method}/a{alpha}_t{threshold}_k{pairs}/seed{seed}/
+        model.pt, metrics.csv
+    results/checkpoints/<same>/last.pt   (not a Snakemake output: survives failed jobs)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from simreg.paths import NO_REGULARIZATION, NOT_APPLICABLE, RESULTS, number
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    task: str
+    regularization: str
+    method: str
+    alpha: str
+    threshold: str
+    pairs: str
+    seed: str
+
+    @classmethod
+    def make(cls, task, regularization, method, alpha, threshold, pairs, seed) -> "ModelKey":
+        """Canonical key: drops what ``method`` does not use (its regularizer says what)."""
+        from simreg.train.regularizers import get_regularizer
+
+        r = get_regularizer(method)
+        if "similarity" not in r.needs:
+            regularization = NO_REGULARIZATION
+        if not r.uses_alpha:
+            alpha = 0
+        if "reg_pairs" not in r.parameters:
+            pairs = 0
+        uses_threshold = "threshold" in r.parameters and threshold != NOT_APPLICABLE
+        threshold = number(threshold) if uses_threshold else NOT_APPLICABLE
+        return cls(task, regularization, method, number(alpha), threshold, str(int(pairs)),
+                   str(int(seed)))
+
+    @classmethod
+    def wildcards(cls) -> "ModelKey":
+        """The key with a Snakemake wildcard in every field: its paths are rule patterns."""
+        return cls(**{name: f"{{{name}}}" for name in cls.__dataclass_fields__})
+
+    @classmethod
+    def from_wildcards(cls, wildcards) -> "ModelKey":
+        """The key of a rule's wildcards; refuses non-canonical paths (no duplicate models)."""
+        key = cls(**{name: wildcards[name] for name in cls.__dataclass_fields__})
+        canonical = cls.make(**key.as_dict())
+        if key != canonical:
+            raise ValueError(f"non-canonical model path {key.stem}; use {canonical.stem}")
+        return key
+
+    @property
+    def stem(self) -> str:
+        return (f"{self.task}/{self.regularization}/{self.method}/"
+                f"a{self.alpha}_t{self.threshold}_k{self.pairs}/seed{self.seed}")
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def columns(self) -> dict:
+        """The key as CSV columns of every per-model output ('na' marks unused values)."""
+        d = self.as_dict()
+        d["reg_pairs"] = d.pop("pairs")
+        return d
+
+
+def baseline_key(task: str, seed) -> ModelKey:
+    """The unregularized model (method none) of ``task`` and ``seed``."""
+    return ModelKey.make(task, NO_REGULARIZATION, NO_REGULARIZATION, 0, NOT_APPLICABLE, 0, seed)
+
+
+def model_file(key: ModelKey) -> str:
+    return str(RESULTS / "models" / key.stem / "model.pt")
+
+
+def metrics_file(key: ModelKey) -> str:
+    return str(RESULTS / "models" / key.stem / "metrics.csv")
+
+
+def checkpoint_dir(key: ModelKey) -> str:
+    return str(RESULTS / "checkpoints" / key.stem)
+
+
+def log_file(step: str, key: ModelKey) -> str:
+    return str(RESULTS / "logs" / step / f"{key.stem}.log")

@@ -1,0 +1,58 @@
+"""What one training run is: the method, its strength and parameters, and the optimization.
+
+Defaults come from :mod:`simreg.settings` (the config's one source), so a run built here, in
+the benchmark or in a test trains as the pipeline does unless told otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from simreg import settings as config_settings
+
+_MODEL = config_settings.Model()
+_TRAINING = config_settings.Training()
+
+
+@dataclass
+class TrainSettings:
+    method: str = "none"
+    alpha: float = 0.0
+    seed: int = 0
+    regularizer: dict = field(default_factory=dict)  # the method's own parameters (by name)
+    architecture: str = _MODEL.architecture
+    width: int = _MODEL.width
+    epochs: int = _TRAINING.epochs
+    batch_size: int = _TRAINING.batch_size
+    lr: float = _TRAINING.lr
+    momentum: float = _TRAINING.momentum
+    weight_decay: float = _TRAINING.weight_decay
+    lr_decay: float = _TRAINING.lr_decay
+    lr_step_epochs: int = _TRAINING.lr_step_epochs
+    lr_cycle_epochs: int = _TRAINING.lr_cycle_epochs
+    validation_fraction: float = _TRAINING.validation_fraction
+    augment: bool = _TRAINING.augment
+    eval_batch_size: int = 1024
+
+
+def learning_rate(epoch: int, s: TrainSettings) -> float:
+    """Step schedule of the paper's source code: lr * decay^((epoch mod cycle) // step)."""
+    return s.lr * s.lr_decay ** ((epoch % s.lr_cycle_epochs) // s.lr_step_epochs)
+
+
+def settings_from_config(config: dict, key) -> TrainSettings:
+    """The settings of model ``key`` (a :class:`simreg.train.model_key.ModelKey`) under a
+    validated ``config``: the key's method, alpha and seed, the method's parameters (from the
+    key where it holds them, else from their config keys) and the training section."""
+    from simreg.train.regularizers import get_regularizer
+
+    regularizer = get_regularizer(key.method)
+    m, t = config["model"], config["training"]
+    return TrainSettings(
+        method=key.method, alpha=float(key.alpha), seed=int(key.seed),
+        regularizer=regularizer.parameters_from(config, key),
+        architecture=m["architecture"], width=m["width"], epochs=t["epochs"],
+        batch_size=t["batch_size"], lr=t["lr"], momentum=t["momentum"],
+        weight_decay=t["weight_decay"], lr_decay=t["lr_decay"], lr_step_epochs=t["lr_step_epochs"],
+        lr_cycle_epochs=t["lr_cycle_epochs"], validation_fraction=t["validation_fraction"],
+        augment=t["augment"])

@@ -1,0 +1,216 @@
+"""Regularized training: L = CE + alpha * L_reg (paper eq. 2), for any registered method.
+
+Reads top to bottom: data on the device, one step, one epoch, the loop with
+checkpoint/resume. The trainer names no method: everything method-specific comes from the
+run's :class:`~simreg.train.regularizers.base.Regularizer` (its loss, its draws, its modules,
+its state).
+
+Checkpoints go to a directory Snakemake does not own, so a failed or killed job keeps
+them; a rerun resumes from the last finished epoch and ends with the same weights as an
+uninterrupted run (on CPU, where the kernels are deterministic).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from simreg.data.store import read_split
+from simreg.models.inference import loss_and_accuracy, pick_device, to_input
+from simreg.models.resnet import build_model
+from simreg.outputs import atomic_output, provenance, write_csv
+from simreg.paths import NOT_APPLICABLE
+from simreg.train.augment import crop_flip, draw_crop_flip
+from simreg.train.regularizers import Batch, TrainContext, get_regularizer
+from simreg.train.settings import TrainSettings, learning_rate
+
+
+def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(fraction * n)))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+class Trainer:
+    """Holds the model, the regularizer, the optimizer and the data, all on one device."""
+
+    def __init__(self, task_path, inputs: dict, settings: TrainSettings, device: torch.device):
+        self.s, self.device = settings, device
+        task = read_split(task_path, "train")
+        self.task_attrs = task.attrs
+        keep, held = split_validation(len(task.labels), settings.validation_fraction, settings.seed)
+        self.x_train = torch.from_numpy(task.images[keep]).to(device)
+        self.y_train = torch.from_numpy(task.labels[keep]).to(device)
+        self.x_val = torch.from_numpy(task.images[held]).to(device)
+        self.y_val = torch.from_numpy(task.labels[held]).to(device)
+
+        torch.manual_seed(settings.seed)
+        channels = task.images.shape[-1]
+        self.model = build_model(settings.architecture, channels, task.n_classes, settings.width)
+        pixels = self.x_train.float().div(255.0)
+        self.model.set_input_normalization(pixels.mean(dim=(0, 1, 2)),
+                                           pixels.std(dim=(0, 1, 2)).clamp_min(1e-3))
+        self.model.to(device)
+
+        self.regularizer = get_regularizer(settings.method)(**settings.regularizer)
+        missing = [need for need in self.regularizer.needs if need not in inputs]
+        if missing:
+            raise ValueError(f"method {settings.method!r} needs the inputs {missing}")
+        self.regularizer.setup(TrainContext(self.model, device, settings.seed, channels, inputs))
+        self.modules = self.regularizer.modules()
+        params = list(self.model.parameters())
+        for module in self.modules.values():
+            params += list(module.parameters())
+        self.optimizer = torch.optim.SGD(params, lr=settings.lr, momentum=settings.momentum,
+                                         weight_decay=settings.weight_decay)
+        self.generator = torch.Generator().manual_seed(settings.seed)
+
+    # ---- one step: L = CE + alpha * L_reg ----------------------------------------------
+    def batch(self, idx: torch.Tensor, augmentation=None) -> Batch:
+        images = self.x_train[idx]
+        if augmentation is not None:
+            images = crop_flip(images, *augmentation)
+        x, y = to_input(images), self.y_train[idx]
+        x = self.regularizer.adversarial_batch(self.model, x, y)
+        if self.regularizer.needs_input_grad:
+            x = x.detach().requires_grad_(True)
+        features = self.model.features(x)
+        logits = self.model.classify(features[-1])
+        return Batch(self.model, x, y, features, logits, F.cross_entropy(logits, y))
+
+    def step(self, idx: torch.Tensor, draws, augmentation=None):
+        batch = self.batch(idx, augmentation)
+        reg = self.regularizer.loss(batch, draws)
+        reg = torch.zeros_like(batch.ce) if reg is None else reg
+        loss = batch.ce + self.s.alpha * reg
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.regularizer.after_step(batch)
+        return batch.ce.detach(), reg.detach()
+
+    # ---- one epoch ---------------------------------------------------------------------
+    def epoch(self, epoch: int) -> dict:
+        s = self.s
+        lr = learning_rate(epoch, s)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        for module in self.modules.values():
+            module.train()
+        n = len(self.y_train)
+        order = torch.randperm(n, generator=self.generator)
+        n_steps = n // s.batch_size  # drop the last partial batch
+        batches = order[: n_steps * s.batch_size].view(n_steps, s.batch_size).to(self.device)
+        draws = self.regularizer.plan_epoch(n_steps, self.generator, self.device)
+        offsets = flips = None
+        if s.augment:
+            offsets, flips = draw_crop_flip(n_steps, s.batch_size, self.generator)
+            offsets, flips = offsets.to(self.device), flips.to(self.device)
+        ce_sum = torch.zeros((), device=self.device)
+        reg_sum = torch.zeros((), device=self.device)
+        started = time.perf_counter()
+        for t in range(n_steps):
+            ce, reg = self.step(batches[t], None if draws is None else draws[t],
+                                None if offsets is None else (offsets[t], flips[t]))
+            ce_sum += ce
+            reg_sum += reg
+        val_loss, val_acc = loss_and_accuracy(self.model, self.x_val, self.y_val,
+                                              s.eval_batch_size)
+        row = {"epoch": epoch, "lr": lr, "train_ce": (ce_sum / max(1, n_steps)).item(),
+               "train_reg": (reg_sum / max(1, n_steps)).item(), "val_loss": val_loss,
+               "val_accuracy": val_acc, "seconds": time.perf_counter() - started}
+        row.update(self.regularizer.metrics())
+        return row
+
+    # ---- state for checkpoints -----------------------------------------------------------
+    def weights(self) -> dict:
+        """What model.pt keeps: the classifier's and the regularizer modules' weights."""
+        return {"model": self.model.state_dict(),
+                "modules": {name: m.state_dict() for name, m in self.modules.items()}}
+
+    def state(self) -> dict:
+        return {**self.weights(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(),
+                "regularizer": self.regularizer.state_dict()}
+
+    def load_state(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        for name, module in self.modules.items():
+            module.load_state_dict(state["modules"][name])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.regularizer.load_state_dict(state["regularizer"])
+
+
+def model_columns(task: str, settings: TrainSettings) -> dict:
+    """The model-key columns of a run (``na`` / 0 where the method has no such value)."""
+    params = settings.regularizer
+    return {"task": task, "method": settings.method, "alpha": settings.alpha,
+            "threshold": params.get("threshold", NOT_APPLICABLE),
+            "reg_pairs": params.get("reg_pairs", 0), "seed": settings.seed}
+
+
+def train(task_path, inputs: dict, model_out, metrics_out, checkpoint_dir,
+          settings: TrainSettings, device: str = "auto", threads: int | None = None,
+          extra_provenance: dict | None = None) -> None:
+    """Train one model; resume from ``checkpoint_dir/last.pt`` if a previous run left one.
+
+    ``inputs`` are the files the method needs (by name, see ``Regularizer.needs``).
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    dev = pick_device(device)
+    inputs = {name: str(path) for name, path in inputs.items()}
+    trainer = Trainer(task_path, inputs, settings, dev)
+    checkpoint = Path(checkpoint_dir) / "last.pt"
+    settings_dict = dataclasses.asdict(settings)
+
+    rows, best, start = [], {"val_loss": float("inf"), "epoch": -1, "state": None}, 0
+    if checkpoint.exists():
+        saved = torch.load(checkpoint, map_location=dev, weights_only=False)
+        if saved["settings"] != settings_dict:
+            raise RuntimeError(f"{checkpoint} was written with other settings "
+                               f"({saved['settings']}); delete it to start over.")
+        trainer.load_state(saved["trainer"])
+        rows, best, start = saved["rows"], saved["best"], saved["epoch"] + 1
+        print(f"train: resuming from {checkpoint} after epoch {saved['epoch']}", file=sys.stderr)
+
+    for epoch in range(start, settings.epochs):
+        row = trainer.epoch(epoch)
+        if row["val_loss"] < best["val_loss"]:
+            best = {"val_loss": row["val_loss"], "epoch": epoch,
+                    "state": copy.deepcopy(trainer.weights())}
+        rows.append(row)
+        print("train: epoch {epoch}/{n} lr {lr:.4g} ce {train_ce:.4f} reg {train_reg:.4f} "
+              "val_loss {val_loss:.4f} val_acc {val_accuracy:.4f} ({seconds:.1f} s)".format(
+                  n=settings.epochs, **row), file=sys.stderr, flush=True)
+        with atomic_output(checkpoint) as tmp:
+            torch.save({"epoch": epoch, "settings": settings_dict, "trainer": trainer.state(),
+                        "rows": rows, "best": best}, tmp)
+
+    if best["state"] is None:
+        raise RuntimeError("no epoch was trained (epochs = 0?)")
+    task = f"{trainer.task_attrs.get('dataset')}_{trainer.task_attrs.get('color')}"
+    keys = {**model_columns(task, settings), **(extra_provenance or {})}
+    meta = provenance(**{**settings_dict, **settings.regularizer, **keys},
+                      task_file=str(task_path), inputs=inputs, best_epoch=best["epoch"],
+                      device=str(dev))
+    with atomic_output(model_out) as tmp:
+        torch.save({**best["state"], "architecture": settings.architecture,
+                    "width": settings.width, "in_channels": int(trainer.x_train.shape[-1]),
+                    "n_classes": int(trainer.model.head.out_features), "provenance": meta}, tmp)
+    metrics = pd.DataFrame(rows)
+    metrics["best"] = metrics["epoch"] == best["epoch"]
+    for key in (*keys, "simreg_version"):
+        metrics[key] = meta[key]
+    write_csv(metrics, metrics_out)
