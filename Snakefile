@@ -6,6 +6,7 @@
 import dataclasses
 import json
 import os
+from pathlib import Path
 
 from snakemake.utils import min_version
 
@@ -15,7 +16,9 @@ from simreg import paths
 from simreg.config import PLUGINS_ENV, validate_config
 
 
-configfile: "config.yaml"
+# The defaults beside this Snakefile, also when run from elsewhere (-s .../Snakefile -d
+# workdir); --configfile files are merged over them.
+configfile: str(Path(workflow.basedir) / "config.yaml")
 
 
 validate_config(config)

@@ -116,7 +116,7 @@ def test_task_needs_a_noise_grid():
     grid = {"task": "svhn_gray", "regularization": "svhn_gray", "methods": ["none"],
             "alpha": [1], "threshold": [0.5], "seeds": [0]}
     with pytest.raises(ConfigError, match="noise.epsilons.svhn"):
-        validate_config({"figures": {"noise_accuracy": grid}})
+        validate_config({"data": {"npz": {"svhn": "svhn.npz"}}, "figures": {"noise_accuracy": grid}})
 
 
 def test_quick_config_overrides_every_figure_grid():

@@ -66,11 +66,12 @@ def test_resume_after_kill_gives_identical_weights(data, tmp_path):
     """)
     log = open(tmp_path / "child.log", "w")
     child = subprocess.Popen([sys.executable, "-c", script], stdout=log, stderr=subprocess.STDOUT)
-    checkpoint = ckpt_b / "last.pt"
     first = None  # (inode, mtime) of the first checkpoint seen
     deadline = time.monotonic() + 120
     try:
         while True:
+            found = sorted(ckpt_b.glob("last-*.pt"))
+            checkpoint = found[0] if found else ckpt_b / "none.pt"
             current = file_id(checkpoint)
             if first is None:
                 first = current  # stays None until the first checkpoint appears
@@ -106,14 +107,45 @@ def test_resume_after_kill_gives_identical_weights(data, tmp_path):
             assert torch.equal(a[key], b[key]), f"{part}.{key} differs after resume"
 
 
-def test_checkpoint_with_other_settings_is_refused(data, tmp_path):
+def test_a_checkpoint_of_other_settings_or_data_is_never_resumed(data, tmp_path):
+    """A checkpoint left by a killed run with other settings (or other input content) is
+    discarded: the new run equals a fresh one. A finished run leaves no checkpoint."""
     task, sim = data
-    ckpt = tmp_path / "ckpt"
     one_epoch = dataclasses.replace(SETTINGS, epochs=1)
-    run_train(task, sim, tmp_path / "first", ckpt, one_epoch)
-    assert (ckpt / "last.pt").exists()
-    other = dataclasses.replace(one_epoch, alpha=5.0)
-    with pytest.raises(RuntimeError, match="last.pt") as info:
-        run_train(task, sim, tmp_path / "second", ckpt, other)
-    assert "settings" in str(info.value)
-    assert not (tmp_path / "second" / "model.pt").exists()
+    fresh = tmp_path / "fresh"
+    run_train(task, sim, fresh, tmp_path / "ckpt_fresh", dataclasses.replace(one_epoch, alpha=5.0))
+    assert list((tmp_path / "ckpt_fresh").glob("*.pt")) == []  # deleted after success
+
+    ckpt = tmp_path / "ckpt"
+    trainer_state = {"epoch": 0, "trainer": {"model": {}}, "rows": [], "best": {}}
+    ckpt.mkdir()
+    for name in ("last.pt", "last-0123456789abcdef.pt"):  # an old-style and a foreign one
+        torch.save(trainer_state, ckpt / name)
+    run_train(task, sim, tmp_path / "second", ckpt, dataclasses.replace(one_epoch, alpha=5.0))
+    assert list(ckpt.glob("*.pt")) == []
+    a = torch.load(fresh / "model.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "second" / "model.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_checkpoint_key_follows_settings_and_input_content(data, tmp_path):
+    from simreg.data.store import build_dataset
+    from simreg.train.trainer import run_fingerprint
+
+    task, sim = data
+    settings = dataclasses.asdict(SETTINGS)
+    base = run_fingerprint(settings, {"task": task, "similarity": sim})
+    assert base == run_fingerprint(settings, {"task": task, "similarity": sim})
+    other = dataclasses.replace(SETTINGS, alpha=5.0)
+    assert base != run_fingerprint(dataclasses.asdict(other), {"task": task, "similarity": sim})
+    resplit = tmp_path / "digits_gray.h5"
+    build_dataset("digits", "gray", resplit, split_seed=1)  # data.split_seed changed
+    assert base != run_fingerprint(settings, {"task": resplit, "similarity": sim})
+
+
+def test_a_batch_larger_than_the_training_set_is_refused(data, tmp_path):
+    task, sim = data
+    too_big = dataclasses.replace(SETTINGS, batch_size=100_000, epochs=1)
+    with pytest.raises(ValueError, match="batch_size"):
+        run_train(task, sim, tmp_path / "out", tmp_path / "ckpt", too_big)
+    assert not (tmp_path / "out" / "model.pt").exists()

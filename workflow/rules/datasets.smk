@@ -1,4 +1,8 @@
 rule dataset:
+    input:
+        # your own data (data.npz): a real input, so a dry run sees a missing file and a
+        # replaced file rebuilds the dataset
+        npz=lambda w: config["data"]["npz"].get(w.dataset, []),
     output:
         "results/datasets/{dataset}_{color}.h5",
     log:
@@ -22,4 +26,4 @@ rule dataset:
     shell:
         "simreg dataset --name {wildcards.dataset} --color {wildcards.color} --out {output}"
         " --data-root {params.data_root} {params.download} --npz '{params.npz}' {params.imagenet}"
-        " --test-fraction {params.test_fraction} --split-seed {params.split_seed} 2> {log}"
+        " --test-fraction {params.test_fraction} --split-seed {params.split_seed} 2>> {log}"

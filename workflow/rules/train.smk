@@ -30,4 +30,4 @@ rule train:
         "simreg train --task-data {input.task} {params.inputs}"
         " --model-out {output.model} --metrics-out {output.metrics}"
         " --checkpoint-dir {params.checkpoint_dir} --settings '{params.settings}'"
-        " --keys '{params.model_keys}' --device {params.device} --threads {threads} 2> {log}"
+        " --keys '{params.model_keys}' --device {params.device} --threads {threads} 2>> {log}"

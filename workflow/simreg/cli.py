@@ -15,6 +15,7 @@ so every step can be run, and debugged, without Snakemake. Defaults come from
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import sys
@@ -174,6 +175,10 @@ def main(argv=None) -> int:
         from simreg.devices import claim_gpu
 
         claim_gpu()
+    # Logs are appended to (rules write `2>> {log}`), so a rerun after a killed job keeps the
+    # earlier attempt's log above this line.
+    started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    print(f"simreg {args.command}: started {started}", file=sys.stderr, flush=True)
     try:
         args.run(args)
     except Exception as error:  # one clear line in the log, then the traceback

@@ -127,9 +127,21 @@ def _check_consistency(config: dict) -> None:
     from simreg.report.targets import TARGETS
     from simreg.train.regularizers import REGULARIZERS
 
+    from simreg.data.sources import BUILTIN_DATASETS
+
     needs_fgsm = {t.grid_name() for t in TARGETS.values() if "fgsm_transfer" in t.reads}
+    clash = sorted(set(config["data"]["npz"]) & set(BUILTIN_DATASETS))
+    if clash:
+        raise ConfigError(f"config key 'data.npz': {clash} are built-in dataset names; give "
+                          f"your NPZ another name (built-in: {', '.join(BUILTIN_DATASETS)})")
+    known = set(BUILTIN_DATASETS) | set(config["data"]["npz"])
     for name, grid in config["figures"].items():
         dataset, task_color = dataset_and_color(grid["task"])
+        for images in [grid["task"], *as_list(grid["regularization"])]:
+            if dataset_and_color(images)[0] not in known:
+                raise ConfigError(f"config key 'figures.{name}': unknown dataset "
+                                  f"{dataset_and_color(images)[0]!r}; known: {sorted(known)} "
+                                  "(your own data: data.npz)")
         if dataset not in config["noise"]["epsilons"]:
             raise ConfigError(f"config key 'figures.{name}.task': dataset {dataset!r} has no "
                               f"noise grid; add noise.epsilons.{dataset}")

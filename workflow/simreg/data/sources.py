@@ -93,30 +93,67 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Splits:
 
 def load_npz(path: str | Path, test_fraction: float = 0.2, seed: int = 0) -> Splits:
     """A local NPZ: keys ``images`` (uint8 N,H,W[,C]) and ``labels``, split here; or
-    ``train_images``/``train_labels``/``test_images``/``test_labels`` already split."""
+    ``train_images``/``train_labels``/``test_images``/``test_labels`` already split.
+
+    Images are uint8, (N, H, W) or (N, H, W, C) with C 1 or 3; labels are integers
+    0..C-1, one per image (the class count is their maximum + 1). Anything else is refused
+    with a message naming the file and the key.
+    """
     path = Path(path)
     if not path.exists():
         raise DatasetUnavailable(f"NPZ file {path.resolve()} does not exist.")
-    with np.load(path, allow_pickle=False) as npz:
+    import zipfile
+
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path} is not a readable NPZ file ({error})") from None
+    if not hasattr(npz, "files"):
+        raise ValueError(f"{path} is a single .npy array, not an NPZ archive of named arrays")
+    with npz:
         keys = set(npz.files)
 
+        def read(key):
+            try:
+                return np.asarray(npz[key])
+            except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+                raise ValueError(f"{path}: cannot read {key!r} ({error}); the file is damaged "
+                                 "or truncated") from None
+
         def images_of(key):
-            array = np.asarray(npz[key])
+            array = read(key)
             if array.dtype != np.uint8:
                 raise ValueError(f"{path}: {key} must be uint8, got {array.dtype}")
-            return array[..., None] if array.ndim == 3 else array
+            if array.ndim == 3:
+                array = array[..., None]
+            if array.ndim != 4 or array.shape[-1] not in (1, 3):
+                raise ValueError(f"{path}: {key} must be (N, H, W) or (N, H, W, C) with C 1 or "
+                                 f"3, got shape {array.shape}")
+            return array
+
+        def labels_of(key, n_images):
+            array = read(key)
+            if not np.issubdtype(array.dtype, np.integer):
+                raise ValueError(f"{path}: {key} must be integers 0..C-1, got {array.dtype}")
+            if array.ndim != 1 or len(array) != n_images:
+                raise ValueError(f"{path}: {key} has shape {array.shape}; it needs one label per "
+                                 f"image ({n_images})")
+            if len(array) and array.min() < 0:
+                raise ValueError(f"{path}: {key} has negative labels; use 0..C-1")
+            return array.astype(np.int64)
 
         if {"train_images", "train_labels", "test_images", "test_labels"} <= keys:
-            splits = Splits(
-                images_of("train_images"),
-                np.asarray(npz["train_labels"], dtype=np.int64),
-                images_of("test_images"),
-                np.asarray(npz["test_labels"], dtype=np.int64),
-                attrs={"split": "as stored in the NPZ"},
-            )
+            train, test = images_of("train_images"), images_of("test_images")
+            if train.shape[1:] != test.shape[1:]:
+                raise ValueError(f"{path}: train_images {train.shape[1:]} and test_images "
+                                 f"{test.shape[1:]} differ in image shape")
+            splits = Splits(train, labels_of("train_labels", len(train)),
+                            test, labels_of("test_labels", len(test)),
+                            attrs={"split": "as stored in the NPZ"})
         elif {"images", "labels"} <= keys:
+            images = images_of("images")
             splits = Splits(
-                *_split(images_of("images"), np.asarray(npz["labels"], np.int64), test_fraction, seed),
+                *_split(images, labels_of("labels", len(images)), test_fraction, seed),
                 attrs={"split": f"random {test_fraction:g} test fraction, seed {seed}"},
             )
         else:
@@ -185,10 +222,18 @@ def load_photos(test_fraction: float = 0.2, seed: int = 0) -> Splits:
     )
 
 
+# Dataset names with a source of their own; an NPZ (data.npz) may not reuse them.
+BUILTIN_DATASETS = (*TORCHVISION_SOURCES, "digits", "photos", "imagenet")
+
+
 def load_source(name: str, *, data_root="data", download=True, npz=None, imagenet_dir=None,
                 test_fraction=0.2, split_seed=0) -> Splits:
     """Load dataset ``name`` in its native color mode."""
     npz = npz or {}
+    clash = sorted(set(npz) & set(BUILTIN_DATASETS))
+    if clash:
+        raise ValueError(f"data.npz names {clash} are built-in datasets; give your NPZ another "
+                         "name (lowercase letters and digits)")
     if name in TORCHVISION_SOURCES:
         return load_torchvision(name, data_root, download)
     if name == "digits":
@@ -199,5 +244,5 @@ def load_source(name: str, *, data_root="data", download=True, npz=None, imagene
         return load_imagenet_folder(imagenet_dir)
     if name in npz:
         return load_npz(npz[name], test_fraction, split_seed)
-    known = sorted([*TORCHVISION_SOURCES, "digits", "photos", "imagenet", *npz])
+    known = sorted([*BUILTIN_DATASETS, *npz])
     raise ValueError(f"unknown dataset {name!r}; known: {known} (add NPZ files under data.npz)")

@@ -90,11 +90,30 @@ class ImageSet:
     attrs: dict
 
 
-def read_split(path: str | Path, split: str) -> ImageSet:
-    with h5py.File(path, "r") as h5:
-        return ImageSet(
-            images=h5[split]["images"][...],
-            labels=h5[split]["labels"][...],
-            n_classes=int(h5.attrs["n_classes"]),
-            attrs=dict(h5.attrs),
-        )
+class DatasetCorrupt(ValueError):
+    """A dataset file is unreadable, or its content no longer matches its checksums."""
+
+
+def read_split(path: str | Path, split: str, verify: bool = True) -> ImageSet:
+    """Images and labels of one split; with ``verify``, checked against the SHA-256 sums
+    written with them, so an edited or truncated file is never used silently."""
+    rebuild = (f"rebuild it (e.g. `snakemake {path} --forcerun`, or delete it and rerun)")
+    try:
+        with h5py.File(path, "r") as h5:
+            group = h5[split]
+            images, labels = group["images"][...], group["labels"][...]
+            expected = {"images": group.attrs.get("images_sha256"),
+                        "labels": group.attrs.get("labels_sha256")}
+            out = ImageSet(images=images, labels=labels, n_classes=int(h5.attrs["n_classes"]),
+                           attrs=dict(h5.attrs))
+    except FileNotFoundError:
+        raise
+    except (OSError, KeyError) as error:
+        raise DatasetCorrupt(f"dataset file {path} cannot be read ({error}); it is truncated "
+                             f"or not a simreg dataset: {rebuild}") from error
+    if verify:
+        for name, array in (("images", out.images), ("labels", out.labels)):
+            if expected[name] is not None and array_sha256(array) != expected[name]:
+                raise DatasetCorrupt(f"dataset file {path}: /{split}/{name} does not match the "
+                                     f"checksum stored with it (edited or damaged): {rebuild}")
+    return out

@@ -7,7 +7,9 @@ its state).
 
 Checkpoints go to a directory Snakemake does not own, so a failed or killed job keeps
 them; a rerun resumes from the last finished epoch and ends with the same weights as an
-uninterrupted run (on CPU, where the kernels are deterministic).
+uninterrupted run (on CPU, where the kernels are deterministic). A checkpoint is keyed to the
+settings and to the content of the inputs (``run_fingerprint``), so a run with other settings
+or data starts afresh, and it is deleted once the model is written.
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ class Trainer:
         self.y_train = torch.from_numpy(task.labels[keep]).to(device)
         self.x_val = torch.from_numpy(task.images[held]).to(device)
         self.y_val = torch.from_numpy(task.labels[held]).to(device)
+        if len(self.y_train) < settings.batch_size:
+            raise ValueError(f"training.batch_size = {settings.batch_size} is larger than the "
+                             f"{len(self.y_train)} training images of {task_path}: an epoch "
+                             "would have no step")
 
         torch.manual_seed(settings.seed)
         channels = task.images.shape[-1]
@@ -172,15 +178,20 @@ def train(task_path, inputs: dict, model_out, metrics_out, checkpoint_dir,
     dev = pick_device(device)
     inputs = {name: str(path) for name, path in inputs.items()}
     trainer = Trainer(task_path, inputs, settings, dev)
-    checkpoint = Path(checkpoint_dir) / "last.pt"
     settings_dict = dataclasses.asdict(settings)
+    # The checkpoint is keyed to the settings and to the content of every input: a rerun
+    # after a config or data change never resumes a run of other inputs.
+    key = run_fingerprint(settings_dict, {"task": str(task_path), **inputs})
+    checkpoint = Path(checkpoint_dir) / f"last-{key[:16]}.pt"
+    for stale in Path(checkpoint_dir).glob("last*.pt"):
+        if stale != checkpoint:
+            print(f"train: {stale} belongs to other settings or inputs; removing it",
+                  file=sys.stderr)
+            stale.unlink()
 
     rows, best, start = [], {"val_loss": float("inf"), "epoch": -1, "state": None}, 0
     if checkpoint.exists():
         saved = torch.load(checkpoint, map_location=dev, weights_only=False)
-        if saved["settings"] != settings_dict:
-            raise RuntimeError(f"{checkpoint} was written with other settings "
-                               f"({saved['settings']}); delete it to start over.")
         trainer.load_state(saved["trainer"])
         rows, best, start = saved["rows"], saved["best"], saved["epoch"] + 1
         print(f"train: resuming from {checkpoint} after epoch {saved['epoch']}", file=sys.stderr)
@@ -195,8 +206,8 @@ def train(task_path, inputs: dict, model_out, metrics_out, checkpoint_dir,
               "val_loss {val_loss:.4f} val_acc {val_accuracy:.4f} ({seconds:.1f} s)".format(
                   n=settings.epochs, **row), file=sys.stderr, flush=True)
         with atomic_output(checkpoint) as tmp:
-            torch.save({"epoch": epoch, "settings": settings_dict, "trainer": trainer.state(),
-                        "rows": rows, "best": best}, tmp)
+            torch.save({"epoch": epoch, "settings": settings_dict, "fingerprint": key,
+                        "trainer": trainer.state(), "rows": rows, "best": best}, tmp)
 
     if best["state"] is None:
         raise RuntimeError("no epoch was trained (epochs = 0?)")
@@ -204,13 +215,43 @@ def train(task_path, inputs: dict, model_out, metrics_out, checkpoint_dir,
     keys = {**model_columns(task, settings), **(extra_provenance or {})}
     meta = provenance(**{**settings_dict, **settings.regularizer, **keys},
                       task_file=str(task_path), inputs=inputs, best_epoch=best["epoch"],
-                      device=str(dev))
+                      device=str(dev), run_fingerprint=key)
     with atomic_output(model_out) as tmp:
         torch.save({**best["state"], "architecture": settings.architecture,
                     "width": settings.width, "in_channels": int(trainer.x_train.shape[-1]),
                     "n_classes": int(trainer.model.head.out_features), "provenance": meta}, tmp)
     metrics = pd.DataFrame(rows)
     metrics["best"] = metrics["epoch"] == best["epoch"]
-    for key in (*keys, "simreg_version"):
-        metrics[key] = meta[key]
+    for column in (*keys, "simreg_version"):
+        metrics[column] = meta[column]
     write_csv(metrics, metrics_out)
+    checkpoint.unlink()  # the model is written: nothing left to resume
+
+
+def input_fingerprint(path) -> str:
+    """What identifies an input's content: for HDF5 files their root attributes (creation
+    time, checksums and parameters, written with the data), else the file's bytes."""
+    import hashlib
+
+    import h5py
+
+    digest = hashlib.sha256()
+    if h5py.is_hdf5(path):
+        with h5py.File(path, "r") as h5:
+            for name in sorted(h5.attrs):
+                digest.update(f"{name}={h5.attrs[name]}".encode())
+    else:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def run_fingerprint(settings: dict, inputs: dict) -> str:
+    """SHA-256 over the settings and the content fingerprint of each input file."""
+    import hashlib
+    import json
+
+    record = {"settings": settings,
+              "inputs": {name: input_fingerprint(path) for name, path in sorted(inputs.items())}}
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()

@@ -64,7 +64,14 @@ class SimilarityTarget(Regularizer):
         target = self.targets(s_pixel, torch.Generator().manual_seed(context.seed))
         self.target = target.to(context.device)
         mask = self.eligible(s_pixel)
-        self.pair_list = None if mask is None else eligible_pair_list(mask)
+        try:
+            self.pair_list = None if mask is None else eligible_pair_list(mask)
+        except ValueError:
+            raise ValueError(
+                f"method {self.name!r} with {self.params()} leaves no eligible pair among the "
+                f"{len(s_pixel)} images of {context.inputs['similarity']}: choose another "
+                "threshold in the figure grid (figures.<grid>.threshold) or "
+                "regularization.inner_threshold") from None
         widths = [context.model.stem[0].out_channels * 2**i for i in range(4)]
         self.head = RepresentationSimilarity([widths[0], *widths],
                                              self.mean_momentum).to(context.device)
