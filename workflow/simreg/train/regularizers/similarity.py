@@ -52,9 +52,17 @@ class SimilarityTarget(Regularizer):
         from simreg.train.pairs import eligible_pair_list
         from simreg.train.representation import RepresentationSimilarity
 
+        from pathlib import Path
+
         indices, s_pixel, attrs = read_similarity(context.inputs["similarity"])
-        images = read_split(context.inputs.get("regularization_images", attrs["dataset_file"]),
-                            "train").images
+        # The rule names the images' dataset; by hand, the path recorded in the similarity
+        # file (relative to the folder it was built from) is the fallback.
+        source = context.inputs.get("regularization_images", attrs["dataset_file"])
+        if not Path(source).exists():
+            raise FileNotFoundError(
+                f"the regularization images of {context.inputs['similarity']} are not at "
+                f"{source}; pass their dataset file: --input regularization_images=PATH")
+        images = read_split(source, "train").images
         if images.shape[-1] != context.channels:
             raise ValueError(f"regularization images have {images.shape[-1]} channels, the task "
                              f"has {context.channels}: use the same color mode")
