@@ -3,8 +3,14 @@
 # (Kept here, not beside the rules, so that `snakemake --lint` finds no mixed files.)
 
 from simreg.evaluate.registry import EVALUATIONS, fgsm_perturbations_file, fgsm_source
-from simreg.paths import dataset_file
-from simreg.report.targets import TARGETS, all_targets, target_inputs
+from simreg.paths import dataset_file, similarity_file
+from simreg.report.targets import (
+    TARGETS,
+    all_targets,
+    figure_file,
+    table_file,
+    target_inputs,
+)
 from simreg.train import regularizers
 from simreg.train.model_key import (
     ModelKey,

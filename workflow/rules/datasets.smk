@@ -4,7 +4,7 @@ rule dataset:
         # replaced file rebuilds the dataset
         npz=lambda w: config["data"]["npz"].get(w.dataset, []),
     output:
-        "results/datasets/{dataset}_{color}.h5",
+        dataset_file("{dataset}_{color}"),
     log:
         "results/logs/dataset/{dataset}_{color}.log",
     conda:

@@ -7,20 +7,20 @@ rule figure:
         unpack(report_inputs),
     output:
         pdf=report(
-            "results/figures/{name}.pdf",
+            figure_file("{name}"),
             caption="../report/figure.rst",
             category="Figures",
             subcategory="{name}",
             labels={"figure": "{name}", "format": "PDF"},
         ),
         png=report(
-            "results/figures/{name}.png",
+            figure_file("{name}", ".png"),
             caption="../report/figure.rst",
             category="Figures",
             subcategory="{name}",
             labels={"figure": "{name}", "format": "PNG"},
         ),
-        data="results/figures/{name}.data.csv",
+        data=figure_file("{name}", ".data.csv"),
     log:
         "results/logs/figure/{name}.log",
     wildcard_constraints:
@@ -41,14 +41,14 @@ rule table:
         unpack(report_inputs),
     output:
         csv=report(
-            "results/tables/{name}.csv",
+            table_file("{name}"),
             caption="../report/table.rst",
             category="Tables",
             subcategory="{name}",
             labels={"table": "{name}", "format": "CSV"},
         ),
         md=report(
-            "results/tables/{name}.md",
+            table_file("{name}", ".md"),
             caption="../report/table.rst",
             category="Tables",
             subcategory="{name}",

@@ -2,7 +2,7 @@ rule similarity:
     input:
         rules.dataset.output[0],
     output:
-        "results/similarity/{dataset}_{color}_n{n}.h5",
+        similarity_file("{dataset}_{color}_n{n}"),
     log:
         "results/logs/similarity/{dataset}_{color}_n{n}.log",
     conda:

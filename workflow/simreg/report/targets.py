@@ -32,17 +32,27 @@ class Target:
 
     @property
     def file(self) -> str:
-        if self.kind == "figure":
-            return str(RESULTS / "figures" / f"{self.name}.pdf")
-        return str(RESULTS / "tables" / f"{self.name}.csv")
+        return figure_file(self.name) if self.kind == "figure" else table_file(self.name)
 
     @property
     def companion(self) -> str:
         """The second file of the target: the PNG of a figure, the Markdown of a table."""
-        return self.file.rsplit(".", 1)[0] + (".png" if self.kind == "figure" else ".md")
+        if self.kind == "figure":
+            return figure_file(self.name, ".png")
+        return table_file(self.name, ".md")
 
     def grid_name(self) -> str | None:
         return self.name if self.kind == "figure" else self.grid
+
+
+def figure_file(name: str, suffix: str = ".pdf") -> str:
+    """results/figures/<name><suffix>: .pdf, .png, and .data.csv (the numbers drawn)."""
+    return str(RESULTS / "figures" / f"{name}{suffix}")
+
+
+def table_file(name: str, suffix: str = ".csv") -> str:
+    """results/tables/<name><suffix>: .csv and .md."""
+    return str(RESULTS / "tables" / f"{name}{suffix}")
 
 
 TARGETS: dict[str, Target] = {}
