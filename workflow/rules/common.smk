@@ -4,6 +4,7 @@
 
 from simreg.evaluate.registry import EVALUATIONS, fgsm_perturbations_file, fgsm_source
 from simreg.paths import dataset_file
+from simreg.report.selection import configured_epsilons
 from simreg.report.targets import TARGETS, all_targets, target_inputs
 from simreg.train import regularizers
 from simreg.train.model_key import (
@@ -93,9 +94,14 @@ def report_reads(wildcards, input):
 def figure_params(wildcards):
     grid = config["figures"][wildcards.name]
     extra = {k: grid[k] for k in ("noise", "min_clean_ratio") if k in grid}
+    if "min_clean_ratio" in grid:  # a selection plane: R_D/U_D at the configured ε per attack
+        extra["epsilons"] = configured_epsilons(config, grid["task"])
     return json.dumps({"title": f"{wildcards.name}: {grid['task']}", **extra})
 
 
 def table_params(wildcards):
     grid = config["figures"].get("selection_plane", {})
-    return json.dumps({k: grid[k] for k in ("noise", "min_clean_ratio") if k in grid})
+    extra = {k: grid[k] for k in ("noise", "min_clean_ratio") if k in grid}
+    if grid:
+        extra["epsilons"] = configured_epsilons(config, grid["task"])
+    return json.dumps(extra)

@@ -148,10 +148,27 @@ def _check_consistency(config: dict) -> None:
         if "double" in grid["methods"] and min(grid["threshold"]) <= inner:
             raise ConfigError(f"config key 'figures.{name}.threshold': the double variant needs "
                               f"every threshold above regularization.inner_threshold = {inner}")
+        if "min_clean_ratio" in grid:
+            _check_selection_epsilons(config, name, dataset)
     setting = config["spectrum"]["setting"]
     if setting not in config["boundary"]["settings"]:
         raise ConfigError(f"config key 'spectrum.setting': {setting!r} is not a boundary setting; "
                           f"choose one of {', '.join(config['boundary']['settings'])}")
+
+
+def _check_selection_epsilons(config: dict, name: str, dataset: str) -> None:
+    """The ε of R_D/U_D of each attack is on that attack's ε grid (selection plane grids)."""
+    from simreg.report.selection import FGSM, configured_epsilons
+
+    grids = dict(config["noise"]["epsilons"].get(dataset, {}))
+    if dataset in config["fgsm_transfer"]["epsilons"]:
+        grids[FGSM] = config["fgsm_transfer"]["epsilons"][dataset]
+    for attack, epsilon in configured_epsilons(config, f"{dataset}_x").items():
+        grid = grids.get(attack)
+        if grid is not None and not any(abs(e - epsilon) <= 1e-6 for e in grid):
+            raise ConfigError(f"config key 'selection': ε = {epsilon:g} of {attack} for "
+                              f"figures.{name} is not on the {dataset} grid {grid}; set "
+                              f"selection.dataset_epsilon.{dataset}.{attack}")
 
 
 def load_config(*paths: str | Path, overrides: dict | None = None) -> dict:

@@ -114,6 +114,15 @@ class MinimalDistance:
 
 
 @dataclass(frozen=True)
+class Selection:
+    # §5.2, Fig. 4 caption: U_D and R_D at ε = 0.1 for the random noises and ε = 0.02 for
+    # transferred FGSM (gray CIFAR-10).
+    epsilon: dict = field(default_factory=lambda: {
+        "gaussian": 0.1, "uniform": 0.1, "salt_pepper": 0.1, "fgsm_transfer": 0.02})
+    dataset_epsilon: dict = field(default_factory=dict)  # dataset -> {attack: ε} overrides
+
+
+@dataclass(frozen=True)
 class Resources:
     gpu: int = 1
     train_threads: int = 4
@@ -139,6 +148,7 @@ SECTIONS: dict[str, type] = {
     "spectrum": Spectrum,
     "whitebox": Whitebox,
     "minimal_distance": MinimalDistance,
+    "selection": Selection,
     "resources": Resources,
 }
 # Top-level scalar keys and their defaults.

@@ -47,9 +47,15 @@ def noise_accuracy(data, out, params):
     noise_figures.plot_noise_accuracy(data["noise"], out, title(params))
 
 
+def optional_frame(data, kind):
+    frame = data.get(kind)
+    return frame if frame is not None and len(frame) else None
+
+
 def selection_plane(data, out, params):
-    noise_figures.plot_selection_plane(data["noise"], out, params["noise"],
-                                       params["min_clean_ratio"], title(params))
+    noise_figures.plot_selection_plane(data["noise"], out, params["epsilons"],
+                                       params["min_clean_ratio"], title(params),
+                                       fgsm=optional_frame(data, "fgsm_transfer"))
 
 
 def robustness(data, out, params):
@@ -72,8 +78,10 @@ def minimal_distance(data, out, params):
 
 # ---- tables -------------------------------------------------------------------------------
 def alpha_threshold_table(data, out, params):
-    tables.write_table(tables.alpha_threshold_table(data["noise"], params["noise"],
-                                                    params["min_clean_ratio"]), out)
+    attack = params["noise"]
+    tables.write_table(tables.alpha_threshold_table(
+        data["noise"], attack, params["epsilons"][attack], params["min_clean_ratio"],
+        fgsm=optional_frame(data, "fgsm_transfer")), out)
 
 
 def gamma_table(data, out, params):

@@ -42,15 +42,17 @@ def best_epochs(metrics: pd.DataFrame) -> pd.DataFrame:
     return best
 
 
-def alpha_threshold_table(noise: pd.DataFrame, noise_kind: str,
-                          min_clean_ratio: float) -> pd.DataFrame:
+def alpha_threshold_table(noise: pd.DataFrame, attack: str, epsilon: float,
+                          min_clean_ratio: float, fgsm: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per (task, regularization, method): the selected (alpha, Th) and its ratios.
 
-    The selected setting is the acceptable one with the highest robust ratio
-    (``selection.best_setting``); ``n_settings`` counts the settings tried and
-    ``n_acceptable`` those in the acceptable region.
+    The ratios are those of ``attack`` (a noise kind or ``fgsm_transfer``) at ``epsilon``
+    (the config's ``selection.epsilon``, paper Fig. 4 caption). The selected setting is the
+    acceptable one with the highest robust ratio (``selection.best_setting``);
+    ``n_settings`` counts the settings tried and ``n_acceptable`` those in the acceptable
+    region.
     """
-    ratios = selection_ratios(noise, noise_kind)
+    ratios = selection_ratios(noise, attack, epsilon, fgsm=fgsm)
     chosen = ["alpha", "threshold", "reg_pairs", "clean_ratio", "clean_ratio_sem",
               "robust_ratio", "robust_ratio_sem", "n_seeds"]
     rows = []
@@ -58,12 +60,14 @@ def alpha_threshold_table(noise: pd.DataFrame, noise_kind: str,
         best = best_setting(settings, min_clean_ratio)
         row = dict(zip(METHOD_KEYS, keys))
         row.update({key: (best[key] if best else np.nan) for key in chosen})
+        row["attack"], row["epsilon"] = attack, float(epsilon)
         row["n_settings"] = len(settings)
         row["n_acceptable"] = int(acceptable(settings, min_clean_ratio).sum())
         row["note"] = "" if best else (f"no acceptable setting (clean ratio >= "
                                        f"{min_clean_ratio:g} and robust ratio > 1)")
         rows.append(row)
-    return pd.DataFrame(rows, columns=METHOD_KEYS + chosen + ["n_settings", "n_acceptable", "note"])
+    return pd.DataFrame(rows, columns=METHOD_KEYS + chosen + ["attack", "epsilon", "n_settings",
+                                                              "n_acceptable", "note"])
 
 
 def gamma_table(metrics: pd.DataFrame) -> pd.DataFrame:
