@@ -52,7 +52,7 @@ def train_settings(wildcards):
 
 
 def evaluation_inputs(evaluation):
-    return lambda w: evaluation.inputs(model_key(w), w.get("setting"))
+    return lambda w: evaluation.inputs(model_key(w), w.get("setting"), config)
 
 
 # The shell command is the same string for every kind: Snakemake evaluates a rule's shell
@@ -73,7 +73,7 @@ def evaluation_params(evaluation):
 
 
 def fgsm_source_model(wildcards):
-    """The unregularized model of the same task and seed (method none, alpha 0)."""
+    """The unregularized model of the task with the source seed (fgsm_transfer.source_seed)."""
     return model_file(fgsm_source(wildcards.task, wildcards.seed))
 
 

@@ -128,11 +128,16 @@ def _check_consistency(config: dict) -> None:
     from simreg.train.regularizers import REGULARIZERS
 
     needs_fgsm = {t.grid_name() for t in TARGETS.values() if "fgsm_transfer" in t.reads}
+    source_seed = config["fgsm_transfer"]["source_seed"]
     for name, grid in config["figures"].items():
         dataset, task_color = dataset_and_color(grid["task"])
         if dataset not in config["noise"]["epsilons"]:
             raise ConfigError(f"config key 'figures.{name}.task': dataset {dataset!r} has no "
                               f"noise grid; add noise.epsilons.{dataset}")
+        if source_seed in grid["seeds"]:
+            raise ConfigError(f"config key 'fgsm_transfer.source_seed': {source_seed} is a seed "
+                              f"of figures.{name}; the FGSM source model must not be one of the "
+                              "evaluated models (pick a seed outside every grid)")
         if name in needs_fgsm and dataset not in config["fgsm_transfer"]["epsilons"]:
             raise ConfigError(f"config key 'figures.{name}.task': dataset {dataset!r} has no "
                               f"FGSM grid; add fgsm_transfer.epsilons.{dataset}")

@@ -72,6 +72,7 @@ class Noise:
 
 @dataclass(frozen=True)
 class FgsmTransfer:
+    source_seed: int = 100        # the one source model's seed, outside every grid's seeds
     n_images: int | None = None
     batch_size: int = 512
     epsilons: dict = field(default_factory=dict)
