@@ -88,10 +88,13 @@ class SimilarityTarget(Regularizer):
         from simreg.models.inference import to_input
         from simreg.train.representation import similarity_loss
 
+        # As the authors' code: the two sides of the k pairs go through the network as two
+        # batches of k images (train mode), so BatchNorm normalizes each side by its own
+        # batch statistics and updates its running statistics twice per step.
         model = batch.model
-        feats = model.features(to_input(self.images[pairs.T.reshape(-1)]))
-        k = len(pairs)
-        s_cnn = self.head([f[:k] for f in feats], [f[k:] for f in feats])
+        feats_a = model.features(to_input(self.images[pairs[:, 0]]))
+        feats_b = model.features(to_input(self.images[pairs[:, 1]]))
+        s_cnn = self.head(feats_a, feats_b)
         s_target = self.target[pairs[:, 0], pairs[:, 1]]
         return similarity_loss(s_cnn, s_target, self.z_eps)
 
