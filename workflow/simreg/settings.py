@@ -66,6 +66,7 @@ class Similarity:
 @dataclass(frozen=True)
 class Noise:
     seed: int = 0
+    clip: str = "image"           # each noisy image to its own [min, max] (authors' code)
     n_images: int | None = None
     epsilons: dict = field(default_factory=dict)
 

@@ -129,7 +129,7 @@ register(Evaluation(
     columns=("noise", "epsilon", "accuracy"),
     params=lambda config, task, setting: {
         "epsilons": dataset_grid(config["noise"], task), "seed": config["noise"]["seed"],
-        "n_images": config["noise"]["n_images"]},
+        "n_images": config["noise"]["n_images"], "clip": config["noise"]["clip"]},
 ))
 
 register(Evaluation(
