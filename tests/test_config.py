@@ -32,7 +32,7 @@ def test_config_yaml_is_valid_and_holds_the_paper_settings():
 def test_schema_defaults_fill_an_empty_config():
     c = validate_config({})
     assert c["regularization"]["threshold"] == 0.8
-    assert c["training"]["lr_decay"] == 0.3 and c["training"]["augment"] is True
+    assert c["training"]["lr_decay"] == 0.3 and c["training"]["augment"]["cifar10"] is True
     assert c["figures"] == {}
 
 
@@ -66,7 +66,7 @@ def test_training_settings_default_to_the_config_defaults():
 
     c, s = validate_config({}), TrainSettings()
     for key, value in c["training"].items():
-        if key != "device":
+        if key not in ("device", "augment"):  # augment: resolved per task, tested below
             assert getattr(s, key) == value, key
     assert (s.architecture, s.width) == (c["model"]["architecture"], c["model"]["width"])
 
@@ -158,3 +158,21 @@ def test_a_figure_set_to_null_is_left_out():
     assert "minimal_distance" not in config["figures"]
     assert "results/figures/minimal_distance.pdf" not in all_targets(config)
     assert "results/figures/attack_robustness.pdf" in all_targets(config)
+
+
+def test_augmentation_is_chosen_per_dataset():
+    """Issue #10: crop + flip for CIFAR, none for MNIST-type (authors' code), none for a
+    dataset the config does not name (an NPZ); a bool sets every dataset."""
+    from simreg.train.model_key import baseline_key
+    from simreg.train.settings import settings_from_config
+
+    c = paper_config()
+    augment = {task: settings_from_config(c, baseline_key(task, 0)).augment
+               for task in ("cifar10_gray", "cifar100_rgb", "mnist_gray", "fashionmnist_gray",
+                            "digits_gray", "mysubset_gray")}
+    assert augment == {"cifar10_gray": True, "cifar100_rgb": True, "mnist_gray": False,
+                       "fashionmnist_gray": False, "digits_gray": False, "mysubset_gray": False}
+    named = paper_config(training={"augment": {"mysubset": True}})
+    assert settings_from_config(named, baseline_key("mysubset_gray", 0)).augment is True
+    off = paper_config(training={"augment": False})
+    assert settings_from_config(off, baseline_key("cifar10_gray", 0)).augment is False

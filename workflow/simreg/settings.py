@@ -42,7 +42,11 @@ class Training:
     lr_step_epochs: int = 4
     lr_cycle_epochs: int = 20
     validation_fraction: float = 0.01
-    augment: bool = True      # random crop + flip, authors' code for CIFAR
+    # Random crop + flip per classification dataset: the authors' code augments CIFAR only.
+    # A dataset not named here (an NPZ, photos) is not augmented; `true`/`false` sets all.
+    augment: bool | dict = field(default_factory=lambda: {
+        "cifar10": True, "cifar100": True, "mnist": False, "fashionmnist": False,
+        "digits": False})
     device: str = "auto"
 
 
@@ -158,6 +162,14 @@ TOP_LEVEL = {
     "container_image": "docker://ghcr.io/simreg/simreg:0.1.0",
     "plugins": [],
 }
+
+
+def augments(augment: bool | dict, dataset: str) -> bool:
+    """Whether ``training.augment`` (a bool, or dataset -> bool) augments ``dataset``; a
+    dataset that a dict does not name is not augmented."""
+    if isinstance(augment, bool):
+        return augment
+    return bool(augment.get(dataset, False))
 
 
 def defaults(section: str) -> dict:
