@@ -1,5 +1,5 @@
-"""Figures: accuracy under random noise (paper Fig. 3 left, Figs. 12-13) and the
-selection plane of (alpha, Th) settings (paper Fig. 4).
+"""Figures: accuracy under random noise (paper Fig. 3 left, Figs. 12-16, the variants of
+Figs. 20-22) and the selection planes of (alpha, Th) settings (paper Fig. 4).
 
 Every figure is written as a PDF and as a PNG beside it, with the numbers it was drawn from
 in ``<name>.data.csv`` (one tidy row per point or bar, ``panel`` naming its panel), all
