@@ -171,6 +171,27 @@ def test_gamma_table_uses_best_epochs_only(metrics):
     assert row["n_seeds"] == 3
 
 
+def test_gamma_table_reports_the_share_of_seeds_collapsed_onto_each_layer():
+    """Issue #10: three seeds each collapsed onto a different layer average to 1/3 per
+    layer; the shares show the collapse that the mean hides."""
+    rows = []
+    for seed, layer in enumerate([0, 1, 2]):
+        gammas = [0.0] * 5
+        gammas[layer] = 0.97
+        gammas[4] = 0.03
+        rows += metric_rows("threshold", 10.0, 0.8, seed, gammas)
+    rows += metric_rows("threshold", 10.0, 0.5, 0, [0.2] * 5)  # no collapse
+    table = gamma_table(pd.DataFrame(rows))
+    row = setting(table, "threshold", 10.0, 0.8)
+    assert [row[f"{layer}"] for layer in ("stem", "stage1", "stage2")] == pytest.approx(
+        [0.97 / 3] * 3)
+    assert [row[f"{layer}_collapsed"] for layer in ("stem", "stage1", "stage2", "stage3",
+                                                      "stage4")] == pytest.approx(
+        [1 / 3, 1 / 3, 1 / 3, 0, 0])
+    flat = setting(table, "threshold", 10.0, 0.5)
+    assert all(flat[f"{layer}_collapsed"] == 0 for layer in ("stem", "stage4"))
+
+
 def test_results_table(noise, metrics):
     table = results_table(noise, metrics)
     none = setting(table, "none", 0.0)

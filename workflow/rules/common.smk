@@ -96,6 +96,9 @@ def figure_params(wildcards):
     extra = {k: grid[k] for k in ("noise", "min_clean_ratio") if k in grid}
     if "min_clean_ratio" in grid:  # a selection plane: R_D/U_D at the configured ε per attack
         extra["epsilons"] = configured_epsilons(config, grid["task"])
+    if "epsilon" in grid:  # example images under noise (Fig. 11)
+        extra.update(epsilon=grid["epsilon"], noise_clip=config["noise"]["clip"],
+                     noise_seed=config["noise"]["seed"])
     return json.dumps({"title": f"{wildcards.name}: {grid['task']}", **extra})
 
 

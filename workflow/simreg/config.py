@@ -117,8 +117,31 @@ def validate_config(config: dict) -> dict:
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(describe(e) for e in errors))
+    _regularize_on_imagenet_tree(config)
     _check_consistency(config)
     return config
+
+
+IMAGENETTE, IMAGENET = "imagenette_", "imagenet_"
+
+
+def _regularize_on_imagenet_tree(config: dict) -> None:
+    """Where the grids regularize on Imagenette (config.yaml's stand-in for the paper's
+    ImageNet images) and ``data.imagenet_dir`` names a full ImageNet tree, regularize on
+    that tree instead (``imagenette_gray`` -> ``imagenet_gray``; docs/choices.md)."""
+    if not config["data"]["imagenet_dir"]:
+        return
+
+    def swap(name: str) -> str:
+        return IMAGENET + name[len(IMAGENETTE):] if name.startswith(IMAGENETTE) else name
+
+    for grid in config["figures"].values():
+        regularization = grid["regularization"]
+        grid["regularization"] = ([swap(r) for r in regularization]
+                                  if isinstance(regularization, list) else swap(regularization))
+        if "per_regularization" in grid:
+            grid["per_regularization"] = {swap(k): v
+                                          for k, v in grid["per_regularization"].items()}
 
 
 def _check_consistency(config: dict) -> None:

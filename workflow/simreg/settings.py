@@ -29,6 +29,9 @@ class Data:
 class Model:
     architecture: str = "resnet18"  # §4
     width: int = 64
+    # Per classification dataset, overriding `architecture`: App. 7.4, 7.8 and Table 3 use
+    # a ResNet34 for CIFAR-100 (gray and color).
+    dataset_architecture: dict = field(default_factory=lambda: {"cifar100": "resnet34"})
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,11 @@ def robustness(data, out, params):
                                    noise=noise if noise is not None and len(noise) else None)
 
 
+def noise_examples(data, out, params):
+    noise_figures.plot_noise_examples(data["dataset"][0], out, params["epsilon"],
+                                      params["noise_clip"], params["noise_seed"], title(params))
+
+
 def perturbation_spectrum(data, out, params):
     from simreg.evaluate.spectrum import read_spectrum
 

@@ -70,8 +70,17 @@ def alpha_threshold_table(noise: pd.DataFrame, attack: str, epsilon: float,
                                                               "n_acceptable", "note"])
 
 
+# A seed's γ has collapsed onto a layer when that layer holds at least this weight (our
+# choice; Li et al.'s supplement §2 and App. Table 2's multiples of 1/7 and 1/8 suggest γ
+# often ends one-hot).
+COLLAPSED = 0.9
+
+
 def gamma_table(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Mean and SEM across seeds of the best-epoch layer weights, per regularized group.
+    """Per regularized group: mean and SEM across seeds of the best-epoch layer weights, and
+    for each layer the share of seeds whose γ collapsed onto it (``<layer>_collapsed``: γ of
+    that layer >= COLLAPSED). A mean of 1/3 on three layers can be three seeds each
+    collapsed onto a different layer; the shares tell the two apart.
 
     Columns are named by layer (``stem``, ``stage1``..``stage4`` and their ``_sem``);
     method ``none`` is left out because its gamma is never trained.
@@ -79,7 +88,12 @@ def gamma_table(metrics: pd.DataFrame) -> pd.DataFrame:
     best = best_epochs(metrics)
     best = best[best["method"] != BASELINE].rename(columns=dict(zip(GAMMAS, LAYERS)))
     table = mean_and_sem(best, GROUP_KEYS, LAYERS)
-    return table[GROUP_KEYS + ["n_seeds"] + LAYERS + [f"{layer}_sem" for layer in LAYERS]]
+    collapsed = [f"{layer}_collapsed" for layer in LAYERS]
+    shares = (best.assign(**{c: best[layer] >= COLLAPSED for c, layer in zip(collapsed, LAYERS)})
+              .groupby(GROUP_KEYS, dropna=False)[collapsed].mean().reset_index())
+    table = table.merge(shares, on=GROUP_KEYS, how="left")
+    return table[GROUP_KEYS + ["n_seeds"] + LAYERS + [f"{layer}_sem" for layer in LAYERS]
+                 + collapsed]
 
 
 def results_table(noise: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
