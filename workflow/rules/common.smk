@@ -94,11 +94,15 @@ def report_reads(wildcards, input):
 def figure_params(wildcards):
     grid = config["figures"][wildcards.name]
     extra = {k: grid[k] for k in ("noise", "min_clean_ratio") if k in grid}
-    if "min_clean_ratio" in grid:  # a selection plane: R_D/U_D at the configured ε per attack
+    # a selection plane: R_D/U_D at the configured ε per attack
+    if "min_clean_ratio" in grid:
         extra["epsilons"] = configured_epsilons(config, grid["task"])
     if "epsilon" in grid:  # example images under noise (Fig. 11)
-        extra.update(epsilon=grid["epsilon"], noise_clip=config["noise"]["clip"],
-                     noise_seed=config["noise"]["seed"])
+        extra.update(
+            epsilon=grid["epsilon"],
+            noise_clip=config["noise"]["clip"],
+            noise_seed=config["noise"]["seed"],
+        )
     return json.dumps({"title": f"{wildcards.name}: {grid['task']}", **extra})
 
 
