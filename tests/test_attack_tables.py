@@ -154,9 +154,12 @@ def test_minimal_distance_saves_the_bars_it_draws(tmp_path):
                           "distance": d, "attack": "misclassified" if d == 0 else "x"}
                          for img, d in enumerate([0.0, 1.0, median, 100.0, np.inf])]
     plot_minimal_distance(pd.DataFrame(rows), tmp_path / "m.pdf", "m")
-    assert_saved(tmp_path / "m.pdf", ["panel", "label", "mean", "sem", "n"], [
-        ("L2", NONE, 2.1, 0.1, 2), ("L2", TH, 3.1, 0.1, 2),
-        ("L∞", NONE, 21.0, 1.0, 2), ("L∞", TH, 31.0, 1.0, 2)])
+    # Issue #10: the bars are the MEAN over images (supplement Fig. 2), not the median: per
+    # model (0 + 1 + m + 100) / 4 over the solved images, m = the median above; one unsolved
+    # image per model and seed is left out and counted.
+    assert_saved(tmp_path / "m.pdf", ["panel", "label", "mean", "sem", "n", "n_unsolved"], [
+        ("L2", NONE, (101 + 2.1) / 4, 0.1 / 4, 2, 2), ("L2", TH, (101 + 3.1) / 4, 0.1 / 4, 2, 2),
+        ("L∞", NONE, (101 + 21.0) / 4, 1.0 / 4, 2, 2), ("L∞", TH, (101 + 31.0) / 4, 1.0 / 4, 2, 2)])
 
 
 def test_perturbation_spectrum_saves_the_radial_profiles_it_draws(tmp_path):
@@ -177,11 +180,11 @@ def test_grids_take_lists_of_pairs_images_and_sets():
     pairs = grid_models(config["figures"]["robustness_by_pairs"], config)
     assert sorted({int(k.pairs) for k in pairs if k.method != "none"}) == [4, 8, 16, 32]
     n = grid_models(config["figures"]["robustness_by_n_images"], config)
-    assert {k.regularization for k in n if k.method != "none"} == {
-        "cifar10_gray_n100", "cifar10_gray_n1000", "cifar10_gray_n5000"}
+    assert {k.regularization for k in n if k.method != "none"} == {  # Fig. 9: ImageNet images
+        "imagenette_gray_n100", "imagenette_gray_n1000", "imagenette_gray_n5000"}
     sets = grid_models(config["figures"]["robustness_by_dataset"], config)
     assert {k.regularization for k in sets if k.method != "none"} == {
-        "cifar10_gray_n5000", "cifar100_gray_n5000"}
+        "cifar10_gray_n5000", "cifar100_gray_n5000", "imagenette_gray_n5000"}
     assert ModelKey.make("cifar10_gray", "none", "none", 0, "na", 0, 0) in sets
 
 

@@ -32,7 +32,7 @@ def test_config_yaml_is_valid_and_holds_the_paper_settings():
 def test_schema_defaults_fill_an_empty_config():
     c = validate_config({})
     assert c["regularization"]["threshold"] == 0.8
-    assert c["training"]["lr_decay"] == 0.3 and c["training"]["augment"] is True
+    assert c["training"]["lr_decay"] == 0.3 and c["training"]["augment"]["cifar10"] is True
     assert c["figures"] == {}
 
 
@@ -66,7 +66,7 @@ def test_training_settings_default_to_the_config_defaults():
 
     c, s = validate_config({}), TrainSettings()
     for key, value in c["training"].items():
-        if key != "device":
+        if key not in ("device", "augment"):  # augment: resolved per task, tested below
             assert getattr(s, key) == value, key
     assert (s.architecture, s.width) == (c["model"]["architecture"], c["model"]["width"])
 
@@ -129,7 +129,7 @@ def test_quick_config_overrides_every_figure_grid():
         assert set(quick_raw["figures"][name]) >= {"task", "regularization", "methods", "alpha",
                                                   "threshold", "seeds"}
     tasks = {k.task for k in target_models("results", merged)}
-    assert tasks == {"digits_gray"}
+    assert tasks == {"digits_gray", "digits_rgb"}  # digits_rgb: the color figures (10, 23)
 
 
 def test_grid_models_are_canonical_and_unique():
@@ -139,7 +139,7 @@ def test_grid_models_are_canonical_and_unique():
     none = [k for k in keys if k.method == "none"]
     assert all(k.regularization == "none" and k.alpha == "0" and k.threshold == "na" for k in none)
     assert all(k.threshold == "na" for k in keys if k.method == "pixel")
-    assert len(all_targets(c)) == len(TARGETS) == 9 + 5  # every figure and table
+    assert len(all_targets(c)) == len(TARGETS) == 23 + 6  # every figure and table
 
 
 def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
@@ -158,3 +158,55 @@ def test_a_figure_set_to_null_is_left_out():
     assert "minimal_distance" not in config["figures"]
     assert "results/figures/minimal_distance.pdf" not in all_targets(config)
     assert "results/figures/attack_robustness.pdf" in all_targets(config)
+
+
+def test_augmentation_is_chosen_per_dataset():
+    """Issue #10: crop + flip for CIFAR, none for MNIST-type (authors' code), none for a
+    dataset the config does not name (an NPZ); a bool sets every dataset."""
+    from simreg.train.model_key import baseline_key
+    from simreg.train.settings import settings_from_config
+
+    c = paper_config()
+    augment = {task: settings_from_config(c, baseline_key(task, 0)).augment
+               for task in ("cifar10_gray", "cifar100_rgb", "mnist_gray", "fashionmnist_gray",
+                            "digits_gray", "mysubset_gray")}
+    assert augment == {"cifar10_gray": True, "cifar100_rgb": True, "mnist_gray": False,
+                       "fashionmnist_gray": False, "digits_gray": False, "mysubset_gray": False}
+    named = paper_config(training={"augment": {"mysubset": True}})
+    assert settings_from_config(named, baseline_key("mysubset_gray", 0)).augment is True
+    off = paper_config(training={"augment": False})
+    assert settings_from_config(off, baseline_key("cifar10_gray", 0)).augment is False
+
+
+def test_grids_take_the_alpha_and_threshold_of_each_pair():
+    """Issue #10: App. Table 1's (α, Th) per classification-regularization pair are the
+    defaults of the grids (e.g. MNIST-MNIST α 4, Th 0.2; FashionMNIST-MNIST α 10, Th 0.4)."""
+    c = paper_config()
+    settings = {(k.task, k.regularization.rsplit("_n", 1)[0], k.alpha, k.threshold)
+                for name in ("noise_mnist", "noise_fashionmnist", "robustness_by_dataset",
+                             "noise_cifar100")
+                for k in grid_models(c["figures"][name], c) if k.method == "threshold"}
+    assert settings == {
+        ("mnist_gray", "mnist_gray", "4", "0.2"), ("mnist_gray", "fashionmnist_gray", "10", "0.8"),
+        ("fashionmnist_gray", "mnist_gray", "10", "0.4"),
+        ("fashionmnist_gray", "fashionmnist_gray", "10", "0.8"),
+        *{(task, reg, "10", "0.8") for task in ("cifar10_gray", "cifar100_gray")
+          for reg in ("cifar10_gray", "cifar100_gray", "imagenette_gray")}}
+
+
+def test_imagenet_grids_use_imagenette_unless_an_imagenet_tree_is_given():
+    c = paper_config()
+    assert c["figures"]["noise_accuracy"]["regularization"] == "imagenette_gray"
+    tree = paper_config(data={"imagenet_dir": "/data/imagenet/train"})
+    assert tree["figures"]["noise_accuracy"]["regularization"] == "imagenet_gray"
+    assert "imagenet_rgb" in tree["figures"]["color_cifar10"]["regularization"]
+    assert tree["figures"]["noise_mnist"] == c["figures"]["noise_mnist"]
+
+
+def test_cifar100_tasks_train_a_resnet34():
+    from simreg.train.model_key import baseline_key
+    from simreg.train.settings import settings_from_config
+
+    c = paper_config()
+    assert settings_from_config(c, baseline_key("cifar100_gray", 0)).architecture == "resnet34"
+    assert settings_from_config(c, baseline_key("cifar10_gray", 0)).architecture == "resnet18"

@@ -179,3 +179,47 @@ def test_photos_are_exact_tiles_of_the_embedded_photographs():
                   for r in range(0, photo.shape[0] - PHOTO_TILE + 1, PHOTO_TILE)
                   for c in range(0, photo.shape[1] - PHOTO_TILE + 1, PHOTO_TILE)}
         assert {t.tobytes() for t in tiles[labels == label]} == blocks
+
+
+def _fake_imagenette(root):
+    """The layout torchvision's Imagenette extracts: imagenette2/train/<wnid>/*.JPEG."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    train = root / "imagenette2" / "train"
+    for c, wnid in enumerate(["n01440764", "n02102040"]):
+        (train / wnid).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 256, (300 + 40 * i, 420, 3), dtype=np.uint8)).save(
+                train / wnid / f"img{i}.JPEG", quality=95)
+    # a 375x500 image: white in its centre 144x256, black around it (PNG data, exact)
+    centre = np.zeros((375, 500, 3), dtype=np.uint8)
+    top, left = (375 - 144) // 2, (500 - 256) // 2
+    centre[top:top + 144, left:left + 256] = 255
+    Image.fromarray(centre).save(train / "n02102040" / "centre.png")
+    return train
+
+
+def test_imagenette_is_processed_exactly_like_the_imagenet_folder(tmp_path):
+    """Issue #10: Imagenette (real ImageNet images, downloadable) goes through the same crop
+    and downsampling as an ImageNet tree: centre 144x256, box-downsampled to 36x64."""
+    from simreg.data.sources import load_imagenet_folder, load_imagenette, load_source
+
+    train = _fake_imagenette(tmp_path)
+    splits = load_imagenette(tmp_path, download=False)
+    reference = load_imagenet_folder(train)
+    np.testing.assert_array_equal(splits.train_images, reference.train_images)
+    np.testing.assert_array_equal(splits.train_labels, reference.train_labels)
+    assert splits.train_images.shape == (5, 36, 64, 3)
+    centre = splits.train_images[2]  # ImageFolder order: class 0 (2 images), then centre.png
+    assert (centre == 255).all()  # the centre crop, and only it
+    assert "Imagenette" in splits.attrs["source"] and len(splits.attrs["source_md5"]["md5"]) == 32
+    same = load_source("imagenette", data_root=tmp_path, download=False)
+    np.testing.assert_array_equal(same.train_images, splits.train_images)
+
+
+def test_imagenette_missing_names_its_folder(tmp_path):
+    from simreg.data.sources import DatasetUnavailable, load_imagenette
+
+    with pytest.raises(DatasetUnavailable, match="imagenette2"):
+        load_imagenette(tmp_path, download=False)

@@ -96,3 +96,51 @@ def test_transfer_refuses_signs_of_other_images(saved_model, tmp_path):
     with pytest.raises(ValueError, match="does not match"):
         run_evaluation("fgsm_transfer", {"model": model_path, "dataset": dataset, "perturbations": bad},
                        {"csv": tmp_path / "x.csv"}, {"epsilons": [0.1]}, device="cpu")
+
+
+@pytest.mark.parametrize("configs", [["config.yaml"], ["config.yaml", "configs/quick.yaml"]])
+def test_the_fgsm_source_is_one_fixed_model_that_is_never_evaluated(configs):
+    """Issue #10: every evaluated model (`none` included) is attacked with the signs of one
+    unregularized model per task, trained with a seed that no figure grid evaluates."""
+    from pathlib import Path
+
+    from simreg.config import load_config
+    from simreg.evaluate.registry import EVALUATIONS, fgsm_perturbations_file, fgsm_source
+    from simreg.report.targets import TARGETS, target_models
+
+    root = Path(__file__).resolve().parents[1]
+    config = load_config(*(root / c for c in configs))
+    seed = config["fgsm_transfer"]["source_seed"]
+    evaluated = {key for name in TARGETS for key in target_models(name, config)}
+    attacked = {key for name, t in TARGETS.items() if "fgsm_transfer" in t.reads
+                for key in target_models(name, config)}
+    assert any(key.method == "none" for key in attacked)
+    for key in attacked:
+        files = EVALUATIONS["fgsm_transfer"].inputs(key, None, config)
+        assert files["perturbations"] == fgsm_perturbations_file(key.task, seed)
+        assert fgsm_source(key.task, seed) not in evaluated
+        assert fgsm_source(key.task, seed).method == "none"
+
+
+def test_a_source_seed_inside_a_grid_is_refused():
+    from pathlib import Path
+
+    from simreg.config import ConfigError, load_config
+
+    root = Path(__file__).resolve().parents[1]
+    with pytest.raises(ConfigError, match="fgsm_transfer.source_seed"):
+        load_config(root / "config.yaml", overrides={"fgsm_transfer": {"source_seed": 3}})
+
+
+def test_transfer_table_names_its_source_model(saved_model, tmp_path):
+    model_path, dataset = saved_model
+    signs = tmp_path / "signs.h5"
+    source = {"task": "digits_gray", "method": "none", "seed": 100}
+    build_perturbations(model_path, dataset, signs, n_images=20, device="cpu", keys=source)
+    out = tmp_path / "transfer.csv"
+    run_evaluation("fgsm_transfer", {"model": model_path, "dataset": dataset, "perturbations": signs},
+                   {"csv": out}, {"epsilons": [0.0, 0.1]}, keys={"task": "digits_gray", "seed": 0},
+                   device="cpu")
+    frame = pd.read_csv(out)
+    assert (frame["source_seed"] == 100).all() and (frame["source_method"] == "none").all()
+    assert (frame["seed"] == 0).all()

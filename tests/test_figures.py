@@ -93,11 +93,11 @@ def setting(frame, method, alpha, threshold=None):
 
 
 def test_ratios_equal_hand_computed_values(noise):
-    ratios = selection_ratios(noise, "gaussian")
+    ratios = selection_ratios(noise, "gaussian", 0.2)
     high = setting(ratios, "high", 2.0, 0.8)
     assert high["clean_ratio"] == pytest.approx(1.0)
     assert high["clean_ratio_sem"] == pytest.approx(np.std([0.9, 1.0, 1.1], ddof=1) / math.sqrt(3))
-    robust = [0.55 / 0.5, 0.5 / 0.4, 0.2 / 0.4]  # mean 0.95: not acceptable
+    robust = [0.5 / 0.4, 0.4 / 0.3, 0.2 / 0.4]  # the accuracies at ε = 0.2 only
     assert high["robust_ratio"] == pytest.approx(np.mean(robust))
     assert high["robust_ratio_sem"] == pytest.approx(np.std(robust, ddof=1) / math.sqrt(3))
     assert high["n_seeds"] == 3
@@ -108,16 +108,34 @@ def test_ratios_equal_hand_computed_values(noise):
     assert set(ratios["method"]) == {"threshold", "pixel", "high"}
 
 
+def test_robust_ratio_is_the_accuracy_ratio_at_the_configured_epsilon(noise):
+    """RD/UD is read at one ε (paper Fig. 4: 0.1 for random noise), not averaged over ε."""
+    at_01 = setting(selection_ratios(noise, "gaussian", 0.1), "high", 2.0, 0.8)
+    assert at_01["robust_ratio"] == pytest.approx(np.mean([0.6 / 0.6, 0.6 / 0.5, 0.2 / 0.4]))
+    at_02 = setting(selection_ratios(noise, "gaussian", 0.2), "high", 2.0, 0.8)
+    assert at_01["robust_ratio"] != pytest.approx(at_02["robust_ratio"])
+    with pytest.raises(ValueError, match="selection.epsilon"):
+        selection_ratios(noise, "gaussian", 0.15)
+
+
+def test_fgsm_plane_reads_the_fgsm_accuracies(noise):
+    fgsm = noise[noise["noise"] == "uniform"].drop(columns="noise")
+    fgsm = fgsm.assign(accuracy=np.where(fgsm["method"] == "none", fgsm["accuracy"] / 2,
+                                         fgsm["accuracy"]))
+    row = setting(selection_ratios(noise, "fgsm_transfer", 0.3, fgsm=fgsm), "pixel", 1.0)
+    assert row["robust_ratio"] == pytest.approx(2.0) and row["clean_ratio"] == pytest.approx(2.0)
+
+
 def test_baseline_against_itself_gives_exactly_one(noise):
     copy = noise[noise["method"] == "none"].assign(method="threshold", alpha=0.0, threshold=0.5)
-    ratios = selection_ratios(pd.concat([noise, copy]), "uniform")
+    ratios = selection_ratios(pd.concat([noise, copy]), "uniform", 0.3)
     row = setting(ratios, "threshold", 0.0, 0.5)
     assert row["clean_ratio"] == 1.0 and row["robust_ratio"] == 1.0
     assert row["clean_ratio_sem"] == 0.0 and row["robust_ratio_sem"] == 0.0
 
 
 def test_acceptable_and_best_setting(noise):
-    ratios = selection_ratios(noise, "gaussian")
+    ratios = selection_ratios(noise, "gaussian", 0.1)
     chosen = ratios[acceptable(ratios, MIN_CLEAN)]
     assert sorted(zip(chosen["method"], chosen["alpha"], chosen["threshold"])) == [
         ("threshold", 1.0, 0.5), ("threshold", 1.0, 0.8)]
@@ -129,11 +147,12 @@ def test_acceptable_and_best_setting(noise):
 def test_missing_baseline_seed_raises(noise):
     lacking = noise[~((noise["method"] == "none") & (noise["seed"] == 2))]
     with pytest.raises(ValueError, match="baseline"):
-        selection_ratios(lacking, "gaussian")
+        selection_ratios(lacking, "gaussian", 0.1)
 
 
 def test_alpha_threshold_table(noise):
-    table = alpha_threshold_table(noise, "gaussian", MIN_CLEAN).set_index("method")
+    table = alpha_threshold_table(noise, "gaussian", 0.1, MIN_CLEAN).set_index("method")
+    assert (table["attack"] == "gaussian").all() and (table["epsilon"] == 0.1).all()
     assert (table.loc["threshold", "alpha"], table.loc["threshold", "threshold"]) == (1.0, 0.8)
     assert table.loc["threshold", "robust_ratio"] == pytest.approx(1.2)
     assert (table.loc["threshold", "n_settings"], table.loc["threshold", "n_acceptable"]) == (3, 2)
@@ -150,6 +169,27 @@ def test_gamma_table_uses_best_epochs_only(metrics):
     assert row["stage1"] == pytest.approx((0.2 + 0.1 + 0.2) / 3)
     assert row["stem_sem"] == pytest.approx(np.std([0.2, 0.6, 0.2], ddof=1) / math.sqrt(3))
     assert row["n_seeds"] == 3
+
+
+def test_gamma_table_reports_the_share_of_seeds_collapsed_onto_each_layer():
+    """Issue #10: three seeds each collapsed onto a different layer average to 1/3 per
+    layer; the shares show the collapse that the mean hides."""
+    rows = []
+    for seed, layer in enumerate([0, 1, 2]):
+        gammas = [0.0] * 5
+        gammas[layer] = 0.97
+        gammas[4] = 0.03
+        rows += metric_rows("threshold", 10.0, 0.8, seed, gammas)
+    rows += metric_rows("threshold", 10.0, 0.5, 0, [0.2] * 5)  # no collapse
+    table = gamma_table(pd.DataFrame(rows))
+    row = setting(table, "threshold", 10.0, 0.8)
+    assert [row[f"{layer}"] for layer in ("stem", "stage1", "stage2")] == pytest.approx(
+        [0.97 / 3] * 3)
+    assert [row[f"{layer}_collapsed"] for layer in ("stem", "stage1", "stage2", "stage3",
+                                                      "stage4")] == pytest.approx(
+        [1 / 3, 1 / 3, 1 / 3, 0, 0])
+    flat = setting(table, "threshold", 10.0, 0.5)
+    assert all(flat[f"{layer}_collapsed"] == 0 for layer in ("stem", "stage4"))
 
 
 def test_results_table(noise, metrics):
@@ -212,20 +252,23 @@ def test_noise_accuracy_saves_the_means_and_sems_it_draws(tmp_path):
 
 
 def test_selection_plane_saves_each_point(noise, tmp_path):
-    plot_selection_plane(noise, tmp_path / "plane.pdf", "gaussian", MIN_CLEAN, "synthetic")
+    plot_selection_plane(noise, tmp_path / "plane.pdf", {"gaussian": 0.1, "salt_pepper": 0.1},
+                         MIN_CLEAN, "synthetic")
     sem3 = np.std([0.9, 1.0, 1.1], ddof=1) / math.sqrt(3)
-    robust = [0.55 / 0.5, 0.5 / 0.4, 0.2 / 0.4]
+    robust = [0.6 / 0.6, 0.6 / 0.5, 0.2 / 0.4]
     nan = np.nan
+    panel = "Gaussian noise, ε = 0.1"  # no salt-and-pepper data: no plane
     # One row per point, series (label) sorted as the legend, then alpha and Th.
     assert_saved(tmp_path / "plane.pdf",
-                 ["panel", "label", "alpha", "threshold", "robust_ratio", "robust_ratio_sem",
-                  "clean_ratio", "clean_ratio_sem", "n_seeds", "acceptable"],
-                 [("Gaussian noise", "high", 2.0, 0.8, np.mean(robust),
+                 ["panel", "label", "alpha", "threshold", "attack", "epsilon", "robust_ratio",
+                  "robust_ratio_sem", "clean_ratio", "clean_ratio_sem", "n_seeds", "acceptable"],
+                 [(panel, "high", 2.0, 0.8, "gaussian", 0.1, np.mean(robust),
                    np.std(robust, ddof=1) / math.sqrt(3), 1.0, sem3, 3, False),
-                  ("Gaussian noise", "pixel", 1.0, nan, 0.9, 0.0, 1.0, 0.0, 3, False),
-                  ("Gaussian noise", "threshold", 1.0, 0.5, 1.1, 0.0, 1.0, 0.0, 3, True),
-                  ("Gaussian noise", "threshold", 1.0, 0.8, 1.2, 0.0, 0.99, 0.0, 3, True),
-                  ("Gaussian noise", "threshold", 10.0, 0.8, 1.5, 0.0, 0.9, 0.0, 3, False)])
+                  (panel, "pixel", 1.0, nan, "gaussian", 0.1, 0.9, 0.0, 1.0, 0.0, 3, False),
+                  (panel, "threshold", 1.0, 0.5, "gaussian", 0.1, 1.1, 0.0, 1.0, 0.0, 3, True),
+                  (panel, "threshold", 1.0, 0.8, "gaussian", 0.1, 1.2, 0.0, 0.99, 0.0, 3, True),
+                  (panel, "threshold", 10.0, 0.8, "gaussian", 0.1, 1.5, 0.0, 0.9, 0.0, 3,
+                   False)])
 
 
 def test_write_table_round_trips(noise, metrics, tmp_path):

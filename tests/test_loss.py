@@ -128,3 +128,54 @@ def test_running_means_change_only_in_training():
     assert torch.equal(head.running_mean_0, frozen)
     # the running means are saved with the head (so checkpoints restore them)
     assert "running_mean_0" in head.state_dict()
+
+
+def _regularizer_on(images, target):
+    """A threshold regularizer wired to fixed images and targets (what setup would read)."""
+    from simreg.train.regularizers.similarity import ThresholdedPixelSimilarity
+
+    reg = ThresholdedPixelSimilarity(reg_pairs=4, z_eps=1e-5, mean_momentum=0.1, threshold=0.5)
+    reg.images, reg.target = images, target
+    reg.head = RepresentationSimilarity([4, 4, 8, 16, 32], 0.1)
+    return reg
+
+
+def _bn_stats(model):
+    return [t.clone() for name, t in model.state_dict().items()
+            if name.endswith(("running_mean", "running_var"))]
+
+
+def test_regularization_pass_is_two_batches_of_k_as_in_the_authors_code():
+    """Issue #10: side a and side b of the k pairs go through the network as two batches
+    (train mode), so BatchNorm sees batches of k: same loss and same running statistics as
+    two separate forwards, and not those of one fused forward of the 2k images."""
+    import copy
+
+    from simreg.models.inference import to_input
+    from simreg.models.resnet import build_model
+    from simreg.train.regularizers.base import Batch
+    from simreg.train.representation import similarity_loss
+
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (12, 8, 8, 1), dtype=torch.uint8)
+    target = torch.rand(12, 12) * 2 - 1
+    pairs = torch.tensor([[0, 5], [3, 7], [9, 2], [11, 4]])
+    model = build_model("resnet18", 1, 10, width=4).train()
+    two, fused = copy.deepcopy(model), copy.deepcopy(model)
+    reg = _regularizer_on(images, target)
+    head_two, head_fused = copy.deepcopy(reg.head), copy.deepcopy(reg.head)
+
+    loss = reg.loss(Batch(model, None, None, [], None, None), pairs)
+
+    feats_a = two.features(to_input(images[pairs[:, 0]]))
+    feats_b = two.features(to_input(images[pairs[:, 1]]))
+    expected = similarity_loss(head_two(feats_a, feats_b), target[pairs[:, 0], pairs[:, 1]], 1e-5)
+    torch.testing.assert_close(loss, expected, rtol=0, atol=0)
+    for got, want in zip(_bn_stats(model), _bn_stats(two)):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+    feats = fused.features(to_input(images[pairs.T.reshape(-1)]))
+    fused_loss = similarity_loss(head_fused([f[:4] for f in feats], [f[4:] for f in feats]),
+                                 target[pairs[:, 0], pairs[:, 1]], 1e-5)
+    assert not torch.allclose(fused_loss, loss)
+    assert not all(torch.allclose(a, b) for a, b in zip(_bn_stats(fused), _bn_stats(model)))

@@ -15,17 +15,18 @@ TH, INNER = 0.5, 0.25
 # Off-diagonal values, all exactly representable in float32, including values exactly at
 # +-TH and +-INNER, with the expected membership of each variant written out by hand
 # (module docstring: high |S|>Th; low |S|<Th; positive S>Th or |S|<Th;
-#  negative S<-Th or |S|<Th; double |S|>Th or |S|<Th_inner).
+#  negative S<-Th or |S|<Th; double |S|>Th or |S|<=Th_inner: App. 7.7 eq. 6 writes
+#  0 if |S| <= Th2, so pairs exactly at the inner threshold belong to double).
 #            value   target high   low    pos    neg    double
 TABLE = [
     (0.875,   1,   True,  False, True,  False, True),
     (0.5,     0,   False, False, False, False, False),
     (0.375,   0,   False, True,  True,  True,  False),
-    (0.25,    0,   False, True,  True,  True,  False),
+    (0.25,    0,   False, True,  True,  True,  True),
     (0.125,   0,   False, True,  True,  True,  True),
     (0.0,     0,   False, True,  True,  True,  True),
     (-0.125,  0,   False, True,  True,  True,  True),
-    (-0.25,   0,   False, True,  True,  True,  False),
+    (-0.25,   0,   False, True,  True,  True,  True),
     (-0.375,  0,   False, True,  True,  True,  False),
     (-0.5,    0,   False, False, False, False, False),
     (-0.875, -1,   True,  False, False, True,  True),

@@ -119,7 +119,7 @@ def test_build_similarity_file(tmp_path, dataset_file, dtype):
     assert attrs["simreg_version"] == simreg.__version__
     indices, s, _ = read_similarity(out)
     np.testing.assert_array_equal(indices, expected_indices)
-    reference = numpy_similarity(splits.train_images[expected_indices])
+    reference = numpy_similarity(splits.train_images[expected_indices].mean(axis=-1))
     np.testing.assert_allclose(s, reference, atol=1e-3)
 
 
@@ -139,3 +139,15 @@ def test_interrupted_build_leaves_no_file(tmp_path, dataset_file, monkeypatch):
     assert not out.exists()
     # and no temporary file is left behind either
     assert list(out.parent.iterdir()) == []
+
+
+def test_color_similarity_is_that_of_the_channel_mean_images():
+    """Issue #10: the authors' code averages RGB before flattening (Figs. 10, 23)."""
+    rgb = np.random.default_rng(3).integers(0, 256, (20, 6, 6, 3)).astype(np.uint8)
+    mean_images = rgb.astype(np.float64).mean(axis=-1, keepdims=True)
+    np.testing.assert_allclose(pixel_similarity(rgb), pixel_similarity(mean_images), atol=1e-6)
+    flat_all_channels = rgb.reshape(20, -1).astype(np.float64)
+    flat_all_channels -= flat_all_channels.mean(0)
+    flat_all_channels /= np.linalg.norm(flat_all_channels, axis=1, keepdims=True)
+    assert not np.allclose(pixel_similarity(rgb), flat_all_channels @ flat_all_channels.T,
+                           atol=1e-3)

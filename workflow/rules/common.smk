@@ -4,6 +4,7 @@
 
 from simreg.evaluate.registry import EVALUATIONS, fgsm_perturbations_file, fgsm_source
 from simreg.paths import dataset_file, similarity_file
+from simreg.report.selection import configured_epsilons
 from simreg.report.targets import (
     TARGETS,
     all_targets,
@@ -57,7 +58,7 @@ def train_settings(wildcards):
 
 
 def evaluation_inputs(evaluation):
-    return lambda w: evaluation.inputs(model_key(w), w.get("setting"))
+    return lambda w: evaluation.inputs(model_key(w), w.get("setting"), config)
 
 
 # The shell command is the same string for every kind: Snakemake evaluates a rule's shell
@@ -78,7 +79,7 @@ def evaluation_params(evaluation):
 
 
 def fgsm_source_model(wildcards):
-    """The unregularized model of the same task and seed (method none, alpha 0)."""
+    """The unregularized model of the task with the source seed (fgsm_transfer.source_seed)."""
     return model_file(fgsm_source(wildcards.task, wildcards.seed))
 
 
@@ -99,9 +100,21 @@ def report_reads(wildcards, input):
 def figure_params(wildcards):
     grid = config["figures"][wildcards.name]
     extra = {k: grid[k] for k in ("noise", "min_clean_ratio") if k in grid}
+    # a selection plane: R_D/U_D at the configured ε per attack
+    if "min_clean_ratio" in grid:
+        extra["epsilons"] = configured_epsilons(config, grid["task"])
+    if "epsilon" in grid:  # example images under noise (Fig. 11)
+        extra.update(
+            epsilon=grid["epsilon"],
+            noise_clip=config["noise"]["clip"],
+            noise_seed=config["noise"]["seed"],
+        )
     return json.dumps({"title": f"{wildcards.name}: {grid['task']}", **extra})
 
 
 def table_params(wildcards):
     grid = config["figures"].get("selection_plane", {})
-    return json.dumps({k: grid[k] for k in ("noise", "min_clean_ratio") if k in grid})
+    extra = {k: grid[k] for k in ("noise", "min_clean_ratio") if k in grid}
+    if grid:
+        extra["epsilons"] = configured_epsilons(config, grid["task"])
+    return json.dumps(extra)

@@ -1,5 +1,6 @@
-# The FGSM source: gradient signs of the unregularized model of each task and seed, made
-# once and read by every fgsm_transfer evaluation (simreg.evaluate.fgsm).
+# The FGSM source: gradient signs of one unregularized model per task, trained with its own
+# seed (fgsm_transfer.source_seed, outside every evaluated seed set), made once and read by
+# every fgsm_transfer evaluation of the task, `none` included (simreg.evaluate.fgsm).
 
 
 rule fgsm_perturbations:

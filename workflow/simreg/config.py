@@ -117,8 +117,31 @@ def validate_config(config: dict) -> dict:
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(describe(e) for e in errors))
+    _regularize_on_imagenet_tree(config)
     _check_consistency(config)
     return config
+
+
+IMAGENETTE, IMAGENET = "imagenette_", "imagenet_"
+
+
+def _regularize_on_imagenet_tree(config: dict) -> None:
+    """Where the grids regularize on Imagenette (config.yaml's stand-in for the paper's
+    ImageNet images) and ``data.imagenet_dir`` names a full ImageNet tree, regularize on
+    that tree instead (``imagenette_gray`` -> ``imagenet_gray``; docs/choices.md)."""
+    if not config["data"]["imagenet_dir"]:
+        return
+
+    def swap(name: str) -> str:
+        return IMAGENET + name[len(IMAGENETTE):] if name.startswith(IMAGENETTE) else name
+
+    for grid in config["figures"].values():
+        regularization = grid["regularization"]
+        grid["regularization"] = ([swap(r) for r in regularization]
+                                  if isinstance(regularization, list) else swap(regularization))
+        if "per_regularization" in grid:
+            grid["per_regularization"] = {swap(k): v
+                                          for k, v in grid["per_regularization"].items()}
 
 
 def _check_consistency(config: dict) -> None:
@@ -135,6 +158,7 @@ def _check_consistency(config: dict) -> None:
         raise ConfigError(f"config key 'data.npz': {clash} are built-in dataset names; give "
                           f"your NPZ another name (built-in: {', '.join(BUILTIN_DATASETS)})")
     known = set(BUILTIN_DATASETS) | set(config["data"]["npz"])
+    source_seed = config["fgsm_transfer"]["source_seed"]
     for name, grid in config["figures"].items():
         dataset, task_color = dataset_and_color(grid["task"])
         for images in [grid["task"], *as_list(grid["regularization"])]:
@@ -145,6 +169,10 @@ def _check_consistency(config: dict) -> None:
         if dataset not in config["noise"]["epsilons"]:
             raise ConfigError(f"config key 'figures.{name}.task': dataset {dataset!r} has no "
                               f"noise grid; add noise.epsilons.{dataset}")
+        if source_seed in grid["seeds"]:
+            raise ConfigError(f"config key 'fgsm_transfer.source_seed': {source_seed} is a seed "
+                              f"of figures.{name}; the FGSM source model must not be one of the "
+                              "evaluated models (pick a seed outside every grid)")
         if name in needs_fgsm and dataset not in config["fgsm_transfer"]["epsilons"]:
             raise ConfigError(f"config key 'figures.{name}.task': dataset {dataset!r} has no "
                               f"FGSM grid; add fgsm_transfer.epsilons.{dataset}")
@@ -160,10 +188,27 @@ def _check_consistency(config: dict) -> None:
         if "double" in grid["methods"] and min(grid["threshold"]) <= inner:
             raise ConfigError(f"config key 'figures.{name}.threshold': the double variant needs "
                               f"every threshold above regularization.inner_threshold = {inner}")
+        if "min_clean_ratio" in grid:
+            _check_selection_epsilons(config, name, dataset)
     setting = config["spectrum"]["setting"]
     if setting not in config["boundary"]["settings"]:
         raise ConfigError(f"config key 'spectrum.setting': {setting!r} is not a boundary setting; "
                           f"choose one of {', '.join(config['boundary']['settings'])}")
+
+
+def _check_selection_epsilons(config: dict, name: str, dataset: str) -> None:
+    """The ε of R_D/U_D of each attack is on that attack's ε grid (selection plane grids)."""
+    from simreg.report.selection import FGSM, configured_epsilons
+
+    grids = dict(config["noise"]["epsilons"].get(dataset, {}))
+    if dataset in config["fgsm_transfer"]["epsilons"]:
+        grids[FGSM] = config["fgsm_transfer"]["epsilons"][dataset]
+    for attack, epsilon in configured_epsilons(config, f"{dataset}_x").items():
+        grid = grids.get(attack)
+        if grid is not None and not any(abs(e - epsilon) <= 1e-6 for e in grid):
+            raise ConfigError(f"config key 'selection': ε = {epsilon:g} of {attack} for "
+                              f"figures.{name} is not on the {dataset} grid {grid}; set "
+                              f"selection.dataset_epsilon.{dataset}.{attack}")
 
 
 def load_config(*paths: str | Path, overrides: dict | None = None) -> dict:

@@ -1,5 +1,6 @@
 """Where images come from: torchvision downloads (with checksums), scikit-learn's embedded
-digits and photographs, a user's NPZ, an ImageNet folder. Each loader returns the images in
+digits and photographs, a user's NPZ, an ImageNet folder, and Imagenette (ImageNet images
+of 10 classes, downloaded by torchvision with its MD5) processed like the ImageNet folder. Each loader returns the images in
 their native color mode as :class:`Splits`; :mod:`simreg.data.store` converts and stores them.
 """
 
@@ -198,6 +199,34 @@ def load_imagenet_folder(root: str | Path) -> Splits:
     )
 
 
+# Imagenette: the full-size archive, so that the centre 144x256 crop sees the same field of
+# view as on ImageNet's own images (the 320px/160px archives are rescaled).
+IMAGENETTE_SIZE = "full"
+
+
+def load_imagenette(data_root: str | Path, download: bool) -> Splits:
+    """Regularization images that need no login: the training split of torchvision's
+    Imagenette (9469 ImageNet images of 10 classes, archive checked against its MD5), cropped
+    and downsampled exactly as :func:`load_imagenet_folder` does with ImageNet."""
+    from torchvision.datasets import Imagenette
+
+    root = Path(data_root)
+    try:
+        dataset = Imagenette(str(root), split="train", size=IMAGENETTE_SIZE, download=download)
+    except (RuntimeError, OSError) as error:  # not found, or download failed
+        raise DatasetUnavailable(
+            f"Imagenette is not under {root.resolve()} and could not be downloaded ({error}). "
+            f"Put the extracted archive there ({root / 'imagenette2' / 'train'}), or run on a "
+            "machine with internet and `data.download: true`."
+        ) from error
+    splits = load_imagenet_folder(dataset._image_root)
+    url, md5 = Imagenette._ARCHIVES[IMAGENETTE_SIZE]
+    splits.attrs.update({"source": f"torchvision.datasets.Imagenette ({IMAGENETTE_SIZE}), "
+                                   f"train split: {Path(dataset._image_root).resolve()}",
+                         "source_md5": {"url": url, "md5": md5}})
+    return splits
+
+
 PHOTO_TILE = 16
 
 
@@ -223,7 +252,7 @@ def load_photos(test_fraction: float = 0.2, seed: int = 0) -> Splits:
 
 
 # Dataset names with a source of their own; an NPZ (data.npz) may not reuse them.
-BUILTIN_DATASETS = (*TORCHVISION_SOURCES, "digits", "photos", "imagenet")
+BUILTIN_DATASETS = (*TORCHVISION_SOURCES, "digits", "photos", "imagenet", "imagenette")
 
 
 def load_source(name: str, *, data_root="data", download=True, npz=None, imagenet_dir=None,
@@ -242,6 +271,8 @@ def load_source(name: str, *, data_root="data", download=True, npz=None, imagene
         return load_photos(test_fraction, split_seed)
     if name == "imagenet":
         return load_imagenet_folder(imagenet_dir)
+    if name == "imagenette":
+        return load_imagenette(data_root, download)
     if name in npz:
         return load_npz(npz[name], test_fraction, split_seed)
     known = sorted([*BUILTIN_DATASETS, *npz])

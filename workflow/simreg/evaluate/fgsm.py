@@ -1,8 +1,9 @@
-"""FGSM transferred from the unregularized model (paper §5.1, Fig. 3 centre).
+"""FGSM transferred from an unregularized model (paper §5.1, Fig. 3 centre).
 
 The attack of every target model at every ε uses the same perturbation direction: the sign
 of the input gradient of the cross-entropy of the *source* model (method ``none``, α = 0,
-same task and seed), evaluated at the true labels:
+same task, trained with its own seed ``fgsm_transfer.source_seed`` that no evaluated model
+has), evaluated at the true labels:
 
     x_adv(ε) = clip(x + ε · sign(∇ₓ CE(source(x), y)), 0, 1)
 
@@ -98,8 +99,10 @@ def run(context, *, epsilons) -> None:
                          f"{context.inputs['dataset']}")
     rows = transfer_accuracy(context.model, images, labels,
                              torch.from_numpy(sign).to(context.device), epsilons)
+    source_keys = {k: attrs[k] for k in sorted(attrs) if k.startswith("source_")
+                   and k not in ("source_model_file",)}
     context.write_table(pd.DataFrame(rows), n_images=len(indices),
                         perturbations_file=str(context.inputs["perturbations"]),
-                        source_model_file=attrs.get("source_model_file", ""))
+                        source_model_file=attrs.get("source_model_file", ""), **source_keys)
     for row in rows:
         print(f"fgsm transfer: eps={row['epsilon']:g} accuracy={row['accuracy']:.4f}", file=sys.stderr)

@@ -11,7 +11,7 @@ A new evaluation: a module in this package with ``run(context, **params)``, one
 ``plugins``), and its config section.
 
     results/noise/<model>.csv                          random noise (simreg.evaluate.noise)
-    results/fgsm/perturbations/{task}/seed{seed}.h5    FGSM signs of the source model
+    results/fgsm/perturbations/{task}/seed{seed}.h5    FGSM signs of the source model (its seed)
     results/fgsm/transfer/<model>.csv                  transferred FGSM accuracy
     results/boundary/{setting}/<model>.csv|h5          Boundary Attack scores, perturbations
     results/spectrum/{setting}/<model>.h5              Fourier spectrum of those perturbations
@@ -44,6 +44,8 @@ class Evaluation:
     params: Callable[[dict, str, str | None], dict]  # (config, task, setting) -> params
     uses_model: bool = True      # loads the model and the task's test split
     extra_inputs: Callable[[ModelKey, str | None], dict] = field(default=lambda key, setting: {})
+    # inputs that depend on the config too: (config, key, setting) -> {name: file}
+    config_inputs: Callable[[dict, ModelKey, str | None], dict] | None = None
     settings: Callable[[dict], list] | None = None  # per-setting outputs: config -> names
     gpu: bool = True
     runtime: str = "eval_runtime"  # resources key of the job's runtime
@@ -65,11 +67,17 @@ class Evaluation:
         settings = self.settings(config) if self.settings is not None else [None]
         return [self.output_files(key, s)[first] for s in settings]
 
-    def inputs(self, key: ModelKey, setting: str | None = None) -> dict[str, str]:
+    def inputs(self, key: ModelKey, setting: str | None = None,
+               config: dict | None = None) -> dict[str, str]:
         files = {}
         if self.uses_model:
             files = {"model": model_file(key), "dataset": dataset_file(key.task)}
-        return {**files, **self.extra_inputs(key, setting)}
+        files.update(self.extra_inputs(key, setting))
+        if self.config_inputs is not None:
+            if config is None:
+                raise ValueError(f"the inputs of evaluation {self.name!r} depend on the config")
+            files.update(self.config_inputs(config, key, setting))
+        return files
 
 
 EVALUATIONS: dict[str, Evaluation] = {}
@@ -94,10 +102,18 @@ def dataset_grid(section: dict, task: str):
     return section["epsilons"][dataset_and_color(task)[0]]
 
 
-# FGSM's source perturbations: made once per (task, seed) by the rule fgsm_perturbations from
-# the unregularized model of that task and seed, read by every fgsm_transfer evaluation.
+# FGSM's source perturbations: made once per task by the rule fgsm_perturbations from one
+# fixed unregularized model of that task, trained with its own seed
+# (``fgsm_transfer.source_seed``, outside every figure grid's seeds: simreg.config checks it),
+# and read by every fgsm_transfer evaluation of the task, the ``none`` models included, so
+# that each curve is a transfer (paper §5.1: "perturbations from an unregularized model").
 def fgsm_source(task: str, seed) -> ModelKey:
+    """The unregularized model of ``task`` trained with the source seed ``seed``."""
     return baseline_key(task, seed)
+
+
+def fgsm_source_seed(config: dict) -> int:
+    return int(config["fgsm_transfer"]["source_seed"])
 
 
 def fgsm_perturbations_file(task: str, seed) -> str:
@@ -113,20 +129,20 @@ register(Evaluation(
     columns=("noise", "epsilon", "accuracy"),
     params=lambda config, task, setting: {
         "epsilons": dataset_grid(config["noise"], task), "seed": config["noise"]["seed"],
-        "n_images": config["noise"]["n_images"]},
+        "n_images": config["noise"]["n_images"], "clip": config["noise"]["clip"]},
 ))
 
 register(Evaluation(
     name="fgsm_transfer",
-    description="accuracy under FGSM transferred from the unregularized model (§5.1)",
+    description="accuracy under FGSM transferred from one fixed unregularized model (§5.1)",
     implementation="simreg.evaluate.fgsm:run",
     directory="fgsm/transfer",
     outputs={"csv": ".csv"},
     columns=("epsilon", "accuracy"),
     params=lambda config, task, setting: {
         "epsilons": dataset_grid(config["fgsm_transfer"], task)},
-    extra_inputs=lambda key, setting: {
-        "perturbations": fgsm_perturbations_file(key.task, key.seed)},
+    config_inputs=lambda config, key, setting: {
+        "perturbations": fgsm_perturbations_file(key.task, fgsm_source_seed(config))},
 ))
 
 register(Evaluation(

@@ -47,9 +47,15 @@ def noise_accuracy(data, out, params):
     noise_figures.plot_noise_accuracy(data["noise"], out, title(params))
 
 
+def optional_frame(data, kind):
+    frame = data.get(kind)
+    return frame if frame is not None and len(frame) else None
+
+
 def selection_plane(data, out, params):
-    noise_figures.plot_selection_plane(data["noise"], out, params["noise"],
-                                       params["min_clean_ratio"], title(params))
+    noise_figures.plot_selection_plane(data["noise"], out, params["epsilons"],
+                                       params["min_clean_ratio"], title(params),
+                                       fgsm=optional_frame(data, "fgsm_transfer"))
 
 
 def robustness(data, out, params):
@@ -57,6 +63,11 @@ def robustness(data, out, params):
     attack_figures.plot_robustness(out, title(params), fgsm=data["fgsm_transfer"],
                                    boundary=data["boundary"],
                                    noise=noise if noise is not None and len(noise) else None)
+
+
+def noise_examples(data, out, params):
+    noise_figures.plot_noise_examples(data["dataset"][0], out, params["epsilon"],
+                                      params["noise_clip"], params["noise_seed"], title(params))
 
 
 def perturbation_spectrum(data, out, params):
@@ -72,8 +83,10 @@ def minimal_distance(data, out, params):
 
 # ---- tables -------------------------------------------------------------------------------
 def alpha_threshold_table(data, out, params):
-    tables.write_table(tables.alpha_threshold_table(data["noise"], params["noise"],
-                                                    params["min_clean_ratio"]), out)
+    attack = params["noise"]
+    tables.write_table(tables.alpha_threshold_table(
+        data["noise"], attack, params["epsilons"][attack], params["min_clean_ratio"],
+        fgsm=optional_frame(data, "fgsm_transfer")), out)
 
 
 def gamma_table(data, out, params):

@@ -1,5 +1,5 @@
-"""Figures: accuracy under random noise (paper Fig. 3 left, Figs. 12-13) and the
-selection plane of (alpha, Th) settings (paper Fig. 4).
+"""Figures: accuracy under random noise (paper Fig. 3 left, Figs. 12-16, the variants of
+Figs. 20-22) and the selection planes of (alpha, Th) settings (paper Fig. 4).
 
 Every figure is written as a PDF and as a PNG beside it, with the numbers it was drawn from
 in ``<name>.data.csv`` (one tidy row per point or bar, ``panel`` naming its panel), all
@@ -21,9 +21,11 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from simreg.outputs import atomic_output, write_csv  # noqa: E402
-from simreg.report.selection import BASELINE, acceptable, normalize_keys, selection_ratios  # noqa: E402
+from simreg.report.selection import (ATTACKS, BASELINE, FGSM, acceptable,  # noqa: E402
+                                     normalize_keys, selection_ratios)
 
 NOISE_NAMES = {"gaussian": "Gaussian", "uniform": "uniform", "salt_pepper": "salt & pepper"}
+ATTACK_NAMES = {**{k: f"{v} noise" for k, v in NOISE_NAMES.items()}, FGSM: "transferred FGSM"}
 
 
 def setting_text(alpha: float, threshold: float, sep: str = ", ") -> str:
@@ -185,38 +187,96 @@ def padded_limits(values: pd.Series, errors: pd.Series, anchor: float) -> tuple[
     return low - margin, high + margin
 
 
-def plot_selection_plane(noise: pd.DataFrame, out_pdf: str | Path, noise_kind: str,
-                         min_clean_ratio: float, title: str) -> None:
-    """Each (alpha, Th) setting at (RD/UD, R0/U0) with SEM bars; acceptable region shaded.
+def plot_selection_plane(noise: pd.DataFrame, out_pdf: str | Path, epsilons: dict[str, float],
+                         min_clean_ratio: float, title: str,
+                         fgsm: pd.DataFrame | None = None) -> None:
+    """One plane per attack (paper Fig. 4: Gaussian, uniform, salt-and-pepper, transferred
+    FGSM): each (alpha, Th) setting at (RD/UD, R0/U0) with SEM bars, the ratios at the
+    attack's configured ε (``epsilons``); acceptable region shaded.
 
-    The data CSV has one row per point: its label (series), alpha, Th, both ratios with their
-    SEM over seeds (NaN for one seed, drawn as no bar), ``n_seeds`` and ``acceptable``."""
-    ratios = selection_ratios(noise, noise_kind)
-    if ratios.empty:
-        raise ValueError("no regularized models to place on the selection plane")
-    drawn = ratios.assign(panel=f"{NOISE_NAMES.get(noise_kind, noise_kind)} noise",
-                          label=model_labels(ratios, with_setting=False),
-                          acceptable=acceptable(ratios, min_clean_ratio))
-    drawn = drawn.sort_values("label", kind="stable").reset_index(drop=True)[
-        ["panel", "label", "alpha", "threshold", "robust_ratio", "robust_ratio_sem",
-         "clean_ratio", "clean_ratio_sem", "n_seeds", "acceptable"]]
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    palette = sns.color_palette(n_colors=max(drawn["label"].nunique(), 1))
-    for color, (series, points) in zip(palette, drawn.groupby("label", sort=True)):
-        ax.errorbar(points["robust_ratio"], points["clean_ratio"],
-                    xerr=points["robust_ratio_sem"].fillna(0),
-                    yerr=points["clean_ratio_sem"].fillna(0),
-                    fmt="o", color=color, capsize=2, label=series)
-        for _, point in points.iterrows():
-            ax.annotate(setting_text(point["alpha"], point["threshold"]),
-                        (point["robust_ratio"], point["clean_ratio"]),
-                        textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ax.set_xlim(*padded_limits(drawn["robust_ratio"], drawn["robust_ratio_sem"], 1.0))
-    ax.set_ylim(*padded_limits(drawn["clean_ratio"], drawn["clean_ratio_sem"], min_clean_ratio))
-    shade_acceptable(ax, min_clean_ratio)
-    n_ok = int(drawn["acceptable"].sum())
-    ax.set_xlabel(f"RD/UD (mean accuracy under {NOISE_NAMES.get(noise_kind, noise_kind)} noise)")
-    ax.set_ylabel("R0/U0 (clean accuracy)")
-    ax.set_title(f"{title}\n{n_ok} of {len(drawn)} settings acceptable", fontsize=10)
-    ax.legend(fontsize=7, loc="best")
+    Attacks without data (e.g. no FGSM evaluation) get no plane. The data CSV has one row
+    per point: its panel and label (series), alpha, Th, the attack and its ε, both ratios
+    with their SEM over seeds (NaN for one seed, drawn as no bar), ``n_seeds`` and
+    ``acceptable``."""
+    present = set(noise["noise"]) if noise is not None and len(noise) else set()
+    if fgsm is not None and len(fgsm):
+        present.add(FGSM)
+    attacks = [a for a in ATTACKS if a in epsilons and a in present]
+    if not attacks:
+        raise ValueError(f"no attack of {sorted(epsilons)} in the data ({sorted(present)})")
+    planes = []
+    for attack in attacks:
+        ratios = selection_ratios(noise, attack, epsilons[attack], fgsm=fgsm)
+        if ratios.empty:
+            raise ValueError("no regularized models to place on the selection plane")
+        planes.append(ratios.assign(panel=f"{ATTACK_NAMES[attack]}, ε = {epsilons[attack]:g}",
+                                    label=model_labels(ratios, with_setting=False),
+                                    acceptable=acceptable(ratios, min_clean_ratio)))
+    panels = [p["panel"].iloc[0] for p in planes]
+    drawn = pd.concat(planes, ignore_index=True)
+    drawn = in_order(drawn, panels, sorted(set(drawn["label"])))[
+        ["panel", "label", "alpha", "threshold", "attack", "epsilon", "robust_ratio",
+         "robust_ratio_sem", "clean_ratio", "clean_ratio_sem", "n_seeds", "acceptable"]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4.5), squeeze=False)
+    labels = sorted(set(drawn["label"]))
+    palette = dict(zip(labels, sns.color_palette(n_colors=max(len(labels), 1))))
+    for ax, panel in zip(axes[0], panels):
+        rows = drawn[drawn["panel"] == panel]
+        for series, points in rows.groupby("label", sort=True):
+            ax.errorbar(points["robust_ratio"], points["clean_ratio"],
+                        xerr=points["robust_ratio_sem"].fillna(0),
+                        yerr=points["clean_ratio_sem"].fillna(0),
+                        fmt="o", color=palette[series], capsize=2, label=series)
+            for _, point in points.iterrows():
+                ax.annotate(setting_text(point["alpha"], point["threshold"]),
+                            (point["robust_ratio"], point["clean_ratio"]),
+                            textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set_xlim(*padded_limits(rows["robust_ratio"], rows["robust_ratio_sem"], 1.0))
+        ax.set_ylim(*padded_limits(rows["clean_ratio"], rows["clean_ratio_sem"],
+                                   min_clean_ratio))
+        shade_acceptable(ax, min_clean_ratio)
+        n_ok = int(rows["acceptable"].sum())
+        ax.set_xlabel("RD/UD (accuracy at ε)")
+        ax.set_ylabel("R0/U0 (clean accuracy)")
+        ax.set_title(f"{panel}\n{n_ok} of {len(rows)} settings acceptable", fontsize=10)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
     save_figure(fig, out_pdf, data=drawn)
+
+
+def plot_noise_examples(dataset_file: str | Path, out_pdf: str | Path, epsilon: float,
+                        clip: str, seed: int, title: str, image: int = 0) -> None:
+    """Paper Fig. 11: test image ``image`` of the task, clean and under Gaussian, uniform and
+    salt-and-pepper noise at ``epsilon``, drawn exactly as the noise evaluation draws them
+    (generator seeded by the noise seed, the configured clip).
+
+    The data CSV has one row per panel: the noise, ε, the image's min and max, and the mean
+    absolute change from the clean image."""
+    import torch
+
+    from simreg.data.store import read_split
+    from simreg.evaluate.noise import NOISES
+    from simreg.models.inference import to_input
+
+    test = read_split(dataset_file, "test")
+    clean = to_input(torch.from_numpy(test.images[image : image + 1]))
+    shown = {"clean": clean}
+    for kind, add_noise in NOISES.items():
+        generator = torch.Generator().manual_seed(seed)
+        shown[kind] = add_noise(clean, float(epsilon), generator, clip)
+    rows = [{"panel": NOISE_NAMES.get(kind, kind), "noise": kind,
+             "epsilon": 0.0 if kind == "clean" else float(epsilon), "image": image,
+             "min": x.min().item(), "max": x.max().item(),
+             "mean_abs_change": (x - clean).abs().mean().item()} for kind, x in shown.items()]
+    fig, axes = plt.subplots(1, len(shown), figsize=(2.6 * len(shown), 2.9), squeeze=False)
+    for ax, (kind, x) in zip(axes[0], shown.items()):
+        picture = x[0].permute(1, 2, 0).numpy()
+        gray = picture.shape[-1] == 1
+        ax.imshow(picture[..., 0] if gray else picture, cmap="gray" if gray else None,
+                  vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set(xticks=[], yticks=[],
+               title="clean" if kind == "clean" else f"{NOISE_NAMES[kind]}, ε = {epsilon:g}")
+    fig.suptitle(title)
+    fig.tight_layout()
+    save_figure(fig, out_pdf, data=pd.DataFrame(rows))

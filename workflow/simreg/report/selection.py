@@ -1,18 +1,20 @@
-"""Choosing (alpha, Th): clean and noise accuracy of each setting relative to its baseline.
+"""Choosing (alpha, Th): clean and distorted accuracy of each setting relative to its baseline.
 
 For a regularized model R and the unregularized model U (method ``none``) of the same task
-and seed, paper §5.1 / Fig. 4 compares
+and seed, paper §5.2 / Fig. 4 compares
 
-- R0/U0 (``clean_ratio``):  clean test accuracy (epsilon == 0) of R over that of U;
-- RD/UD (``robust_ratio``): mean accuracy over the epsilon > 0 grid of one noise kind,
-  R over U.
+- R0/U0 (``clean_ratio``):  accuracy at epsilon == 0 of R over that of U;
+- RD/UD (``robust_ratio``): accuracy at one configured epsilon of one attack, R over U.
 
-Both are computed per seed and then averaged over seeds (mean and SEM).
+The attacks are the three random noises and transferred FGSM, one plane each in Fig. 4. The
+paper computes U_D and R_D "at ε = 0.1 for random attacks and ε = 0.02 for the transferred
+FGSM attack" (Fig. 4 caption, gray CIFAR-10): the config's ``selection.epsilon`` holds those
+values, ``selection.dataset_epsilon`` the values for datasets whose ε grids differ
+(:func:`configured_epsilons`). The ε must be on the attack's grid. Both ratios are computed
+per seed and then averaged over seeds (mean and SEM).
 
-The acceptable region (``clean_ratio >= min_clean_ratio`` and ``robust_ratio > 1``) is our
-reading of the paper's Fig. 4: a setting must beat its baseline under noise while losing
-little clean accuracy. We could not find the exact bounds in the paper or its code, so
-``min_clean_ratio`` is a config value rather than a constant.
+The acceptable region is the paper's (§5.2 and App. 7.5): R0/U0 >= A0 with A0 = 0.9
+(``min_clean_ratio``, a config value as the paper says it is user defined) and RD/UD > 1.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from __future__ import annotations
 import pandas as pd
 
 BASELINE = "none"
+FGSM = "fgsm_transfer"
+# The attacks of the selection planes (Fig. 4), in the paper's order.
+ATTACKS = ("gaussian", "uniform", "salt_pepper", FGSM)
 GROUP_KEYS = ["task", "regularization", "method", "alpha", "threshold", "reg_pairs"]
 MODEL_KEYS = GROUP_KEYS + ["seed"]
 
@@ -79,21 +84,67 @@ def attach_baseline(models: pd.DataFrame) -> pd.DataFrame:
     return merged.drop(columns="_merge")
 
 
-def selection_ratios(noise: pd.DataFrame, noise_kind: str) -> pd.DataFrame:
-    """Per regularized group: clean_ratio (R0/U0) and robust_ratio (RD/UD), mean/SEM over seeds."""
-    if noise_kind not in set(noise["noise"]):
-        raise ValueError(f"noise kind {noise_kind!r} not in the data "
-                         f"(have {sorted(set(noise['noise']))})")
-    column = f"{noise_kind}_mean_accuracy"
-    paired = attach_baseline(per_seed_accuracy(noise))
+def configured_epsilons(config: dict, task: str) -> dict[str, float]:
+    """The ε of R_D/U_D per attack for ``task`` (e.g. "cifar10_gray"): the config's
+    ``selection.epsilon``, updated by ``selection.dataset_epsilon.<dataset>``."""
+    selection = config["selection"]
+    dataset = task.rsplit("_", 1)[0]
+    return {**selection["epsilon"], **selection["dataset_epsilon"].get(dataset, {})}
+
+
+def attack_accuracy(noise: pd.DataFrame, fgsm: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One tidy frame of every model's accuracy per attack and ε: the noise rows (attack =
+    noise kind) and the transferred-FGSM rows (attack = ``fgsm_transfer``)."""
+    frames = []
+    if noise is not None and len(noise):
+        frames.append(normalize_keys(noise).rename(columns={"noise": "attack"}))
+    if fgsm is not None and len(fgsm):
+        frames.append(normalize_keys(fgsm).assign(attack=FGSM))
+    if not frames:
+        raise ValueError("no noise or FGSM accuracies to select on")
+    columns = MODEL_KEYS + ["attack", "epsilon", "accuracy"]
+    return pd.concat([f[columns] for f in frames], ignore_index=True)
+
+
+def accuracy_at(accuracy: pd.DataFrame, attack: str, epsilon: float) -> pd.Series:
+    """Per model (indexed by MODEL_KEYS): its accuracy under ``attack`` at ``epsilon``.
+
+    ``epsilon`` must be on the attack's grid of every model (compared to 1e-6)."""
+    rows = accuracy[accuracy["attack"] == attack]
+    if rows.empty:
+        raise ValueError(f"attack {attack!r} not in the data "
+                         f"(have {sorted(set(accuracy['attack']))})")
+    at = rows[(rows["epsilon"] - float(epsilon)).abs() <= 1e-6]
+    per_model = at.groupby(MODEL_KEYS, dropna=False)["accuracy"].mean()
+    models = rows.groupby(MODEL_KEYS, dropna=False).size()
+    if len(per_model) != len(models):
+        grid = sorted(set(rows["epsilon"].round(6)))
+        raise ValueError(f"ε = {epsilon:g} is not on the {attack} grid {grid} of every model; "
+                         "set config key selection.epsilon (or selection.dataset_epsilon) to a "
+                         "value of the grid")
+    return per_model
+
+
+def selection_ratios(noise: pd.DataFrame, attack: str, epsilon: float, *,
+                     fgsm: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per regularized group: clean_ratio (R0/U0) and robust_ratio (RD/UD, accuracies at
+    ``epsilon`` of ``attack``: a noise kind or ``fgsm_transfer``), mean/SEM over seeds.
+
+    R0 and U0 are the accuracies at ε = 0 of the same attack's rows (the same test images)."""
+    accuracy = attack_accuracy(noise, fgsm if attack == FGSM else None)
+    per_model = pd.concat([accuracy_at(accuracy, attack, 0.0).rename("clean_accuracy"),
+                           accuracy_at(accuracy, attack, epsilon).rename("distorted_accuracy")],
+                          axis=1).reset_index()
+    paired = attach_baseline(per_model)
     paired["clean_ratio"] = paired["clean_accuracy"] / paired["clean_accuracy_baseline"]
-    paired["robust_ratio"] = paired[column] / paired[f"{column}_baseline"]
+    paired["robust_ratio"] = (paired["distorted_accuracy"]
+                              / paired["distorted_accuracy_baseline"])
     groups = paired.groupby(GROUP_KEYS, dropna=False)
     ratios = groups[["clean_ratio", "robust_ratio"]].agg(["mean", "sem"])
     ratios.columns = [name if stat == "mean" else f"{name}_sem" for name, stat in ratios.columns]
     ratios["n_seeds"] = groups["seed"].nunique()
     columns = ["clean_ratio", "clean_ratio_sem", "robust_ratio", "robust_ratio_sem", "n_seeds"]
-    return ratios[columns].reset_index()
+    return ratios[columns].reset_index().assign(attack=attack, epsilon=float(epsilon))
 
 
 def acceptable(frame: pd.DataFrame, min_clean_ratio: float) -> pd.Series:

@@ -42,15 +42,17 @@ def best_epochs(metrics: pd.DataFrame) -> pd.DataFrame:
     return best
 
 
-def alpha_threshold_table(noise: pd.DataFrame, noise_kind: str,
-                          min_clean_ratio: float) -> pd.DataFrame:
+def alpha_threshold_table(noise: pd.DataFrame, attack: str, epsilon: float,
+                          min_clean_ratio: float, fgsm: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per (task, regularization, method): the selected (alpha, Th) and its ratios.
 
-    The selected setting is the acceptable one with the highest robust ratio
-    (``selection.best_setting``); ``n_settings`` counts the settings tried and
-    ``n_acceptable`` those in the acceptable region.
+    The ratios are those of ``attack`` (a noise kind or ``fgsm_transfer``) at ``epsilon``
+    (the config's ``selection.epsilon``, paper Fig. 4 caption). The selected setting is the
+    acceptable one with the highest robust ratio (``selection.best_setting``);
+    ``n_settings`` counts the settings tried and ``n_acceptable`` those in the acceptable
+    region.
     """
-    ratios = selection_ratios(noise, noise_kind)
+    ratios = selection_ratios(noise, attack, epsilon, fgsm=fgsm)
     chosen = ["alpha", "threshold", "reg_pairs", "clean_ratio", "clean_ratio_sem",
               "robust_ratio", "robust_ratio_sem", "n_seeds"]
     rows = []
@@ -58,16 +60,27 @@ def alpha_threshold_table(noise: pd.DataFrame, noise_kind: str,
         best = best_setting(settings, min_clean_ratio)
         row = dict(zip(METHOD_KEYS, keys))
         row.update({key: (best[key] if best else np.nan) for key in chosen})
+        row["attack"], row["epsilon"] = attack, float(epsilon)
         row["n_settings"] = len(settings)
         row["n_acceptable"] = int(acceptable(settings, min_clean_ratio).sum())
         row["note"] = "" if best else (f"no acceptable setting (clean ratio >= "
                                        f"{min_clean_ratio:g} and robust ratio > 1)")
         rows.append(row)
-    return pd.DataFrame(rows, columns=METHOD_KEYS + chosen + ["n_settings", "n_acceptable", "note"])
+    return pd.DataFrame(rows, columns=METHOD_KEYS + chosen + ["attack", "epsilon", "n_settings",
+                                                              "n_acceptable", "note"])
+
+
+# A seed's γ has collapsed onto a layer when that layer holds at least this weight (our
+# choice; Li et al.'s supplement §2 and App. Table 2's multiples of 1/7 and 1/8 suggest γ
+# often ends one-hot).
+COLLAPSED = 0.9
 
 
 def gamma_table(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Mean and SEM across seeds of the best-epoch layer weights, per regularized group.
+    """Per regularized group: mean and SEM across seeds of the best-epoch layer weights, and
+    for each layer the share of seeds whose γ collapsed onto it (``<layer>_collapsed``: γ of
+    that layer >= COLLAPSED). A mean of 1/3 on three layers can be three seeds each
+    collapsed onto a different layer; the shares tell the two apart.
 
     Columns are named by layer (``stem``, ``stage1``..``stage4`` and their ``_sem``);
     method ``none`` is left out because its gamma is never trained.
@@ -75,7 +88,12 @@ def gamma_table(metrics: pd.DataFrame) -> pd.DataFrame:
     best = best_epochs(metrics)
     best = best[best["method"] != BASELINE].rename(columns=dict(zip(GAMMAS, LAYERS)))
     table = mean_and_sem(best, GROUP_KEYS, LAYERS)
-    return table[GROUP_KEYS + ["n_seeds"] + LAYERS + [f"{layer}_sem" for layer in LAYERS]]
+    collapsed = [f"{layer}_collapsed" for layer in LAYERS]
+    shares = (best.assign(**{c: best[layer] >= COLLAPSED for c, layer in zip(collapsed, LAYERS)})
+              .groupby(GROUP_KEYS, dropna=False)[collapsed].mean().reset_index())
+    table = table.merge(shares, on=GROUP_KEYS, how="left")
+    return table[GROUP_KEYS + ["n_seeds"] + LAYERS + [f"{layer}_sem" for layer in LAYERS]
+                 + collapsed]
 
 
 def results_table(noise: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
@@ -125,13 +143,19 @@ def whitebox_per_model(whitebox: pd.DataFrame) -> pd.DataFrame:
 
 def minimal_distance_summary(distances: pd.DataFrame) -> pd.DataFrame:
     """One row per model and norm: ``median`` and ``mean`` minimal distance over all images
-    (misclassified ones count 0) and ``median_correct`` over the correctly classified ones
-    only, which stays informative when accuracy is below 50 %."""
+    (misclassified ones count 0, unsolved ones inf), ``median_correct`` over the correctly
+    classified ones only, which stays informative when accuracy is below 50 %, and
+    ``mean_solved``, the mean over the images with a finite distance (what the supplement's
+    Fig. 2 averages), with the number ``n_unsolved`` of images left out of it."""
     distances = normalize_keys(distances)
     keys = MODEL_KEYS + ["norm"]
     summary = distances.groupby(keys, dropna=False)["distance"].agg(["median", "mean"])
     correct = distances[distances["attack"] != "misclassified"]
     summary["median_correct"] = correct.groupby(keys, dropna=False)["distance"].median()
+    finite = np.isfinite(distances["distance"])
+    summary["mean_solved"] = distances[finite].groupby(keys, dropna=False)["distance"].mean()
+    summary["n_unsolved"] = (distances.assign(unsolved=~finite)
+                             .groupby(keys, dropna=False)["unsolved"].sum())
     return summary.reset_index()
 
 

@@ -13,11 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simreg.evaluate.registry import EVALUATIONS
-from simreg.paths import NO_REGULARIZATION, NOT_APPLICABLE, RESULTS, as_list, regularization_set
+from simreg.paths import (NO_REGULARIZATION, NOT_APPLICABLE, RESULTS, as_list, dataset_file,
+                          regularization_set)
 from simreg.train.model_key import ModelKey, metrics_file
 
 # The training metrics (metrics.csv of each model) are read like an evaluation's table.
 METRICS = "metrics"
+# The task's dataset file (HDF5), for figures of the images themselves (Fig. 11).
+DATASET = "dataset"
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class Target:
     reads: tuple               # evaluation names (and METRICS) whose outputs it reads
     implementation: str        # "module:function", called as function(data, out, params)
     grid: str | None = None    # tables: the figure grid whose models they cover; None: all
+    grids: tuple = ()          # tables over several figure grids (their union; overrides grid)
 
     @property
     def file(self) -> str:
@@ -59,7 +63,7 @@ TARGETS: dict[str, Target] = {}
 
 
 def register(target: Target) -> Target:
-    unknown = set(target.reads) - set(EVALUATIONS) - {METRICS}
+    unknown = set(target.reads) - set(EVALUATIONS) - {METRICS, DATASET}
     if unknown:
         raise ValueError(f"target {target.name!r} reads unknown evaluations {sorted(unknown)}")
     TARGETS[target.name] = target
@@ -71,14 +75,14 @@ LI = "Li 2019 supplement"
 _FIG = "simreg.report.draw"
 
 for _target in (
-    Target("noise_accuracy", "figure",
-           ((ATTIAS, "Fig. 3 left"), (ATTIAS, "Fig. 12"), (ATTIAS, "Fig. 13")),
+    Target("noise_accuracy", "figure", ((ATTIAS, "Fig. 3 left"),),
            "accuracy vs ε per noise kind and method", ("noise",), f"{_FIG}:noise_accuracy"),
     Target("noise_accuracy_variants", "figure", ((ATTIAS, "Fig. 21"),),
            "the same for the S_Th variants and the shuffle control (App. 7.7)", ("noise",),
            f"{_FIG}:noise_accuracy"),
     Target("selection_plane", "figure", ((ATTIAS, "Fig. 4"),),
-           "R0/U0 vs RD/UD over an (α, Th) grid", ("noise",), f"{_FIG}:selection_plane"),
+           "R0/U0 vs RD/UD over an (α, Th) grid, one plane per attack at its configured ε",
+           ("noise", "fgsm_transfer"), f"{_FIG}:selection_plane"),
     Target("attack_robustness", "figure", ((ATTIAS, "Fig. 3 centre"), (ATTIAS, "Fig. 3 right")),
            "transferred FGSM accuracy vs ε and Boundary score per method",
            ("fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
@@ -99,11 +103,16 @@ for _target in (
            "median minimal L0/L1/L2/L∞ distance per method", ("minimal_distance",),
            f"{_FIG}:minimal_distance"),
     Target("alpha_threshold", "table", ((ATTIAS, "Table 1"),),
-           "the selected (α, Th) per method", ("noise",), f"{_FIG}:alpha_threshold_table",
+           "the selected (α, Th) per method", ("noise", "fgsm_transfer"),
+           f"{_FIG}:alpha_threshold_table",
            grid="selection_plane"),
     Target("gamma", "table", ((ATTIAS, "Table 2"),),
-           "learned layer weights γ per method", (METRICS,), f"{_FIG}:gamma_table",
-           grid="noise_accuracy"),
+           "learned layer weights γ per dataset pair (ResNet18): mean over seeds and the share "
+           "of seeds whose γ collapsed onto each layer", (METRICS,), f"{_FIG}:gamma_table",
+           grids=("robustness_by_dataset", "noise_mnist", "noise_fashionmnist")),
+    Target("gamma_resnet34", "table", ((ATTIAS, "Table 3"),),
+           "the same for the ResNet34 on gray CIFAR-100", (METRICS,), f"{_FIG}:gamma_table",
+           grids=("noise_cifar100",)),
     Target("results", "table", (),
            "validation, clean and noise accuracy of every model group", ("noise", METRICS),
            f"{_FIG}:results_table", grid=None),
@@ -114,6 +123,49 @@ for _target in (
     Target("whitebox", "table", (),
            "white-box FGSM / PGD-L∞ accuracy in units of 1/255", ("whitebox",),
            f"{_FIG}:whitebox_table", grid="attack_robustness"),
+    # ---- issue #10: the paper's other figures, on other grids, by the same drawings ----
+    Target("noise_pixel", "figure", ((ATTIAS, "Fig. 12"),),
+           "Gaussian, uniform and salt-and-pepper noise accuracy of S_pixel models",
+           ("noise",), f"{_FIG}:noise_accuracy"),
+    Target("noise_threshold", "figure", ((ATTIAS, "Fig. 13"),),
+           "Gaussian, uniform and salt-and-pepper noise accuracy of S_Th models",
+           ("noise",), f"{_FIG}:noise_accuracy"),
+    Target("color_cifar10", "figure", ((ATTIAS, "Fig. 10"),),
+           "noise, FGSM and Boundary on color CIFAR-10 per color regularization set",
+           ("noise", "fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
+    Target("noise_examples", "figure", ((ATTIAS, "Fig. 11"),),
+           "a test image under Gaussian, uniform and salt-and-pepper noise at one ε",
+           (DATASET,), f"{_FIG}:noise_examples"),
+    Target("noise_mnist", "figure", ((ATTIAS, "Fig. 14"),),
+           "noise accuracy on MNIST per regularization set (MNIST, FashionMNIST)",
+           ("noise",), f"{_FIG}:noise_accuracy"),
+    Target("noise_fashionmnist", "figure", ((ATTIAS, "Fig. 15"),),
+           "noise accuracy on FashionMNIST per regularization set (MNIST, FashionMNIST)",
+           ("noise",), f"{_FIG}:noise_accuracy"),
+    Target("noise_cifar100", "figure", ((ATTIAS, "Fig. 16"),),
+           "noise accuracy of ResNet34 on gray CIFAR-100 per regularization set",
+           ("noise",), f"{_FIG}:noise_accuracy"),
+    Target("attacks_mnist", "figure", ((ATTIAS, "Fig. 17"),),
+           "transferred FGSM and Boundary of the MNIST models of Fig. 14",
+           ("fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
+    Target("attacks_fashionmnist", "figure", ((ATTIAS, "Fig. 18"),),
+           "transferred FGSM and Boundary of the FashionMNIST models of Fig. 15",
+           ("fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
+    Target("attacks_cifar100", "figure", ((ATTIAS, "Fig. 19"),),
+           "transferred FGSM and Boundary of the CIFAR-100 models of Fig. 16",
+           ("fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
+    Target("variants_imagenet", "figure", ((ATTIAS, "Fig. 20"),),
+           "noise, FGSM and Boundary of the App. 7.7 variants, regularized on ImageNet images",
+           ("noise", "fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
+    Target("variants_cifar10", "figure", ((ATTIAS, "Fig. 21"),),
+           "the same, regularized on CIFAR-10 images", ("noise", "fgsm_transfer", "boundary"),
+           f"{_FIG}:robustness"),
+    Target("variants_cifar100", "figure", ((ATTIAS, "Fig. 22"),),
+           "the same, regularized on CIFAR-100 images", ("noise", "fgsm_transfer", "boundary"),
+           f"{_FIG}:robustness"),
+    Target("color_cifar100", "figure", ((ATTIAS, "Fig. 23"),),
+           "noise, FGSM and Boundary of ResNet34 on color CIFAR-100 per color regularization set",
+           ("noise", "fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
 ):
     register(_target)
 
@@ -125,24 +177,31 @@ def grid_models(grid: dict, config: dict) -> list[ModelKey]:
     last two default to the config's ``regularization`` section.
     """
     defaults = config["regularization"]
+    per_set = grid.get("per_regularization", {})
     keys = []
     for seed in grid["seeds"]:
         keys.append(ModelKey.make(grid["task"], NO_REGULARIZATION, NO_REGULARIZATION, 0,
                                   NOT_APPLICABLE, 0, seed))
         for images in as_list(grid["regularization"]):
+            # App. Table 1: (α, Th) per classification-regularization pair
+            alphas = per_set.get(images, {}).get("alpha", grid["alpha"])
+            thresholds = per_set.get(images, {}).get("threshold", grid["threshold"])
             for n in as_list(grid.get("n_images", defaults["n_images"])):
                 reg = regularization_set(images, n)
                 for pairs in as_list(grid.get("reg_pairs", defaults["reg_pairs"])):
                     for method in grid["methods"]:
-                        for alpha in grid["alpha"]:
-                            for threshold in grid["threshold"]:
+                        for alpha in alphas:
+                            for threshold in thresholds:
                                 keys.append(ModelKey.make(grid["task"], reg, method, alpha,
                                                           threshold, pairs, seed))
     return list(dict.fromkeys(keys))
 
 
 def is_built(name: str, config: dict) -> bool:
-    """Whether the config asks for target ``name`` (its grid is configured)."""
+    """Whether the config asks for target ``name`` (its grid, or one of its grids, is
+    configured)."""
+    if TARGETS[name].grids:
+        return any(g in config["figures"] for g in TARGETS[name].grids)
     grid = TARGETS[name].grid_name()
     return grid is None or grid in config["figures"]
 
@@ -150,6 +209,10 @@ def is_built(name: str, config: dict) -> bool:
 def target_models(name: str, config: dict) -> list[ModelKey]:
     grid = TARGETS[name].grid_name()
     figures = config["figures"]
+    if TARGETS[name].grids:
+        keys = [k for g in TARGETS[name].grids if g in figures
+                for k in grid_models(figures[g], config)]
+        return list(dict.fromkeys(keys))
     if grid is not None:
         return grid_models(figures[grid], config) if grid in figures else []
     keys = [k for g in figures.values() for k in grid_models(g, config)]
@@ -160,13 +223,15 @@ def evaluation_files(kind: str, key: ModelKey, config: dict) -> list[str]:
     """The tables (one per setting) that evaluation ``kind`` (or METRICS) wrote for ``key``."""
     if kind == METRICS:
         return [metrics_file(key)]
+    if kind == DATASET:
+        return [dataset_file(key.task)]
     return EVALUATIONS[kind].files(key, config)
 
 
 def target_inputs(name: str, config: dict) -> dict[str, list[str]]:
     """Input files of a figure or table, per evaluation it reads."""
     keys = target_models(name, config)
-    return {kind: [f for key in keys for f in evaluation_files(kind, key, config)]
+    return {kind: list(dict.fromkeys(f for key in keys for f in evaluation_files(kind, key, config)))
             for kind in TARGETS[name].reads}
 
 

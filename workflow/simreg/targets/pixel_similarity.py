@@ -1,7 +1,9 @@
 """Pixel similarity of a regularization set (paper §4, App. 7.1), computed in blocks.
 
-S_pixel[i, j] is the cosine similarity of images i and j, flattened over all pixels and
-channels, after subtracting the per-pixel mean over the N chosen images. The matrix is
+S_pixel[i, j] is the cosine similarity of images i and j, flattened over all pixels, after
+subtracting the per-pixel mean over the N chosen images. Color images are first averaged
+over their RGB channels, as the authors' code does (so a color set's S_pixel is that of its
+channel-mean images; issue #10, docs/choices.md). The matrix is
 built one block of rows at a time and streamed into a chunked HDF5 dataset, so N = 50,000
 (2.5e9 entries) never needs the full matrix in memory.
 
@@ -40,8 +42,13 @@ def choose_images(n_available: int, n_images: int, seed: int) -> np.ndarray:
 
 
 def centered_unit_rows(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """Flatten images, subtract the per-pixel mean over the set, scale rows to unit norm."""
-    x = torch.as_tensor(images).reshape(len(images), -1).to(torch.float64)
+    """Average NHWC images over their channels (authors' code: RGB -> channel mean; a
+    gray image is its own mean), flatten, subtract the per-pixel mean over the set, scale
+    rows to unit norm."""
+    x = torch.as_tensor(images).to(torch.float64)
+    if x.ndim == 4:
+        x = x.mean(dim=-1)
+    x = x.reshape(len(x), -1)
     x = x - x.mean(dim=0, keepdim=True)
     norms = x.norm(dim=1, keepdim=True).clamp_min(NORM_FLOOR)
     return (x / norms).to(torch.float32)
@@ -86,7 +93,8 @@ def build_similarity(dataset_path: str | Path, out: str | Path, *, n_images: int
             dataset=str(train.attrs.get("dataset")), color=str(train.attrs.get("color")),
             dataset_file=str(dataset_path), n_images=n, image_seed=image_seed, dtype=dtype,
             block_size=block_size, image_shape=list(images.shape[1:]),
-            definition="cosine similarity of flattened images minus the per-pixel mean over the set",
+            definition="cosine similarity of flattened channel-mean images minus the per-pixel "
+                       "mean over the set",
             seconds=round(time.perf_counter() - started, 3),
         )
         for key, value in attrs.items():

@@ -31,7 +31,7 @@ class TrainSettings:
     lr_step_epochs: int = _TRAINING.lr_step_epochs
     lr_cycle_epochs: int = _TRAINING.lr_cycle_epochs
     validation_fraction: float = _TRAINING.validation_fraction
-    augment: bool = _TRAINING.augment
+    augment: bool = True  # training.augment resolved for the task (settings.augments)
     eval_batch_size: int = 1024
 
 
@@ -48,11 +48,13 @@ def settings_from_config(config: dict, key) -> TrainSettings:
 
     regularizer = get_regularizer(key.method)
     m, t = config["model"], config["training"]
+    dataset = key.task.rsplit("_", 1)[0]
     return TrainSettings(
         method=key.method, alpha=float(key.alpha), seed=int(key.seed),
         regularizer=regularizer.parameters_from(config, key),
-        architecture=m["architecture"], width=m["width"], epochs=t["epochs"],
+        architecture=m["dataset_architecture"].get(dataset, m["architecture"]),
+        width=m["width"], epochs=t["epochs"],
         batch_size=t["batch_size"], lr=t["lr"], momentum=t["momentum"],
         weight_decay=t["weight_decay"], lr_decay=t["lr_decay"], lr_step_epochs=t["lr_step_epochs"],
         lr_cycle_epochs=t["lr_cycle_epochs"], validation_fraction=t["validation_fraction"],
-        augment=t["augment"])
+        augment=config_settings.augments(t["augment"], dataset))

@@ -10,8 +10,8 @@ in which pairs may be sampled. Definitions follow the authors' code (paper eq. 5
 - ``threshold``: S_Th = +1 where S_pixel > Th, -1 where S_pixel < -Th, 0 otherwise (strict).
 - The variants keep S_Th as the target and restrict the pairs that are sampled:
   ``high`` |S| > Th;  ``low`` |S| < Th;  ``positive`` S > Th or |S| < Th;
-  ``negative`` S < -Th or |S| < Th;  ``double`` |S| > Th or |S| < Th_inner.
-  Pairs with |S| exactly at a threshold belong to no variant.
+  ``negative`` S < -Th or |S| < Th;  ``double`` |S| > Th or |S| <= Th_inner (App. 7.7,
+  eq. 6: "0, if |S_ij| <= Th2"). Pairs with |S| exactly at Th belong to no variant.
 - ``shuffle``: S_Th with its off-diagonal entries permuted at random (a symmetric permutation
   of the upper triangle): the same distribution of target values, the link between images
   and targets destroyed. A control that is not in the paper.
@@ -103,10 +103,13 @@ class SimilarityTarget(Regularizer):
         from simreg.models.inference import to_input
         from simreg.train.representation import similarity_loss
 
+        # As the authors' code: the two sides of the k pairs go through the network as two
+        # batches of k images (train mode), so BatchNorm normalizes each side by its own
+        # batch statistics and updates its running statistics twice per step.
         model = batch.model
-        feats = model.features(to_input(self.images[pairs.T.reshape(-1)]))
-        k = len(pairs)
-        s_cnn = self.head([f[:k] for f in feats], [f[k:] for f in feats])
+        feats_a = model.features(to_input(self.images[pairs[:, 0]]))
+        feats_b = model.features(to_input(self.images[pairs[:, 1]]))
+        s_cnn = self.head(feats_a, feats_b)
         s_target = self.target[pairs[:, 0], pairs[:, 1]]
         return similarity_loss(s_cnn, s_target, self.z_eps)
 
@@ -185,14 +188,14 @@ class NegativeSimilarity(PairSubset):
 @register
 class DoubleThreshold(PairSubset):
     name = "double"
-    description = "S_Th on pairs with |S_pixel| > Th or |S_pixel| < Th_inner (App. 7.7)"
+    description = "S_Th on pairs with |S_pixel| > Th or |S_pixel| <= Th_inner (App. 7.7, eq. 6)"
     parameters = {**PairSubset.parameters, "inner_threshold": INNER_THRESHOLD}
 
     def select(self, s):
         if not self.inner_threshold < self.threshold:
             raise ValueError("double thresholding needs inner_threshold < threshold, got "
                              f"{self.inner_threshold} >= {self.threshold}")
-        return (s.abs() > self.threshold) | (s.abs() < self.inner_threshold)
+        return (s.abs() > self.threshold) | (s.abs() <= self.inner_threshold)
 
 
 @register
