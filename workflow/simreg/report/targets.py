@@ -108,6 +108,21 @@ for _target in (
     register(_target)
 
 
+def grid_alphas(grid: dict, method: str) -> list:
+    """The strengths of ``method`` in a grid: its ``alpha`` list, or its entry when ``alpha``
+    maps each method to its own strengths (a method without α: [0])."""
+    alpha = grid["alpha"]
+    if not isinstance(alpha, dict):
+        return list(alpha)
+    from simreg.train.regularizers import get_regularizer
+
+    if method in alpha:
+        return list(alpha[method])
+    if get_regularizer(method).uses_alpha:
+        raise ValueError(f"the grid's alpha mapping has no strengths for method {method!r}")
+    return [0]
+
+
 def grid_models(grid: dict, config: dict) -> list[ModelKey]:
     """Every model a figure grid needs, unregularized baselines included, each once.
 
@@ -124,7 +139,7 @@ def grid_models(grid: dict, config: dict) -> list[ModelKey]:
                 reg = regularization_set(images, n)
                 for pairs in as_list(grid.get("reg_pairs", defaults["reg_pairs"])):
                     for method in grid["methods"]:
-                        for alpha in grid["alpha"]:
+                        for alpha in grid_alphas(grid, method):
                             for threshold in grid["threshold"]:
                                 keys.append(ModelKey.make(grid["task"], reg, method, alpha,
                                                           threshold, pairs, seed))
