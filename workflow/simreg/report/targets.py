@@ -57,6 +57,7 @@ def register(target: Target) -> Target:
 
 
 ATTIAS = "Attias 2024"
+DEFENSE_READS = ("noise", METRICS, "fgsm_transfer", "boundary", "whitebox", "minimal_distance")
 LI = "Li 2019 supplement"
 _FIG = "simreg.report.draw"
 
@@ -104,6 +105,24 @@ for _target in (
     Target("whitebox", "table", (),
            "white-box FGSM / PGD-L∞ accuracy in units of 1/255", ("whitebox",),
            f"{_FIG}:whitebox_table", grid="attack_robustness"),
+    # ---- beyond the paper: the related defenses compared (issue #13) ----------------------
+    Target("defense_comparison", "figure", (),
+           "every method side by side: clean, noise, FGSM, Boundary, minimal L2, white-box "
+           "PGD, training time", DEFENSE_READS, f"{_FIG}:defense_comparison"),
+    Target("defenses", "table", (),
+           "the comparison's measures per method, mean ± SEM over seeds",
+           DEFENSE_READS + ("eigenspectrum", "sensitivity", "lrc_noise"),
+           f"{_FIG}:defenses_table", grid="defense_comparison"),
+    Target("attack_auc", "table", (),
+           "area under each attack's accuracy–ε curve per method (after Bashivan Table 2)",
+           ("noise", "fgsm_transfer", "whitebox"), f"{_FIG}:attack_auc_table",
+           grid="defense_comparison"),
+    Target("lrc_accuracy", "figure", (),
+           "accuracy under long-range-correlated noise vs decay length ζ (after Roth Fig. 3)",
+           ("lrc_noise",), f"{_FIG}:lrc_accuracy"),
+    Target("robustness_vs_exponent", "figure", (),
+           "white-box PGD and noise accuracy vs the eigenspectrum exponent (after Schaeffer "
+           "Fig. 8)", ("eigenspectrum", "whitebox", "noise"), f"{_FIG}:robustness_vs_exponent"),
 ):
     register(_target)
 

@@ -37,6 +37,11 @@ def input_gradients(batch: Batch):
     return -torch.autograd.grad(total, batch.x, create_graph=True)[0]
 
 
+def gradient_norm_penalty(g, c: float):
+    """(c / 2m) Σᵢ ||gᵢ||²: Ω with Σ = I, scaled to the data's mean variance c."""
+    return c / (2 * len(g)) * g.pow(2).sum()
+
+
 def data_variance(images_u8) -> float:
     """c: the mean over pixels of the variance across images, of pixels in [0, 1]."""
     from simreg.models.inference import to_input
@@ -54,8 +59,7 @@ class GradientNorm(Regularizer):
         self.c = data_variance(context.train_images)
 
     def loss(self, batch: Batch, step):
-        g = input_gradients(batch)
-        return self.c / (2 * len(g)) * g.pow(2).sum()
+        return gradient_norm_penalty(input_gradients(batch), self.c)
 
     def metrics(self):
         return {"sgr_c": self.c}
@@ -107,8 +111,12 @@ class StructuredGradient(Regularizer):
     def loss(self, batch: Batch, step):
         g = input_gradients(batch)
         self.sigma_hat.update(self.perturbations(batch, g))
-        self.sigma = self.c / self.sigma_hat.mean_diagonal()
-        return self.sigma / (2 * len(g)) * self.sigma_hat.quadratic_form(g).sum()
+        return self.penalty(g)
+
+    def penalty(self, g):
+        """Ω_Σ = (σ / 2m) Σᵢ gᵢᵀ Σ gᵢ with the current Σ, σ = c / mean diag(Σ)."""
+        sigma = self.c / self.sigma_hat.mean_diagonal()
+        return sigma / (2 * len(g)) * self.sigma_hat.quadratic_form(g).sum()
 
     def state_dict(self):
         return {"covariance": self.sigma_hat.state_dict(),
