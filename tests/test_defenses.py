@@ -226,3 +226,21 @@ def test_every_new_method_trains(method, digits_task, tmp_path):
     assert set(saved["modules"]) == set()  # the discriminator stays in the checkpoint only
     state = torch.load(tmp_path / "ckpt" / "last.pt", weights_only=False)["trainer"]
     assert ("discriminator" in state["regularizer"]) == (method == "afd")
+
+
+def test_the_quick_run_compares_every_method(quick_run):
+    import pandas as pd
+
+    workdir, _ = quick_run
+    table = pd.read_csv(workdir / "results" / "tables" / "defenses.csv")
+    assert set(table["method"]) == {"none", "threshold", *NEW_METHODS}
+    for column in ("clean_accuracy", "noise_accuracy", "fgsm_accuracy", "boundary_paper",
+                   "min_l2_mean", "pgd_accuracy", "time_ratio", "exponent", "sensitivity",
+                   "lrc_accuracy"):
+        assert table[column].notna().all(), column
+    assert (table.loc[table["method"] == "none", "time_ratio"] == 1).all()
+    assert table["noise_accuracy_at"].eq(0.5).all()  # the digits grid's largest ε
+    auc = pd.read_csv(workdir / "results" / "tables" / "attack_auc.csv")
+    assert auc.filter(like="auc_").stack().between(0, 1).all()
+    for figure in ("defense_comparison", "lrc_accuracy", "robustness_vs_exponent"):
+        assert (workdir / "results" / "figures" / f"{figure}.pdf").stat().st_size > 0

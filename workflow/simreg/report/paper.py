@@ -141,8 +141,8 @@ PAPER_ITEMS: tuple[PaperItem, ...] = (
             missing="color pixel similarity and a color CIFAR-100 grid (#10)"),
     _attias("Fig. 24", "a color CIFAR-10 model regularized on CIFAR-100 against RobustBench "
             "models (standard, L∞, L2, corruption-robust) on CIFAR-10-C severity 5",
-            missing="CIFAR-10-C (#11) and robust reference models (closest planned: PGD-AT, "
-            "#13)"),
+            missing="CIFAR-10-C (#11) and robust reference models (the closest here is the "
+            "`pgd_at` method, #13)"),
     _attias("Fig. 25", "mean Fourier magnitude of each CIFAR-10-C corruption (severity 3), "
             "grouped into low, medium and high frequency",
             missing="CIFAR-10-C common corruptions (#11)"),
