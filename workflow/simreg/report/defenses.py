@@ -20,7 +20,8 @@ import pandas as pd
 import seaborn as sns
 
 from simreg.report.noise_figures import (draw_sem_bands, draw_sem_bars, in_order, label_order,
-                                         label_palette, mean_sem, model_labels, save_figure)
+                                         label_palette, mean_sem, model_labels, save_figure,
+                                         setting_text)
 from simreg.report.selection import (BASELINE, GROUP_KEYS, MODEL_KEYS, normalize_keys,
                                      per_seed_accuracy)
 from simreg.report.tables import (best_epochs, boundary_per_model, mean_and_sem,
@@ -136,9 +137,21 @@ def attack_auc_table(*, noise, fgsm, whitebox) -> pd.DataFrame:
 
 
 # ---- figures ------------------------------------------------------------------------------
+def method_label(row) -> str:
+    """"sgr α=0.5", "threshold α=10, Th=0.8"; "none" and methods without α by name."""
+    if row["method"] == BASELINE or row["alpha"] == 0:
+        return row["method"]
+    return f"{row['method']} {setting_text(row['alpha'], row['threshold'])}"
+
+
 def labelled_models(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """``frame`` with a ``label`` per model setting (task and regularization set shown only
+    when they vary among the similarity methods), and the labels in drawing order."""
     frame = normalize_keys(frame)
     frame["label"] = model_labels(frame)
+    if frame.loc[frame["regularization"] != BASELINE, "regularization"].nunique() <= 1 \
+            and frame["task"].nunique() == 1:
+        frame["label"] = frame.apply(method_label, axis=1)
     return frame, label_order(frame)
 
 
@@ -209,7 +222,8 @@ def plot_robustness_vs_exponent(per_model: pd.DataFrame, out_pdf: str | Path,
                         hue_order=order, palette=palette, ax=ax, legend=ax is axes[0][-1])
         ax.axvline(1.0, color="tab:red", linestyle="--", linewidth=1)
         at = data[f"{measure}_at"].iloc[0] if f"{measure}_at" in data else ""
-        ax.set(title=f"{panel} (ε = {at:g})" if at != "" else panel,
+        unit = "/255" if measure == "pgd_accuracy" else ""
+        ax.set(title=f"{panel} (ε = {at:g}{unit})" if at != "" else panel,
                xlabel="eigenspectrum exponent α", ylabel="test accuracy")
     if axes[0][-1].get_legend() is not None:
         axes[0][-1].legend(fontsize=7, title="", loc="best")
