@@ -1,8 +1,11 @@
 """Speed of the two costly steps, printed as JSON (not a test; numbers depend on the machine).
 
-- training steps/s for ``none`` and ``threshold`` with the pipeline's defaults (batch 64 +
-  16 regularization pairs, crop + flip augmentation), ResNet18 on 32x32 grayscale images,
-  and the ratio threshold/none;
+- training steps/s of ``none``, ``threshold`` and every registered method that needs no
+  input file (``sgr``, ``gn``, ``jacobian``, ``covariance``, ``afd``, ``pgd_at``;
+  ``--methods`` to choose) with the pipeline's defaults
+  (batch 64 + 16 regularization pairs, crop + flip augmentation, CIFAR-10's PGD budget),
+  ResNet18 on 32x32 grayscale images, and each one's step time relative to ``none``
+  (``train_step_time_over_none``: steps/s of none over steps/s of the method);
 - wall time of the pixel-similarity build (blocks + HDF5 write) for N = 5000 and 20000;
 - attacked images/s of the Boundary Attack (``--boundary-steps`` steps, one batch of
   ``--attack-images``) and of the minimal-distance suite (its quick setting), against a
@@ -31,7 +34,7 @@ from simreg.data.store import write_dataset
 from simreg.models.inference import pick_device
 from simreg.targets.pixel_similarity import build_similarity
 from simreg.train.augment import draw_crop_flip
-from simreg.train.regularizers import get_regularizer
+from simreg.train.regularizers import REGULARIZERS, get_regularizer
 from simreg.train.settings import TrainSettings
 from simreg.train.trainer import Trainer
 
@@ -52,7 +55,7 @@ def sync(device: torch.device) -> None:
 def training_steps_per_second(workdir: Path, method: str, width: int, steps: int, device) -> float:
     """Steps/s of the trainer's own step, with the pipeline's defaults (config.yaml's training
     and regularization settings: augmentation on, 64 images + 16 pairs, Th 0.8)."""
-    params = get_regularizer(method).parameters_from(validate_config({}))
+    params = get_regularizer(method).parameters_from(validate_config({}), dataset="cifar10")
     s = TrainSettings(method=method, alpha=10.0, width=width, regularizer=params)
     trainer = Trainer(workdir / "task.h5", {"similarity": workdir / "similarity.h5"}, s, device)
     generator = torch.Generator().manual_seed(0)
@@ -141,7 +144,12 @@ def main() -> None:
     p.add_argument("--attack-images", type=int, default=16)
     p.add_argument("--attack-train-steps", type=int, default=60)
     p.add_argument("--boundary-steps", type=int, default=200)
+    p.add_argument("--methods", nargs="*", default=None,
+                   help="methods whose training step is timed (default: threshold and every "
+                        "method that needs no input file)")
     a = p.parse_args()
+    methods = a.methods or ["threshold"] + sorted(m for m, r in REGULARIZERS.items()
+                                                  if not r.needs and m != "none")
     device = pick_device(a.device)
     result = {"simreg_version": simreg.__version__, "torch": torch.__version__,
               "device": str(device), "threads": torch.get_num_threads(),
@@ -151,9 +159,12 @@ def main() -> None:
         synthetic_dataset(workdir / "task.h5", 5000)
         build_similarity(workdir / "task.h5", workdir / "similarity.h5", n_images=5000, image_seed=0)
         rates = {m: training_steps_per_second(workdir, m, a.width, a.steps, device)
-                 for m in ("none", "threshold")}
+                 for m in dict.fromkeys(["none", *methods])}
         result["train_steps_per_s"] = {m: round(r, 3) for m, r in rates.items()}
-        result["train_threshold_over_none"] = round(rates["threshold"] / rates["none"], 3)
+        result["train_step_time_over_none"] = {m: round(rates["none"] / r, 3)
+                                               for m, r in rates.items()}
+        if "threshold" in rates:
+            result["train_threshold_over_none"] = round(rates["threshold"] / rates["none"], 3)
         result["similarity_build_s"] = {}
         for n in a.sizes:
             synthetic_dataset(workdir / f"images{n}.h5", n, seed=1)

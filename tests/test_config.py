@@ -139,7 +139,7 @@ def test_grid_models_are_canonical_and_unique():
     none = [k for k in keys if k.method == "none"]
     assert all(k.regularization == "none" and k.alpha == "0" and k.threshold == "na" for k in none)
     assert all(k.threshold == "na" for k in keys if k.method == "pixel")
-    assert len(all_targets(c)) == len(TARGETS) == 23 + 6  # every figure and table
+    assert len(all_targets(c)) == len(TARGETS) == 23 + 6 + 5  # every figure and table (#10, #13)
 
 
 def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):

@@ -58,3 +58,11 @@ def test_status_and_missing():
         assert i.status in STATUSES, i
         assert i.missing or i.status == "reproduced", f"{i.paper} {i.item}: say what is missing"
         assert i.targets or i.status == "not yet", f"{i.paper} {i.item}: no target to rebuild it"
+
+
+def test_beyond_items_name_existing_targets_without_a_paper_item():
+    from simreg.report.paper import BEYOND_ITEMS
+
+    for item in BEYOND_ITEMS:
+        assert item.targets and all(name in TARGETS for name in item.targets), item
+        assert all(not TARGETS[name].reproduces for name in item.targets), item

@@ -184,6 +184,21 @@ def _check_consistency(config: dict) -> None:
         if unknown:
             raise ConfigError(f"config key 'figures.{name}.methods': unknown {unknown}; "
                               f"registered: {sorted(REGULARIZERS)}")
+        alpha = grid["alpha"]
+        if isinstance(alpha, dict):
+            lacking = [m for m in as_list(grid["methods"])
+                       if REGULARIZERS[m].uses_alpha and m not in alpha]
+            if lacking or set(alpha) - set(as_list(grid["methods"])):
+                raise ConfigError(f"config key 'figures.{name}.alpha': give strengths for "
+                                  f"exactly the grid's methods with α; lacking {lacking}, "
+                                  f"not in methods {sorted(set(alpha) - set(grid['methods']))}")
+        per_dataset = {spec.config for m in as_list(grid["methods"])
+                       for spec in REGULARIZERS[m].parameters.values() if spec.per_dataset}
+        for key in sorted(per_dataset):
+            section, field = key.split(".")
+            if dataset not in config[section][field]:
+                raise ConfigError(f"config key 'figures.{name}.task': dataset {dataset!r} has no "
+                                  f"value in {key}; add {key}.{dataset}")
         inner = config["regularization"]["inner_threshold"]
         if "double" in grid["methods"] and min(grid["threshold"]) <= inner:
             raise ConfigError(f"config key 'figures.{name}.threshold': the double variant needs "

@@ -122,6 +122,66 @@ class MinimalDistance:
     suite: dict = field(default_factory=dict)  # {} = simreg.evaluate.minimal_distance.PAPER_SUITE
 
 
+# ---- related defenses (issue #13; docs/methods.md) ------------------------------------------
+@dataclass(frozen=True)
+class Adversarial:
+    """PGD-L∞ perturbations made during training (pgd_at, afd, sgr with perturbation pgd)."""
+    epsilons: dict = field(default_factory=lambda: {  # AFD §3.2; Madry et al.
+        "cifar10": 0.031, "cifar100": 0.031, "mnist": 0.3, "fashionmnist": 0.3, "digits": 0.3})
+    steps: int = 7                # Madry et al. CIFAR-10: 7 steps of 2/255 at ε = 8/255
+    rel_stepsize: float = 0.25    # step size / ε
+    random_start: bool = True
+
+
+@dataclass(frozen=True)
+class Sgr:
+    perturbation: str = "sign"    # Roth §4.1: gradient, sign, fgsm or pgd (Table 1: sign)
+    beta: float = 0.1             # Roth Alg. 1, footnote 2
+
+
+@dataclass(frozen=True)
+class Jacobian:
+    projections: int = 1          # random projections per step (Hoffman et al. 2019: 1)
+
+
+@dataclass(frozen=True)
+class Afd:
+    embedding_lr: float = 0.1     # AFD Table A1: LR_E
+    discriminator_lr: float = 0.1  # AFD Table A1: LR_Da
+    momentum: float = 0.9         # AFD App. 6.1
+    width: int = 512              # AFD §3.2: hidden units of Da (64 MNIST, 512 CIFAR)
+    leaky_slope: float = 0.2
+
+
+@dataclass(frozen=True)
+class LrcNoise:
+    zetas: list = field(default_factory=lambda: [1, 2, 4, 8, 16])  # Roth Fig. 3
+    epsilon: float = 0.3          # Roth Fig. 3: fixed ε
+    draws: int = 100              # Roth §4.3: worst of 100
+    n_images: int | None = 1000
+    seed: int = 0
+    batch_size: int = 500
+
+
+@dataclass(frozen=True)
+class Eigenspectrum:
+    n_images: int | None = 3000   # Schaeffer §3.1: 3000 images
+    seed: int = 0
+    first: int = 10               # Schaeffer §2.3: eigenvalues 10 to 316
+    last: int = 316
+    batch_size: int = 500
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    n_images: int | None = 500
+    epsilons_255: list = field(default_factory=lambda: [2, 4, 8])
+    pgd_steps: int = 20           # AFD Table A2: PGD-L∞ on CIFAR, 20 steps
+    pgd_rel_stepsize: float = 0.1
+    seed: int = 0
+    batch_size: int = 256
+
+
 @dataclass(frozen=True)
 class Selection:
     # §5.2, Fig. 4 caption: U_D and R_D at ε = 0.1 for the random noises and ε = 0.02 for
@@ -158,6 +218,13 @@ SECTIONS: dict[str, type] = {
     "whitebox": Whitebox,
     "minimal_distance": MinimalDistance,
     "selection": Selection,
+    "adversarial": Adversarial,
+    "sgr": Sgr,
+    "jacobian": Jacobian,
+    "afd": Afd,
+    "lrc_noise": LrcNoise,
+    "eigenspectrum": Eigenspectrum,
+    "sensitivity": Sensitivity,
     "resources": Resources,
 }
 # Top-level scalar keys and their defaults.

@@ -17,6 +17,9 @@ A new evaluation: a module in this package with ``run(context, **params)``, one
     results/spectrum/{setting}/<model>.h5              Fourier spectrum of those perturbations
     results/whitebox/<model>.csv                       white-box FGSM / PGD-L∞ accuracy
     results/minimal_distance/<model>.csv               minimal L0/L1/L2/L∞ distances
+    results/lrc_noise/<model>.csv                      long-range-correlated noise (Roth)
+    results/eigenspectrum/<model>.csv                  penultimate eigenspectrum, exponent
+    results/sensitivity/<model>.csv                    representation sensitivity (AFD)
 
 where <model> is the model key's stem (:mod:`simreg.train.model_key`).
 """
@@ -195,4 +198,39 @@ register(Evaluation(
     columns=("image", "label", "norm", "distance", "attack", "n_successful"),
     params=lambda config, task, setting: dict(config["minimal_distance"]),
     runtime="attack_runtime",
+))
+
+# ---- related defenses (issue #13) --------------------------------------------------------
+register(Evaluation(
+    name="lrc_noise",
+    description="accuracy under long-range-correlated noise, worst of draws, per decay length "
+                "ζ (Roth et al. 2018, Fig. 3)",
+    implementation="simreg.evaluate.lrc_noise:run",
+    directory="lrc_noise",
+    outputs={"csv": ".csv"},
+    columns=("zeta", "epsilon", "draws", "accuracy"),
+    params=lambda config, task, setting: dict(config["lrc_noise"]),
+))
+
+register(Evaluation(
+    name="eigenspectrum",
+    description="power-law exponent of the penultimate-layer covariance eigenspectrum "
+                "(Schaeffer et al. §2.3)",
+    implementation="simreg.evaluate.eigenspectrum:run",
+    directory="eigenspectrum",
+    outputs={"csv": ".csv"},
+    columns=("rank", "eigenvalue", "in_fit", "exponent", "intercept", "fit_first", "fit_last",
+             "n_fit"),
+    params=lambda config, task, setting: dict(config["eigenspectrum"]),
+))
+
+register(Evaluation(
+    name="sensitivity",
+    description="representation sensitivity ||E(x) − E(x')|| / ||E(x)|| under PGD-L∞ "
+                "(Bashivan et al. Fig. 4)",
+    implementation="simreg.evaluate.sensitivity:run",
+    directory="sensitivity",
+    outputs={"csv": ".csv"},
+    columns=("epsilon_255", "epsilon", "median", "mean", "std"),
+    params=lambda config, task, setting: dict(config["sensitivity"]),
 ))

@@ -71,8 +71,17 @@ class ResNet(nn.Module):
             out.append(h)
         return out
 
+    @staticmethod
+    def pool(last_features: torch.Tensor) -> torch.Tensor:
+        """The penultimate activity: the last stage's output, averaged over space."""
+        return F.adaptive_avg_pool2d(last_features, 1).flatten(1)
+
     def classify(self, last_features: torch.Tensor) -> torch.Tensor:
-        return self.head(F.adaptive_avg_pool2d(last_features, 1).flatten(1))
+        return self.head(self.pool(last_features))
+
+    def embedding(self, x: torch.Tensor) -> torch.Tensor:
+        """E(x): the penultimate activity of inputs ``x`` (what the head classifies)."""
+        return self.pool(self.features(x)[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classify(self.features(x)[-1])

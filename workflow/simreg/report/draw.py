@@ -105,3 +105,53 @@ def models_table(data, out, params):
 
 def whitebox_table(data, out, params):
     tables.write_table(tables.whitebox_table(data["whitebox"]), out)
+
+
+# ---- related defenses (issue #13) -----------------------------------------------------------
+def _defense_frames(data) -> dict:
+    return {"noise": data["noise"], "metrics": data["metrics"], "fgsm": data["fgsm_transfer"],
+            "boundary": data["boundary"], "whitebox": data["whitebox"],
+            "minimal_distance": data["minimal_distance"],
+            "eigenspectrum": data.get("eigenspectrum"), "sensitivity": data.get("sensitivity"),
+            "lrc": data.get("lrc_noise")}
+
+
+def defense_comparison(data, out, params):
+    from simreg.report import defenses
+
+    defenses.plot_defense_comparison(defenses.defense_per_model(**_defense_frames(data)), out,
+                                     title(params))
+
+
+def defenses_table(data, out, params):
+    from simreg.report import defenses
+
+    tables.write_table(defenses.defense_table(**_defense_frames(data)), out)
+
+
+def attack_auc_table(data, out, params):
+    from simreg.report import defenses
+
+    tables.write_table(defenses.attack_auc_table(noise=data["noise"], fgsm=data["fgsm_transfer"],
+                                                 whitebox=data["whitebox"]), out)
+
+
+def lrc_accuracy(data, out, params):
+    from simreg.report import defenses
+
+    defenses.plot_lrc_accuracy(data["lrc_noise"], out, title(params))
+
+
+def robustness_vs_exponent(data, out, params):
+    from simreg.report import defenses
+
+    per_model = defenses.at_largest(data["whitebox"].query("attack == 'pgd_linf'"),
+                                    "epsilon_255", "accuracy", "pgd_accuracy")
+    noise = data["noise"]
+    per_model = per_model.merge(
+        defenses.at_largest(noise[noise["noise"] == "gaussian"], "epsilon", "accuracy",
+                            "noise_accuracy"), on=defenses.MODEL_KEYS, how="outer")
+    exponent = (defenses.normalize_keys(data["eigenspectrum"])
+                .groupby(defenses.MODEL_KEYS, dropna=False)["exponent"].first().reset_index())
+    defenses.plot_robustness_vs_exponent(per_model.merge(exponent, on=defenses.MODEL_KEYS),
+                                         out, title(params))

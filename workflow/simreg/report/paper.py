@@ -138,8 +138,8 @@ PAPER_ITEMS: tuple[PaperItem, ...] = (
             f"(α, Th) = (10, 0.8): App. Table 1 lists gray pairs only; {IMAGENETTE}"),
     _attias("Fig. 24", "a color CIFAR-10 model regularized on CIFAR-100 against RobustBench "
             "models (standard, L∞, L2, corruption-robust) on CIFAR-10-C severity 5",
-            missing="CIFAR-10-C (#11) and robust reference models (closest planned: PGD-AT, "
-            "#13)"),
+            missing="CIFAR-10-C (#11) and robust reference models (the closest here is the "
+            "`pgd_at` method, #13)"),
     _attias("Fig. 25", "mean Fourier magnitude of each CIFAR-10-C corruption (severity 3), "
             "grouped into low, medium and high frequency",
             missing="CIFAR-10-C common corruptions (#11)"),
@@ -152,6 +152,34 @@ PAPER_ITEMS: tuple[PaperItem, ...] = (
         "none, shuffle and neural models, averaged over 1000 images",
         ("minimal_distance",), "partly",
         f"{NEURAL}; the shuffle control is not in the grid"),
+)
+
+
+@dataclass(frozen=True)
+class BeyondItem:
+    """A figure or table that is in neither paper: what it shows, after which figure of
+    which other paper, and the targets that build it."""
+
+    shows: str
+    after: str
+    targets: tuple[str, ...]
+
+
+# Beyond the paper: the related defenses trained and attacked as the paper's methods are
+# (issue #13; docs/methods.md).
+BEYOND_ITEMS: tuple[BeyondItem, ...] = (
+    BeyondItem("every method side by side (similarity, SGR, gradient norm, Jacobian and "
+               "covariance penalties, AFD, PGD-AT): clean, noise, transferred FGSM, Boundary, "
+               "mean minimal L2, white-box PGD accuracy, training time per epoch / none, "
+               "eigenspectrum exponent, representation sensitivity; mean ± SEM over seeds "
+               "(CIFAR-10-C not yet: #11)",
+               "no paper gives it", ("defenses", "defense_comparison")),
+    BeyondItem("area under each attack's accuracy–ε curve per method",
+               "Bashivan et al., Table 2", ("attack_auc",)),
+    BeyondItem("accuracy under long-range-correlated noise (worst of the draws) vs decay "
+               "length ζ at fixed ε", "Roth et al. 2018, Fig. 3 left", ("lrc_accuracy",)),
+    BeyondItem("white-box PGD and noise accuracy vs the penultimate eigenspectrum's "
+               "power-law exponent", "Schaeffer et al., Fig. 8", ("robustness_vs_exponent",)),
 )
 
 
@@ -209,6 +237,18 @@ def paper_markdown(targets: dict | None = None) -> str:
                   "| item | what it shows | target file(s) | rebuild command | status |",
                   "| --- | --- | --- | --- | --- |",
                   *(_row(item, targets) for item in items)]
+    parts += ["\n## Beyond the paper\n",
+              "Figures and tables in neither paper: the related defenses (issue #13), each a "
+              "method of the same grid (`figures.defense_comparison`), trained and attacked "
+              "alike; methods and strengths in `docs/methods.md`.\n",
+              "| what it shows | after | target file(s) | rebuild command |",
+              "| --- | --- | --- | --- |"]
+    for item in BEYOND_ITEMS:
+        files = [targets[name].file for name in item.targets if name in targets]
+        command = _code(f"snakemake {' '.join(files)} --cores 8") if files else "none"
+        parts.append("| " + " | ".join([item.shows, item.after,
+                                         "<br>".join(map(_code, files)) or "none",
+                                         command]) + " |")
     return "\n".join(parts) + "\n"
 
 

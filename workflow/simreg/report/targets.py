@@ -71,6 +71,7 @@ def register(target: Target) -> Target:
 
 
 ATTIAS = "Attias 2024"
+DEFENSE_READS = ("noise", METRICS, "fgsm_transfer", "boundary", "whitebox", "minimal_distance")
 LI = "Li 2019 supplement"
 _FIG = "simreg.report.draw"
 
@@ -166,8 +167,41 @@ for _target in (
     Target("color_cifar100", "figure", ((ATTIAS, "Fig. 23"),),
            "noise, FGSM and Boundary of ResNet34 on color CIFAR-100 per color regularization set",
            ("noise", "fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
+    # ---- beyond the paper: the related defenses compared (issue #13) ----------------------
+    Target("defense_comparison", "figure", (),
+           "every method side by side: clean, noise, FGSM, Boundary, minimal L2, white-box "
+           "PGD, training time", DEFENSE_READS, f"{_FIG}:defense_comparison"),
+    Target("defenses", "table", (),
+           "the comparison's measures per method, mean ± SEM over seeds",
+           DEFENSE_READS + ("eigenspectrum", "sensitivity", "lrc_noise"),
+           f"{_FIG}:defenses_table", grid="defense_comparison"),
+    Target("attack_auc", "table", (),
+           "area under each attack's accuracy–ε curve per method (after Bashivan Table 2)",
+           ("noise", "fgsm_transfer", "whitebox"), f"{_FIG}:attack_auc_table",
+           grid="defense_comparison"),
+    Target("lrc_accuracy", "figure", (),
+           "accuracy under long-range-correlated noise vs decay length ζ (after Roth Fig. 3)",
+           ("lrc_noise",), f"{_FIG}:lrc_accuracy"),
+    Target("robustness_vs_exponent", "figure", (),
+           "white-box PGD and noise accuracy vs the eigenspectrum exponent (after Schaeffer "
+           "Fig. 8)", ("eigenspectrum", "whitebox", "noise"), f"{_FIG}:robustness_vs_exponent"),
 ):
     register(_target)
+
+
+def grid_alphas(grid: dict, method: str) -> list:
+    """The strengths of ``method`` in a grid: its ``alpha`` list, or its entry when ``alpha``
+    maps each method to its own strengths (a method without α: [0])."""
+    alpha = grid["alpha"]
+    if not isinstance(alpha, dict):
+        return list(alpha)
+    from simreg.train.regularizers import get_regularizer
+
+    if method in alpha:
+        return list(alpha[method])
+    if get_regularizer(method).uses_alpha:
+        raise ValueError(f"the grid's alpha mapping has no strengths for method {method!r}")
+    return [0]
 
 
 def grid_models(grid: dict, config: dict) -> list[ModelKey]:
@@ -184,13 +218,13 @@ def grid_models(grid: dict, config: dict) -> list[ModelKey]:
                                   NOT_APPLICABLE, 0, seed))
         for images in as_list(grid["regularization"]):
             # App. Table 1: (α, Th) per classification-regularization pair
-            alphas = per_set.get(images, {}).get("alpha", grid["alpha"])
+            alphas = per_set.get(images, {}).get("alpha")  # None: the grid's (per method)
             thresholds = per_set.get(images, {}).get("threshold", grid["threshold"])
             for n in as_list(grid.get("n_images", defaults["n_images"])):
                 reg = regularization_set(images, n)
                 for pairs in as_list(grid.get("reg_pairs", defaults["reg_pairs"])):
                     for method in grid["methods"]:
-                        for alpha in alphas:
+                        for alpha in alphas if alphas is not None else grid_alphas(grid, method):
                             for threshold in thresholds:
                                 keys.append(ModelKey.make(grid["task"], reg, method, alpha,
                                                           threshold, pairs, seed))

@@ -70,7 +70,9 @@ class Trainer:
         missing = [need for need in self.regularizer.needs if need not in inputs]
         if missing:
             raise ValueError(f"method {settings.method!r} needs the inputs {missing}")
-        self.regularizer.setup(TrainContext(self.model, device, settings.seed, channels, inputs))
+        self.regularizer.setup(TrainContext(self.model, device, settings.seed, channels, inputs,
+                                            train_images=self.x_train,
+                                            n_classes=task.n_classes, alpha=settings.alpha))
         self.modules = self.regularizer.modules()
         params = list(self.model.parameters())
         for module in self.modules.values():
@@ -109,6 +111,7 @@ class Trainer:
         lr = learning_rate(epoch, s)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        self.regularizer.start_epoch(epoch, lr / s.lr)
         self.model.train()
         for module in self.modules.values():
             module.train()

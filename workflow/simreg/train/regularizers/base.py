@@ -14,7 +14,13 @@ The trainer (:mod:`simreg.train.trainer`) names no method: it asks the regulariz
   ``modules`` (extra modules trained by the classifier's optimizer and saved with it),
   ``after_step`` (the method's own optimizer or running state, e.g. AFD's discriminator or
   SGR's perturbation covariance), ``state_dict``/``load_state_dict`` (what a checkpoint must
-  hold of that state) and ``metrics`` (logged per epoch).
+  hold of that state) and ``metrics`` (logged per epoch);
+- ``start_epoch(epoch, lr_scale)``: the epoch begins and the classifier's learning rate is
+  ``lr_scale`` times its base value (a method with its own optimizers, e.g. AFD's
+  discriminator and embedding steps, follows the same schedule).
+
+Parameters may depend on the task's dataset (``Parameter(per_dataset=True)``: the config key
+holds one value per dataset, e.g. the PGD budget ε = 0.031 on CIFAR, 0.3 on MNIST).
 
 Declarations are plain class attributes and module imports stay free of torch, so the
 Snakefile can read the registry without loading torch; tensors arrive as arguments, and
@@ -41,11 +47,19 @@ class Parameter:
     type: type
     config: str  # dotted config key, e.g. "regularization.threshold"
     description: str = ""
+    per_dataset: bool = False  # the key maps dataset name -> value
 
-    def read(self, config: dict):
+    def read(self, config: dict, dataset: str | None = None):
         value: Any = config
         for part in self.config.split("."):
             value = value[part]
+        if self.per_dataset:
+            if dataset is None:
+                raise ValueError(f"config key {self.config!r} is per dataset: name the dataset")
+            if dataset not in value:
+                raise ValueError(f"config key {self.config!r} has no value for dataset "
+                                 f"{dataset!r}; add {self.config}.{dataset}")
+            value = value[dataset]
         return self.type(value)
 
 
@@ -65,13 +79,18 @@ class Batch:
 @dataclass
 class TrainContext:
     """What ``setup`` gets: the classifier, where it runs, the run's seed, the task's channel
-    count, and the files of ``needs`` by name."""
+    count, the files of ``needs`` by name, the task's training images (uint8 NHWC on the
+    device, validation images held out) and class count, and the run's α (for a method that
+    weighs a loss of its own update, e.g. AFD's embedding step)."""
 
     model: "nn.Module"
     device: "torch.device"
     seed: int
     channels: int
     inputs: dict
+    train_images: "torch.Tensor | None" = None
+    n_classes: int = 0
+    alpha: float = 0.0
 
 
 class Regularizer:
@@ -96,10 +115,13 @@ class Regularizer:
 
     # ---- declarations -----------------------------------------------------------------
     @classmethod
-    def parameters_from(cls, config: dict, key=None) -> dict:
+    def parameters_from(cls, config: dict, key=None, dataset: str | None = None) -> dict:
         """The method's parameters for model ``key`` under ``config``: the model key's own
-        ``threshold`` and ``pairs`` where it holds them, the config's values otherwise."""
-        values = {name: spec.read(config) for name, spec in cls.parameters.items()}
+        ``threshold`` and ``pairs`` where it holds them, the config's values otherwise
+        (per-dataset values for the key's dataset, or ``dataset`` without a key)."""
+        if key is not None:
+            dataset = key.task.rsplit("_", 1)[0]
+        values = {name: spec.read(config, dataset) for name, spec in cls.parameters.items()}
         if key is not None:
             if "threshold" in values and key.threshold != "na":
                 values["threshold"] = cls.parameters["threshold"].type(key.threshold)
@@ -121,6 +143,9 @@ class Regularizer:
     def modules(self) -> dict[str, "nn.Module"]:
         """Modules trained together with the classifier (same optimizer) and saved with it."""
         return {}
+
+    def start_epoch(self, epoch: int, lr_scale: float) -> None:
+        """The epoch begins; the classifier's learning rate is ``lr_scale`` times its base."""
 
     def plan_epoch(self, n_steps: int, generator: "torch.Generator", device) -> list | None:
         """Draws for the whole epoch, one entry per step (drawn once, from the trainer's
