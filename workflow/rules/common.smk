@@ -92,7 +92,7 @@ def report_reads(wildcards, input):
 
 def figure_params(wildcards):
     grid = config["figures"][wildcards.name]
-    extra = {k: grid[k] for k in ("noise", "min_clean_ratio") if k in grid}
+    extra = {k: grid[k] for k in ("noise", "min_clean_ratio", "severity") if k in grid}
     return json.dumps({"title": f"{wildcards.name}: {grid['task']}", **extra})
 
 

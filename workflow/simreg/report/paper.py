@@ -78,11 +78,11 @@ PAPER_ITEMS: tuple[PaperItem, ...] = (
             f"the ImageNet regularization set (#10); {FGSM_SOURCE}"),
     _attias("Fig. 6", "gray CIFAR-10-C accuracy per severity over all 15 corruptions (left) "
             "and per corruption at severity 4 (right)",
-            missing="CIFAR-10-C common corruptions (#11)"),
+            ("corruption_severity", "corruption_types"), "partly", IMAGENET),
     _attias("Fig. 7", "CIFAR-10-C accuracy per frequency band of corruption (left); power "
             "spectrum of minimal Boundary perturbations (centre) and its radial profile (right)",
-            ("perturbation_spectrum",), "partly",
-            "the left panel needs CIFAR-10-C (#11)"),
+            ("corruption_frequency", "perturbation_spectrum"), "partly",
+            "the left panel's ImageNet regularization set (#10)"),
     _attias("Fig. 8", "noise, FGSM and Boundary robustness for regularization batch sizes "
             "k = 4, 8, 16, 32",
             ("robustness_by_pairs",), "partly", f"{IMAGENET}; {FGSM_SOURCE}"),
@@ -141,11 +141,15 @@ PAPER_ITEMS: tuple[PaperItem, ...] = (
             missing="color pixel similarity and a color CIFAR-100 grid (#10)"),
     _attias("Fig. 24", "a color CIFAR-10 model regularized on CIFAR-100 against RobustBench "
             "models (standard, L∞, L2, corruption-robust) on CIFAR-10-C severity 5",
-            missing="CIFAR-10-C (#11) and robust reference models (closest planned: PGD-AT, "
-            "#13)"),
+            ("robustbench_comparison",), "partly",
+            "builds only where the RobustBench weights are on disk (robustbench.model_dir) "
+            "and the robustbench extra is installed; not run here"),
     _attias("Fig. 25", "mean Fourier magnitude of each CIFAR-10-C corruption (severity 3), "
             "grouped into low, medium and high frequency",
-            missing="CIFAR-10-C common corruptions (#11)"),
+            ("corruption_spectra",), "partly",
+            "built from the official CIFAR-10-C where it is on disk, else from generated "
+            "corruptions (generated frost texture, re-implemented motion blur: "
+            "docs/choices.md)"),
     # ---- Li 2019 supplement -------------------------------------------------------------
     _li("Fig. 1", "Gaussian-noise accuracy of neurally regularized models for α from 0 to 32",
         missing="the `neural` method (#12)"),

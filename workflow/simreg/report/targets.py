@@ -12,12 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simreg.evaluate.registry import EVALUATIONS
-from simreg.paths import NO_REGULARIZATION, NOT_APPLICABLE, RESULTS, as_list, regularization_set
+from simreg.evaluate.registry import EVALUATIONS, robustbench_files
+from simreg.paths import (NO_REGULARIZATION, NOT_APPLICABLE, RESULTS, as_list, corruptions_file,
+                          regularization_set)
 from simreg.train.model_key import ModelKey, metrics_file
 
 # The training metrics (metrics.csv of each model) are read like an evaluation's table.
 METRICS = "metrics"
+# Inputs that belong to no model of the grid: the RobustBench models' tables and the grid
+# task's corrupted test set.
+ROBUSTBENCH = "robustbench"
+CORRUPTED_SET = "corrupted_set"
+GRID_READS = (ROBUSTBENCH, CORRUPTED_SET)
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ TARGETS: dict[str, Target] = {}
 
 
 def register(target: Target) -> Target:
-    unknown = set(target.reads) - set(EVALUATIONS) - {METRICS}
+    unknown = set(target.reads) - set(EVALUATIONS) - {METRICS, *GRID_READS}
     if unknown:
         raise ValueError(f"target {target.name!r} reads unknown evaluations {sorted(unknown)}")
     TARGETS[target.name] = target
@@ -104,6 +110,21 @@ for _target in (
     Target("whitebox", "table", (),
            "white-box FGSM / PGD-L∞ accuracy in units of 1/255", ("whitebox",),
            f"{_FIG}:whitebox_table", grid="attack_robustness"),
+    Target("corruption_severity", "figure", ((ATTIAS, "Fig. 6 left"),),
+           "mean accuracy over the 15 common corruptions vs severity",
+           ("corruption_accuracy",), f"{_FIG}:corruption_severity"),
+    Target("corruption_types", "figure", ((ATTIAS, "Fig. 6 right"),),
+           "accuracy per common corruption at one severity", ("corruption_accuracy",),
+           f"{_FIG}:corruption_types"),
+    Target("corruption_frequency", "figure", ((ATTIAS, "Fig. 7 left"),),
+           "accuracy per frequency group of corruptions, per regularization set",
+           ("corruption_accuracy",), f"{_FIG}:corruption_frequency"),
+    Target("robustbench_comparison", "figure", ((ATTIAS, "Fig. 24"),),
+           "our most robust model against RobustBench models on color CIFAR-10-C",
+           ("corruption_accuracy", ROBUSTBENCH), f"{_FIG}:robustbench_comparison"),
+    Target("corruption_spectra", "figure", ((ATTIAS, "Fig. 25"),),
+           "mean Fourier magnitude of each corruption, by frequency group", (CORRUPTED_SET,),
+           f"{_FIG}:corruption_spectra"),
 ):
     register(_target)
 
@@ -153,10 +174,19 @@ def evaluation_files(kind: str, key: ModelKey, config: dict) -> list[str]:
     return EVALUATIONS[kind].files(key, config)
 
 
+def grid_files(kind: str, name: str, config: dict) -> list[str]:
+    """The inputs of kind ROBUSTBENCH or CORRUPTED_SET of target ``name``, for its grid's task."""
+    task = config["figures"][TARGETS[name].grid_name()]["task"]
+    if kind == ROBUSTBENCH:
+        return robustbench_files(config, task)
+    return [corruptions_file(task)]
+
+
 def target_inputs(name: str, config: dict) -> dict[str, list[str]]:
     """Input files of a figure or table, per evaluation it reads."""
     keys = target_models(name, config)
-    return {kind: [f for key in keys for f in evaluation_files(kind, key, config)]
+    return {kind: grid_files(kind, name, config) if kind in GRID_READS
+            else [f for key in keys for f in evaluation_files(kind, key, config)]
             for kind in TARGETS[name].reads}
 
 
