@@ -20,6 +20,7 @@ Like the script, a float result is truncated to uint8 (``np.uint8(x)``), not rou
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -95,15 +96,33 @@ def _gaussian(x: np.ndarray, sigma: float, mode: str = "nearest", truncate: floa
     return ndimage.gaussian_filter(x, sigma=(0, sigma, sigma, 0), mode=mode, truncate=truncate)
 
 
+def _zoom_matrix(n_in: int, factor: float) -> np.ndarray:
+    """(round(n_in · factor), n_in) weights of scipy.ndimage.zoom's linear interpolation
+    along one axis (order 1, grid_mode False: the end samples map onto each other)."""
+    n_out = int(round(n_in * factor))
+    position = np.arange(n_out) * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+    low = np.clip(np.floor(position).astype(int), 0, n_in - 1)
+    high = np.minimum(low + 1, n_in - 1)
+    frac = position - low
+    matrix = np.zeros((n_out, n_in))
+    np.add.at(matrix, (np.arange(n_out), low), 1 - frac)
+    np.add.at(matrix, (np.arange(n_out), high), frac)
+    return matrix
+
+
 def _clipped_zoom(x: np.ndarray, factor: float) -> np.ndarray:
     """Zoom (bilinear) the centre of each image by ``factor`` and crop back to its size (the
-    script's ``clipped_zoom``, per axis for non-square images)."""
+    script's ``clipped_zoom`` with scipy's ``zoom(order=1)``, per axis for non-square
+    images; computed as two interpolation matrices)."""
     _, h, w, _ = x.shape
     ch, cw = math.ceil(h / factor), math.ceil(w / factor)
     top, left = (h - ch) // 2, (w - cw) // 2
-    zoomed = ndimage.zoom(x[:, top:top + ch, left:left + cw], (1, factor, factor, 1), order=1)
-    trim_top, trim_left = (zoomed.shape[1] - h) // 2, (zoomed.shape[2] - w) // 2
-    return zoomed[:, trim_top:trim_top + h, trim_left:trim_left + w]
+    rows, cols = _zoom_matrix(ch, factor), _zoom_matrix(cw, factor)
+    trim_top, trim_left = (len(rows) - h) // 2, (len(cols) - w) // 2
+    rows, cols = rows[trim_top:trim_top + h], cols[trim_left:trim_left + w]
+    crop = np.moveaxis(x[:, top:top + ch, left:left + cw], 3, 1)  # (N, C, ch, cw)
+    zoomed = rows.astype(x.dtype) @ crop @ cols.T.astype(x.dtype)
+    return np.ascontiguousarray(np.moveaxis(zoomed, 1, 3))
 
 
 def _disk(radius: float, alias_blur: float) -> np.ndarray:
@@ -289,12 +308,17 @@ def frost_textures(rng: np.random.Generator, size: int = FROST_TEXTURE_SIZE,
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def _default_textures(size: int) -> np.ndarray:
+    return frost_textures(np.random.default_rng(0), size)
+
+
 def frost(images, severity, rng, textures: np.ndarray | None = None):
     """c0 · x + c1 · a random crop of a frost texture (one of FROST_TEXTURES, per image)."""
     image_weight, frost_weight = CONSTANTS["frost"][severity - 1]
     n, h, w, channels = images.shape
     if textures is None:
-        textures = frost_textures(np.random.default_rng(0), max(FROST_TEXTURE_SIZE, h + 1, w + 1))
+        textures = _default_textures(max(FROST_TEXTURE_SIZE, h + 1, w + 1))
     tex = textures.astype(np.float64)
     if channels == 1:
         tex = (19595 * tex[..., 0] + 38470 * tex[..., 1] + 7471 * tex[..., 2])[..., None] / 65536
