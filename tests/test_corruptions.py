@@ -103,6 +103,23 @@ def test_gaussian_noise_has_cifar_sigma():
     assert C.CONSTANTS["gaussian_noise"] == [0.04, 0.06, 0.08, 0.09, 0.10]
 
 
+def test_clipped_zoom_equals_scipy_zoom():
+    """Zoom blur's interpolation matrices compute scipy.ndimage.zoom(order=1), cropped."""
+    import math
+
+    from scipy import ndimage
+
+    x = np.random.default_rng(0).random((2, 13, 9, 3)).astype(np.float32)
+    for factor in (1.01, 1.06, 1.25, 1.75):
+        h, w = x.shape[1:3]
+        ch, cw = math.ceil(h / factor), math.ceil(w / factor)
+        top, left = (h - ch) // 2, (w - cw) // 2
+        zoomed = ndimage.zoom(x[:, top:top + ch, left:left + cw], (1, factor, factor, 1), order=1)
+        trim_top, trim_left = (zoomed.shape[1] - h) // 2, (zoomed.shape[2] - w) // 2
+        expected = zoomed[:, trim_top:trim_top + h, trim_left:trim_left + w]
+        np.testing.assert_allclose(C._clipped_zoom(x, factor), expected, atol=1e-5)
+
+
 def test_generation_is_chunked_by_position_not_by_count():
     from simreg.data.corrupted import CHUNK, generate
 
