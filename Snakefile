@@ -42,6 +42,7 @@ wildcard_constraints:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
+include: "workflow/rules/corruptions.smk"
 include: "workflow/rules/similarity.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/fgsm.smk"

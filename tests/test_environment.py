@@ -62,6 +62,19 @@ def test_conda_env_pins_equal_pyproject_pins():
     assert set(conda) == {"python=3.11", "pip"}, conda
 
 
+def test_robustbench_env_is_the_main_env_plus_its_extra():
+    """envs/robustbench.yaml (rule robustbench_corruptions) = the main pins + the extra's."""
+    env = yaml.safe_load((ROOT / "envs" / "robustbench.yaml").read_text())
+    pip_sections = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
+    project = pyproject()["project"]
+    expected = {**pins(project["dependencies"]),
+                **pins(project["optional-dependencies"]["robustbench"])}
+    assert pins(pip_sections[0]) == expected
+    assert [d for d in env["dependencies"] if isinstance(d, str)] == ["python=3.11", "pip"]
+    script = (ROOT / "envs" / "robustbench.post-deploy.sh").read_text()
+    assert re.search(r"pip install --no-deps -e \.(\s|$)", script)
+
+
 def test_conda_env_installs_the_project():
     # envs/simreg.yaml documents why the project comes from the post-deploy script.
     script = (ROOT / "envs" / "simreg.post-deploy.sh").read_text()

@@ -102,3 +102,20 @@ def test_attack_outputs_hold_their_defining_property(quick_run):
     fgsm = pd.read_csv(workdir / "results/fgsm/transfer" / f"{stem}.csv")
     clean = noise.loc[noise["epsilon"] == 0, "accuracy"].iloc[0]
     assert fgsm.loc[fgsm["epsilon"] == 0, "accuracy"].item() == pytest.approx(clean)
+
+
+def test_corruption_outputs_match_the_clean_evaluation(quick_run):
+    """The quick run generates the digits' corruptions (no official release) and scores each
+    grid model on them: its clean row is the noise evaluation's ε = 0 accuracy."""
+    workdir, _ = quick_run
+    with h5py.File(workdir / "results/datasets/digits_gray_c.h5") as h5:
+        attrs = dict(h5.attrs)
+        shape = h5["corruptions/snow"].shape
+    assert attrs["origin"] == "generated" and "make_cifar_c.py" in attrs["source"]
+    assert shape[0] == 5 and shape[2:] == (8, 8, 1)
+    stem = "digits_gray/digits_gray_n500/threshold/a10_t0.5_k16/seed1"
+    table = pd.read_csv(workdir / "results/corruption_accuracy" / f"{stem}.csv")
+    assert len(table) == 1 + 15 * 5 and (table["corruptions_origin"] == "generated").all()
+    noise = pd.read_csv(workdir / "results/noise" / f"{stem}.csv")
+    clean = noise.loc[noise["epsilon"] == 0, "accuracy"].iloc[0]
+    assert table.loc[table["corruption"] == "none", "accuracy"].item() == pytest.approx(clean)

@@ -99,7 +99,7 @@ def report_reads(wildcards, input):
 
 def figure_params(wildcards):
     grid = config["figures"][wildcards.name]
-    extra = {k: grid[k] for k in ("noise", "min_clean_ratio") if k in grid}
+    extra = {k: grid[k] for k in ("noise", "min_clean_ratio", "severity") if k in grid}
     # a selection plane: R_D/U_D at the configured ε per attack
     if "min_clean_ratio" in grid:
         extra["epsilons"] = configured_epsilons(config, grid["task"])

@@ -1,6 +1,7 @@
 """``simreg <command>``: one command per pipeline step; each Snakemake rule calls one.
 
     simreg dataset             build a dataset HDF5 in one color mode        (simreg.data)
+    simreg corruptions         its corrupted test set (CIFAR-10-C, ...)      (simreg.data)
     simreg similarity          pixel similarity of N regularization images   (simreg.targets)
     simreg train               train one model with any registered method    (simreg.train)
     simreg fgsm-perturbations  gradient signs of the FGSM source model       (simreg.evaluate)
@@ -43,6 +44,24 @@ def cmd_dataset(a):
     build_dataset(a.name, a.color, a.out, data_root=a.data_root, download=a.download,
                   npz=a.npz, imagenet_dir=a.imagenet_dir, test_fraction=a.test_fraction,
                   split_seed=a.split_seed)
+
+
+def cmd_corruptions(a):
+    from simreg.data.corrupted import build_corruptions
+
+    origin = build_corruptions(a.dataset, a.rgb_dataset, a.out, dataset=a.name, color=a.color,
+                               source=a.source, directory=a.dir or a.data_root,
+                               download=a.download, verify=a.verify, seed=a.seed,
+                               n_images=a.n_images)
+    print(f"simreg corruptions: {a.out} ({origin})", file=sys.stderr)
+
+
+def cmd_robustbench_corruptions(a):
+    from simreg.evaluate.robustbench import evaluate_robustbench
+
+    evaluate_robustbench(a.name, a.threat_model, a.model_dir, a.corruptions, a.out,
+                         severities=a.severities, n_images=a.n_images,
+                         batch_size=a.batch_size, device=a.device)
 
 
 def cmd_similarity(a):
@@ -101,6 +120,39 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--test-fraction", type=float, default=data.test_fraction)
     d.add_argument("--split-seed", type=int, default=data.split_seed)
     d.set_defaults(run=cmd_dataset)
+
+    c = sub.add_parser("corruptions", help="the corrupted test set of a dataset, in one color "
+                       "(official CIFAR-10-C/100-C files, or generated with the CIFAR constants)")
+    corruptions = defaults.Corruptions()
+    c.add_argument("--name", required=True, help="dataset name (cifar10, digits, ...)")
+    c.add_argument("--color", required=True, choices=["gray", "rgb"])
+    c.add_argument("--dataset", required=True, help="the dataset HDF5 in --color")
+    c.add_argument("--rgb-dataset", required=True, help="the dataset HDF5 in rgb")
+    c.add_argument("--out", required=True)
+    c.add_argument("--source", default=corruptions.source, choices=["auto", "official", "generated"])
+    c.add_argument("--dir", default=corruptions.dir,
+                   help="folder holding CIFAR-10-C/ (or the folder itself); default --data-root")
+    c.add_argument("--data-root", default=data.root)
+    c.add_argument("--download", action=argparse.BooleanOptionalAction, default=data.download)
+    c.add_argument("--verify", action=argparse.BooleanOptionalAction, default=corruptions.verify,
+                   help="check the official files' MD5s")
+    c.add_argument("--seed", type=int, default=corruptions.seed)
+    c.add_argument("--n-images", type=int, default=corruptions.n_images)
+    c.set_defaults(run=cmd_corruptions)
+
+    rb = sub.add_parser("robustbench-corruptions",
+                        help="accuracy of a RobustBench model on a corrupted test set")
+    robustbench = defaults.Robustbench()
+    rb.add_argument("--name", required=True, help="RobustBench model name, e.g. Standard")
+    rb.add_argument("--threat-model", required=True, help="corruptions, Linf or L2")
+    rb.add_argument("--model-dir", default=robustbench.model_dir)
+    rb.add_argument("--corruptions", required=True, help="corrupted test set HDF5 (rgb)")
+    rb.add_argument("--out", required=True)
+    rb.add_argument("--severities", type=int, nargs="+", default=robustbench.severities)
+    rb.add_argument("--n-images", type=int, default=robustbench.n_images)
+    rb.add_argument("--batch-size", type=int, default=robustbench.batch_size)
+    rb.add_argument("--device", default="auto")
+    rb.set_defaults(run=cmd_robustbench_corruptions)
 
     s = sub.add_parser("similarity", help="pixel similarity matrix of N regularization images")
     similarity = defaults.Similarity()

@@ -6,6 +6,7 @@ module holds what they all build on:
 
     results/datasets/{dataset}_{color}.h5
     results/similarity/{dataset}_{color}_n{N}.h5
+    results/datasets/{dataset}_{color}_c.h5        corrupted test set (CIFAR-10-C and the like)
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ def as_list(value) -> list:
 
 def dataset_file(name_color: str) -> str:
     return str(RESULTS / "datasets" / f"{name_color}.h5")
+
+
+def corruptions_file(name_color: str) -> str:
+    """The corrupted test set of a dataset in one color (simreg.data.corrupted)."""
+    return str(RESULTS / "datasets" / f"{name_color}_c.h5")
 
 
 def similarity_file(regularization: str) -> str:

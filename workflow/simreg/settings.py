@@ -192,6 +192,40 @@ class Selection:
 
 
 @dataclass(frozen=True)
+class Corruptions:
+    """The corrupted test sets (§5.4, CIFAR-10-C; simreg.data.corrupted)."""
+    source: str = "auto"          # official files when they can be had, else generated
+    dir: str | None = None        # folder holding CIFAR-10-C/ (None: data.root)
+    verify: bool = True           # check the official files' MD5s
+    seed: int = 0                 # generated corruptions
+    n_images: int | None = None   # generate for the first n test images (None: all)
+
+
+@dataclass(frozen=True)
+class CorruptionAccuracy:
+    n_images: int | None = None   # first n test images (None: all)
+    batch_size: int = 1000
+
+
+def _robustbench_models() -> list:
+    # App. 7.9, Fig. 24: L∞ (Carmon2019Unlabeled), L2 (Engstrom2019Robustness) and
+    # corruption-trained (Modas2021PRIMEResNet18) models, and RobustBench's standard model.
+    return [{"name": "Standard", "threat_model": "corruptions"},
+            {"name": "Modas2021PRIMEResNet18", "threat_model": "corruptions"},
+            {"name": "Engstrom2019Robustness", "threat_model": "L2"},
+            {"name": "Carmon2019Unlabeled", "threat_model": "Linf"}]
+
+
+@dataclass(frozen=True)
+class Robustbench:
+    model_dir: str = "models"     # weights at <model_dir>/cifar10/<threat_model>/<name>.pt
+    models: list = field(default_factory=_robustbench_models)
+    severities: list = field(default_factory=lambda: [5])  # App. 7.9: severity 5
+    n_images: int | None = None
+    batch_size: int = 500
+
+
+@dataclass(frozen=True)
 class Resources:
     gpu: int = 1
     train_threads: int = 4
@@ -225,6 +259,9 @@ SECTIONS: dict[str, type] = {
     "lrc_noise": LrcNoise,
     "eigenspectrum": Eigenspectrum,
     "sensitivity": Sensitivity,
+    "corruptions": Corruptions,
+    "corruption_accuracy": CorruptionAccuracy,
+    "robustbench": Robustbench,
     "resources": Resources,
 }
 # Top-level scalar keys and their defaults.

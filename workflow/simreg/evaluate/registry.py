@@ -20,6 +20,7 @@ A new evaluation: a module in this package with ``run(context, **params)``, one
     results/lrc_noise/<model>.csv                      long-range-correlated noise (Roth)
     results/eigenspectrum/<model>.csv                  penultimate eigenspectrum, exponent
     results/sensitivity/<model>.csv                    representation sensitivity (AFD)
+    results/corruption_accuracy/<model>.csv            accuracy per corruption and severity
 
 where <model> is the model key's stem (:mod:`simreg.train.model_key`).
 """
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from simreg.paths import RESULTS, dataset_and_color, dataset_file
+from simreg.paths import RESULTS, corruptions_file, dataset_and_color, dataset_file
 from simreg.train.model_key import ModelKey, baseline_key, model_file
 
 
@@ -234,3 +235,25 @@ register(Evaluation(
     columns=("epsilon_255", "epsilon", "median", "mean", "std"),
     params=lambda config, task, setting: dict(config["sensitivity"]),
 ))
+register(Evaluation(
+    name="corruption_accuracy",
+    description="accuracy per common corruption and severity, CIFAR-10-C style (§5.4-5.5)",
+    implementation="simreg.evaluate.corruption_accuracy:run",
+    directory="corruption_accuracy",
+    outputs={"csv": ".csv"},
+    columns=("corruption", "severity", "frequency_group", "accuracy"),
+    params=lambda config, task, setting: dict(config["corruption_accuracy"]),
+    extra_inputs=lambda key, setting: {"corruptions": corruptions_file(key.task)},
+))
+
+
+# RobustBench reference models (App. 7.9, Fig. 24): not models of ours, so not per model key;
+# rule robustbench_corruptions scores each on the task's corrupted set
+# (simreg.evaluate.robustbench).
+def robustbench_file(task: str, threat_model: str, name: str) -> str:
+    return str(RESULTS / "corruption_accuracy" / "robustbench" / task / threat_model / f"{name}.csv")
+
+
+def robustbench_files(config: dict, task: str) -> list[str]:
+    return [robustbench_file(task, m["threat_model"], m["name"])
+            for m in config["robustbench"]["models"]]

@@ -81,6 +81,41 @@ def minimal_distance(data, out, params):
     attack_figures.plot_minimal_distance(data["minimal_distance"], out, title(params))
 
 
+def corruption_severity(data, out, params):
+    from simreg.report import corruption_figures
+
+    corruption_figures.plot_corruption_severity(data["corruption_accuracy"], out, title(params))
+
+
+def corruption_types(data, out, params):
+    from simreg.report import corruption_figures
+
+    corruption_figures.plot_corruption_types(data["corruption_accuracy"], out, title(params),
+                                             params.get("severity", 4))
+
+
+def corruption_frequency(data, out, params):
+    from simreg.report import corruption_figures
+
+    corruption_figures.plot_corruption_frequency(data["corruption_accuracy"], out,
+                                                 title(params), params.get("severity", 4))
+
+
+def robustbench_comparison(data, out, params):
+    from simreg.report import corruption_figures
+
+    corruption_figures.plot_robustbench_comparison(
+        data["corruption_accuracy"], data["robustbench"], out, title(params),
+        params.get("severity", 5))
+
+
+def corruption_spectra(data, out, params):
+    from simreg.report import corruption_figures
+
+    (path,) = data["corrupted_set"]
+    corruption_figures.plot_corruption_spectra(path, out, title(params), params.get("severity", 3))
+
+
 # ---- tables -------------------------------------------------------------------------------
 def alpha_threshold_table(data, out, params):
     attack = params["noise"]

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simreg.evaluate.registry import EVALUATIONS
-from simreg.paths import (NO_REGULARIZATION, NOT_APPLICABLE, RESULTS, as_list, dataset_file,
-                          regularization_set)
+from simreg.evaluate.registry import EVALUATIONS, robustbench_files
+from simreg.paths import (NO_REGULARIZATION, NOT_APPLICABLE, RESULTS, as_list, corruptions_file,
+                          dataset_file, regularization_set)
 from simreg.train.model_key import ModelKey, metrics_file
 
 # The training metrics (metrics.csv of each model) are read like an evaluation's table.
 METRICS = "metrics"
 # The task's dataset file (HDF5), for figures of the images themselves (Fig. 11).
 DATASET = "dataset"
+# Inputs that belong to no model of the grid: the RobustBench models' tables and the grid
+# task's corrupted test set.
+ROBUSTBENCH = "robustbench"
+CORRUPTED_SET = "corrupted_set"
+GRID_READS = (ROBUSTBENCH, CORRUPTED_SET)
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ TARGETS: dict[str, Target] = {}
 
 
 def register(target: Target) -> Target:
-    unknown = set(target.reads) - set(EVALUATIONS) - {METRICS, DATASET}
+    unknown = set(target.reads) - set(EVALUATIONS) - {METRICS, DATASET, *GRID_READS}
     if unknown:
         raise ValueError(f"target {target.name!r} reads unknown evaluations {sorted(unknown)}")
     TARGETS[target.name] = target
@@ -185,6 +190,21 @@ for _target in (
     Target("robustness_vs_exponent", "figure", (),
            "white-box PGD and noise accuracy vs the eigenspectrum exponent (after Schaeffer "
            "Fig. 8)", ("eigenspectrum", "whitebox", "noise"), f"{_FIG}:robustness_vs_exponent"),
+    Target("corruption_severity", "figure", ((ATTIAS, "Fig. 6 left"),),
+           "mean accuracy over the 15 common corruptions vs severity",
+           ("corruption_accuracy",), f"{_FIG}:corruption_severity"),
+    Target("corruption_types", "figure", ((ATTIAS, "Fig. 6 right"),),
+           "accuracy per common corruption at one severity", ("corruption_accuracy",),
+           f"{_FIG}:corruption_types"),
+    Target("corruption_frequency", "figure", ((ATTIAS, "Fig. 7 left"),),
+           "accuracy per frequency group of corruptions, per regularization set",
+           ("corruption_accuracy",), f"{_FIG}:corruption_frequency"),
+    Target("robustbench_comparison", "figure", ((ATTIAS, "Fig. 24"),),
+           "our most robust model against RobustBench models on color CIFAR-10-C",
+           ("corruption_accuracy", ROBUSTBENCH), f"{_FIG}:robustbench_comparison"),
+    Target("corruption_spectra", "figure", ((ATTIAS, "Fig. 25"),),
+           "mean Fourier magnitude of each corruption, by frequency group", (CORRUPTED_SET,),
+           f"{_FIG}:corruption_spectra"),
 ):
     register(_target)
 
@@ -262,10 +282,19 @@ def evaluation_files(kind: str, key: ModelKey, config: dict) -> list[str]:
     return EVALUATIONS[kind].files(key, config)
 
 
+def grid_files(kind: str, name: str, config: dict) -> list[str]:
+    """The inputs of kind ROBUSTBENCH or CORRUPTED_SET of target ``name``, for its grid's task."""
+    task = config["figures"][TARGETS[name].grid_name()]["task"]
+    if kind == ROBUSTBENCH:
+        return robustbench_files(config, task)
+    return [corruptions_file(task)]
+
+
 def target_inputs(name: str, config: dict) -> dict[str, list[str]]:
     """Input files of a figure or table, per evaluation it reads."""
     keys = target_models(name, config)
-    return {kind: list(dict.fromkeys(f for key in keys for f in evaluation_files(kind, key, config)))
+    return {kind: grid_files(kind, name, config) if kind in GRID_READS
+            else list(dict.fromkeys(f for key in keys for f in evaluation_files(kind, key, config)))
             for kind in TARGETS[name].reads}
 
 

@@ -1,0 +1,142 @@
+"""RobustBench reference models (simreg.evaluate.robustbench): weights read from
+<model_dir>/<dataset>/<threat_model>/<name>.pt, never downloaded; a missing file names its
+path; the loading path works on small checkpoints the tests write."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from simreg.evaluate.robustbench import (RobustbenchUnavailable, import_robustbench,
+                                         load_robustbench_model, weights_path)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def robustbench_utils():
+    try:
+        return import_robustbench()
+    except RobustbenchUnavailable as error:
+        pytest.skip(f"optional extra not installed: {error}")
+
+
+class TinyNet(nn.Module):
+    """A RobustBench-style model: RGB in [0, 1], its own normalization buffers."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mu", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1))
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        x = self.conv(x - self.mu).relu().mean(dim=(2, 3))
+        return self.fc(x)
+
+
+@pytest.fixture
+def tiny_in_zoo(robustbench_utils, monkeypatch):
+    """'TinyTest' registered in RobustBench's CIFAR-10 corruptions zoo (as its own entries
+    are: a constructor and a Drive id), for this test only."""
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    zoo = model_dicts[BenchmarkDataset.cifar_10][ThreatModel.corruptions]
+    monkeypatch.setitem(zoo, "TinyTest", {"model": TinyNet, "gdrive_id": "never-downloaded"})
+    return "TinyTest"
+
+
+def test_missing_weights_name_the_exact_path(tmp_path):
+    expected = tmp_path / "models" / "cifar10" / "Linf" / "Carmon2019Unlabeled.pt"
+    assert weights_path(tmp_path / "models", "cifar10", "Linf", "Carmon2019Unlabeled") == expected
+    with pytest.raises(FileNotFoundError) as error:
+        load_robustbench_model("Carmon2019Unlabeled", "Linf", tmp_path / "models")
+    message = str(error.value)
+    assert str(expected) in message and "load_model('Carmon2019Unlabeled'" in message
+    with pytest.raises(ValueError, match="threat model"):
+        load_robustbench_model("Standard", "L1", tmp_path)
+
+
+def test_a_written_checkpoint_loads_through_robustbench(tiny_in_zoo, tmp_path):
+    torch.manual_seed(0)
+    reference = TinyNet()
+    path = weights_path(tmp_path, "cifar10", "corruptions", tiny_in_zoo)
+    path.parent.mkdir(parents=True)
+    # RobustBench's checkpoints hold a "state_dict" whose keys may carry "module."
+    torch.save({"state_dict": {f"module.{k}": v for k, v in reference.state_dict().items()}},
+               path)
+    model = load_robustbench_model(tiny_in_zoo, "corruptions", tmp_path)
+    assert isinstance(model, TinyNet) and not model.training
+    x = torch.rand(5, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x))
+
+
+def test_a_zoo_architecture_loads_its_weights(robustbench_utils, tmp_path):
+    """A real entry: Modas2021PRIMEResNet18 (ResNet18), its state dict written here."""
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    name = "Modas2021PRIMEResNet18"
+    torch.manual_seed(0)
+    reference = model_dicts[BenchmarkDataset.cifar_10][ThreatModel.corruptions][name]["model"]()
+    path = weights_path(tmp_path, "cifar10", "corruptions", name)
+    path.parent.mkdir(parents=True)
+    torch.save(reference.state_dict(), path)
+    model = load_robustbench_model(name, "corruptions", tmp_path)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference.eval()(x))
+
+
+def tiny_corrupted_set(tmp_path) -> Path:
+    from simreg.data.corrupted import build_corruptions
+    from simreg.data.sources import Splits
+    from simreg.data.store import write_dataset
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, 6)
+    write_dataset(Splits(images, labels, images, labels), "rgb", tmp_path / "cifar10_rgb.h5",
+                  dataset="cifar10", n_classes=10)
+    out = tmp_path / "cifar10_rgb_c.h5"
+    build_corruptions(tmp_path / "cifar10_rgb.h5", tmp_path / "cifar10_rgb.h5", out,
+                      dataset="cifar10", color="rgb", source="generated")
+    return out
+
+
+def test_robustbench_model_scored_on_corruptions(tiny_in_zoo, tmp_path):
+    from simreg.evaluate.robustbench import evaluate_robustbench
+
+    path = weights_path(tmp_path / "models", "cifar10", "corruptions", tiny_in_zoo)
+    path.parent.mkdir(parents=True)
+    torch.save(TinyNet().state_dict(), path)
+    out = tmp_path / "rb.csv"
+    evaluate_robustbench(tiny_in_zoo, "corruptions", tmp_path / "models",
+                         tiny_corrupted_set(tmp_path), out, severities=[5], device="cpu")
+    table = pd.read_csv(out)
+    assert len(table) == 1 + 15 and set(table["severity"]) == {0, 5}
+    assert (table["model"] == tiny_in_zoo).all() and (table["threat_model"] == "corruptions").all()
+    assert table["weights_sha256"].str.len().eq(64).all()
+
+
+def test_the_command_fails_naming_the_weights(tmp_path):
+    """What the rule robustbench_corruptions runs: without weights it stops with the path
+    (before importing robustbench, so also where the extra is missing)."""
+    corrupted = tiny_corrupted_set(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "simreg.cli", "robustbench-corruptions", "--name", "Standard",
+         "--threat-model", "corruptions", "--model-dir", str(tmp_path / "m"), "--corruptions",
+         str(corrupted), "--out", str(tmp_path / "out.csv"), "--device", "cpu"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert str(tmp_path / "m" / "cifar10" / "corruptions" / "Standard.pt") in result.stderr
+    assert not (tmp_path / "out.csv").exists()
