@@ -43,6 +43,7 @@ wildcard_constraints:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/similarity.smk"
+include: "workflow/rules/neural.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/fgsm.smk"
 include: "workflow/rules/evaluate.smk"
