@@ -240,7 +240,7 @@ def fit_predictor(recording, seed: int, settings: PredictorSettings, device="cpu
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(t)
+            total += float(loss.detach()) * len(t)
         val = _predict_trials(predictor, images, state, pupil, ids, validation)
         val_corr = float(np.mean(correlation(val, recording.responses[validation])))
         val_loss = float(loss_fn(torch.from_numpy(val), responses[validation]) / len(validation))
