@@ -16,6 +16,7 @@ PACKAGE = ROOT / "workflow" / "simreg"
 LAYERS = [
     {"simreg", "simreg.outputs", "simreg.paths", "simreg.settings", "simreg.devices"},
     {"simreg.data"},
+    {"simreg.neural"},
     {"simreg.targets"},
     {"simreg.models"},
     {"simreg.train"},
@@ -75,7 +76,7 @@ def test_no_module_imports_up_a_stage():
 
 def test_the_stages_are_folders():
     folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
-    assert folders == {"data", "targets", "models", "train", "evaluate", "report"}
+    assert folders == {"data", "neural", "targets", "models", "train", "evaluate", "report"}
     assert (PACKAGE / "train" / "regularizers" / "__init__.py").exists()
 
 
@@ -84,7 +85,9 @@ def test_parsing_the_snakefile_imports_no_torch(tmp_path):
     fake = tmp_path / "torch"
     fake.mkdir()
     (fake / "__init__.py").write_text("raise ImportError('the Snakefile imported torch')\n")
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    # the fake torch first, then whatever PYTHONPATH held (a checkout's workflow/ folder)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(tmp_path), os.environ.get("PYTHONPATH", "")) if p)}
     result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile",
                              "configs/quick.yaml"], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=120)

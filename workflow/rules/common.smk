@@ -39,6 +39,36 @@ def named_files(flag, files):
     return " ".join(f"{flag} {name}={path}" for name, path in files.items())
 
 
+# neural.smk
+
+NEURAL_SIMULATION = (
+    "image_size",
+    "neurons",
+    "train_images",
+    "validation_images",
+    "test_images",
+    "test_repeats",
+    "complex_fraction",
+    "simulation_seed",
+)
+
+
+def neural_params(part):
+    """JSON of the neural.* keys one neural rule's command takes: the simulation's sizes,
+    or the predictor's architecture and fit."""
+    neural = config["neural"]
+    if part == "simulation":
+        keys = NEURAL_SIMULATION
+    else:
+        keys = [
+            k
+            for k in neural
+            if k not in NEURAL_SIMULATION
+            and k not in ("recordings", "stimuli", "scans", "model_seeds")
+        ]
+    return json.dumps({k: neural[k] for k in keys})
+
+
 # train.smk
 
 

@@ -2,7 +2,10 @@
 
     simreg dataset             build a dataset HDF5 in one color mode        (simreg.data)
     simreg corruptions         its corrupted test set (CIFAR-10-C, ...)      (simreg.data)
+    simreg simulate-recordings one scan of a simulated V1 population          (simreg.neural)
+    simreg fit-predictor       the predictive model of one scan and seed     (simreg.neural)
     simreg similarity          pixel similarity of N regularization images   (simreg.targets)
+    simreg neural-similarity   the predictive models' similarity of them     (simreg.targets)
     simreg train               train one model with any registered method    (simreg.train)
     simreg fgsm-perturbations  gradient signs of the FGSM source model       (simreg.evaluate)
     simreg evaluate KIND       one evaluation of one model, any registered kind
@@ -69,6 +72,42 @@ def cmd_similarity(a):
 
     build_similarity(a.dataset, a.out, n_images=a.n_images, image_seed=a.image_seed,
                      dtype=a.dtype, block_size=a.block_size, device=a.device)
+
+
+def cmd_simulate_recordings(a):
+    from simreg.neural.simulate import simulate_recordings
+
+    p = a.params
+    simulate_recordings(a.stimuli, a.out, scan=a.scan, image_size=p["image_size"],
+                        n_neurons=p["neurons"], train_images=p["train_images"],
+                        validation_images=p["validation_images"], test_images=p["test_images"],
+                        test_repeats=p["test_repeats"], complex_fraction=p["complex_fraction"],
+                        seed=p["simulation_seed"])
+
+
+def cmd_fit_predictor(a):
+    import dataclasses
+
+    from simreg.neural.predictor import PredictorSettings, run_fit
+
+    fields = {f.name for f in dataclasses.fields(PredictorSettings)}
+    settings = PredictorSettings(**{k: v for k, v in a.params.items() if k in fields})
+    device = "cuda" if a.device == "auto" and _cuda() else ("cpu" if a.device == "auto" else a.device)
+    run_fit(a.recordings, a.model_out, a.neurons_out, a.summary_out, seed=a.seed,
+            settings=settings, device=device, threads=a.threads, keys=a.keys)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def cmd_neural_similarity(a):
+    from simreg.targets.neural_similarity import build_neural_similarity
+
+    build_neural_similarity(a.predictors, a.pixel_similarity, a.out, images_file=a.images,
+                            dtype=a.dtype, block_size=a.block_size)
 
 
 def cmd_train(a):
@@ -165,6 +204,38 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu")
     s.set_defaults(run=cmd_similarity)
 
+    sr = sub.add_parser("simulate-recordings", help="one scan of a simulated V1 population")
+    sr.add_argument("--stimuli", required=True, help="dataset HDF5 whose train images are shown")
+    sr.add_argument("--scan", required=True, help="scan name; sim<k> is the k-th scan of the seed")
+    sr.add_argument("--out", required=True)
+    sr.add_argument("--params", type=_json, default={},
+                    help="JSON of neural.* sizes (image_size, neurons, train_images, ...)")
+    sr.set_defaults(run=cmd_simulate_recordings)
+
+    fp_ = sub.add_parser("fit-predictor", help="fit the predictive model to one scan")
+    fp_.add_argument("--recordings", required=True, help="recordings HDF5 (simreg.neural.recordings)")
+    fp_.add_argument("--seed", type=int, required=True)
+    fp_.add_argument("--model-out", required=True)
+    fp_.add_argument("--neurons-out", required=True, help="per-neuron report CSV")
+    fp_.add_argument("--summary-out", required=True, help="overall report CSV")
+    fp_.add_argument("--params", type=_json, default={},
+                     help="JSON of neural.* model and fit settings (hidden_channels, lr, ...)")
+    fp_.add_argument("--keys", type=_json, default={}, help="JSON of keys for provenance")
+    fp_.add_argument("--device", default="auto")
+    fp_.add_argument("--threads", type=int, default=None)
+    fp_.set_defaults(run=cmd_fit_predictor)
+
+    ns = sub.add_parser("neural-similarity",
+                        help="the predictive models' similarity of a regularization set")
+    ns.add_argument("--predictors", nargs="+", required=True, help="model.pt of each fit")
+    ns.add_argument("--pixel-similarity", required=True,
+                    help="the set's pixel similarity file (its images and indices)")
+    ns.add_argument("--images", default=None, help="dataset HDF5 of the images (default: the "
+                    "path recorded in the pixel similarity file)")
+    ns.add_argument("--out", required=True)
+    ns.add_argument("--dtype", default=similarity.dtype, choices=["float32", "float16"])
+    ns.add_argument("--block-size", type=int, default=similarity.block_size)
+    ns.set_defaults(run=cmd_neural_similarity)
     t = sub.add_parser("train", help="train one classifier with a registered method")
     t.add_argument("--task-data", required=True)
     t.add_argument("--input", type=_named_file, action="append", default=[], metavar="NAME=PATH",

@@ -7,6 +7,9 @@ module holds what they all build on:
     results/datasets/{dataset}_{color}.h5
     results/similarity/{dataset}_{color}_n{N}.h5
     results/datasets/{dataset}_{color}_c.h5        corrupted test set (CIFAR-10-C and the like)
+    results/neural/recordings/{scan}.h5                      simulated scans
+    results/neural/predictors/{scan}/seed{seed}/model.pt     predictive models
+    results/neural_similarity/{dataset}_{color}_n{N}.h5      their similarity
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ WILDCARDS = {
     "seed": r"\d+",
     "n": r"\d+",
     "setting": r"[a-z0-9_]+",
+    "scan": r"[a-z0-9_]+",
 }
 
 
@@ -68,3 +72,48 @@ def dataset_and_color(dataset_color: str) -> tuple[str, str]:
     """'cifar10_gray' -> ('cifar10', 'gray')."""
     dataset, color = dataset_color.rsplit("_", 1)
     return dataset, color
+
+
+# ---- the neural arm ----------------------------------------------------------------------
+NEURAL = RESULTS / "neural"
+
+
+def neural_similarity_file(regularization: str) -> str:
+    """The predictive model's similarity of a regularization set (the pixel file's layout)."""
+    return str(RESULTS / "neural_similarity" / f"{regularization}.h5")
+
+
+def simulated_recordings_file(scan: str) -> str:
+    return str(NEURAL / "recordings" / f"{scan}.h5")
+
+
+def predictor_files(scan: str, seed) -> dict[str, str]:
+    """The fitted predictive model of ``scan`` and ``seed``, and its two reports."""
+    folder = NEURAL / "predictors" / scan / f"seed{seed}"
+    return {"model": str(folder / "model.pt"), "neurons": str(folder / "neurons.csv"),
+            "summary": str(folder / "summary.csv")}
+
+
+def neural_scans(config: dict) -> list[str]:
+    """The scans the predictors are fitted to: the user's recordings, or simulated ones."""
+    recordings = config["neural"]["recordings"]
+    return sorted(recordings) if recordings else [f"sim{i}" for i in range(config["neural"]["scans"])]
+
+
+def recordings_file(config: dict, scan: str) -> str:
+    """The recordings of ``scan``: the user's file, or the simulated one."""
+    return config["neural"]["recordings"].get(scan) or simulated_recordings_file(scan)
+
+
+def neural_stimuli(config: dict) -> str:
+    """The dataset_color of the simulated population's stimuli (neural.stimuli; default:
+    ImageNet when configured, otherwise CIFAR-10, both gray)."""
+    chosen = config["neural"]["stimuli"]
+    if chosen:
+        return chosen
+    return "imagenet_gray" if config["data"]["imagenet_dir"] else "cifar10_gray"
+
+
+def all_predictor_models(config: dict) -> list[str]:
+    return [predictor_files(scan, seed)["model"] for scan in neural_scans(config)
+            for seed in config["neural"]["model_seeds"]]

@@ -226,6 +226,36 @@ class Robustbench:
 
 
 @dataclass(frozen=True)
+class Neural:
+    """The neural arm (Li et al. 2019; paper §3, App. 7.1): recordings or a simulated V1
+    population, the predictive model fitted per scan and model seed, its similarity."""
+
+    recordings: dict = field(default_factory=dict)  # scan -> HDF5; {}: simulate
+    stimuli: str | None = None    # dataset_color of the stimuli; None: imagenet_gray or cifar10_gray
+    image_size: list = field(default_factory=lambda: [36, 64])  # §3: 36 x 64 gray images
+    scans: int = 6                # Fig. 1: "6 distinct scans"
+    neurons: int = 1000           # per simulated scan
+    train_images: int = 4000
+    validation_images: int = 500
+    test_images: int = 100
+    test_repeats: int = 10
+    complex_fraction: float = 0.5
+    simulation_seed: int = 0
+    model_seeds: list = field(default_factory=lambda: [0, 1, 2])  # Fig. 1: "more than 3 models"
+    hidden_channels: int = 32
+    input_kernel: int = 9
+    hidden_kernel: int = 7
+    layers: int = 3               # §3: "3-layered CNN with skip connections"
+    readout: str = "gaussian"
+    gamma_input: float = 10.0
+    gamma_readout: float = 0.005
+    batch_size: int = 64
+    lr: float = 0.005
+    max_epochs: int = 100
+    patience: int = 5
+
+
+@dataclass(frozen=True)
 class Resources:
     gpu: int = 1
     train_threads: int = 4
@@ -262,6 +292,7 @@ SECTIONS: dict[str, type] = {
     "corruptions": Corruptions,
     "corruption_accuracy": CorruptionAccuracy,
     "robustbench": Robustbench,
+    "neural": Neural,
     "resources": Resources,
 }
 # Top-level scalar keys and their defaults.

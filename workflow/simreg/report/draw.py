@@ -77,6 +77,14 @@ def perturbation_spectrum(data, out, params):
                                               out, title(params))
 
 
+def neural_pixel_similarity(data, out, params):
+    from simreg.report import similarity_figures
+
+    files = list(data["similarity_targets"])
+    pairs = list(zip(files[0::2], files[1::2]))  # (pixel, neural) per regularization set
+    similarity_figures.plot_neural_pixel_similarity(pairs, out, title(params))
+
+
 def minimal_distance(data, out, params):
     attack_figures.plot_minimal_distance(data["minimal_distance"], out, title(params))
 

@@ -41,7 +41,10 @@ class PaperItem:
 # Gaps shared by several items.
 IMAGENETTE = ("ImageNet regularization images are Imagenette's (10 ImageNet classes) unless "
               "data.imagenet_dir names a full ImageNet tree")
-NEURAL = "the neural-regularized models (#12)"
+SIMULATED = ("ours fits the predictive model to a simulated V1 population (Li et al.'s "
+             "recordings are not public; neural.recordings takes real ones)")
+GRID = "a figure grid for it, no new capability (#10)"
+GRID_34 = "a ResNet34 CIFAR-100 grid and ImageNet images (#10)"
 
 
 def _attias(item, shows, targets=(), status="not yet", missing=""):
@@ -56,13 +59,15 @@ PAPER_ITEMS: tuple[PaperItem, ...] = (
     # ---- Attias 2024: §4-5 --------------------------------------------------------------
     _attias("Fig. 1", "neural (mouse V1 model) vs pixel similarity of image pairs: their "
             "correlation and the two similarity matrices",
-            missing="the neural predictive model of mouse V1 (#12)"),
+            ("neural_pixel_similarity",), "partly", f"{SIMULATED}; {IMAGENETTE}"),
     _attias("Fig. 2", "S_pixel vs neural regularization, gray CIFAR-10: (a) Gaussian noise, "
             "(b) transferred FGSM, (c) Boundary score",
-            ("noise_accuracy", "attack_robustness"), "partly", f"{NEURAL}; {IMAGENETTE}"),
+            ("neural_robustness",), "partly", f"{SIMULATED}; {IMAGENETTE}"),
     _attias("Fig. 3", "Gaussian noise (left), transferred FGSM (centre) and Boundary score "
             "(right) for none, S_pixel, S_Th and neural targets",
-            ("noise_accuracy", "attack_robustness"), "partly", f"{NEURAL}; {IMAGENETTE}"),
+            ("noise_accuracy", "attack_robustness"), "partly",
+            "the neural models in these grids (the `neural` method exists, #12: add it to "
+            f"their methods; neural_robustness draws it beside S_pixel); {IMAGENETTE}"),
     _attias("Fig. 4", "selection planes R0/U0 vs RD/UD over (α, Th), one per black-box attack "
             "(random noises, FGSM), acceptable region shaded",
             ("selection_plane",), "reproduced", IMAGENETTE),
@@ -151,13 +156,15 @@ PAPER_ITEMS: tuple[PaperItem, ...] = (
             "docs/choices.md)"),
     # ---- Li 2019 supplement -------------------------------------------------------------
     _li("Fig. 1", "Gaussian-noise accuracy of neurally regularized models for α from 0 to 32",
-        missing="the `neural` method (#12)"),
+        ("neural_alpha",), "partly", f"{SIMULATED}; {IMAGENETTE}"),
     _li("Table 1", "mean layer weights γ1, γ5, γ9, γ13, γ17 of the neural models per α",
-        missing="the `neural` method (#12); the gamma table then covers it"),
+        ("neural_gamma",), "partly",
+        f"{SIMULATED}; our ResNet18 has γ for the stem and 4 stages, and the α = 0 row "
+        "(untrained γ = 0.2 each) is left out"),
     _li("Fig. 2", "minimal adversarial L0, L1, L2 and L∞ distance over an attack suite for "
         "none, shuffle and neural models, averaged over 1000 images",
-        ("minimal_distance",), "partly",
-        f"{NEURAL}; the shuffle control is not in the grid"),
+        ("minimal_distance", "neural_minimal_distance"), "partly",
+        f"{SIMULATED}; the figure shows the mean over images, as the supplement does"),
 )
 
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from simreg.evaluate.registry import EVALUATIONS, robustbench_files
 from simreg.paths import (NO_REGULARIZATION, NOT_APPLICABLE, RESULTS, as_list, corruptions_file,
-                          dataset_file, regularization_set)
+                          dataset_file, neural_similarity_file, regularization_set,
+                          similarity_file)
 from simreg.train.model_key import ModelKey, metrics_file
 
 # The training metrics (metrics.csv of each model) are read like an evaluation's table.
@@ -26,6 +27,9 @@ DATASET = "dataset"
 ROBUSTBENCH = "robustbench"
 CORRUPTED_SET = "corrupted_set"
 GRID_READS = (ROBUSTBENCH, CORRUPTED_SET)
+# The similarity targets of the grid's regularization sets (pixel file, neural file per
+# set), read without training any model (paper Fig. 1).
+SIMILARITY_TARGETS = "similarity_targets"
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,8 @@ TARGETS: dict[str, Target] = {}
 
 
 def register(target: Target) -> Target:
-    unknown = set(target.reads) - set(EVALUATIONS) - {METRICS, DATASET, *GRID_READS}
+    unknown = set(target.reads) - set(EVALUATIONS) - {METRICS, DATASET, SIMILARITY_TARGETS,
+                                                         *GRID_READS}
     if unknown:
         raise ValueError(f"target {target.name!r} reads unknown evaluations {sorted(unknown)}")
     TARGETS[target.name] = target
@@ -108,6 +113,21 @@ for _target in (
     Target("minimal_distance", "figure", ((LI, "Fig. 2"),),
            "median minimal L0/L1/L2/L∞ distance per method", ("minimal_distance",),
            f"{_FIG}:minimal_distance"),
+    Target("neural_pixel_similarity", "figure", ((ATTIAS, "Fig. 1"),),
+           "neural vs pixel similarity of the same pairs (scatter, r) and both matrices",
+           (SIMILARITY_TARGETS,), f"{_FIG}:neural_pixel_similarity"),
+    Target("neural_robustness", "figure", ((ATTIAS, "Fig. 2"),),
+           "pixel- vs neural-regularized models: noise, transferred FGSM and Boundary",
+           ("noise", "fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
+    Target("neural_alpha", "figure", ((LI, "Fig. 1"),),
+           "Gaussian-noise accuracy of neural models over an α grid", ("noise",),
+           f"{_FIG}:noise_accuracy"),
+    Target("neural_minimal_distance", "figure", ((LI, "Fig. 2"),),
+           "median minimal L0/L1/L2/L∞ distance for none, neural_shuffle and neural",
+           ("minimal_distance",), f"{_FIG}:minimal_distance"),
+    Target("neural_gamma", "table", ((LI, "Table 1"),),
+           "learned layer weights γ of the neural models per α", (METRICS,),
+           f"{_FIG}:gamma_table", grid="neural_alpha"),
     Target("alpha_threshold", "table", ((ATTIAS, "Table 1"),),
            "the selected (α, Th) per method", ("noise", "fgsm_transfer"),
            f"{_FIG}:alpha_threshold_table",
@@ -274,11 +294,16 @@ def target_models(name: str, config: dict) -> list[ModelKey]:
 
 
 def evaluation_files(kind: str, key: ModelKey, config: dict) -> list[str]:
-    """The tables (one per setting) that evaluation ``kind`` (or METRICS) wrote for ``key``."""
+    """The tables (one per setting) that evaluation ``kind`` (or METRICS) wrote for ``key``;
+    for SIMILARITY_TARGETS, the pixel and the neural similarity of its regularization set."""
     if kind == METRICS:
         return [metrics_file(key)]
     if kind == DATASET:
         return [dataset_file(key.task)]
+    if kind == SIMILARITY_TARGETS:
+        if key.regularization == NO_REGULARIZATION:
+            return []
+        return [similarity_file(key.regularization), neural_similarity_file(key.regularization)]
     return EVALUATIONS[kind].files(key, config)
 
 

@@ -101,8 +101,15 @@ def build_similarity(dataset_path: str | Path, out: str | Path, *, n_images: int
             h5.attrs[key] = value
 
 
+# The similarity matrices a target file may hold (the neural one: targets.neural_similarity).
+MATRICES = ("pixel_similarity", "neural_similarity")
+
+
 def read_similarity(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Return (indices, S_pixel as float32, attrs)."""
+    """Return (indices, the file's similarity matrix as float32, attrs): S_pixel, or S_neural
+    for a neural similarity file (same layout)."""
     with h5py.File(path, "r") as h5:
-        return (h5["indices"][...], h5["pixel_similarity"][...].astype(np.float32),
-                dict(h5.attrs))
+        name = next((m for m in MATRICES if m in h5), None)
+        if name is None:
+            raise KeyError(f"{path} holds none of the similarity matrices {MATRICES}")
+        return h5["indices"][...], h5[name][...].astype(np.float32), dict(h5.attrs)

@@ -31,10 +31,10 @@ class ModelKey:
     @classmethod
     def make(cls, task, regularization, method, alpha, threshold, pairs, seed) -> "ModelKey":
         """Canonical key: drops what ``method`` does not use (its regularizer says what)."""
-        from simreg.train.regularizers import get_regularizer
+        from simreg.train.regularizers import SIMILARITY_TARGETS, get_regularizer
 
         r = get_regularizer(method)
-        if "similarity" not in r.needs:
+        if not set(r.needs) & set(SIMILARITY_TARGETS):  # no target file of a regularization set
             regularization = NO_REGULARIZATION
         if not r.uses_alpha:
             alpha = 0

@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from simreg.paths import dataset_file, regularization_images, similarity_file
+from simreg.paths import (dataset_file, neural_similarity_file, regularization_images,
+                          similarity_file)
 from simreg.train.regularizers.base import (REGULARIZERS, Batch, Parameter, Regularizer,
                                             TrainContext, get_regularizer, register)
 
@@ -22,15 +23,21 @@ __all__ = ["REGULARIZERS", "Batch", "Parameter", "Regularizer", "TrainContext",
            "get_regularizer", "register", "inputs", "load_plugins"]
 
 
+# Needs that are a similarity target file of the regularization set -> its path (the input
+# of that name; the dataset of its images comes with it as "regularization_images").
+SIMILARITY_TARGETS = {"similarity": similarity_file, "neural_similarity": neural_similarity_file}
+
+
 def inputs(key) -> dict[str, str]:
     """The DAG inputs that model ``key``'s method needs, by name (files of the pipeline)."""
     from simreg.train.model_key import baseline_key, model_file
 
     needs = get_regularizer(key.method).needs
     files = {}
-    if "similarity" in needs:
-        files["similarity"] = similarity_file(key.regularization)
-        files["regularization_images"] = dataset_file(regularization_images(key.regularization))
+    for need, target_file in SIMILARITY_TARGETS.items():
+        if need in needs:
+            files[need] = target_file(key.regularization)
+            files["regularization_images"] = dataset_file(regularization_images(key.regularization))
     if "source_model" in needs:
         files["source_model"] = model_file(baseline_key(key.task, key.seed))
     return files

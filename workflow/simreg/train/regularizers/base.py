@@ -37,7 +37,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 # What a regularizer may need from the DAG (see simreg.train.regularizers.inputs).
-NEEDS = ("similarity", "source_model")
+# "neural_similarity": the predictive model's similarity of the regularization set (same
+# layout as the pixel file).
+NEEDS = ("similarity", "source_model", "neural_similarity")
 
 
 @dataclass(frozen=True)

@@ -204,13 +204,18 @@ class ShuffledThreshold(ThresholdedPixelSimilarity):
     description = "S_Th with its off-diagonal entries permuted (control, not in the paper)"
 
     def targets(self, s_pixel, generator):
-        import torch
+        return shuffle_off_diagonal(super().targets(s_pixel, generator), generator)
 
-        target = super().targets(s_pixel, generator)
-        n = len(target)
-        rows, cols = torch.triu_indices(n, n, offset=1)
-        values = target[rows, cols]
-        values = values[torch.randperm(len(values), generator=generator)]
-        target[rows, cols] = values
-        target[cols, rows] = values
-        return target
+
+def shuffle_off_diagonal(target, generator):
+    """``target`` (N, N, changed in place) with its upper-triangle entries permuted at random
+    and mirrored: the same values, the link between image pairs and values destroyed."""
+    import torch
+
+    n = len(target)
+    rows, cols = torch.triu_indices(n, n, offset=1)
+    values = target[rows, cols]
+    values = values[torch.randperm(len(values), generator=generator)]
+    target[rows, cols] = values
+    target[cols, rows] = values
+    return target

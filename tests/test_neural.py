@@ -1,0 +1,160 @@
+"""The neural arm (simreg.neural, simreg.targets.neural_similarity): the recordings format
+names what is wrong, the simulated population is reproducible and modulated the right way,
+the predictive model learns, and the neural similarity is a similarity."""
+
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from simreg.neural.recordings import RecordingError, read_recording, write_recording
+from simreg.neural.simulate import simulate_scan
+from simreg.targets.neural_similarity import combined_rows, neural_similarity
+
+SIZES = dict(train_images=240, validation_images=60, test_images=12, test_repeats=4)
+
+
+def stimuli(n=sum(v for k, v in SIZES.items() if k.endswith("images")), shape=(12, 12), seed=0):
+    """Smooth random images in [0, 1] (low-pass noise: natural-image-like correlations)."""
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.random((n, 1, *shape)).astype(np.float32))
+    x = torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+    x = (x - x.amin(dim=(2, 3), keepdim=True)) / (x.amax(dim=(2, 3), keepdim=True)
+                                                  - x.amin(dim=(2, 3), keepdim=True))
+    return x[:, 0].numpy()
+
+
+@pytest.fixture(scope="module")
+def scan():
+    return simulate_scan(stimuli(), "sim0", 0, n_neurons=60, complex_fraction=0.5, seed=3,
+                         **SIZES)
+
+
+def test_a_recording_round_trips(scan, tmp_path):
+    write_recording(scan, tmp_path / "scan.h5")
+    back = read_recording(tmp_path / "scan.h5")
+    assert back.scan_id == "sim0"
+    np.testing.assert_array_equal(back.responses, scan.responses)
+    np.testing.assert_array_equal(back.tiers, scan.tiers)
+
+
+@pytest.mark.parametrize("field", ["responses", "image_ids", "behavior/running_speed",
+                                   "behavior/pupil_x", "tiers", "images"])
+def test_a_missing_field_is_named(scan, tmp_path, field):
+    path = tmp_path / "scan.h5"
+    write_recording(scan, path)
+    with h5py.File(path, "a") as h5:
+        del h5[field]
+    with pytest.raises(RecordingError, match=f"'/{field}' is missing"):
+        read_recording(path)
+
+
+def test_a_malformed_field_is_named(scan, tmp_path):
+    path = tmp_path / "scan.h5"
+    write_recording(scan, path)
+    with h5py.File(path, "a") as h5:
+        del h5["behavior/pupil_size"]
+        h5["behavior/pupil_size"] = np.ones(3, np.float32)  # not one per trial
+    with pytest.raises(RecordingError, match="'/behavior/pupil_size' must have one entry"):
+        read_recording(path)
+
+
+def test_the_simulator_is_deterministic_by_seed(scan):
+    again = simulate_scan(stimuli(), "sim0", 0, n_neurons=60, complex_fraction=0.5, seed=3,
+                          **SIZES)
+    other = simulate_scan(stimuli(), "sim0", 0, n_neurons=60, complex_fraction=0.5, seed=4,
+                          **SIZES)
+    np.testing.assert_array_equal(again.responses, scan.responses)
+    np.testing.assert_array_equal(again.behavior["running_speed"], scan.behavior["running_speed"])
+    assert not np.array_equal(other.responses, scan.responses)
+
+
+def test_running_and_a_dilated_pupil_raise_the_gain(scan):
+    """Noiseless trial rates / the image's neutral rate = the gain: above 1 when the mouse
+    runs fast, and it rises with running speed and pupil size."""
+    trials = np.arange(len(scan.responses))
+    neutral = scan.rates[scan.image_ids[trials]]
+    mean_response = scan.responses.mean(axis=1)
+    running = scan.behavior["running_speed"]
+    fast = running > np.quantile(running, 0.75)
+    slow = running < np.quantile(running, 0.25)
+    ratio = mean_response / neutral.mean(axis=1)
+    assert ratio[fast].mean() > 1.2 * ratio[slow].mean()
+    assert np.corrcoef(running, ratio)[0, 1] > 0.2
+    assert np.corrcoef(np.log(scan.behavior["pupil_size"]), ratio)[0, 1] > 0.1
+
+
+def test_the_predictor_learns():
+    """Validation loss falls during the fit, and on the held-out test trials the model's
+    Poisson loss beats each neuron's mean training response."""
+    from simreg.neural.predictor import (PredictorSettings, _state, evaluate_predictor,
+                                         fit_predictor)
+
+    torch.set_num_threads(2)
+    sizes = dict(train_images=600, validation_images=100, test_images=12, test_repeats=4)
+    scan = simulate_scan(stimuli(712, (8, 8)), "sim0", 0, n_neurons=40, complex_fraction=0.5,
+                         seed=3, **sizes)
+    settings = PredictorSettings(hidden_channels=4, input_kernel=5, hidden_kernel=3,
+                                 max_epochs=5, patience=5, batch_size=64, lr=0.02)
+    with open(os.devnull, "w") as quiet:
+        predictor, history = fit_predictor(scan, 0, settings, log=quiet)
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+    test = scan.tier("test")
+    predicted = predictor.predict(scan.images[scan.image_ids[test]], _state(scan)[test],
+                                  scan.pupil_center()[test])
+    baseline = np.broadcast_to(scan.responses[scan.tier("train")].mean(0), predicted.shape)
+    observed = scan.responses[test]
+
+    def poisson(rate):
+        return float(np.mean(rate - observed * np.log(rate + 1e-8)))
+
+    assert poisson(predicted) < poisson(baseline)
+    report = evaluate_predictor(predictor, scan)
+    assert report["test_correlation"].mean() > 0.05
+    assert report["truth_correlation"].shape == (40,)
+
+
+def test_a_population_is_fully_similar_to_itself():
+    responses = np.random.default_rng(0).gamma(2.0, 1.0, (30, 50))
+    weights = np.random.default_rng(1).random(50)
+    s = neural_similarity(responses, weights)
+    np.testing.assert_allclose(np.diag(s), 1.0, atol=1e-6)
+    np.testing.assert_allclose(s, s.T, atol=1e-6)
+    assert (np.abs(s) <= 1).all() and np.abs(s[np.triu_indices(30, 1)]).max() < 0.99
+    # averaging the same population over models and scans changes nothing
+    rows = combined_rows([("a", responses, weights), ("a", responses, weights),
+                          ("b", responses, weights)])
+    np.testing.assert_allclose((rows @ rows.T).numpy(), s, atol=1e-5)
+
+
+def test_unreliable_neurons_do_not_count():
+    """A neuron with oracle 0 has no say in the similarity."""
+    rng = np.random.default_rng(0)
+    responses = rng.gamma(2.0, 1.0, (20, 10))
+    weights = np.ones(10)
+    weights[0] = 0.0
+    changed = responses.copy()
+    changed[:, 0] = rng.gamma(2.0, 1.0, 20)
+    np.testing.assert_allclose(neural_similarity(responses, weights),
+                               neural_similarity(changed, weights), atol=1e-6)
+
+
+def test_neural_shuffle_permutes_the_neural_target():
+    from simreg.train.regularizers import get_regularizer
+
+    s = torch.from_numpy(neural_similarity(np.random.default_rng(0).random((25, 40))))
+    params = {"reg_pairs": 4, "z_eps": 1e-5, "mean_momentum": 0.1}
+    neural = get_regularizer("neural")(**params).targets(s.clone(), torch.Generator())
+    shuffled = get_regularizer("neural_shuffle")(**params).targets(
+        s.clone(), torch.Generator().manual_seed(0))
+    upper = torch.triu_indices(25, 25, offset=1)
+    torch.testing.assert_close(neural, s)
+    torch.testing.assert_close(shuffled, shuffled.T)
+    torch.testing.assert_close(torch.diag(shuffled), torch.ones(25))
+    a, b = s[upper[0], upper[1]], shuffled[upper[0], upper[1]]
+    torch.testing.assert_close(a.sort().values, b.sort().values)
+    assert not torch.equal(a, b)

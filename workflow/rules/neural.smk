@@ -1,0 +1,70 @@
+# The neural arm (simreg.neural): recordings of mouse V1 (the config's, or simulated scans),
+# the predictive model fitted per scan and model seed, and its similarity of a regularization
+# set (simreg.targets.neural_similarity), which the `neural` methods train towards.
+
+
+rule simulate_recordings:
+    input:
+        lambda w: dataset_file(paths.neural_stimuli(config)),
+    output:
+        paths.simulated_recordings_file("{scan}"),
+    log:
+        "results/logs/simulate_recordings/{scan}.log",
+    conda:
+        "../../envs/simreg.yaml"
+    resources:
+        mem_mb=config["resources"]["eval_mem_mb"],
+        runtime=config["resources"]["eval_runtime"],
+    params:
+        sizes=neural_params("simulation"),
+    shell:
+        "simreg simulate-recordings --stimuli {input} --scan {wildcards.scan} --out {output}"
+        " --params '{params.sizes}' 2>> {log}"
+
+
+rule fit_predictor:
+    input:
+        lambda w: paths.recordings_file(config, w.scan),
+    output:
+        **paths.predictor_files("{scan}", "{seed}"),
+    log:
+        "results/logs/fit_predictor/{scan}/seed{seed}.log",
+    conda:
+        "../../envs/simreg.yaml"
+    threads: config["resources"]["train_threads"]
+    resources:
+        mem_mb=config["resources"]["train_mem_mb"],
+        runtime=config["resources"]["train_runtime"],
+        gpu=config["resources"]["gpu"],
+    params:
+        settings=neural_params("predictor"),
+        model_keys=lambda w: json.dumps({"scan": w.scan, "model_seed": int(w.seed)}),
+        device=config["training"]["device"],
+    shell:
+        "simreg fit-predictor --recordings {input} --seed {wildcards.seed}"
+        " --model-out {output.model} --neurons-out {output.neurons}"
+        " --summary-out {output.summary} --params '{params.settings}' --keys '{params.model_keys}'"
+        " --device {params.device} --threads {threads} 2>> {log}"
+
+
+rule neural_similarity:
+    input:
+        predictors=paths.all_predictor_models(config),
+        pixel=rules.similarity.output[0],
+        images=rules.similarity.input[0],
+    output:
+        paths.neural_similarity_file("{dataset}_{color}_n{n}"),
+    log:
+        "results/logs/neural_similarity/{dataset}_{color}_n{n}.log",
+    conda:
+        "../../envs/simreg.yaml"
+    resources:
+        mem_mb=config["resources"]["similarity_mem_mb"],
+        runtime=120,
+    params:
+        dtype=config["similarity"]["dtype"],
+        block_size=config["similarity"]["block_size"],
+    shell:
+        "simreg neural-similarity --predictors {input.predictors} --pixel-similarity {input.pixel}"
+        " --images {input.images} --out {output} --dtype {params.dtype}"
+        " --block-size {params.block_size} 2>> {log}"

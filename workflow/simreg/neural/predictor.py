@@ -1,0 +1,357 @@
+"""The predictive model of mouse V1 (Li et al. 2019; paper §3, App. 7.1) and its fit.
+
+Built from the Sinz lab's ``neuralpredictors`` (the line of work Li et al.'s model comes
+from; Sinz et al. 2018, Walker et al. 2019):
+
+- core: ``Stacked2dCore``, 3 convolutional layers whose outputs are all stacked (skip
+  connections), Laplace smoothness on the input filters;
+- readout: ``FullGaussian2d`` (one location and feature vector per neuron, moved by the
+  shifter) or ``FullFactorized2d``, inside a ``MultiReadoutBase`` keyed by scan;
+- shifter: ``MLPShifter`` (pupil centre -> readout shift);
+- modulator: :class:`GainModulator`, ours (neuralpredictors 0.3.0 ships no modulator):
+  behaviour (pupil size, running speed) -> a positive gain per neuron;
+- ``FiringRateEncoder`` wraps them (ELU + 1 output, a firing rate);
+- loss: ``PoissonLoss`` plus the library's regularizers; Adam; early stopping on the
+  validation correlation (the best epoch's weights are kept).
+
+The report is the test correlation (prediction vs single-trial responses on the repeated
+test images) and the fraction of the oracle correlation, per neuron and overall; for a
+simulated scan also the correlation with the simulator's noiseless responses to the
+held-out test images.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from simreg.neural.compat import neuralpredictors
+
+
+@dataclass(frozen=True)
+class PredictorSettings:
+    """Architecture and fit of the predictive model (defaults: simreg.settings.Neural)."""
+
+    hidden_channels: int = 32
+    input_kernel: int = 9
+    hidden_kernel: int = 7
+    layers: int = 3
+    readout: str = "gaussian"     # "gaussian" (FullGaussian2d) or "factorized" (FullFactorized2d)
+    gamma_input: float = 10.0     # Laplace smoothness of the input filters
+    gamma_readout: float = 0.005  # L1 on the readout features
+    batch_size: int = 64
+    lr: float = 0.005
+    max_epochs: int = 100
+    patience: int = 5             # epochs without a better validation correlation
+
+
+class GainModulator(nn.Module):
+    """x -> x * exp(W s + b): a positive gain per neuron from the behaviour ``s`` (log pupil
+    size, running speed; standardized), zero-initialized (gain 1)."""
+
+    def __init__(self, n_state: int, n_neurons: int):
+        super().__init__()
+        self.linear = nn.Linear(n_state, n_neurons)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, x, behavior):
+        return x * torch.exp(self.linear(behavior))
+
+    def regularizer(self):
+        return 0
+
+
+class Modulators(nn.ModuleDict):
+    """One modulator per scan, with the ``regularizer(data_key)`` the encoder calls."""
+
+    def regularizer(self, data_key):
+        return self[data_key].regularizer()
+
+
+def build_predictor(scan: str, n_neurons: int, image_shape, mean_activity,
+                    settings: PredictorSettings, n_state: int = 2):
+    """The FiringRateEncoder of one scan (input: 1-channel images of ``image_shape``)."""
+    cores = neuralpredictors("neuralpredictors.layers.cores")
+    readouts = neuralpredictors("neuralpredictors.layers.readouts")
+    shifters = neuralpredictors("neuralpredictors.layers.shifters")
+    encoders = neuralpredictors("neuralpredictors.layers.encoders")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "averaged value of regularizer"
+        core = cores.Stacked2dCore(
+            input_channels=1, hidden_channels=settings.hidden_channels,
+            input_kern=settings.input_kernel, hidden_kern=settings.hidden_kernel,
+            layers=settings.layers, gamma_input=settings.gamma_input, gamma_hidden=0.0,
+            skip=0, stack=None, pad_input=True, final_nonlinearity=True)
+    with torch.no_grad():
+        core.eval()
+        in_shape = tuple(core(torch.zeros(1, 1, *image_shape)).shape[1:])
+        core.train()
+    mean = torch.as_tensor(mean_activity, dtype=torch.float32)
+    if settings.readout == "gaussian":
+        readout = readouts.MultiReadoutBase(
+            {scan: in_shape}, {scan: n_neurons}, base_readout=readouts.FullGaussian2d,
+            mean_activity_dict={scan: mean}, bias=True, init_mu_range=0.3, init_sigma=0.1,
+            gauss_type="full", feature_reg_weight=settings.gamma_readout)
+        shifter = shifters.MLPShifter([scan], input_channels=2, hidden_channels_shifter=5,
+                                      shift_layers=3)
+    elif settings.readout == "factorized":
+        readout = readouts.MultiReadoutBase(
+            {scan: in_shape}, {scan: n_neurons}, base_readout=readouts.FullFactorized2d,
+            mean_activity_dict={scan: mean}, bias=True,
+            spatial_and_feature_reg_weight=settings.gamma_readout)
+        shifter = None  # FullFactorized2d cannot shift
+    else:
+        raise ValueError(f"neural.readout must be 'gaussian' or 'factorized', not {settings.readout!r}")
+    modulator = Modulators({scan: GainModulator(n_state, n_neurons)})
+    return encoders.FiringRateEncoder(core, readout, shifter=shifter, modulator=modulator)
+
+
+@dataclass
+class Standardizer:
+    """Image and behaviour statistics of the training tier (saved with the model)."""
+
+    image_mean: float
+    image_std: float
+    state_mean: list
+    state_std: list
+    pupil_mean: list
+    pupil_std: list
+
+    @classmethod
+    def fit(cls, recording, trials):
+        images = recording.images[recording.image_ids[trials]]
+        state = _state(recording)[trials]
+        pupil = recording.pupil_center()[trials]
+        return cls(float(images.mean()), float(images.std() + 1e-6),
+                   state.mean(0).tolist(), (state.std(0) + 1e-6).tolist(),
+                   pupil.mean(0).tolist(), (pupil.std(0) + 1e-6).tolist())
+
+    def images(self, x):
+        return (np.asarray(x, np.float32)[:, None] - self.image_mean) / self.image_std
+
+    def state(self, s):
+        return (np.asarray(s, np.float32) - self.state_mean) / np.asarray(self.state_std)
+
+    def pupil(self, p):
+        return (np.asarray(p, np.float32) - self.pupil_mean) / np.asarray(self.pupil_std)
+
+
+def _state(recording):
+    """Gain-modulating behaviour: log pupil size and running speed."""
+    s = recording.state().astype(np.float64)
+    s[:, 0] = np.log(np.maximum(s[:, 0], 1e-6))
+    return s.astype(np.float32)
+
+
+class Predictor:
+    """A fitted model with its statistics: predicts responses to images and behaviour."""
+
+    def __init__(self, model, scan: str, stats: Standardizer, image_shape, device="cpu"):
+        self.model, self.scan, self.stats = model, scan, stats
+        self.image_shape = tuple(image_shape)
+        self.device = device
+
+    def predict(self, images, state=None, pupil=None, batch_size: int = 256) -> np.ndarray:
+        """Predicted responses (n, N) to ``images`` (n, H, W) in [0, 1]; behaviour at the
+        training mean (neutral) where ``state``/``pupil`` are None."""
+        n = len(images)
+        state = np.tile(_neutral(self.stats.state_mean), (n, 1)) if state is None else state
+        pupil = np.tile(_neutral(self.stats.pupil_mean), (n, 1)) if pupil is None else pupil
+        x = torch.from_numpy(self.stats.images(images))
+        s = torch.from_numpy(self.stats.state(state).astype(np.float32))
+        p = torch.from_numpy(self.stats.pupil(pupil).astype(np.float32))
+        out = []
+        self.model.eval()
+        with torch.no_grad():
+            for i in range(0, n, batch_size):
+                out.append(self._forward(x[i:i + batch_size], s[i:i + batch_size],
+                                         p[i:i + batch_size]).cpu())
+        return torch.cat(out).numpy()
+
+    def _forward(self, x, s, p):
+        return self.model(x.to(self.device), data_key=self.scan, behavior=s.to(self.device),
+                          pupil_center=p.to(self.device))
+
+
+def _neutral(mean):
+    return np.asarray(mean, np.float32)[None]
+
+
+def correlation(a: np.ndarray, b: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Pearson correlation along ``axis`` (0 where either side is constant)."""
+    a = a - a.mean(axis=axis, keepdims=True)
+    b = b - b.mean(axis=axis, keepdims=True)
+    num = (a * b).sum(axis=axis)
+    den = np.sqrt((a**2).sum(axis=axis) * (b**2).sum(axis=axis))
+    return np.where(den > 0, num / np.maximum(den, 1e-12), 0.0)
+
+
+def oracle_correlation(repeats: list[np.ndarray]) -> np.ndarray:
+    """Per neuron: the leave-one-out oracle, the correlation of each trial with the mean of
+    the other repeats of its image, over all test trials (neuralpredictors'
+    ``oracle_corr_jackknife``)."""
+    functions = neuralpredictors("neuralpredictors.measures.np_functions")
+    return np.nan_to_num(functions.oracle_corr_jackknife(repeats))
+
+
+def fit_predictor(recording, seed: int, settings: PredictorSettings, device="cpu",
+                  threads: int | None = None, log=sys.stderr):
+    """Fit the model to the train tier with early stopping on the validation tier.
+    Returns (Predictor, history list of per-epoch dicts)."""
+    measures = neuralpredictors("neuralpredictors.measures.modules")
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    np_rng = np.random.default_rng(seed)
+    train, validation = recording.tier("train"), recording.tier("validation")
+    stats = Standardizer.fit(recording, train)
+    shape = recording.images.shape[1:]
+    model = build_predictor(recording.scan_id, recording.n_neurons, shape,
+                            recording.responses[train].mean(0), settings).to(device)
+    predictor = Predictor(model, recording.scan_id, stats, shape, device)
+    images = torch.from_numpy(stats.images(recording.images))
+    state = torch.from_numpy(stats.state(_state(recording)).astype(np.float32))
+    pupil = torch.from_numpy(stats.pupil(recording.pupil_center()).astype(np.float32))
+    responses = torch.from_numpy(recording.responses)
+    ids = torch.from_numpy(recording.image_ids)
+    loss_fn = measures.PoissonLoss(avg=False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    scale = np.sqrt(len(train) / settings.batch_size)  # as the Sinz lab's trainers weigh it
+    best, best_corr, waited, history = None, -np.inf, 0, []
+    started = time.perf_counter()
+    for epoch in range(settings.max_epochs):
+        model.train()
+        order = np_rng.permutation(train)
+        total = 0.0
+        for i in range(0, len(order), settings.batch_size):
+            t = torch.from_numpy(order[i:i + settings.batch_size])
+            out = predictor._forward(images[ids[t]], state[t], pupil[t])
+            loss = (scale * loss_fn(out, responses[t].to(device)) / len(t)
+                    + model.regularizer(data_key=recording.scan_id))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(t)
+        val = _predict_trials(predictor, images, state, pupil, ids, validation)
+        val_corr = float(np.mean(correlation(val, recording.responses[validation])))
+        val_loss = float(loss_fn(torch.from_numpy(val), responses[validation]) / len(validation))
+        history.append({"epoch": epoch + 1, "train_loss": total / len(train),
+                        "val_loss": val_loss, "val_correlation": val_corr})
+        print(f"fit {recording.scan_id} seed {seed}: epoch {epoch + 1} train loss "
+              f"{total / len(train):.4f} val loss {val_loss:.4f} val corr {val_corr:.4f} "
+              f"({time.perf_counter() - started:.0f} s)", file=log, flush=True)
+        if val_corr > best_corr:
+            best, best_corr, waited = copy.deepcopy(model.state_dict()), val_corr, 0
+        else:
+            waited += 1
+            if waited >= settings.patience:
+                break
+    model.load_state_dict(best)
+    model.eval()
+    return predictor, history
+
+
+def _predict_trials(predictor, images, state, pupil, ids, trials, batch_size=512):
+    out = []
+    predictor.model.eval()
+    with torch.no_grad():
+        for i in range(0, len(trials), batch_size):
+            t = torch.from_numpy(trials[i:i + batch_size])
+            out.append(predictor._forward(images[ids[t]], state[t], pupil[t]).cpu())
+    return torch.cat(out).numpy()
+
+
+def evaluate_predictor(predictor: Predictor, recording) -> dict:
+    """Per-neuron test correlation, oracle correlation, their ratio and (simulated scans)
+    the correlation with the noiseless responses to the held-out test images."""
+    test = recording.tier("test")
+    pred = predictor.predict(recording.images[recording.image_ids[test]], _state(recording)[test],
+                             recording.pupil_center()[test])
+    result = {"test_correlation": correlation(pred, recording.responses[test]),
+              "oracle_correlation": oracle_correlation(recording.test_repeats())}
+    oracle = result["oracle_correlation"]
+    result["fraction_oracle"] = np.where(oracle > 0, result["test_correlation"] /
+                                         np.maximum(oracle, 1e-12), np.nan)
+    if recording.rates is not None:
+        test_images = np.unique(recording.image_ids[test])
+        neutral = predictor.predict(recording.images[test_images])
+        result["truth_correlation"] = correlation(neutral, recording.rates[test_images])
+    return result
+
+
+def summarize(result: dict) -> dict:
+    """Overall numbers: means over neurons, and the fraction of oracle as the slope of test vs
+    oracle correlation through the origin (Walker et al. 2019)."""
+    oracle, test = result["oracle_correlation"], result["test_correlation"]
+    summary = {"n_neurons": int(len(test)),
+               "test_correlation": float(np.mean(test)),
+               "oracle_correlation": float(np.mean(oracle)),
+               "fraction_oracle": float((oracle @ test) / max(float(oracle @ oracle), 1e-12))}
+    if "truth_correlation" in result:
+        summary["truth_correlation"] = float(np.mean(result["truth_correlation"]))
+    return summary
+
+
+def save_predictor(predictor: Predictor, settings: PredictorSettings, result: dict,
+                   history: list, path, **attrs) -> None:
+    from simreg.outputs import atomic_output, provenance
+
+    with atomic_output(path) as tmp:
+        torch.save({"model": predictor.model.state_dict(), "scan": predictor.scan,
+                    "settings": asdict(settings), "stats": asdict(predictor.stats),
+                    "image_shape": list(predictor.image_shape),
+                    "n_neurons": int(len(result["oracle_correlation"])),
+                    "oracle_correlation": np.asarray(result["oracle_correlation"], np.float32),
+                    "test_correlation": np.asarray(result["test_correlation"], np.float32),
+                    "history": history, "provenance": provenance(**attrs)}, tmp)
+
+
+def load_predictor(path, device="cpu") -> tuple[Predictor, dict]:
+    """The Predictor saved at ``path`` and the saved dict (oracle correlations, ...)."""
+    saved = torch.load(path, map_location=device, weights_only=False)
+    settings = PredictorSettings(**saved["settings"])
+    n = saved["n_neurons"]
+    model = build_predictor(saved["scan"], n, saved["image_shape"], np.zeros(n), settings)
+    model.load_state_dict(saved["model"])
+    model.to(device).eval()
+    return Predictor(model, saved["scan"], Standardizer(**saved["stats"]), saved["image_shape"],
+                     device), saved
+
+
+def run_fit(recordings_path, model_out, neurons_out, summary_out, *, seed: int,
+            settings: PredictorSettings, device="cpu", threads=None, keys=None) -> dict:
+    """`simreg fit-predictor`: read, fit, evaluate, write the model and the two reports."""
+    import pandas as pd
+
+    from simreg.neural.recordings import read_recording
+    from simreg.outputs import provenance, write_csv
+
+    recording = read_recording(recordings_path)
+    started = time.perf_counter()
+    predictor, history = fit_predictor(recording, seed, settings, device=device, threads=threads)
+    result = evaluate_predictor(predictor, recording)
+    summary = summarize(result)
+    seconds = round(time.perf_counter() - started, 1)
+    meta = {"scan": recording.scan_id, "model_seed": seed, "recordings": str(recordings_path),
+            "epochs": len(history), **(keys or {})}
+    save_predictor(predictor, settings, result, history, model_out, **meta, **summary,
+                   seconds=seconds)
+    neurons = pd.DataFrame({"neuron": np.arange(recording.n_neurons),
+                            **{k: np.asarray(v) for k, v in result.items()}})
+    for key, value in provenance(**meta).items():
+        neurons[key] = value
+    write_csv(neurons, neurons_out)
+    write_csv(pd.DataFrame([{**provenance(**meta, seconds=seconds), **summary}]), summary_out)
+    print("fit-predictor: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                        for k, v in summary.items()),
+          file=sys.stderr, flush=True)
+    return summary

@@ -1,0 +1,64 @@
+"""Neural vs pixel similarity of the same image pairs (paper Fig. 1): a scatter of the
+off-diagonal pairs with their Pearson correlation, and the two matrices side by side.
+
+The data CSV has one row per regularization set: the Pearson and Spearman correlation over
+all off-diagonal pairs, the number of pairs, and the files compared.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from simreg.report.noise_figures import save_figure  # noqa: E402
+
+SCATTER_PAIRS = 20000   # pairs drawn in the scatter (all pairs enter the correlation)
+MATRIX_IMAGES = 100     # images shown in each matrix (the first ones, as stored)
+
+
+def pair_correlation(s_pixel: np.ndarray, s_neural: np.ndarray) -> dict:
+    """Pearson and Spearman correlation of two similarity matrices over pairs i < j."""
+    upper = np.triu_indices(len(s_pixel), k=1)
+    a, b = s_pixel[upper].astype(np.float64), s_neural[upper].astype(np.float64)
+    rank = lambda v: pd.Series(v).rank().to_numpy()  # noqa: E731
+    return {"pearson_r": float(np.corrcoef(a, b)[0, 1]),
+            "spearman_r": float(np.corrcoef(rank(a), rank(b))[0, 1]), "pairs": len(a)}
+
+
+def plot_neural_pixel_similarity(pairs: list[tuple[str, str]], out_pdf: str | Path,
+                                 title: str) -> None:
+    """One row per (pixel file, neural file) pair: scatter, S_pixel, S_neural."""
+    from simreg.targets.pixel_similarity import read_similarity
+
+    fig, axes = plt.subplots(len(pairs), 3, figsize=(12, 3.8 * len(pairs)), squeeze=False)
+    rows = []
+    for (pixel_file, neural_file), ax in zip(pairs, axes):
+        indices, s_pixel, attrs = read_similarity(pixel_file)
+        neural_indices, s_neural, _ = read_similarity(neural_file)
+        if not np.array_equal(indices, neural_indices):
+            raise ValueError(f"{pixel_file} and {neural_file} hold different images")
+        stats = pair_correlation(s_pixel, s_neural)
+        name = Path(pixel_file).stem
+        rows.append({"regularization": name, **stats, "pixel_file": pixel_file,
+                     "neural_file": neural_file})
+        upper = np.triu_indices(len(s_pixel), k=1)
+        draw = np.random.default_rng(0).permutation(len(upper[0]))[:SCATTER_PAIRS]
+        ax[0].scatter(s_pixel[upper][draw], s_neural[upper][draw], s=2, alpha=0.3, linewidths=0)
+        ax[0].set_xlabel("pixel similarity")
+        ax[0].set_ylabel("neural similarity")
+        ax[0].set_title(f"{name}: r = {stats['pearson_r']:.2f}")
+        k = min(MATRIX_IMAGES, len(s_pixel))
+        for panel, matrix, label in ((ax[1], s_pixel, "pixel"), (ax[2], s_neural, "neural")):
+            image = panel.imshow(matrix[:k, :k], cmap="RdBu_r", vmin=-1, vmax=1)
+            panel.set_title(f"S_{label} ({k} images)")
+            panel.set_xticks([])
+            panel.set_yticks([])
+        fig.colorbar(image, ax=ax[1:].tolist(), shrink=0.8)
+    fig.suptitle(title)
+    save_figure(fig, out_pdf, data=pd.DataFrame(rows))

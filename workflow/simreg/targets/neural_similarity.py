@@ -1,0 +1,126 @@
+"""Neural similarity of a regularization set: the predictive models' representational
+similarity (Li et al. 2019; paper §3, Fig. 1), in the layout of the pixel similarity.
+
+For each fitted model (one per scan and model seed), the predicted responses R (N images x
+n neurons) to the N regularization images, at the training mean of the behaviour:
+
+1. each neuron's responses minus its mean over the N images, divided by its sd (so that
+   high-rate neurons do not dominate);
+2. times the neuron's weight: its oracle correlation on the repeated test images, clipped
+   at 0, so better-measured neurons count more (Li et al. supplement §3); a neuron's share
+   of the inner product grows as the square of its oracle;
+3. each image's weighted response vector scaled to unit norm; S = cosine similarity.
+
+S_neural is the mean of S over the models of a scan, then over scans (Li et al. average 8
+scans in the main text, one in the supplement; the paper's Fig. 1, 6 scans with 3+ models).
+Because every S is a Gram matrix of unit rows, the mean is the Gram matrix of the models'
+rows concatenated with weights sqrt(1 / (scans x models of the scan)), so it is built in
+blocks of rows like S_pixel, and its diagonal is 1.
+
+File layout (what :func:`simreg.targets.pixel_similarity.read_similarity` reads)::
+
+    /indices            int64 (N,)   the regularization images (those of the pixel file)
+    /neural_similarity  float32 (N, N)
+    attrs: those of the pixel file (dataset, dataset_file, n_images, image_seed, ...), plus
+           predictors, scans, weighting, correlation_with_pixel (off-diagonal Pearson r)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from simreg.data.store import read_split
+from simreg.outputs import atomic_output, provenance
+from simreg.targets.pixel_similarity import NORM_FLOOR, read_similarity
+
+SD_FLOOR = 1e-6
+
+
+def weighted_unit_rows(responses, weights=None) -> torch.Tensor:
+    """Rows of (N, n) responses: per-neuron mean-subtracted and sd-normalized, scaled by
+    ``weights`` (n,), then to unit norm (float64)."""
+    r = torch.as_tensor(np.asarray(responses), dtype=torch.float64)
+    r = r - r.mean(dim=0, keepdim=True)
+    r = r / r.std(dim=0, keepdim=True).clamp_min(SD_FLOOR)
+    if weights is not None:
+        r = r * torch.as_tensor(np.asarray(weights), dtype=torch.float64).clamp_min(0.0)
+    return r / r.norm(dim=1, keepdim=True).clamp_min(NORM_FLOOR)
+
+
+def neural_similarity(responses, weights=None) -> np.ndarray:
+    """S of one population's (N, n) responses (for tests and small N)."""
+    unit = weighted_unit_rows(responses, weights)
+    return (unit @ unit.T).clamp_(-1.0, 1.0).numpy().astype(np.float32)
+
+
+def combined_rows(populations: list[tuple[str, np.ndarray, np.ndarray]]) -> torch.Tensor:
+    """(scan, responses, weights) per model -> rows whose Gram matrix is the mean of the
+    models' S over each scan's models, then over scans."""
+    scans = sorted({scan for scan, _, _ in populations})
+    per_scan = {scan: sum(s == scan for s, _, _ in populations) for scan in scans}
+    parts = [weighted_unit_rows(r, w) * np.sqrt(1.0 / (len(scans) * per_scan[scan]))
+             for scan, r, w in populations]
+    return torch.cat(parts, dim=1).to(torch.float32)
+
+
+def predicted_responses(predictor_file, images_uint8) -> tuple[str, np.ndarray, np.ndarray]:
+    """(scan, predicted responses, weights) of one fitted model for dataset images."""
+    from simreg.neural.images import to_stimuli
+    from simreg.neural.predictor import load_predictor
+
+    predictor, saved = load_predictor(predictor_file)
+    responses = predictor.predict(to_stimuli(images_uint8, predictor.image_shape))
+    return predictor.scan, responses, np.asarray(saved["oracle_correlation"], np.float64)
+
+
+def build_neural_similarity(predictors: list[str], pixel_file, out, *, images_file=None,
+                            dtype: str = "float32", block_size: int = 2048) -> None:
+    """S_neural of the images of ``pixel_file`` (its indices and dataset), from the fitted
+    models ``predictors``; written atomically in the pixel file's layout."""
+    indices, s_pixel, attrs = read_similarity(pixel_file)
+    source = images_file or attrs["dataset_file"]
+    if not Path(source).exists():
+        raise FileNotFoundError(f"the images of {pixel_file} are not at {source}: pass their "
+                                "dataset file (--images)")
+    images = read_split(source, "train").images[indices]
+    started = time.perf_counter()
+    populations = []
+    for path in predictors:
+        populations.append(predicted_responses(path, images))
+        print(f"neural similarity: predicted {len(images)} images with {path}",
+              file=sys.stderr, flush=True)
+    rows = combined_rows(populations)
+    n = len(indices)
+    upper = np.triu_indices(n, k=1)
+    with atomic_output(out) as tmp, h5py.File(tmp, "w") as h5:
+        h5.create_dataset("indices", data=indices)
+        chunk_rows = min(block_size, n, max(1, (1 << 22) // n))
+        matrix = h5.create_dataset("neural_similarity", shape=(n, n), dtype=dtype,
+                                   chunks=(chunk_rows, n))
+        for start in range(0, n, block_size):
+            block = (rows[start:start + block_size] @ rows.T).clamp_(-1.0, 1.0).numpy()
+            matrix[start:start + len(block)] = block.astype(dtype)
+        s_neural = matrix[...]
+        r = float(np.corrcoef(s_neural[upper], s_pixel[upper])[0, 1])
+        scans = sorted({scan for scan, _, _ in populations})
+        keep = {k: attrs[k] for k in ("dataset", "color", "dataset_file", "n_images",
+                                      "image_seed", "image_shape") if k in attrs}
+        record = provenance(
+            **keep, dtype=dtype, block_size=block_size, pixel_similarity_file=str(pixel_file),
+            predictors=[str(p) for p in predictors], scans=scans,
+            neurons=int(sum(r_.shape[1] for _, r_, _ in populations)),
+            definition="cosine similarity of predicted responses, per neuron mean-subtracted "
+                       "and sd-normalized, weighted by oracle correlation; mean over models "
+                       "of a scan, then over scans",
+            weighting="oracle correlation (clipped at 0)", correlation_with_pixel=r,
+            seconds=round(time.perf_counter() - started, 3))
+        for key, value in record.items():
+            h5.attrs[key] = value
+    print(f"neural similarity: {n} images, {len(populations)} models of {len(scans)} scans; "
+          f"Pearson r with S_pixel (off-diagonal) = {r:.3f}", file=sys.stderr, flush=True)
