@@ -60,27 +60,38 @@ def kill(workdir: Path, timeout_s: float = 600) -> None:
 
 # ---- check: submissions -------------------------------------------------------------------
 
-def parse_log(text: str) -> list[dict]:
-    """Each sbatch submission in Snakemake's log: the job's rule, threads and resources as
-    Snakemake printed them just before, and the SLURM job id."""
-    blocks: dict[str, dict] = {}  # snakemake job id -> latest printed job info
+def job_blocks(text: str) -> list[dict]:
+    """The jobs Snakemake printed (a dry run, or a run's log): rule, whether local, jobid,
+    wildcards, threads and resources (strings), in order; a retried job appears again."""
+    blocks = []
     current: dict | None = None
-    submissions = []
     for line in text.splitlines():
         if match := re.match(r"^(local)?rule (\w+):$", line):
-            current = {"rule": match[2], "local": bool(match[1])}
+            current = {"rule": match[2], "local": bool(match[1]), "threads": 1, "wildcards": ""}
+            blocks.append(current)
         elif current is not None and (match := re.match(r"^    (\w+): (.*)$", line)):
-            current[match[1]] = match[2]
-            if match[1] == "jobid":
-                blocks[match[2]] = current
-        elif match := re.search(r"Job (\d+) has been submitted with SLURM jobid (\d+)", line):
-            info = blocks[match[1]]
-            resources = dict(item.split("=", 1) for item in info["resources"].split(", "))
-            submissions.append({"rule": info["rule"], "jobid": match[1], "slurm": match[2],
-                                "wildcards": info.get("wildcards", ""),
-                                "threads": int(info.get("threads", 1)), **resources})
+            if match[1] == "resources":
+                current.update(dict(item.split("=", 1) for item in match[2].split(", ")))
+            else:
+                current[match[1]] = int(match[2]) if match[1] == "threads" else match[2]
         elif not line.startswith("    "):
             current = None
+    return blocks
+
+
+def parse_log(text: str) -> list[dict]:
+    """Each sbatch submission in Snakemake's log: the job as Snakemake printed it just
+    before (rule, threads, resources) and its SLURM job id."""
+    latest: dict[str, dict] = {}  # snakemake job id -> the job's latest printed block
+    blocks = iter(job_blocks(text))
+    submissions = []
+    for line in text.splitlines():
+        if re.match(r"^(local)?rule \w+:$", line):
+            block = next(blocks)
+        elif line.startswith("    jobid: "):
+            latest[line.split(": ", 1)[1]] = block
+        elif match := re.search(r"Job (\d+) has been submitted with SLURM jobid (\d+)", line):
+            submissions.append({**latest[match[1]], "slurm": match[2]})
     return submissions
 
 
