@@ -29,8 +29,13 @@ if ! podman image exists "$BASE"; then
   rm -rf "$WORK/rootfs"
 fi
 
+# This machine's CA bundle goes into the base (not the recipe): where PyPI is reached through
+# a TLS-inspecting proxy, only the host's bundle knows its certificate.
+cp "${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}" "$WORK/host-ca.crt"
 cat > "$WORK/Containerfile.python" << 'EOF'
 FROM localhost/simreg-bookworm:debootstrap
+COPY host-ca.crt /usr/local/share/host-ca.crt
+ENV PIP_CERT=/usr/local/share/host-ca.crt
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
