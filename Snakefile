@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -28,9 +29,14 @@ validate_config(config)
 os.environ[PLUGINS_ENV] = ",".join(config["plugins"])
 
 
-# One image for every job under --software-deployment-method apptainer (containers/);
+# One image for every job under --use-singularity (= --sdm apptainer; containers/);
 # the rules' conda: envs/simreg.yaml serves --software-deployment-method conda.
 container: config["container_image"]
+
+
+if any(m.name == "APPTAINER" for m in workflow.deployment_settings.deployment_method):
+    if problem := paths.missing_container_image(config["container_image"]):
+        raise WorkflowError(problem)
 
 
 report: "workflow/report/workflow.rst"

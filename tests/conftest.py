@@ -75,20 +75,42 @@ def saved_model(tmp_path_factory):
     return path, dataset
 
 
+# What the default suite builds of the quick DAG: the core figures and tables, which run every
+# stage (dataset, similarity, training, every evaluation kind of the original suite, figures,
+# tables). The whole quick DAG (every target) runs in the slow tests (`pytest -m slow`, which
+# .ci/run calls), on top of this run.
+CORE_TARGETS = ["results/figures/noise_accuracy.pdf", "results/figures/attack_robustness.pdf",
+                "results/figures/perturbation_spectrum.pdf", "results/tables/models.csv",
+                "results/tables/gamma.csv"]
+
+
+def snakemake(workdir, env, *targets, timeout=1500):
+    # Targets go first: --configfile takes several values and would swallow them.
+    command = [sys.executable, "-m", "snakemake", *targets, "--cores", "2", "--configfile",
+               "configs/quick.yaml"]
+    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
 @pytest.fixture(scope="session")
 def quick_run(tmp_path_factory):
-    """(workdir, env) of `snakemake all --configfile configs/quick.yaml` run once, from
-    nothing, in a copy of the repository."""
+    """(workdir, env) of the quick DAG's CORE_TARGETS built once, from nothing, in a copy of
+    the repository; shared by every test that reads pipeline outputs."""
     workdir = tmp_path_factory.mktemp("quick")
     skip = {".git", ".venv", "results", "data", ".snakemake", ".pytest_cache"}
     for source in ROOT.iterdir():
         if source.name not in skip:
             (shutil.copytree if source.is_dir() else shutil.copy)(source, workdir / source.name)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    # Targets go first: --configfile takes several values and would swallow them.
-    command = [sys.executable, "-m", "snakemake", "all", "--cores", "2", "--configfile",
-               "configs/quick.yaml"]
-    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True,
-                            timeout=1500)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    snakemake(workdir, env, *CORE_TARGETS)
+    return workdir, env
+
+
+@pytest.fixture(scope="session")
+def full_quick_run(quick_run):
+    """The same workdir after `snakemake all`: every target of the quick DAG (slow tests)."""
+    workdir, env = quick_run
+    snakemake(workdir, env, "all", timeout=3000)
     return workdir, env

@@ -231,10 +231,11 @@ def test_every_new_method_trains(method, digits_task, tmp_path):
     assert ("discriminator" in state["regularizer"]) == (method == "afd")
 
 
-def test_the_quick_run_compares_every_method(quick_run):
+@pytest.mark.slow
+def test_the_quick_run_compares_every_method(full_quick_run):
     import pandas as pd
 
-    workdir, _ = quick_run
+    workdir, _ = full_quick_run
     table = pd.read_csv(workdir / "results" / "tables" / "defenses.csv")
     assert set(table["method"]) == {"none", "threshold", *NEW_METHODS}
     for column in ("clean_accuracy", "noise_accuracy", "fgsm_accuracy", "boundary_paper",

@@ -24,8 +24,9 @@ from simreg.report.targets import all_targets
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_every_figure_and_table_is_built(quick_run):
-    workdir, _ = quick_run
+@pytest.mark.slow
+def test_every_figure_and_table_is_built(full_quick_run):
+    workdir, _ = full_quick_run
     config = load_config(ROOT / "config.yaml", ROOT / "configs" / "quick.yaml")
     for target in all_targets(config):
         path = workdir / target
@@ -67,8 +68,9 @@ def test_outputs_carry_provenance(quick_run):
     assert "results/similarity/digits_gray_n500.h5" in meta["inputs"]
 
 
-def test_a_second_run_has_nothing_to_do(quick_run):
-    workdir, env = quick_run
+@pytest.mark.slow
+def test_a_second_run_has_nothing_to_do(full_quick_run):
+    workdir, env = full_quick_run
     result = subprocess.run([sys.executable, "-m", "snakemake", "all", "-n", "--configfile",
                              "configs/quick.yaml"], cwd=workdir, env=env,
                             capture_output=True, text=True, timeout=300)
@@ -104,10 +106,11 @@ def test_attack_outputs_hold_their_defining_property(quick_run):
     assert fgsm.loc[fgsm["epsilon"] == 0, "accuracy"].item() == pytest.approx(clean)
 
 
-def test_corruption_outputs_match_the_clean_evaluation(quick_run):
+@pytest.mark.slow
+def test_corruption_outputs_match_the_clean_evaluation(full_quick_run):
     """The quick run generates the digits' corruptions (no official release) and scores each
     grid model on them: its clean row is the noise evaluation's ε = 0 accuracy."""
-    workdir, _ = quick_run
+    workdir, _ = full_quick_run
     with h5py.File(workdir / "results/datasets/digits_gray_c.h5") as h5:
         attrs = dict(h5.attrs)
         shape = h5["corruptions/snow"].shape

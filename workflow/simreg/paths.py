@@ -117,3 +117,31 @@ def neural_stimuli(config: dict) -> str:
 def all_predictor_models(config: dict) -> list[str]:
     return [predictor_files(scan, seed)["model"] for scan in neural_scans(config)
             for seed in config["neural"]["model_seeds"]]
+
+
+# The container image every job runs in under --use-singularity / --sdm apptainer (config
+# container_image): by default a local file, built once from the recipe; or the image that
+# .github/workflows/container.yml publishes on a version tag.
+CONTAINER_IMAGE = "containers/simreg.sif"
+CONTAINER_BUILD = "apptainer build containers/simreg.sif containers/simreg.def"
+PUBLISHED_IMAGE = "docker://ghcr.io/<owner>/simreg:<version>"
+
+
+def missing_container_image(image: str, workdir: str | Path = ".") -> str | None:
+    """Why ``image`` cannot be used, or None. A local image (a path, or file://) must exist
+    (relative paths are relative to the working directory, as Apptainer reads them); a
+    registry image (docker://, oras://, library://) is pulled by Snakemake itself."""
+    from urllib.parse import urlsplit
+
+    scheme = urlsplit(image).scheme
+    if scheme not in ("", "file"):
+        return None
+    path = Path(image.removeprefix("file://"))
+    path = path if path.is_absolute() else Path(workdir) / path
+    if path.is_file():
+        return None
+    return (f"config key 'container_image': the image {image} does not exist "
+            f"({path.resolve()}). Build it once, from the repository root (about 10 minutes, "
+            f"a few GB; add --fakeroot where you are not root):\n    {CONTAINER_BUILD}\n"
+            f"or use the published image: --config container_image={PUBLISHED_IMAGE} "
+            f"(docs/running.md, section 1).")

@@ -297,7 +297,7 @@ SECTIONS: dict[str, type] = {
 }
 # Top-level scalar keys and their defaults.
 TOP_LEVEL = {
-    "container_image": "docker://ghcr.io/simreg/simreg:0.1.0",
+    "container_image": "containers/simreg.sif",
     "plugins": [],
 }
 
