@@ -105,7 +105,7 @@ def test_afd_discriminator_loss_falls_on_separable_features():
     discriminator = ProjectionDiscriminator(16, 10, width=32)
     optimizer = torch.optim.SGD(discriminator.parameters(), lr=0.1, momentum=0.9)
     losses = []
-    for _ in range(100):
+    for _ in range(40):
         loss = discriminator_loss(discriminator, clean, perturbed, labels)
         optimizer.zero_grad()
         loss.backward()
