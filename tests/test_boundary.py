@@ -101,3 +101,26 @@ def test_evaluate_writes_scores_per_repeat_and_perturbations(saved_model, tmp_pa
         assert frame["score"].iloc[r] == pytest.approx(np.median(distance[r][solved]))
         np.testing.assert_allclose((delta[r][solved] ** 2).mean(axis=(1, 2, 3)), distance[r][solved],
                                    rtol=1e-5)
+
+
+def test_points_on_the_boundary_are_moved_out_only_where_needed():
+    """Some (not all) returned points sit exactly on the decision boundary: those are moved
+    out along δ until adversarial; the others are returned as they are."""
+    from torch import nn
+
+    from simreg.evaluate.boundary import confirm_adversarial
+
+    class MeanThreshold(nn.Module):  # class 1 when the mean pixel exceeds 0.5
+        def forward(self, x):
+            m = x.flatten(1).mean(1)
+            return torch.stack([0.5 - m, m - 0.5], dim=1)
+
+    model = MeanThreshold()
+    x = torch.zeros(6, 1, 4, 4)
+    x_adv = torch.full((6, 1, 4, 4), 0.6)
+    x_adv[::2] = 0.5  # on the boundary: a tie, predicted class 0 = the label
+    labels = torch.zeros(6, dtype=torch.long)
+    out = confirm_adversarial(model, x, x_adv, labels, fallback=torch.ones_like(x))
+    assert (model(out).argmax(1) != labels).all()
+    assert torch.equal(out[1::2], x_adv[1::2])  # already adversarial: untouched
+    assert torch.allclose(out[::2], torch.full_like(out[::2], 0.5 * 1.001))  # moved by δ·1.001

@@ -150,10 +150,10 @@ def confirm_adversarial(model, x, x_adv, labels, fallback, factors=(1.001, 1.01,
     another batch can round to the other side. Such a point is moved a little further from x
     (δ scaled by ``factors``) until adversarial again, or replaced by its (adversarial)
     starting point; every returned point is checked adversarial."""
-    def as_stored(points):  # what a reader rebuilds from x and the stored δ = x_adv - x
-        return x + (points - x)
+    def as_stored(x_part, points):  # what a reader rebuilds from x and the stored δ
+        return x_part + (points - x_part)
 
-    out = as_stored(x_adv)
+    out = as_stored(x, x_adv)
     for factor in (1.0, *factors):
         bad = predict(model, out) == labels
         if not bad.any():
@@ -161,9 +161,10 @@ def confirm_adversarial(model, x, x_adv, labels, fallback, factors=(1.001, 1.01,
         if factor > 1.0:
             print(f"boundary: {int(bad.sum())} point(s) on the boundary moved out by δ·{factor}",
                   file=sys.stderr)
-        out[bad] = as_stored((x[bad] + factor * (x_adv[bad] - x[bad])).clamp(0.0, 1.0))
+        moved = (x[bad] + factor * (x_adv[bad] - x[bad])).clamp(0.0, 1.0)
+        out[bad] = as_stored(x[bad], moved)
     bad = predict(model, out) == labels
-    out[bad] = as_stored(fallback[bad])
+    out[bad] = as_stored(x[bad], fallback[bad])
     if (predict(model, out) == labels).any():
         raise RuntimeError("a starting point stopped being adversarial")
     return out
