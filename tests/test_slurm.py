@@ -73,7 +73,9 @@ def test_profile_sbatch_lines_ask_for_every_rules_resources(tmp_path):
     gpu_rules = set(profile["set-resources"])
     config = yaml.safe_load((ROOT / "configs" / "quick.yaml").read_text())["resources"]
     blocks = [b for b in check_module().job_blocks(out.stdout) if b["rule"] in submitted]
-    assert {b["rule"] for b in blocks} == submitted  # every cluster rule is in the quick DAG
+    # every cluster rule is in the quick DAG, but the RobustBench scoring (it needs downloaded
+    # weights, so the quick config leaves Fig. 24 out)
+    assert {b["rule"] for b in blocks} == submitted - {"robustbench_corruptions"}
     for block in blocks:
         line = sbatch_line(block)
         what = f"{block['rule']} {block.get('wildcards')}: {shlex.join(line)}"
