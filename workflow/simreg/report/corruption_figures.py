@@ -96,14 +96,9 @@ def plot_corruption_types(table: pd.DataFrame, out_pdf: str | Path, title: str,
     rank = {c: i for i, c in enumerate(present)}
     drawn = in_order(drawn, [f"severity {severity}"], order).sort_values(
         ["corruption"], key=lambda c: c.map(rank), kind="stable").reset_index(drop=True)
-    palette = label_palette(order)
-    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(present) * max(1, len(order) / 2)), 3.8))
-    grouped_bars(ax, drawn, "corruption", present, order, palette)
-    ax.set_xticklabels([NAMES.get(c, c) for c in present], rotation=60, ha="right")
-    ax.set_ylabel(f"accuracy at severity {severity}")
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=10)
-    save_figure(fig, out_pdf, data=drawn)
+    draw_corruption_bars(drawn, present, order, severity, title, out_pdf, drawn,
+                         size=(max(6, 0.55 * len(present) * max(1, len(order) / 2)), 3.8),
+                         legend_size=8)
 
 
 def plot_corruption_frequency(table: pd.DataFrame, out_pdf: str | Path, title: str,
@@ -169,14 +164,23 @@ def plot_robustbench_comparison(ours: pd.DataFrame, robustbench: pd.DataFrame,
     order = list(dict.fromkeys(drawn["label"]))
     present = [c for c in BY_GROUP if c in set(drawn["corruption"])] + ["mean"]
     drawn = drawn.rename(columns={"accuracy": "mean"}).assign(sem=np.nan, panel=f"severity {severity}")
-    palette = label_palette(order)
-    fig, ax = plt.subplots(figsize=(max(7, 0.6 * len(present) * max(1, len(order) / 2)), 4))
-    grouped_bars(ax, drawn, "corruption", present, order, palette)
+    draw_corruption_bars(drawn, present, order, severity, title, out_pdf,
+                         drawn[["panel", "label", "corruption", "severity", "mean"]],
+                         size=(max(7, 0.6 * len(present) * max(1, len(order) / 2)), 4),
+                         legend_size=7)
+
+
+def draw_corruption_bars(drawn, present, order, severity, title, out_pdf, data, *, size,
+                         legend_size) -> None:
+    """Bars per corruption (``present``, in order) and label at one severity, saved with the
+    numbers drawn (``data``)."""
+    fig, ax = plt.subplots(figsize=size)
+    grouped_bars(ax, drawn, "corruption", present, order, label_palette(order))
     ax.set_xticklabels([NAMES.get(c, c) for c in present], rotation=60, ha="right")
     ax.set_ylabel(f"accuracy at severity {severity}")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=legend_size)
     ax.set_title(title, fontsize=10)
-    save_figure(fig, out_pdf, data=drawn[["panel", "label", "corruption", "severity", "mean"]])
+    save_figure(fig, out_pdf, data=data)
 
 
 def corruption_spectra(path: str | Path, severity: int = 3) -> pd.DataFrame:
