@@ -31,24 +31,29 @@ import numpy as np
 import torch
 from torch import nn
 
+from simreg import settings as config_settings
 from simreg.neural.compat import neuralpredictors
+
+
+_NEURAL = config_settings.Neural()
 
 
 @dataclass(frozen=True)
 class PredictorSettings:
-    """Architecture and fit of the predictive model (defaults: simreg.settings.Neural)."""
+    """Architecture and fit of the predictive model; defaults: simreg.settings.Neural, the
+    config's one source."""
 
-    hidden_channels: int = 32
-    input_kernel: int = 9
-    hidden_kernel: int = 7
-    layers: int = 3
-    readout: str = "gaussian"     # "gaussian" (FullGaussian2d) or "factorized" (FullFactorized2d)
-    gamma_input: float = 10.0     # Laplace smoothness of the input filters
-    gamma_readout: float = 0.005  # L1 on the readout features
-    batch_size: int = 64
-    lr: float = 0.005
-    max_epochs: int = 100
-    patience: int = 5             # epochs without a better validation correlation
+    hidden_channels: int = _NEURAL.hidden_channels
+    input_kernel: int = _NEURAL.input_kernel
+    hidden_kernel: int = _NEURAL.hidden_kernel
+    layers: int = _NEURAL.layers
+    readout: str = _NEURAL.readout          # "gaussian" (FullGaussian2d) or "factorized"
+    gamma_input: float = _NEURAL.gamma_input  # Laplace smoothness of the input filters
+    gamma_readout: float = _NEURAL.gamma_readout  # L1 on the readout features
+    batch_size: int = _NEURAL.batch_size
+    lr: float = _NEURAL.lr
+    max_epochs: int = _NEURAL.max_epochs
+    patience: int = _NEURAL.patience        # epochs without a better validation correlation
 
 
 class GainModulator(nn.Module):
