@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
 import tempfile
 import time
@@ -130,9 +131,11 @@ def training_rates(workdir: Path, methods: list, specs: list, width: int, steps:
     clocks = {(spec, m): TrainingClock(workdir, m, width, steps, device, parse_fast_path(spec))
               for spec in specs for m in methods}
     timings = {key: [] for key in clocks}
+    load = [round(os.getloadavg()[0], 2)]
     for _ in range(repeats):
         for key, clock in clocks.items():
             timings[key].append(clock.steps_per_second())
+    load.append(round(os.getloadavg()[0], 2))
     first = specs[0]
     rates = {spec: {m: float(np.median(timings[spec, m])) for m in methods} for spec in specs}
     result = {"train_steps_per_s": {m: round(r, 3) for m, r in rates[first].items()},
@@ -143,6 +146,7 @@ def training_rates(workdir: Path, methods: list, specs: list, width: int, steps:
                                                     / rates[first]["none"], 3)
     result["train_fast_path"] = {spec: parse_fast_path(spec) for spec in specs}
     result["train_repeats"] = repeats
+    result["train_load_average"] = load  # 1-min load average before and after the timings
     result["train_steps_per_s_runs"] = {
         spec: {m: [round(r, 3) for r in timings[spec, m]] for m in methods} for spec in specs}
     # The first steps of each (spec, method): with compile, the graphs of its batch shapes

@@ -20,7 +20,7 @@ from simreg.train.model_key import (
     metrics_file,
     model_file,
 )
-from simreg.train.settings import settings_from_config
+from simreg.train.settings import TrainSettings, settings_from_config
 
 MODEL = ModelKey.wildcards()  # every model path with its wildcards: rule patterns
 
@@ -80,8 +80,12 @@ def train_inputs(wildcards):
 
 
 def train_settings(wildcards):
-    settings = settings_from_config(config, model_key(wildcards))
-    return json.dumps(dataclasses.asdict(settings))
+    settings = dataclasses.asdict(settings_from_config(config, model_key(wildcards)))
+    # The fast path at its default (off) is left to the trainer's default, so that the
+    # params of models trained before it existed do not change (Snakemake would rerun them).
+    if settings["fast_path"] == TrainSettings().fast_path:
+        del settings["fast_path"]
+    return json.dumps(settings)
 
 
 # evaluate.smk
