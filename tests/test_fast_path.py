@@ -4,6 +4,7 @@ reference loss within its precision, and the saved weights stay plain."""
 from __future__ import annotations
 
 import dataclasses
+import io
 
 import numpy as np
 import pytest
@@ -120,6 +121,31 @@ def test_fast_features_are_fp32_and_weights_stay_plain():
     plain = build_model("resnet18", 3, 10, 4)
     plain.load_state_dict(state)
     assert "features" not in vars(plain)
+
+
+def test_a_resumed_fast_run_equals_an_uninterrupted_one(task):
+    """Checkpoints of a channels_last bf16 run (contiguous weights, NHWC momentum) resume
+    to the same weights, as the reference path's do (tests/test_resume.py)."""
+    path, similarity = task
+    settings = TrainSettings(method="threshold", alpha=10.0, width=4, batch_size=32,
+                             validation_fraction=0.1, regularizer=THRESHOLD,
+                             fast_path={**OFF, "autocast": "bfloat16", "channels_last": True})
+    inputs, cpu = {"similarity": similarity}, torch.device("cpu")
+    uninterrupted = Trainer(path, inputs, settings, cpu)
+    uninterrupted.epoch(0)
+    uninterrupted.epoch(1)
+    first = Trainer(path, inputs, settings, cpu)
+    first.epoch(0)
+    buffer = io.BytesIO()
+    torch.save(first.state(), buffer)
+    buffer.seek(0)
+    resumed = Trainer(path, inputs, settings, cpu)
+    resumed.load_state(torch.load(buffer, weights_only=False))
+    resumed.epoch(1)
+    a, b = uninterrupted.weights(), resumed.weights()
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert all(torch.equal(a["modules"]["similarity"][k], v)
+               for k, v in b["modules"]["similarity"].items())
 
 
 def test_compile_refuses_methods_that_differentiate_an_input_gradient():
