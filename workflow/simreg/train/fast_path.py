@@ -92,8 +92,8 @@ class FastPath:
             return out if self.dtype is None else [f.float() for f in out]
 
         if self.compile:
-            # One specialized graph per batch shape and mode (a handful per run) rather
-            # than dynamic shapes, which compile slower kernels.
+            # One graph per batch shape and mode (a handful per run: the training batch,
+            # the regularization batch, validation), each specialized to its shapes.
             return torch.compile(fast_features, dynamic=False)
         return fast_features
 
