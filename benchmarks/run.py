@@ -83,6 +83,61 @@ def training_steps_per_second(workdir: Path, method: str, width: int, steps: int
     return steps / (time.perf_counter() - started)
 
 
+def packed_model_steps_per_second(workdir: Path, method: str, width: int, steps: int, device,
+                                  pack: int) -> float:
+    """Model-steps/s (pack size x steps/s) of ``pack`` seeds trained as one stacked model
+    (simreg.train.packed), same settings as :func:`training_steps_per_second`."""
+    from simreg.train.packed import PackedTrainer
+
+    params = get_regularizer(method).parameters_from(validate_config({}), dataset="cifar10")
+    trainers = [Trainer(workdir / "task.h5", {"similarity": workdir / "similarity.h5"},
+                        TrainSettings(method=method, alpha=10.0, width=width, seed=seed,
+                                      regularizer=params), device) for seed in range(pack)]
+    packed = PackedTrainer(trainers)
+    plans = [t.plan_epoch(0)[1] for t in trainers]
+    if len(plans[0]) < steps + 3:
+        raise ValueError(f"the benchmark's epoch has {len(plans[0])} steps, fewer than {steps + 3}")
+
+    def step(t):
+        xs, ys, draws = [], [], []
+        for trainer, plan in zip(trainers, plans):
+            idx, step_draws, augmentation = plan[t]
+            x, y = trainer.inputs(idx, augmentation)
+            xs.append(x)
+            ys.append(y)
+            draws.append(step_draws)
+        packed.step(torch.stack(xs), torch.stack(ys), None if draws[0] is None else torch.stack(draws))
+
+    for t in range(3):
+        step(t)
+    sync(device)
+    started = time.perf_counter()
+    for t in range(3, steps + 3):
+        step(t)
+    sync(device)
+    return pack * steps / (time.perf_counter() - started)
+
+
+def grid_gpu_hours(seconds_per_model: dict) -> dict:
+    """Trainings of the full config.yaml grid per method and the hours they take at the
+    measured seconds per 40-epoch model (a method not measured counts at threshold's time)."""
+    from collections import Counter
+
+    from simreg.config import load_config
+    from simreg.report.targets import all_models
+
+    config = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
+    counts = Counter(key.method for key in all_models(config))
+    fallback = seconds_per_model.get("threshold", max(seconds_per_model.values()))
+    hours = {m: n * seconds_per_model.get(m, fallback) / 3600 for m, n in counts.items()}
+    return {"grid_trainings": dict(sorted(counts.items())),
+            "grid_training_hours": round(sum(hours.values()), 1),
+            "grid_training_hours_note": "trainings of config.yaml's figure grids at the measured "
+                                        "seconds per 40-epoch CIFAR-10 model; methods not "
+                                        "measured count at threshold's time; evaluations not "
+                                        "counted"}
+
+
 def gratings(n: int, size: int = 32, classes: int = 10, seed: int = 0):
     """Sinusoidal gratings whose orientation is the class, with pixel noise: a task a
     ResNet learns in a few dozen steps, so the attacked model predicts every class (random
@@ -183,8 +238,10 @@ def main() -> None:
     p.add_argument("--methods", nargs="*", default=None,
                    help="methods whose training step is timed (default: threshold and every "
                         "method that needs no input file)")
+    p.add_argument("--pack-sizes", type=int, nargs="*", default=[3],
+                   help="seeds per process timed with simreg.train.packed ([] to skip)")
     p.add_argument("--corruption-images", type=int, default=10000)
-    p.add_argument("--only", choices=["corruptions"], default=None,
+    p.add_argument("--only", choices=["corruptions", "training"], default=None,
                    help="run only this part (the other timings are left out)")
     a = p.parse_args()
     methods = a.methods or ["threshold"] + sorted(m for m, r in REGULARIZERS.items()
@@ -208,14 +265,38 @@ def main() -> None:
                                                for m, r in rates.items()}
         if "threshold" in rates:
             result["train_threshold_over_none"] = round(rates["threshold"] / rates["none"], 3)
+            result["train_threshold_step_time_over_none"] = round(rates["none"] / rates["threshold"], 3)
+        # One epoch of the paper's task: CIFAR-10's 50,000 training images less the 1%
+        # validation split, in batches of 64 (the validation pass is not counted).
+        steps_per_epoch = int(50000 * 0.99) // 64
+        result["cifar10_steps_per_epoch"] = steps_per_epoch
+        result["epoch_s"] = {m: round(steps_per_epoch / r, 1) for m, r in rates.items()}
+        result["model_40_epochs_s_extrapolated"] = {m: round(40 * steps_per_epoch / r, 1)
+                                                    for m, r in rates.items()}
+        packs = {}
+        for method in ("none", "threshold"):
+            for pack in a.pack_sizes:
+                rate = packed_model_steps_per_second(workdir, method, a.width, a.steps, device, pack)
+                packs[f"{method}_pack{pack}"] = round(rate, 3)
+        if packs:
+            result["packed_model_steps_per_s"] = packs
+            result["packed_gain_over_single"] = {
+                name: round(rate / rates[name.split("_pack")[0]], 3) for name, rate in packs.items()}
+        result.update(grid_gpu_hours(result["model_40_epochs_s_extrapolated"]))
+        result["similarity_build_s"] = {}
         result["similarity_build_s"] = {}
         for n in a.sizes:
             synthetic_dataset(workdir / f"images{n}.h5", n, seed=1)
             started = time.perf_counter()
             build_similarity(workdir / f"images{n}.h5", workdir / f"sim{n}.h5", n_images=n,
                              image_seed=0, device=str(device))
-            result["similarity_build_s"][str(n)] = round(time.perf_counter() - started, 2)
+            seconds = time.perf_counter() - started
+            result["similarity_build_s"][str(n)] = round(seconds, 2)
+            result.setdefault("similarity_pairs_per_s", {})[str(n)] = round(n * n / seconds)
             (workdir / f"sim{n}.h5").unlink()
+        if a.only == "training":
+            print(json.dumps(result, indent=2))
+            return
         result.update(attack_images_per_second(a.width, device, a.attack_images,
                                                a.boundary_steps, a.attack_train_steps))
     result.update(corruption_generation_seconds(a.corruption_images))
