@@ -14,14 +14,25 @@
   ``--corruption-images`` 32x32 RGB images (CPU, numpy/scipy/PIL), per corruption and in all;
   ``--corruption-images`` below 10000 also reports the time scaled to 10,000, marked as such.
 
+- model-steps/s of ``--pack-sizes`` seeds of ``none`` and ``threshold`` trained as one stacked
+  model (simreg.train.packed) and their gain over one model per process; the CIFAR-10 epoch
+  and 40-epoch times extrapolated from the steps/s, and the training hours of config.yaml's
+  figure grids at those times;
+With ``--fast-path`` the training steps are timed under each given ``training.fast_path``
+(docs/choices.md, "Training speed"), and ``--repeats`` times each rate round-robin and
+keeps the median; ``--only train`` stops after the training steps.
+
     python benchmarks/run.py [--width 64] [--steps 20] [--device auto] [--sizes 5000 20000]
                              [--attack-images 16] [--boundary-steps 200] [--attack-train-steps 60]
-                             [--corruption-images 10000] [--only corruptions]
+                             [--corruption-images 10000] [--only corruptions|train]
+                             [--fast-path off autocast=bfloat16 channels_last=1 compile=1]
+                             [--repeats 5] [--methods threshold]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import tempfile
@@ -36,6 +47,7 @@ from simreg.config import validate_config
 from simreg.data.sources import Splits
 from simreg.data.store import write_dataset
 from simreg.models.inference import pick_device
+from simreg.settings import FastPath
 from simreg.targets.pixel_similarity import build_similarity
 from simreg.train.augment import draw_crop_flip
 from simreg.train.regularizers import REGULARIZERS, get_regularizer
@@ -56,37 +68,104 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def training_steps_per_second(workdir: Path, method: str, width: int, steps: int, device) -> float:
-    """Steps/s of the trainer's own step, with the pipeline's defaults (config.yaml's training
-    and regularization settings: augmentation on, 64 images + 16 pairs, Th 0.8)."""
-    params = get_regularizer(method).parameters_from(validate_config({}), dataset="cifar10")
-    s = TrainSettings(method=method, alpha=10.0, width=width, regularizer=params)
-    trainer = Trainer(workdir / "task.h5", {"similarity": workdir / "similarity.h5"}, s, device)
-    generator = torch.Generator().manual_seed(0)
-    n = len(trainer.y_train)
-    batches = torch.randint(n, (steps + 3, s.batch_size), generator=generator).to(device)
-    draws = trainer.regularizer.plan_epoch(steps + 3, generator, device)
-    offsets, flips = draw_crop_flip(steps + 3, s.batch_size, generator)
-    offsets, flips = offsets.to(device), flips.to(device)
+def parse_fast_path(spec: str) -> dict:
+    """``off`` or ``autocast=bfloat16,channels_last=1,compile=1`` (any subset) -> the
+    ``TrainSettings.fast_path`` it means (the rest at its default, off)."""
+    options = dataclasses.asdict(FastPath())
+    if spec == "off":
+        return options
+    for item in spec.split(","):
+        key, _, value = item.partition("=")
+        if key not in options or not value:
+            raise SystemExit(f"--fast-path {spec!r}: expected off or KEY=VALUE,... with KEY "
+                             f"among {sorted(options)}")
+        if isinstance(options[key], bool):
+            value = value.lower() in ("1", "true", "yes", "on")
+        options[key] = value
+    return options
 
-    def step(t):
-        augmentation = (offsets[t], flips[t]) if s.augment else None
-        trainer.step(batches[t], None if draws is None else draws[t], augmentation)
 
-    for t in range(3):  # warm-up: allocator, kernel selection
-        step(t)
-    sync(device)
-    started = time.perf_counter()
-    for t in range(3, steps + 3):
-        step(t)
-    sync(device)
-    return steps / (time.perf_counter() - started)
+class TrainingClock:
+    """The trainer's own step for ``method`` under ``fast_path``, with the pipeline's
+    defaults (config.yaml's training and regularization settings: augmentation on, 64
+    images + 16 pairs, Th 0.8). Built and warmed up (3 steps: allocator, kernel selection,
+    compilation) once; :meth:`steps_per_second` times ``steps`` further steps, as often as
+    asked."""
+
+    def __init__(self, workdir: Path, method: str, width: int, steps: int, device,
+                 fast_path: dict):
+        params = get_regularizer(method).parameters_from(validate_config({}), dataset="cifar10")
+        s = TrainSettings(method=method, alpha=10.0, width=width, regularizer=params,
+                          fast_path=fast_path)
+        self.trainer = Trainer(workdir / "task.h5", {"similarity": workdir / "similarity.h5"},
+                               s, device)
+        self.s, self.steps, self.device = s, steps, device
+        generator = torch.Generator().manual_seed(0)
+        n = len(self.trainer.y_train)
+        self.batches = torch.randint(n, (steps + 3, s.batch_size), generator=generator).to(device)
+        self.draws = self.trainer.regularizer.plan_epoch(steps + 3, generator, device)
+        offsets, flips = draw_crop_flip(steps + 3, s.batch_size, generator)
+        self.offsets, self.flips = offsets.to(device), flips.to(device)
+        started = time.perf_counter()
+        for t in range(3):
+            self.step(t)
+        sync(device)
+        self.warmup_s = time.perf_counter() - started
+
+    def step(self, t: int) -> None:
+        augmentation = (self.offsets[t], self.flips[t]) if self.s.augment else None
+        self.trainer.step(self.batches[t], None if self.draws is None else self.draws[t],
+                          augmentation)
+
+    def steps_per_second(self) -> float:
+        sync(self.device)
+        started = time.perf_counter()
+        for t in range(3, self.steps + 3):
+            self.step(t)
+        sync(self.device)
+        return self.steps / (time.perf_counter() - started)
+
+
+def training_rates(workdir: Path, methods: list, specs: list, width: int, steps: int, device,
+                   repeats: int) -> dict:
+    """Training steps/s of each method under each fast-path spec: every (spec, method) is
+    built and warmed up once, then timed ``repeats`` times round-robin (so that a load
+    change on a shared machine hits all alike); each rate is the median of its timings."""
+    clocks = {(spec, m): TrainingClock(workdir, m, width, steps, device, parse_fast_path(spec))
+              for spec in specs for m in methods}
+    timings = {key: [] for key in clocks}
+    for _ in range(repeats):
+        for key, clock in clocks.items():
+            timings[key].append(clock.steps_per_second())
+    first = specs[0]
+    rates = {spec: {m: float(np.median(timings[spec, m])) for m in methods} for spec in specs}
+    result = {"train_steps_per_s": {m: round(r, 3) for m, r in rates[first].items()},
+              "train_step_time_over_none": {m: round(rates[first]["none"] / r, 3)
+                                            for m, r in rates[first].items()}}
+    if "threshold" in methods:
+        result["train_threshold_over_none"] = round(rates[first]["threshold"]
+                                                    / rates[first]["none"], 3)
+    result["train_fast_path"] = {spec: parse_fast_path(spec) for spec in specs}
+    result["train_repeats"] = repeats
+    result["train_steps_per_s_runs"] = {
+        spec: {m: [round(r, 3) for r in timings[spec, m]] for m in methods} for spec in specs}
+    # The first steps of each (spec, method): with compile, the graphs of its batch shapes
+    # (a later method reuses those an earlier one of the same spec compiled).
+    result["train_warmup_s"] = {spec: {m: round(clocks[spec, m].warmup_s, 1) for m in methods}
+                                for spec in specs}
+    if len(specs) > 1:
+        result["train_steps_per_s_by_fast_path"] = {
+            spec: {m: round(r, 3) for m, r in rates[spec].items()} for spec in specs}
+        result["train_speedup_over_first_fast_path"] = {
+            spec: {m: round(rates[spec][m] / rates[first][m], 3) for m in methods}
+            for spec in specs}
+    return result
 
 
 def packed_model_steps_per_second(workdir: Path, method: str, width: int, steps: int, device,
                                   pack: int) -> float:
     """Model-steps/s (pack size x steps/s) of ``pack`` seeds trained as one stacked model
-    (simreg.train.packed), same settings as :func:`training_steps_per_second`."""
+    (simreg.train.packed), with the settings :class:`TrainingClock` times (fast path off)."""
     from simreg.train.packed import PackedTrainer
 
     params = get_regularizer(method).parameters_from(validate_config({}), dataset="cifar10")
@@ -241,11 +320,21 @@ def main() -> None:
     p.add_argument("--pack-sizes", type=int, nargs="*", default=[3],
                    help="seeds per process timed with simreg.train.packed ([] to skip)")
     p.add_argument("--corruption-images", type=int, default=10000)
-    p.add_argument("--only", choices=["corruptions", "training"], default=None,
+    p.add_argument("--fast-path", nargs="+", default=["off"], metavar="SPEC",
+                   help="training.fast_path settings whose training steps are timed, each "
+                        "'off' or KEY=VALUE,... of autocast (none|bfloat16), channels_last, "
+                        "compile (0|1), e.g. off autocast=bfloat16 channels_last=1 compile=1; "
+                        "train_steps_per_s is the first's, the rest are compared with it")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="timings of each training step rate, round-robin; the median is kept")
+    p.add_argument("--only", choices=["corruptions", "train"], default=None,
                    help="run only this part (the other timings are left out)")
     a = p.parse_args()
-    methods = a.methods or ["threshold"] + sorted(m for m, r in REGULARIZERS.items()
-                                                  if not r.needs and m != "none")
+    # compile refuses the methods that differentiate an input gradient (double backward)
+    compiles = any(parse_fast_path(spec)["compile"] for spec in a.fast_path)
+    methods = a.methods or ["threshold"] + sorted(
+        m for m, r in REGULARIZERS.items()
+        if not r.needs and m != "none" and not (compiles and r.needs_input_grad))
     device = pick_device(a.device)
     result = {"simreg_version": simreg.__version__, "torch": torch.__version__,
               "device": str(device), "threads": torch.get_num_threads(),
@@ -258,13 +347,10 @@ def main() -> None:
         workdir = Path(tmp)
         synthetic_dataset(workdir / "task.h5", 5000)
         build_similarity(workdir / "task.h5", workdir / "similarity.h5", n_images=5000, image_seed=0)
-        rates = {m: training_steps_per_second(workdir, m, a.width, a.steps, device)
-                 for m in dict.fromkeys(["none", *methods])}
-        result["train_steps_per_s"] = {m: round(r, 3) for m, r in rates.items()}
-        result["train_step_time_over_none"] = {m: round(rates["none"] / r, 3)
-                                               for m, r in rates.items()}
+        result.update(training_rates(workdir, list(dict.fromkeys(["none", *methods])),
+                                     a.fast_path, a.width, a.steps, device, a.repeats))
+        rates = result["train_steps_per_s"]
         if "threshold" in rates:
-            result["train_threshold_over_none"] = round(rates["threshold"] / rates["none"], 3)
             result["train_threshold_step_time_over_none"] = round(rates["none"] / rates["threshold"], 3)
         # One epoch of the paper's task: CIFAR-10's 50,000 training images less the 1%
         # validation split, in batches of 64 (the validation pass is not counted).
@@ -276,14 +362,17 @@ def main() -> None:
         packs = {}
         for method in ("none", "threshold"):
             for pack in a.pack_sizes:
-                rate = packed_model_steps_per_second(workdir, method, a.width, a.steps, device, pack)
-                packs[f"{method}_pack{pack}"] = round(rate, 3)
+                runs = [packed_model_steps_per_second(workdir, method, a.width, a.steps, device,
+                                                      pack) for _ in range(a.repeats)]
+                packs[f"{method}_pack{pack}"] = round(float(np.median(runs)), 3)
         if packs:
             result["packed_model_steps_per_s"] = packs
             result["packed_gain_over_single"] = {
                 name: round(rate / rates[name.split("_pack")[0]], 3) for name, rate in packs.items()}
         result.update(grid_gpu_hours(result["model_40_epochs_s_extrapolated"]))
-        result["similarity_build_s"] = {}
+        if a.only == "train":
+            print(json.dumps(result, indent=2))
+            return
         result["similarity_build_s"] = {}
         for n in a.sizes:
             synthetic_dataset(workdir / f"images{n}.h5", n, seed=1)
@@ -294,9 +383,6 @@ def main() -> None:
             result["similarity_build_s"][str(n)] = round(seconds, 2)
             result.setdefault("similarity_pairs_per_s", {})[str(n)] = round(n * n / seconds)
             (workdir / f"sim{n}.h5").unlink()
-        if a.only == "training":
-            print(json.dumps(result, indent=2))
-            return
         result.update(attack_images_per_second(a.width, device, a.attack_images,
                                                a.boundary_steps, a.attack_train_steps))
     result.update(corruption_generation_seconds(a.corruption_images))

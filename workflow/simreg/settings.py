@@ -35,6 +35,16 @@ class Model:
 
 
 @dataclass(frozen=True)
+class FastPath:
+    """``training.fast_path``: speed options of the model's forward passes in training
+    (:mod:`simreg.train.fast_path`, docs/choices.md). All off: a run's weights are bit for
+    bit those of a run without them."""
+    autocast: str = "none"        # "bfloat16": forward passes in bf16, losses and SGD in fp32
+    channels_last: bool = False   # the model's weights and inputs in NHWC memory format
+    compile: bool = False         # torch.compile of the model's forward pass
+
+
+@dataclass(frozen=True)
 class Training:
     epochs: int = 40          # §4
     batch_size: int = 64      # §4
@@ -53,6 +63,7 @@ class Training:
     device: str = "auto"
     # Seeds of one model key trained by one job (simreg.train.packs); 1: one job per seed.
     pack_size: int = 1
+    fast_path: dict = field(default_factory=lambda: dataclasses.asdict(FastPath()))
 
 
 @dataclass(frozen=True)

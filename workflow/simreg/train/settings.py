@@ -6,6 +6,7 @@ the benchmark or in a test trains as the pipeline does unless told otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from simreg import settings as config_settings
@@ -33,6 +34,8 @@ class TrainSettings:
     validation_fraction: float = _TRAINING.validation_fraction
     augment: bool = True  # training.augment resolved for the task (settings.augments)
     eval_batch_size: int = 1024
+    # Speed options of the forward passes (simreg.settings.FastPath; simreg.train.fast_path)
+    fast_path: dict = field(default_factory=lambda: dict(_TRAINING.fast_path))
 
 
 def learning_rate(epoch: int, s: TrainSettings) -> float:
@@ -57,4 +60,5 @@ def settings_from_config(config: dict, key) -> TrainSettings:
         batch_size=t["batch_size"], lr=t["lr"], momentum=t["momentum"],
         weight_decay=t["weight_decay"], lr_decay=t["lr_decay"], lr_step_epochs=t["lr_step_epochs"],
         lr_cycle_epochs=t["lr_cycle_epochs"], validation_fraction=t["validation_fraction"],
-        augment=config_settings.augments(t["augment"], dataset))
+        augment=config_settings.augments(t["augment"], dataset),
+        fast_path=dataclasses.asdict(config_settings.FastPath(**t["fast_path"])))

@@ -31,6 +31,7 @@ from simreg.models.resnet import build_model
 from simreg.outputs import atomic_output, provenance, write_csv
 from simreg.paths import NOT_APPLICABLE
 from simreg.train.augment import crop_flip, draw_crop_flip
+from simreg.train.fast_path import FastPath
 from simreg.train.regularizers import Batch, TrainContext, get_regularizer
 from simreg.train.settings import TrainSettings, learning_rate
 
@@ -65,6 +66,7 @@ class Trainer:
         self.model.set_input_normalization(pixels.mean(dim=(0, 1, 2)),
                                            pixels.std(dim=(0, 1, 2)).clamp_min(1e-3))
         self.model.to(device)
+        FastPath.from_settings(settings, device).prepare_model(self.model)
 
         self.regularizer = get_regularizer(settings.method)(**settings.regularizer)
         missing = [need for need in self.regularizer.needs if need not in inputs]
