@@ -198,10 +198,15 @@ def train_pack(task_path, inputs: dict, model_outs: list, metrics_outs: list, ch
     seed_inputs = inputs_per_seed(inputs, n)
     method = get_regularizer(settings_list[0].method)
     shared = all(seed_inputs[0] == other for other in seed_inputs)
-    if n == 1 or not method.packable or not shared:
+    # vmap takes neither a compiled forward nor channels_last inputs (torch 2.15: "NYI:
+    # querying is_contiguous inside of vmap for memory_format other than contiguous_format").
+    fast = settings_list[0].fast_path
+    unvmappable = [k for k in ("compile", "channels_last") if fast.get(k)]
+    if n == 1 or not method.packable or not shared or unvmappable:
         if n > 1:
-            why = ("cannot be packed (Regularizer.packable)" if method.packable is False
-                   else "has inputs that differ by seed")
+            why = ("cannot be packed (Regularizer.packable)" if not method.packable
+                   else "has inputs that differ by seed" if not shared
+                   else f"uses training.fast_path {unvmappable}, which vmap does not take")
             print(f"train_pack: {method.name!r} {why}; training its {n} seeds one after "
                   "another", file=sys.stderr)
         for s, model_out, metrics_out, extra, own in zip(settings_list, model_outs, metrics_outs,
