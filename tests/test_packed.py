@@ -180,3 +180,18 @@ def test_a_pack_must_share_everything_but_the_seed():
         check_pack([settings("threshold", 0), settings("threshold", 1, lr=0.01)])
     with pytest.raises(ValueError, match="must differ"):
         check_pack([settings("threshold", 0), settings("threshold", 0)])
+
+
+def test_a_pack_that_vmap_cannot_take_trains_seed_by_seed(data, tmp_path):
+    """channels_last (and compile) inputs are not vmappable: such a pack trains its seeds one
+    after another, each exactly as the train rule would."""
+    task, inputs = data
+    fast = {"autocast": "none", "channels_last": True, "compile": False}
+    runs = [settings("none", seed, epochs=1, fast_path=fast) for seed in (0, 1)]
+    train_pack(task, inputs, [tmp_path / "p0.pt", tmp_path / "p1.pt"],
+               [tmp_path / "p0.csv", tmp_path / "p1.csv"], tmp_path / "ckpt", runs,
+               device="cpu", threads=1)
+    train(task, inputs, tmp_path / "a1.pt", tmp_path / "a1.csv", tmp_path / "ckpt_a", runs[1],
+          device="cpu", threads=1)
+    a, b = weights(tmp_path / "a1.pt")[0], weights(tmp_path / "p1.pt")[0]
+    assert all(torch.equal(a[name], b[name]) for name in a)
