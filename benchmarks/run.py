@@ -14,6 +14,10 @@
   ``--corruption-images`` 32x32 RGB images (CPU, numpy/scipy/PIL), per corruption and in all;
   ``--corruption-images`` below 10000 also reports the time scaled to 10,000, marked as such.
 
+- model-steps/s of ``--pack-sizes`` seeds of ``none`` and ``threshold`` trained as one stacked
+  model (simreg.train.packed) and their gain over one model per process; the CIFAR-10 epoch
+  and 40-epoch times extrapolated from the steps/s, and the training hours of config.yaml's
+  figure grids at those times;
 With ``--fast-path`` the training steps are timed under each given ``training.fast_path``
 (docs/choices.md, "Training speed"), and ``--repeats`` times each rate round-robin and
 keeps the median; ``--only train`` stops after the training steps.
@@ -162,6 +166,61 @@ def training_rates(workdir: Path, methods: list, specs: list, width: int, steps:
     return result
 
 
+def packed_model_steps_per_second(workdir: Path, method: str, width: int, steps: int, device,
+                                  pack: int) -> float:
+    """Model-steps/s (pack size x steps/s) of ``pack`` seeds trained as one stacked model
+    (simreg.train.packed), with the settings :class:`TrainingClock` times (fast path off)."""
+    from simreg.train.packed import PackedTrainer
+
+    params = get_regularizer(method).parameters_from(validate_config({}), dataset="cifar10")
+    trainers = [Trainer(workdir / "task.h5", {"similarity": workdir / "similarity.h5"},
+                        TrainSettings(method=method, alpha=10.0, width=width, seed=seed,
+                                      regularizer=params), device) for seed in range(pack)]
+    packed = PackedTrainer(trainers)
+    plans = [t.plan_epoch(0)[1] for t in trainers]
+    if len(plans[0]) < steps + 3:
+        raise ValueError(f"the benchmark's epoch has {len(plans[0])} steps, fewer than {steps + 3}")
+
+    def step(t):
+        xs, ys, draws = [], [], []
+        for trainer, plan in zip(trainers, plans):
+            idx, step_draws, augmentation = plan[t]
+            x, y = trainer.inputs(idx, augmentation)
+            xs.append(x)
+            ys.append(y)
+            draws.append(step_draws)
+        packed.step(torch.stack(xs), torch.stack(ys), None if draws[0] is None else torch.stack(draws))
+
+    for t in range(3):
+        step(t)
+    sync(device)
+    started = time.perf_counter()
+    for t in range(3, steps + 3):
+        step(t)
+    sync(device)
+    return pack * steps / (time.perf_counter() - started)
+
+
+def grid_gpu_hours(seconds_per_model: dict) -> dict:
+    """Trainings of the full config.yaml grid per method and the hours they take at the
+    measured seconds per 40-epoch model (a method not measured counts at threshold's time)."""
+    from collections import Counter
+
+    from simreg.config import load_config
+    from simreg.report.targets import all_models
+
+    config = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
+    counts = Counter(key.method for key in all_models(config))
+    fallback = seconds_per_model.get("threshold", max(seconds_per_model.values()))
+    hours = {m: n * seconds_per_model.get(m, fallback) / 3600 for m, n in counts.items()}
+    return {"grid_trainings": dict(sorted(counts.items())),
+            "grid_training_hours": round(sum(hours.values()), 1),
+            "grid_training_hours_note": "trainings of config.yaml's figure grids at the measured "
+                                        "seconds per 40-epoch CIFAR-10 model; methods not "
+                                        "measured count at threshold's time; evaluations not "
+                                        "counted"}
+
+
 def gratings(n: int, size: int = 32, classes: int = 10, seed: int = 0):
     """Sinusoidal gratings whose orientation is the class, with pixel noise: a task a
     ResNet learns in a few dozen steps, so the attacked model predicts every class (random
@@ -262,6 +321,8 @@ def main() -> None:
     p.add_argument("--methods", nargs="*", default=None,
                    help="methods whose training step is timed (default: threshold and every "
                         "method that needs no input file)")
+    p.add_argument("--pack-sizes", type=int, nargs="*", default=[3],
+                   help="seeds per process timed with simreg.train.packed ([] to skip)")
     p.add_argument("--corruption-images", type=int, default=10000)
     p.add_argument("--fast-path", nargs="+", default=["off"], metavar="SPEC",
                    help="training.fast_path settings whose training steps are timed, each "
@@ -292,6 +353,27 @@ def main() -> None:
         build_similarity(workdir / "task.h5", workdir / "similarity.h5", n_images=5000, image_seed=0)
         result.update(training_rates(workdir, list(dict.fromkeys(["none", *methods])),
                                      a.fast_path, a.width, a.steps, device, a.repeats))
+        rates = result["train_steps_per_s"]
+        if "threshold" in rates:
+            result["train_threshold_step_time_over_none"] = round(rates["none"] / rates["threshold"], 3)
+        # One epoch of the paper's task: CIFAR-10's 50,000 training images less the 1%
+        # validation split, in batches of 64 (the validation pass is not counted).
+        steps_per_epoch = int(50000 * 0.99) // 64
+        result["cifar10_steps_per_epoch"] = steps_per_epoch
+        result["epoch_s"] = {m: round(steps_per_epoch / r, 1) for m, r in rates.items()}
+        result["model_40_epochs_s_extrapolated"] = {m: round(40 * steps_per_epoch / r, 1)
+                                                    for m, r in rates.items()}
+        packs = {}
+        for method in ("none", "threshold"):
+            for pack in a.pack_sizes:
+                runs = [packed_model_steps_per_second(workdir, method, a.width, a.steps, device,
+                                                      pack) for _ in range(a.repeats)]
+                packs[f"{method}_pack{pack}"] = round(float(np.median(runs)), 3)
+        if packs:
+            result["packed_model_steps_per_s"] = packs
+            result["packed_gain_over_single"] = {
+                name: round(rate / rates[name.split("_pack")[0]], 3) for name, rate in packs.items()}
+        result.update(grid_gpu_hours(result["model_40_epochs_s_extrapolated"]))
         if a.only == "train":
             print(json.dumps(result, indent=2))
             return
@@ -301,7 +383,9 @@ def main() -> None:
             started = time.perf_counter()
             build_similarity(workdir / f"images{n}.h5", workdir / f"sim{n}.h5", n_images=n,
                              image_seed=0, device=str(device))
-            result["similarity_build_s"][str(n)] = round(time.perf_counter() - started, 2)
+            seconds = time.perf_counter() - started
+            result["similarity_build_s"][str(n)] = round(seconds, 2)
+            result.setdefault("similarity_pairs_per_s", {})[str(n)] = round(n * n / seconds)
             (workdir / f"sim{n}.h5").unlink()
         result.update(attack_images_per_second(a.width, device, a.attack_images,
                                                a.boundary_steps, a.attack_train_steps))

@@ -245,6 +245,9 @@ def test_the_quick_run_compares_every_method(full_quick_run):
     assert (table.loc[table["method"] == "none", "time_ratio"] == 1).all()
     assert table["noise_accuracy_at"].eq(0.5).all()  # the digits grid's largest ε
     auc = pd.read_csv(workdir / "results" / "tables" / "attack_auc.csv")
-    assert auc.filter(like="auc_").stack().between(0, 1).all()
+    # areas are fractions; their SEMs are NaN where a grid has one seed (the quick config)
+    areas = auc[[c for c in auc.columns if c.startswith("auc_") and not c.endswith("_sem")]]
+    assert len(areas.columns) > 0 and areas.notna().all().all()
+    assert ((areas >= 0) & (areas <= 1)).all().all()
     for figure in ("defense_comparison", "lrc_accuracy", "robustness_vs_exponent"):
         assert (workdir / "results" / "figures" / f"{figure}.pdf").stat().st_size > 0

@@ -63,16 +63,20 @@ def test_profile_sbatch_lines_ask_for_every_rules_resources(tmp_path):
     text = (ROOT / "profiles" / "slurm" / "config.yaml").read_text()
     (tmp_path / "config.yaml").write_text(
         text.replace("<ACCOUNT>", "acct").replace("<PARTITION>", "part"))
-    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "all", "--profile",
-                          str(tmp_path), "--configfile", "configs/quick.yaml"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-
+    # the quick DAG as it is (one train job per seed) and with seeds packed (train_pack)
+    (tmp_path / "packed.yaml").write_text("training: {pack_size: 2}\n")
     rules = workflow_rules()
     submitted = {name for name, d in rules.items() if d & ACTIONS and "localrule=True" not in d}
+    blocks = []
+    for extra in ([], [str(tmp_path / "packed.yaml")]):
+        out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "all", "--profile",
+                              str(tmp_path), "--configfile", "configs/quick.yaml", *extra],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+        blocks += [b for b in check_module().job_blocks(out.stdout) if b["rule"] in submitted]
+
     gpu_rules = set(profile["set-resources"])
     config = yaml.safe_load((ROOT / "configs" / "quick.yaml").read_text())["resources"]
-    blocks = [b for b in check_module().job_blocks(out.stdout) if b["rule"] in submitted]
     # every cluster rule is in the quick DAG, but the RobustBench scoring (it needs downloaded
     # weights, so the quick config leaves Fig. 24 out)
     assert {b["rule"] for b in blocks} == submitted - {"robustbench_corruptions"}
@@ -87,9 +91,12 @@ def test_profile_sbatch_lines_ask_for_every_rules_resources(tmp_path):
         assert f"--cpus-per-task={block['threads']}" in line, what
         gpus = [arg for arg in line if arg.startswith(("--gpus", "--gres"))]
         assert gpus == (["--gpus=1"] if block["rule"] in gpu_rules else []), what
-        if block["rule"] == "train":  # the rule's own numbers, from the config
+        if block["rule"] in ("train", "train_pack"):  # the rule's own numbers, from the config
+            wildcards = dict(item.split("=", 1) for item in block["wildcards"].split(", "))
+            seeds = len(wildcards.get("seeds", "0").split("-"))  # memory, runtime: per seed
             assert (block["threads"], int(block["mem_mb"]), int(block["runtime"])) == (
-                config["train_threads"], config["train_mem_mb"], config["train_runtime"])
+                config["train_threads"], config["train_mem_mb"] * seeds,
+                config["train_runtime"] * seeds), what
     assert ({b["rule"] for b in blocks if "--gpus=1" in sbatch_line(b)}
             == gpu_rules - {"robustbench_corruptions"})
 

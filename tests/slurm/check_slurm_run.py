@@ -21,8 +21,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-CHECKPOINT_GLOB = "results/checkpoints/**/threshold/**/last.pt"
-VOLATILE = {"created", "seconds"}  # provenance time stamps and durations: differ run to run
+CHECKPOINT_GLOB = "results/checkpoints/**/threshold/**/last*.pt"  # last-<fingerprint>.pt
+# provenance time stamps and durations differ run to run, and so does the fingerprint of a
+# run (it hashes its input files' attrs, creation times included)
+VOLATILE = {"created", "seconds", "run_fingerprint"}
 GPU_RULES = set(yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())["set-resources"])
 
 

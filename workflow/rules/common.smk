@@ -3,10 +3,11 @@
 # (Kept here, not beside the rules, so that `snakemake --lint` finds no mixed files.)
 
 from simreg.evaluate.registry import EVALUATIONS, fgsm_perturbations_file, fgsm_source
-from simreg.paths import dataset_file, similarity_file
+from simreg.paths import as_list, dataset_file, similarity_file
 from simreg.report.selection import configured_epsilons
 from simreg.report.targets import (
     TARGETS,
+    all_models,
     all_targets,
     figure_file,
     table_file,
@@ -19,6 +20,15 @@ from simreg.train.model_key import (
     log_file,
     metrics_file,
     model_file,
+)
+from simreg.train.packs import (
+    Pack,
+    member_files,
+    pack_checkpoint_dir,
+    pack_dir,
+    pack_log,
+    pack_of,
+    seed_packs,
 )
 from simreg.train.settings import TrainSettings, settings_from_config
 
@@ -86,6 +96,63 @@ def train_settings(wildcards):
     if settings["fast_path"] == TrainSettings().fast_path:
         del settings["fast_path"]
     return json.dumps(settings)
+
+
+# training.pack_size > 1: one job (train_pack) trains a pack of seeds of one model key; each
+# seed's model and metrics files are linked from its pack (train_pack_member).
+PACK_SIZE = config["training"]["pack_size"]
+PACKS = seed_packs(all_models(config), PACK_SIZE) if PACK_SIZE > 1 else {}
+PACK = Pack.wildcards()  # every pack path with its wildcards: rule patterns
+
+
+def pack(wildcards):
+    return Pack.from_wildcards(wildcards)
+
+
+def train_pack_inputs(wildcards):
+    """The task, and each file the method needs: one path if the seeds share it, else a list
+    of one per seed (source_model), in the seeds' order."""
+    members = [regularizers.inputs(key) for key in pack(wildcards).members]
+    files = {name: [m[name] for m in members] for name in members[0]}
+    return {
+        "task": dataset_file(wildcards.task),
+        **{k: v[0] if len(set(v)) == 1 else v for k, v in files.items()},
+    }
+
+
+def train_pack_flags(wildcards):
+    """``--input name=path`` per file: once if shared, else once per seed."""
+    files = {k: v for k, v in train_pack_inputs(wildcards).items() if k != "task"}
+    return " ".join(
+        f"--input {k}={path}" for k, v in files.items() for path in as_list(v)
+    )
+
+
+def train_pack_outputs(kind):
+    """The members' files of one kind (model or metrics), in the seeds' order."""
+    return lambda w: " ".join(member_files(pack(w), m)[kind] for m in pack(w).members)
+
+
+def train_pack_settings(wildcards):
+    members = pack(wildcards).members
+    return json.dumps(
+        [dataclasses.asdict(settings_from_config(config, m)) for m in members]
+    )
+
+
+def train_pack_resource(name):
+    """A per-seed resource (resources.train_mem_mb, train_runtime) times the pack's seeds."""
+    return lambda w, attempt: config["resources"][name] * len(pack(w).members) * attempt
+
+
+def packed_model(wildcards):
+    """The folder of the pack that trains this model."""
+    return pack_dir(pack_of(model_key(wildcards), PACKS))
+
+
+def packed_file(kind):
+    """Where the pack wrote this model's file of ``kind`` (model or metrics)."""
+    return lambda w: member_files(pack_of(model_key(w), PACKS), model_key(w))[kind]
 
 
 # evaluate.smk

@@ -7,6 +7,7 @@
     simreg similarity          pixel similarity of N regularization images   (simreg.targets)
     simreg neural-similarity   the predictive models' similarity of them     (simreg.targets)
     simreg train               train one model with any registered method    (simreg.train)
+    simreg train-pack          train several seeds of one model at once      (simreg.train)
     simreg fgsm-perturbations  gradient signs of the FGSM source model       (simreg.evaluate)
     simreg evaluate KIND       one evaluation of one model, any registered kind
     simreg figure NAME / table NAME   one registered figure or table         (simreg.report)
@@ -117,6 +118,36 @@ def cmd_train(a):
     train(a.task_data, dict(a.input), a.model_out, a.metrics_out, a.checkpoint_dir,
           TrainSettings(**a.settings), device=a.device, threads=a.threads,
           extra_provenance=a.keys)
+
+
+def _pack_inputs(pairs, seeds: int) -> dict:
+    """``--input NAME=PATH`` of a pack: a name given once is shared by every seed; a name
+    given once per seed is a list, in the seeds' order."""
+    inputs: dict[str, list] = {}
+    for name, path in pairs:
+        inputs.setdefault(name, []).append(path)
+    for name, paths in inputs.items():
+        if len(paths) not in (1, seeds):
+            raise SystemExit(f"train-pack: --input {name} given {len(paths)} times; "
+                             f"give it once (shared) or once per seed ({seeds})")
+    return {name: paths[0] if len(paths) == 1 else paths for name, paths in inputs.items()}
+
+
+def cmd_train_pack(a):
+    from simreg.train.packed import train_pack
+    from simreg.train.settings import TrainSettings
+
+    seeds = len(a.settings)
+    keys = a.keys or [{}] * seeds
+    if not (len(a.model_out) == len(a.metrics_out) == len(keys) == seeds):
+        raise SystemExit(f"train-pack: {seeds} settings, {len(a.model_out)} --model-out, "
+                         f"{len(a.metrics_out)} --metrics-out and {len(keys)} keys: "
+                         "give one of each per seed")
+    if any({**s, "seed": 0} != {**a.settings[0], "seed": 0} for s in a.settings):
+        raise SystemExit("train-pack: the settings of a pack differ in more than the seed")
+    train_pack(a.task_data, _pack_inputs(a.input, seeds), a.model_out, a.metrics_out,
+               a.checkpoint_dir, [TrainSettings(**s) for s in a.settings], device=a.device,
+               threads=a.threads, extra_provenance_list=keys)
 
 
 def cmd_fgsm_perturbations(a):
@@ -249,6 +280,23 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto")
     t.add_argument("--threads", type=int, default=None)
     t.set_defaults(run=cmd_train)
+
+    tp = sub.add_parser("train-pack", help="train several seeds of one model in one process "
+                        "(config training.pack_size)")
+    tp.add_argument("--task-data", required=True)
+    tp.add_argument("--input", type=_named_file, action="append", default=[],
+                    metavar="NAME=PATH", help="a file the method needs: once if every seed "
+                    "shares it, else once per seed in the seeds' order (source_model=...)")
+    tp.add_argument("--model-out", nargs="+", required=True, help="one path per seed")
+    tp.add_argument("--metrics-out", nargs="+", required=True, help="one path per seed")
+    tp.add_argument("--checkpoint-dir", required=True, help="the pack's checkpoints")
+    tp.add_argument("--settings", type=_json, required=True,
+                    help="JSON list of TrainSettings dicts, one per seed (identical but seed)")
+    tp.add_argument("--keys", type=_json, default=[],
+                    help="JSON list of model keys for provenance, one per seed")
+    tp.add_argument("--device", default="auto")
+    tp.add_argument("--threads", type=int, default=None)
+    tp.set_defaults(run=cmd_train_pack)
 
     fp = sub.add_parser("fgsm-perturbations",
                         help="gradient signs of the unregularized FGSM source model")

@@ -61,6 +61,8 @@ class Training:
         "cifar10": True, "cifar100": True, "mnist": False, "fashionmnist": False,
         "digits": False})
     device: str = "auto"
+    # Seeds of one model key trained by one job (simreg.train.packs); 1: one job per seed.
+    pack_size: int = 1
     fast_path: dict = field(default_factory=lambda: dataclasses.asdict(FastPath()))
 
 

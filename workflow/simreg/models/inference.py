@@ -20,8 +20,9 @@ def pick_device(requested: str = "auto") -> torch.device:
 
 
 def to_input(images_u8: torch.Tensor) -> torch.Tensor:
-    """uint8 NHWC on the device -> float NCHW in [0, 1]."""
-    return images_u8.permute(0, 3, 1, 2).float().div_(255.0)
+    """uint8 NHWC on the device -> float NCHW in [0, 1] (torch's default float type: float32
+    unless a test runs in float64)."""
+    return images_u8.permute(0, 3, 1, 2).to(torch.get_default_dtype()).div_(255.0)
 
 
 def load_model(path, device="cpu"):

@@ -289,7 +289,12 @@ def target_models(name: str, config: dict) -> list[ModelKey]:
         return list(dict.fromkeys(keys))
     if grid is not None:
         return grid_models(figures[grid], config) if grid in figures else []
-    keys = [k for g in figures.values() for k in grid_models(g, config)]
+    return all_models(config)
+
+
+def all_models(config: dict) -> list[ModelKey]:
+    """Every model of every configured figure grid, each once, in the grids' order."""
+    keys = [k for g in config["figures"].values() for k in grid_models(g, config)]
     return list(dict.fromkeys(keys))
 
 

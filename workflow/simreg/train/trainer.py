@@ -84,11 +84,15 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(settings.seed)
 
     # ---- one step: L = CE + alpha * L_reg ----------------------------------------------
-    def batch(self, idx: torch.Tensor, augmentation=None) -> Batch:
+    def inputs(self, idx: torch.Tensor, augmentation=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The step's classification inputs (augmented, float NCHW) and labels."""
         images = self.x_train[idx]
         if augmentation is not None:
             images = crop_flip(images, *augmentation)
-        x, y = to_input(images), self.y_train[idx]
+        return to_input(images), self.y_train[idx]
+
+    def batch(self, idx: torch.Tensor, augmentation=None) -> Batch:
+        x, y = self.inputs(idx, augmentation)
         x = self.regularizer.adversarial_batch(self.model, x, y)
         if self.regularizer.needs_input_grad:
             x = x.detach().requires_grad_(True)
@@ -108,7 +112,10 @@ class Trainer:
         return batch.ce.detach(), reg.detach()
 
     # ---- one epoch ---------------------------------------------------------------------
-    def epoch(self, epoch: int) -> dict:
+    def plan_epoch(self, epoch: int) -> tuple[float, list]:
+        """Begin epoch ``epoch``: set the learning rate and train mode, and draw the epoch's
+        batches, the regularizer's draws and the augmentation, in that order, from the run's
+        generator. Returns the learning rate and one (indices, draws, augmentation) per step."""
         s = self.s
         lr = learning_rate(epoch, s)
         for group in self.optimizer.param_groups:
@@ -126,21 +133,31 @@ class Trainer:
         if s.augment:
             offsets, flips = draw_crop_flip(n_steps, s.batch_size, self.generator)
             offsets, flips = offsets.to(self.device), flips.to(self.device)
+        return lr, [(batches[t], None if draws is None else draws[t],
+                     None if offsets is None else (offsets[t], flips[t])) for t in range(n_steps)]
+
+    def epoch_row(self, epoch: int, lr: float, ce_sum, reg_sum, n_steps: int,
+                  seconds: float) -> dict:
+        """End of an epoch: validation and the metrics row."""
+        val_loss, val_acc = loss_and_accuracy(self.model, self.x_val, self.y_val,
+                                              self.s.eval_batch_size)
+        row = {"epoch": epoch, "lr": lr, "train_ce": (ce_sum / max(1, n_steps)).item(),
+               "train_reg": (reg_sum / max(1, n_steps)).item(), "val_loss": val_loss,
+               "val_accuracy": val_acc, "seconds": seconds}
+        row.update(self.regularizer.metrics())
+        return row
+
+    def epoch(self, epoch: int) -> dict:
+        lr, steps = self.plan_epoch(epoch)
         ce_sum = torch.zeros((), device=self.device)
         reg_sum = torch.zeros((), device=self.device)
         started = time.perf_counter()
-        for t in range(n_steps):
-            ce, reg = self.step(batches[t], None if draws is None else draws[t],
-                                None if offsets is None else (offsets[t], flips[t]))
+        for idx, draws, augmentation in steps:
+            ce, reg = self.step(idx, draws, augmentation)
             ce_sum += ce
             reg_sum += reg
-        val_loss, val_acc = loss_and_accuracy(self.model, self.x_val, self.y_val,
-                                              s.eval_batch_size)
-        row = {"epoch": epoch, "lr": lr, "train_ce": (ce_sum / max(1, n_steps)).item(),
-               "train_reg": (reg_sum / max(1, n_steps)).item(), "val_loss": val_loss,
-               "val_accuracy": val_acc, "seconds": time.perf_counter() - started}
-        row.update(self.regularizer.metrics())
-        return row
+        return self.epoch_row(epoch, lr, ce_sum, reg_sum, len(steps),
+                              time.perf_counter() - started)
 
     # ---- state for checkpoints -----------------------------------------------------------
     def weights(self) -> dict:
@@ -184,15 +201,8 @@ def train(task_path, inputs: dict, model_out, metrics_out, checkpoint_dir,
     inputs = {name: str(path) for name, path in inputs.items()}
     trainer = Trainer(task_path, inputs, settings, dev)
     settings_dict = dataclasses.asdict(settings)
-    # The checkpoint is keyed to the settings and to the content of every input: a rerun
-    # after a config or data change never resumes a run of other inputs.
     key = run_fingerprint(settings_dict, {"task": str(task_path), **inputs})
-    checkpoint = Path(checkpoint_dir) / f"last-{key[:16]}.pt"
-    for stale in Path(checkpoint_dir).glob("last*.pt"):
-        if stale != checkpoint:
-            print(f"train: {stale} belongs to other settings or inputs; removing it",
-                  file=sys.stderr)
-            stale.unlink()
+    checkpoint = checkpoint_path(checkpoint_dir, key)
 
     rows, best, start = [], {"val_loss": float("inf"), "epoch": -1, "state": None}, 0
     if checkpoint.exists():
@@ -203,24 +213,64 @@ def train(task_path, inputs: dict, model_out, metrics_out, checkpoint_dir,
 
     for epoch in range(start, settings.epochs):
         row = trainer.epoch(epoch)
-        if row["val_loss"] < best["val_loss"]:
-            best = {"val_loss": row["val_loss"], "epoch": epoch,
-                    "state": copy.deepcopy(trainer.weights())}
+        best = keep_best(best, row, trainer)
         rows.append(row)
-        print("train: epoch {epoch}/{n} lr {lr:.4g} ce {train_ce:.4f} reg {train_reg:.4f} "
-              "val_loss {val_loss:.4f} val_acc {val_accuracy:.4f} ({seconds:.1f} s)".format(
-                  n=settings.epochs, **row), file=sys.stderr, flush=True)
+        log_epoch(row, settings.epochs)
         with atomic_output(checkpoint) as tmp:
             torch.save({"epoch": epoch, "settings": settings_dict, "fingerprint": key,
                         "trainer": trainer.state(), "rows": rows, "best": best}, tmp)
 
+    write_outputs(trainer, rows, best, model_out, metrics_out, task_path=task_path,
+                  inputs=inputs, device=dev, run_fingerprint=key,
+                  extra_provenance=extra_provenance)
+    checkpoint.unlink()  # the model is written: nothing left to resume
+
+
+def checkpoint_path(checkpoint_dir, key: str) -> Path:
+    """The checkpoint of the run with fingerprint ``key``. The checkpoint is keyed to the
+    settings and to the content of every input, so a rerun after a config or data change never
+    resumes a run of other inputs: any other checkpoint in the folder is stale and removed."""
+    checkpoint = Path(checkpoint_dir) / f"last-{key[:16]}.pt"
+    for stale in Path(checkpoint_dir).glob("last*.pt"):
+        if stale != checkpoint:
+            print(f"train: {stale} belongs to other settings or inputs; removing it",
+                  file=sys.stderr)
+            stale.unlink()
+    return checkpoint
+
+
+def keep_best(best: dict, row: dict, trainer: Trainer) -> dict:
+    """The kept model is that of the lowest validation loss so far (a NaN loss never wins)."""
+    if row["val_loss"] < best["val_loss"]:
+        return {"val_loss": row["val_loss"], "epoch": row["epoch"],
+                "state": copy.deepcopy(trainer.weights())}
+    return best
+
+
+def log_epoch(row: dict, n_epochs: int, prefix: str = "train") -> None:
+    print("{prefix}: epoch {epoch}/{n} lr {lr:.4g} ce {train_ce:.4f} reg {train_reg:.4f} "
+          "val_loss {val_loss:.4f} val_acc {val_accuracy:.4f} ({seconds:.1f} s)".format(
+              prefix=prefix, n=n_epochs, **row), file=sys.stderr, flush=True)
+
+
+def write_outputs(trainer: Trainer, rows: list, best: dict, model_out, metrics_out, *,
+                  task_path, inputs: dict, device, run_fingerprint: str,
+                  extra_provenance: dict | None = None, **more_provenance) -> None:
+    """model.pt (the best epoch's weights, with provenance) and metrics.csv (one row per
+    epoch, the model's keys as columns), each written atomically."""
+    settings = trainer.s
     if best["state"] is None:
+        if rows:
+            raise RuntimeError(f"the validation loss was not finite in any of the {len(rows)} "
+                               f"epochs of {settings.method} (seed {settings.seed}): training "
+                               "diverged; lower alpha or training.lr")
         raise RuntimeError("no epoch was trained (epochs = 0?)")
+    settings_dict = dataclasses.asdict(settings)
     task = f"{trainer.task_attrs.get('dataset')}_{trainer.task_attrs.get('color')}"
     keys = {**model_columns(task, settings), **(extra_provenance or {})}
     meta = provenance(**{**settings_dict, **settings.regularizer, **keys},
                       task_file=str(task_path), inputs=inputs, best_epoch=best["epoch"],
-                      device=str(dev), run_fingerprint=key)
+                      device=str(device), run_fingerprint=run_fingerprint, **more_provenance)
     with atomic_output(model_out) as tmp:
         torch.save({**best["state"], "architecture": settings.architecture,
                     "width": settings.width, "in_channels": int(trainer.x_train.shape[-1]),
@@ -230,7 +280,6 @@ def train(task_path, inputs: dict, model_out, metrics_out, checkpoint_dir,
     for column in (*keys, "simreg_version"):
         metrics[column] = meta[column]
     write_csv(metrics, metrics_out)
-    checkpoint.unlink()  # the model is written: nothing left to resume
 
 
 def input_fingerprint(path) -> str:

@@ -105,6 +105,12 @@ class Regularizer:
     parameters: ClassVar[dict[str, Parameter]] = {}
     # The batch's inputs require grad (input-gradient penalties such as SGR, Jacobian).
     needs_input_grad: ClassVar[bool] = False
+    # Several seeds can train in one stacked model (simreg.train.packed): the method's step is
+    # a pure function of the classifier, its modules and the tensor attributes named in
+    # ``packed_state`` (which may differ by seed), with no adversarial batch, no own optimizer
+    # and no state kept outside its modules' buffers.
+    packable: ClassVar[bool] = False
+    packed_state: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **params):
         unknown = set(params) - set(self.parameters)

@@ -10,3 +10,4 @@ class NoRegularization(Regularizer):
     name = "none"
     description = "no regularization (L = CE); the baseline of every comparison"
     uses_alpha = False
+    packable = True

@@ -36,6 +36,8 @@ class SimilarityTarget(Regularizer):
 
     needs = ("similarity",)
     parameters = {"reg_pairs": PAIRS, "z_eps": Z_EPS, "mean_momentum": MEAN_MOMENTUM}
+    packable = True
+    packed_state = ("target",)  # differs by seed for the shuffled controls
 
     def targets(self, s_pixel, generator):
         raise NotImplementedError
