@@ -86,6 +86,14 @@ def parse_fast_path(spec: str) -> dict:
     return options
 
 
+def benchmark_settings(method: str, width: int, seed: int = 0, **changes) -> TrainSettings:
+    """The pipeline's defaults (config.yaml's training and regularization settings, CIFAR-10's
+    per-dataset values) for ``method`` at α = 10."""
+    params = get_regularizer(method).parameters_from(validate_config({}), dataset="cifar10")
+    return TrainSettings(method=method, alpha=10.0, width=width, seed=seed, regularizer=params,
+                         **changes)
+
+
 class TrainingClock:
     """The trainer's own step for ``method`` under ``fast_path``, with the pipeline's
     defaults (config.yaml's training and regularization settings: augmentation on, 64
@@ -95,9 +103,7 @@ class TrainingClock:
 
     def __init__(self, workdir: Path, method: str, width: int, steps: int, device,
                  fast_path: dict):
-        params = get_regularizer(method).parameters_from(validate_config({}), dataset="cifar10")
-        s = TrainSettings(method=method, alpha=10.0, width=width, regularizer=params,
-                          fast_path=fast_path)
+        s = benchmark_settings(method, width, fast_path=fast_path)
         self.trainer = Trainer(workdir / "task.h5", {"similarity": workdir / "similarity.h5"},
                                s, device)
         self.s, self.steps, self.device = s, steps, device
@@ -172,24 +178,16 @@ def packed_model_steps_per_second(workdir: Path, method: str, width: int, steps:
     (simreg.train.packed), with the settings :class:`TrainingClock` times (fast path off)."""
     from simreg.train.packed import PackedTrainer
 
-    params = get_regularizer(method).parameters_from(validate_config({}), dataset="cifar10")
     trainers = [Trainer(workdir / "task.h5", {"similarity": workdir / "similarity.h5"},
-                        TrainSettings(method=method, alpha=10.0, width=width, seed=seed,
-                                      regularizer=params), device) for seed in range(pack)]
+                        benchmark_settings(method, width, seed=seed), device)
+                for seed in range(pack)]
     packed = PackedTrainer(trainers)
     plans = [t.plan_epoch(0)[1] for t in trainers]
     if len(plans[0]) < steps + 3:
         raise ValueError(f"the benchmark's epoch has {len(plans[0])} steps, fewer than {steps + 3}")
 
     def step(t):
-        xs, ys, draws = [], [], []
-        for trainer, plan in zip(trainers, plans):
-            idx, step_draws, augmentation = plan[t]
-            x, y = trainer.inputs(idx, augmentation)
-            xs.append(x)
-            ys.append(y)
-            draws.append(step_draws)
-        packed.step(torch.stack(xs), torch.stack(ys), None if draws[0] is None else torch.stack(draws))
+        packed.step(*packed.stacked_inputs([plan[t] for plan in plans]))
 
     for t in range(3):
         step(t)

@@ -111,19 +111,9 @@ def test_a_packed_step_computes_each_seeds_losses_in_float32(data, method):
     device = torch.device("cpu")
     alone = [Trainer(task, inputs, settings(method, s), device) for s in SEEDS]
     pack = PackedTrainer([Trainer(task, inputs, settings(method, s), device) for s in SEEDS])
-    xs, ys, draws, expected = [], [], [], []
-    for trainer in alone:
-        _, steps = trainer.plan_epoch(0)
-        idx, step_draws, augmentation = steps[0]
-        x, y = trainer.inputs(idx, augmentation)
-        xs.append(x)
-        ys.append(y)
-        draws.append(step_draws)
-        expected.append([v.item() for v in trainer.step(idx, step_draws, augmentation)])
-    for trainer in pack.trainers:
-        trainer.plan_epoch(0)
-    ce, reg = pack.step(torch.stack(xs), torch.stack(ys),
-                        None if draws[0] is None else torch.stack(draws))
+    expected = [[v.item() for v in trainer.step(*trainer.plan_epoch(0)[1][0])]
+                for trainer in alone]
+    ce, reg = pack.step(*pack.stacked_inputs([t.plan_epoch(0)[1][0] for t in pack.trainers]))
     got = torch.stack([ce, reg], dim=1).tolist()
     assert got == [pytest.approx(e, rel=1e-5, abs=1e-6) for e in expected]
     if method == "threshold":

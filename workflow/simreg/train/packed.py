@@ -91,6 +91,17 @@ class PackedTrainer:
                 setattr(regularizer, name, value)
         return ce + self.s.alpha * reg, ce, reg
 
+    def stacked_inputs(self, seed_steps: list) -> tuple:
+        """Each seed's (indices, draws, augmentation) of one step -> the stacked inputs,
+        labels and draws (None for a method that draws nothing) of :meth:`step`."""
+        xs, ys, draws = [], [], []
+        for trainer, (idx, step_draws, augmentation) in zip(self.trainers, seed_steps):
+            x, y = trainer.inputs(idx, augmentation)
+            xs.append(x)
+            ys.append(y)
+            draws.append(step_draws)
+        return torch.stack(xs), torch.stack(ys), None if draws[0] is None else torch.stack(draws)
+
     def step(self, x, y, draws):
         from torch.func import vmap
 
@@ -111,15 +122,7 @@ class PackedTrainer:
         reg_sum = torch.zeros(len(self.trainers), device=self.device)
         started = time.perf_counter()
         for t in range(n_steps):
-            xs, ys, draws = [], [], []
-            for trainer, (_, steps) in zip(self.trainers, plans):
-                idx, step_draws, augmentation = steps[t]
-                x, y = trainer.inputs(idx, augmentation)
-                xs.append(x)
-                ys.append(y)
-                draws.append(step_draws)
-            stacked_draws = None if draws[0] is None else torch.stack(draws)
-            ce, reg = self.step(torch.stack(xs), torch.stack(ys), stacked_draws)
+            ce, reg = self.step(*self.stacked_inputs([steps[t] for _, steps in plans]))
             ce_sum += ce
             reg_sum += reg
         seconds = time.perf_counter() - started
@@ -191,10 +194,10 @@ def train_pack(task_path, inputs: dict, model_outs: list, metrics_outs: list, ch
     of the same pack left a checkpoint."""
     check_pack(settings_list)
     n = len(settings_list)
-    if len(model_outs) != n or len(metrics_outs) != n:
-        raise ValueError(f"{n} seeds need {n} model and metrics paths, got {len(model_outs)} "
-                         f"and {len(metrics_outs)}")
     extras = extra_provenance_list or [None] * n
+    if not len(model_outs) == len(metrics_outs) == len(extras) == n:
+        raise ValueError(f"{n} seeds need {n} model paths, metrics paths and key records, got "
+                         f"{len(model_outs)}, {len(metrics_outs)} and {len(extras)}")
     seed_inputs = inputs_per_seed(inputs, n)
     method = get_regularizer(settings_list[0].method)
     shared = all(seed_inputs[0] == other for other in seed_inputs)
