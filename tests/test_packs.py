@@ -81,17 +81,20 @@ def test_train_pack_command_checks_its_arguments(capsys):
     from simreg.cli import _pack_inputs, main
 
     pairs = [("similarity", "s.h5"), ("source_model", "m0.pt"), ("source_model", "m1.pt")]
-    assert _pack_inputs(pairs, 2) == {"similarity": "s.h5", "source_model": ["m0.pt", "m1.pt"]}
-    with pytest.raises(SystemExit, match="once per seed"):
-        _pack_inputs(pairs, 3)
+    assert _pack_inputs(pairs) == {"similarity": "s.h5", "source_model": ["m0.pt", "m1.pt"]}
     base = ["train-pack", "--task-data", "t.h5", "--checkpoint-dir", "c", "--device", "cpu"]
     settings = [{"seed": 0, "alpha": 1.0}, {"seed": 1, "alpha": 2.0}]
-    with pytest.raises(SystemExit, match="more than the seed"):
+    with pytest.raises(SystemExit, match="share every setting but the seed"):
         main(base + ["--model-out", "a", "b", "--metrics-out", "c", "d",
                      "--settings", json.dumps(settings)])
-    with pytest.raises(SystemExit, match="one of each per seed"):
+    with pytest.raises(SystemExit, match="2 seeds need 2 model paths"):
         main(base + ["--model-out", "a", "--metrics-out", "c", "d",
                      "--settings", json.dumps([{"seed": 0}, {"seed": 1}])])
+    three = json.dumps([{"seed": 0}, {"seed": 1}, {"seed": 2}])
+    with pytest.raises(SystemExit, match="'source_model' has 2 paths for a pack of 3"):
+        main(base + ["--model-out", "a", "b", "e", "--metrics-out", "c", "d", "f",
+                     "--input", "source_model=m0.pt", "--input", "source_model=m1.pt",
+                     "--settings", three])
 
 
 # ---- the rules ---------------------------------------------------------------------------

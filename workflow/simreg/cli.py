@@ -120,16 +120,12 @@ def cmd_train(a):
           extra_provenance=a.keys)
 
 
-def _pack_inputs(pairs, seeds: int) -> dict:
+def _pack_inputs(pairs) -> dict:
     """``--input NAME=PATH`` of a pack: a name given once is shared by every seed; a name
-    given once per seed is a list, in the seeds' order."""
+    given once per seed is a list, in the seeds' order (checked by train_pack)."""
     inputs: dict[str, list] = {}
     for name, path in pairs:
         inputs.setdefault(name, []).append(path)
-    for name, paths in inputs.items():
-        if len(paths) not in (1, seeds):
-            raise SystemExit(f"train-pack: --input {name} given {len(paths)} times; "
-                             f"give it once (shared) or once per seed ({seeds})")
     return {name: paths[0] if len(paths) == 1 else paths for name, paths in inputs.items()}
 
 
@@ -137,17 +133,12 @@ def cmd_train_pack(a):
     from simreg.train.packed import train_pack
     from simreg.train.settings import TrainSettings
 
-    seeds = len(a.settings)
-    keys = a.keys or [{}] * seeds
-    if not (len(a.model_out) == len(a.metrics_out) == len(keys) == seeds):
-        raise SystemExit(f"train-pack: {seeds} settings, {len(a.model_out)} --model-out, "
-                         f"{len(a.metrics_out)} --metrics-out and {len(keys)} keys: "
-                         "give one of each per seed")
-    if any({**s, "seed": 0} != {**a.settings[0], "seed": 0} for s in a.settings):
-        raise SystemExit("train-pack: the settings of a pack differ in more than the seed")
-    train_pack(a.task_data, _pack_inputs(a.input, seeds), a.model_out, a.metrics_out,
-               a.checkpoint_dir, [TrainSettings(**s) for s in a.settings], device=a.device,
-               threads=a.threads, extra_provenance_list=keys)
+    try:
+        train_pack(a.task_data, _pack_inputs(a.input), a.model_out, a.metrics_out,
+                   a.checkpoint_dir, [TrainSettings(**s) for s in a.settings], device=a.device,
+                   threads=a.threads, extra_provenance_list=a.keys or None)
+    except ValueError as error:
+        raise SystemExit(f"train-pack: {error}") from None
 
 
 def cmd_fgsm_perturbations(a):

@@ -14,6 +14,7 @@ folder; each seed's usual model and metrics files are hard links to them (rule
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from dataclasses import dataclass
 
 from simreg.paths import RESULTS
@@ -63,7 +64,7 @@ def pack_dir(pack: Pack) -> str:
 
 def member_files(pack: Pack, key: ModelKey) -> dict[str, str]:
     """Where ``simreg train-pack`` writes member ``key`` of ``pack`` (inside ``pack_dir``)."""
-    folder = RESULTS / "packs" / pack.stem / f"seed{key.seed}"
+    folder = Path(pack_dir(pack)) / f"seed{key.seed}"
     return {"model": str(folder / "model.pt"), "metrics": str(folder / "metrics.csv")}
 
 
