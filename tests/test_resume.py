@@ -149,3 +149,20 @@ def test_a_batch_larger_than_the_training_set_is_refused(data, tmp_path):
     with pytest.raises(ValueError, match="batch_size"):
         run_train(task, sim, tmp_path / "out", tmp_path / "ckpt", too_big)
     assert not (tmp_path / "out" / "model.pt").exists()
+
+
+def test_a_run_whose_validation_loss_is_never_finite_says_it_diverged(tmp_path):
+    from types import SimpleNamespace
+
+    from simreg.train.trainer import write_outputs
+
+    trainer = SimpleNamespace(s=SETTINGS)
+    rows = [{"epoch": e, "val_loss": float("nan")} for e in range(3)]
+    never = {"val_loss": float("inf"), "epoch": -1, "state": None}
+    with pytest.raises(RuntimeError, match="not finite in any of the 3 epochs"):
+        write_outputs(trainer, rows, never, tmp_path / "m.pt", tmp_path / "m.csv",
+                      task_path="t.h5", inputs={}, device="cpu", run_fingerprint="x")
+    with pytest.raises(RuntimeError, match="no epoch was trained"):
+        write_outputs(trainer, [], never, tmp_path / "m.pt", tmp_path / "m.csv",
+                      task_path="t.h5", inputs={}, device="cpu", run_fingerprint="x")
+    assert not (tmp_path / "m.pt").exists()
