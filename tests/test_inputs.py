@@ -126,12 +126,18 @@ def test_the_own_data_template_plans_only_that_data(tmp_path):
     data = npz(tmp_path / "mydata.npz", images=images, labels=np.arange(60) % 3)
     override = tmp_path / "where.yaml"
     override.write_text(f"data:\n  npz:\n    mydata: {data}\n")
-    result = dry_run("--configfile", "configs/own-data.yaml", str(override))
+    # in a folder of its own: the repository's results/ (e.g. of the README's quick run) hold
+    # figures of the same names, which would leave nothing to plan
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    where = ("-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--configfile",
+             str(ROOT / "configs" / "own-data.yaml"))
+    result = dry_run(*where, str(override), cwd=workdir)
     assert result.returncode == 0, result.stderr[-2000:]
     planned = set(re.findall(r"results/datasets/(\w+)\.h5", result.stdout))
     assert planned == {"mydata_gray"}
     override.write_text(f"data:\n  npz:\n    mydata: {tmp_path / 'gone.npz'}\n")
-    result = dry_run("--configfile", "configs/own-data.yaml", str(override))
+    result = dry_run(*where, str(override), cwd=workdir)
     assert result.returncode != 0 and "gone.npz" in result.stdout + result.stderr
 
 
