@@ -14,11 +14,18 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 from simreg import paths
-from simreg.config import PLUGINS_ENV, validate_config
+from simreg.config import PLUGINS_ENV, ConfigError, read_config_file, validate_config
 
 
 # The defaults beside this Snakefile, also when run from elsewhere (-s .../Snakefile -d
-# workdir); --configfile files are merged over them.
+# workdir); --configfile files are merged over them. Read once by us first, so that a broken
+# or empty defaults file is named (Snakemake's own message names no file).
+try:
+    read_config_file(Path(workflow.basedir) / "config.yaml")
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+
+
 configfile: str(Path(workflow.basedir) / "config.yaml")
 
 

@@ -1,5 +1,6 @@
 """Config validation: defaults come from the schema; bad values stop the run naming the key."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -213,3 +214,49 @@ def test_cifar100_tasks_train_a_resnet34():
     c = paper_config()
     assert settings_from_config(c, baseline_key("cifar100_gray", 0)).architecture == "resnet34"
     assert settings_from_config(c, baseline_key("cifar10_gray", 0)).architecture == "resnet18"
+
+
+@pytest.mark.parametrize("text, names", [
+    ("training: [unclosed\n", "line 2, column 1"),
+    ("", "is empty"),
+    ("# only a comment\n", "is empty"),
+    ("- a list\n- not keys\n", "holds a list"),
+])
+def test_a_broken_or_empty_config_file_is_named(tmp_path, text, names):
+    broken = tmp_path / "mine.yaml"
+    broken.write_text(text)
+    with pytest.raises(ConfigError, match=names) as error:
+        load_config(ROOT / "config.yaml", broken)
+    assert str(broken) in str(error.value)
+    # the command a user runs when Snakemake's own message names no file
+    result = subprocess.run([sys.executable, "-m", "simreg.cli", "check-config",
+                             str(ROOT / "config.yaml"), str(broken)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert str(broken) in result.stderr and names in result.stderr
+
+
+def test_check_config_names_the_bad_key_and_accepts_a_good_merge(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("training:\n  epochs: ten\n")
+    check = [sys.executable, "-m", "simreg.cli", "check-config", str(ROOT / "config.yaml")]
+    result = subprocess.run(check + [str(bad)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "training.epochs" in result.stderr
+    result = subprocess.run(check + [str(ROOT / "configs" / "quick.yaml")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "valid" in result.stdout
+
+
+def test_a_broken_defaults_file_beside_the_snakefile_is_named(tmp_path):
+    """The Snakefile reads config.yaml itself first: Snakemake's message would name no file."""
+    workflow = tmp_path / "workflow"
+    shutil.copy(ROOT / "Snakefile", tmp_path / "Snakefile")
+    shutil.copytree(ROOT / "workflow" / "rules", workflow / "rules")
+    shutil.copytree(ROOT / "workflow" / "report", workflow / "report")
+    (tmp_path / "config.yaml").write_text("training:\n\tepochs: 3\n")  # a tab: not YAML
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-s",
+                             str(tmp_path / "Snakefile"), "-d", str(tmp_path / "run")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert f"config file {tmp_path / 'config.yaml'}, line 2" in output

@@ -11,6 +11,7 @@
     simreg fgsm-perturbations  gradient signs of the FGSM source model       (simreg.evaluate)
     simreg evaluate KIND       one evaluation of one model, any registered kind
     simreg figure NAME / table NAME   one registered figure or table         (simreg.report)
+    simreg check-config FILE ...      merge and validate config files        (simreg.config)
 
 Commands take explicit paths and only the parameters they need (JSON for structured ones),
 so every step can be run, and debugged, without Snakemake. Defaults come from
@@ -158,6 +159,17 @@ def cmd_report(a):
     from simreg.report.draw import build
 
     build(a.name, {kind: files for kind, files in a.reads or []}, a.out, a.params)
+
+
+def cmd_check_config(a):
+    from simreg.config import ConfigError, check_config_files
+
+    try:
+        config = check_config_files(*a.files)
+    except ConfigError as error:
+        sys.exit(f"simreg check-config: {error}")
+    print(f"simreg check-config: {' + '.join(a.files)}: valid "
+          f"({len(config.get('figures') or {})} figure grids)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -319,6 +331,13 @@ def parser() -> argparse.ArgumentParser:
         r.add_argument("--out", required=True)
         r.add_argument("--params", type=_json, default={})
         r.set_defaults(run=cmd_report)
+
+    cc = sub.add_parser("check-config", help="merge config files in order (as Snakemake merges "
+                        "--configfile over config.yaml) and validate them; every problem names "
+                        "its file, line or key")
+    cc.add_argument("files", nargs="+", metavar="FILE",
+                    help="e.g. config.yaml configs/quick.yaml")
+    cc.set_defaults(run=cmd_check_config)
     return p
 
 
@@ -339,8 +358,9 @@ def main(argv=None) -> int:
         claim_gpu()
     # Logs are appended to (rules write `2>> {log}`), so a rerun after a killed job keeps the
     # earlier attempt's log above this line.
-    started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    print(f"simreg {args.command}: started {started}", file=sys.stderr, flush=True)
+    if args.command != "check-config":
+        started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+        print(f"simreg {args.command}: started {started}", file=sys.stderr, flush=True)
     try:
         args.run(args)
     except Exception as error:  # one clear line in the log, then the traceback

@@ -226,11 +226,50 @@ def _check_selection_epsilons(config: dict, name: str, dataset: str) -> None:
                               f"selection.dataset_epsilon.{dataset}.{attack}")
 
 
+def read_config_file(path: str | Path) -> dict:
+    """One config file as a dict; a missing, unreadable, empty or non-mapping file raises a
+    ConfigError that names it (and, for a YAML syntax error, the line and column).
+
+    Snakemake reads ``--configfile`` files itself before the Snakefile runs, and its message
+    for a broken or empty file names neither; ``simreg check-config`` names both.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"config file {path}: cannot be read ({error})") from None
+    try:
+        config = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"config file {path}{where}: not valid YAML: "
+                          f"{error.problem or error.context}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {path}: not valid YAML: {error}") from None
+    if config is None:
+        raise ConfigError(f"config file {path}: is empty (a config file holds keys at top "
+                          "level, e.g. 'training: {epochs: 10}')")
+    if not isinstance(config, dict):
+        raise ConfigError(f"config file {path}: must hold keys at top level, but holds a "
+                          f"{type(config).__name__}")
+    return config
+
+
+def check_config_files(*paths: str | Path) -> dict:
+    """Merge config files in order, as Snakemake merges ``--configfile`` over the defaults,
+    and validate the result; every problem names its file or key."""
+    config: dict = {}
+    for path in paths:
+        _merge(config, read_config_file(path))
+    return validate_config(config)
+
+
 def load_config(*paths: str | Path, overrides: dict | None = None) -> dict:
     """Merge YAML files (later ones override earlier ones, dicts recursively) and validate."""
     config: dict = {}
     for path in paths:
-        _merge(config, yaml.safe_load(Path(path).read_text()) or {})
+        _merge(config, read_config_file(path))
     _merge(config, overrides or {})
     return validate_config(config)
 
