@@ -140,3 +140,74 @@ def test_the_command_fails_naming_the_weights(tmp_path):
     assert result.returncode != 0
     assert str(tmp_path / "m" / "cifar10" / "corruptions" / "Standard.pt") in result.stderr
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_fig24_builds_through_the_commands_its_rules_run(tiny_in_zoo, tmp_path):
+    """Fig. 24 with weights on disk, command by command as its rules run them (in this
+    process, so that the test's zoo entry is seen): two of our models trained and scored on a
+    generated corrupted set, a RobustBench model scored on it, then the figure. The real
+    figure needs CIFAR-10 and the four models' weights, neither of which can be had here."""
+    import dataclasses
+    import json
+
+    from simreg.cli import main
+    from simreg.data.corrupted import build_corruptions
+    from simreg.data.sources import Splits
+    from simreg.data.store import write_dataset
+    from simreg.targets.pixel_similarity import build_similarity
+    from simreg.train.model_key import ModelKey
+    from simreg.train.settings import TrainSettings
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (160, 32, 32, 3), dtype=np.uint8)
+    labels = np.arange(160) % 10
+    task = tmp_path / "cifar10_rgb.h5"
+    write_dataset(Splits(images[:128], labels[:128], images[128:], labels[128:]), "rgb", task,
+                  dataset="cifar10", n_classes=10)
+    corrupted = tmp_path / "cifar10_rgb_c.h5"
+    build_corruptions(task, task, corrupted, dataset="cifar10", color="rgb", source="generated")
+    similarity = tmp_path / "similarity.h5"
+    build_similarity(task, similarity, n_images=64, image_seed=0)
+
+    ours = []
+    for method, alpha in (("none", 0.0), ("threshold", 1.0)):
+        regularizer = {} if method == "none" else {"threshold": 0.5, "reg_pairs": 8,
+                                                      "z_eps": 1e-5, "mean_momentum": 0.1}
+        settings = TrainSettings(method=method, seed=0, alpha=alpha, width=4, epochs=1,
+                                 batch_size=32, regularizer=regularizer)
+        key = ModelKey.make("cifar10_rgb", "cifar10_rgb_n64", method, alpha, 0.5, 8, 0)
+        model, csv = tmp_path / f"{method}.pt", tmp_path / f"{method}.csv"
+        inputs = [] if method == "none" else ["--input", f"similarity={similarity}"]
+        main(["train", "--task-data", str(task), *inputs, "--model-out", str(model),
+              "--metrics-out", str(tmp_path / f"{method}_metrics.csv"), "--checkpoint-dir",
+              str(tmp_path / "ckpt"), "--settings", json.dumps(dataclasses.asdict(settings)),
+              "--keys", json.dumps(key.columns()), "--device", "cpu"])
+        main(["evaluate", "corruption_accuracy", "--input", f"model={model}", "--input",
+              f"dataset={task}", "--input", f"corruptions={corrupted}", "--out", f"csv={csv}",
+              "--keys", json.dumps(key.columns()), "--device", "cpu"])
+        ours.append(csv)
+
+    weights = weights_path(tmp_path / "models", "cifar10", "corruptions", tiny_in_zoo)
+    weights.parent.mkdir(parents=True)
+    torch.save(TinyNet().state_dict(), weights)
+    reference = tmp_path / "robustbench.csv"
+    main(["robustbench-corruptions", "--name", tiny_in_zoo, "--threat-model", "corruptions",
+          "--model-dir", str(tmp_path / "models"), "--corruptions", str(corrupted), "--out",
+          str(reference), "--severities", "5", "--device", "cpu"])
+    figure = tmp_path / "robustbench_comparison.pdf"
+    main(["figure", "robustbench_comparison", "--out", str(figure), "--params",
+          json.dumps({"title": "Fig. 24 stand-in", "severity": 5}),
+          "--reads", "corruption_accuracy", *map(str, ours), "--reads", "robustbench",
+          str(reference)])
+
+    drawn = pd.read_csv(tmp_path / "robustbench_comparison.data.csv")
+    means = drawn[drawn["corruption"] == "mean"].set_index("label")["mean"]
+    scored = pd.read_csv(reference)
+    at_5 = scored[(scored["severity"] == 5) & (scored["corruption"] != "clean")]
+    assert len(at_5) == 15
+    assert means[f"RobustBench {tiny_in_zoo} (corruptions)"] == pytest.approx(at_5["accuracy"].mean())
+    threshold = pd.read_csv(ours[1])
+    threshold = threshold[(threshold["severity"] == 5) & (threshold["corruption"] != "clean")]
+    label = next(label for label in means.index if "most robust" in label)
+    assert means[label] == pytest.approx(threshold["accuracy"].mean())
+    assert figure.stat().st_size > 0 and figure.with_suffix(".png").stat().st_size > 0

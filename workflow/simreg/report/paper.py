@@ -146,8 +146,10 @@ PAPER_ITEMS: tuple[PaperItem, ...] = (
     _attias("Fig. 24", "a color CIFAR-10 model regularized on CIFAR-100 against RobustBench "
             "models (standard, L∞, L2, corruption-robust) on CIFAR-10-C severity 5",
             ("robustbench_comparison",), "partly",
-            "builds only where the RobustBench weights are on disk (robustbench.model_dir) "
-            "and the robustbench extra is installed; not run here"),
+            "builds only where CIFAR-10 and the RobustBench weights are on disk "
+            "(robustbench.model_dir) and the robustbench extra is installed; not run here. "
+            "Its commands are tested end to end on a stand-in set and a small zoo model "
+            "(tests/test_robustbench.py)"),
     _attias("Fig. 25", "mean Fourier magnitude of each CIFAR-10-C corruption (severity 3), "
             "grouped into low, medium and high frequency",
             ("corruption_spectra",), "partly",
