@@ -118,6 +118,30 @@ def test_the_predictor_learns():
     assert report["truth_correlation"].shape == (40,)
 
 
+def test_the_fit_lowers_the_learning_rate_at_plateaus_and_keeps_the_best_weights():
+    """neuralpredictors' early stopping with a ReduceLROnPlateau: after `patience` epochs
+    without a better validation correlation the rate drops by lr_decay_factor; the returned
+    model is the best epoch's (its validation correlation is the history's maximum)."""
+    from simreg.neural.predictor import PredictorSettings, _state, correlation, fit_predictor
+
+    torch.set_num_threads(2)
+    sizes = dict(train_images=300, validation_images=60, test_images=6, test_repeats=2)
+    scan = simulate_scan(stimuli(366, (8, 8)), "sim0", 0, n_neurons=20, complex_fraction=0.5,
+                         seed=4, **sizes)
+    settings = PredictorSettings(hidden_channels=4, input_kernel=5, hidden_kernel=3,
+                                 max_epochs=25, patience=1, batch_size=64, lr=0.05,
+                                 lr_decay_steps=3, lr_decay_factor=0.5, min_lr=1e-6)
+    with open(os.devnull, "w") as quiet:
+        predictor, history = fit_predictor(scan, 0, settings, log=quiet)
+    rates = sorted({row["lr"] for row in history}, reverse=True)
+    assert len(rates) >= 2 and rates[:2] == pytest.approx([0.05, 0.025])
+    validation = scan.tier("validation")
+    predicted = predictor.predict(scan.images[scan.image_ids[validation]],
+                                  _state(scan)[validation], scan.pupil_center()[validation])
+    best = max(row["val_correlation"] for row in history)
+    assert float(np.mean(correlation(predicted, scan.responses[validation]))) == pytest.approx(best, abs=1e-5)
+
+
 def test_a_population_is_fully_similar_to_itself():
     responses = np.random.default_rng(0).gamma(2.0, 1.0, (30, 50))
     weights = np.random.default_rng(1).random(50)

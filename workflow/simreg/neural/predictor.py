@@ -11,8 +11,10 @@ from; Sinz et al. 2018, Walker et al. 2019):
 - modulator: :class:`GainModulator`, ours (neuralpredictors 0.3.0 ships no modulator):
   behaviour (pupil size, running speed) -> a positive gain per neuron;
 - ``FiringRateEncoder`` wraps them (ELU + 1 output, a firing rate);
-- loss: ``PoissonLoss`` plus the library's regularizers; Adam; early stopping on the
-  validation correlation (the best epoch's weights are kept).
+- loss: ``PoissonLoss`` plus the library's regularizers; Adam; the library's
+  ``early_stopping`` on the validation correlation with a ReduceLROnPlateau: after
+  ``patience`` epochs without improvement, back to the best weights at a lower learning
+  rate, ``lr_decay_steps`` times (the Sinz lab's standard trainer); the best weights are kept.
 
 The report is the test correlation (prediction vs single-trial responses on the repeated
 test images) and the fraction of the oracle correlation, per neuron and overall; for a
@@ -22,7 +24,6 @@ held-out test images.
 
 from __future__ import annotations
 
-import copy
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -54,6 +55,9 @@ class PredictorSettings:
     lr: float = _NEURAL.lr
     max_epochs: int = _NEURAL.max_epochs
     patience: int = _NEURAL.patience        # epochs without a better validation correlation
+    lr_decay_steps: int = _NEURAL.lr_decay_steps  # lr decays (back to the best weights) before stopping
+    lr_decay_factor: float = _NEURAL.lr_decay_factor
+    min_lr: float = _NEURAL.min_lr
 
 
 class GainModulator(nn.Module):
@@ -230,10 +234,41 @@ def fit_predictor(recording, seed: int, settings: PredictorSettings, device="cpu
     ids = torch.from_numpy(recording.image_ids)
     loss_fn = measures.PoissonLoss(avg=False)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    # The Sinz lab's standard schedule: when the validation correlation has not improved for
+    # `patience` epochs, go back to the best weights and multiply the learning rate by
+    # `lr_decay_factor`, `lr_decay_steps` times; then stop (neuralpredictors' early_stopping
+    # with a ReduceLROnPlateau of the same patience and tolerance).
+    early_stopping = neuralpredictors("neuralpredictors.training.early_stopping").early_stopping
+    tolerance = 1e-6
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=settings.lr_decay_factor, patience=settings.patience,
+        threshold=tolerance, threshold_mode="abs", min_lr=settings.min_lr)
     scale = np.sqrt(len(train) / settings.batch_size)  # as the Sinz lab's trainers weigh it
-    best, best_corr, waited, history = None, -np.inf, 0, []
-    started = time.perf_counter()
-    for epoch in range(settings.max_epochs):
+    history, trained, started = [], [0], time.perf_counter()
+
+    def validation_correlation(_model) -> float:
+        val = _predict_trials(predictor, images, state, pupil, ids, validation)
+        val_corr = float(np.mean(correlation(val, recording.responses[validation])))
+        val_loss = float(loss_fn(torch.from_numpy(val), responses[validation]) / len(validation))
+        lr = optimizer.param_groups[0]["lr"]
+        if trained[0] > 0 and (not history or history[-1]["epoch"] < trained[0]):
+            # a new epoch (the library also re-evaluates around restoring the best weights)
+            history.append({"epoch": trained[0], "lr": lr, "train_loss": trained[1] / len(train),
+                            "val_loss": val_loss, "val_correlation": val_corr})
+            print(f"fit {recording.scan_id} seed {seed}: epoch {trained[0]} lr {lr:g} train loss "
+                  f"{trained[1] / len(train):.4f} val loss {val_loss:.4f} val corr "
+                  f"{val_corr:.4f} ({time.perf_counter() - started:.0f} s)", file=log, flush=True)
+        return val_corr
+
+    model.train()
+    for _epoch, _val_corr in early_stopping(
+            model, validation_correlation, interval=1, patience=settings.patience,
+            max_iter=settings.max_epochs, maximize=True, tolerance=tolerance, restore_best=True,
+            scheduler=scheduler, lr_decay_steps=settings.lr_decay_steps):
+        lr = optimizer.param_groups[0]["lr"]
+        if history and lr != history[-1]["lr"]:
+            print(f"fit {recording.scan_id} seed {seed}: learning rate lowered to {lr:g}",
+                  file=log, flush=True)
         model.train()
         order = np_rng.permutation(train)
         total = 0.0
@@ -246,22 +281,12 @@ def fit_predictor(recording, seed: int, settings: PredictorSettings, device="cpu
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(t)
-        val = _predict_trials(predictor, images, state, pupil, ids, validation)
-        val_corr = float(np.mean(correlation(val, recording.responses[validation])))
-        val_loss = float(loss_fn(torch.from_numpy(val), responses[validation]) / len(validation))
-        history.append({"epoch": epoch + 1, "train_loss": total / len(train),
-                        "val_loss": val_loss, "val_correlation": val_corr})
-        print(f"fit {recording.scan_id} seed {seed}: epoch {epoch + 1} train loss "
-              f"{total / len(train):.4f} val loss {val_loss:.4f} val corr {val_corr:.4f} "
-              f"({time.perf_counter() - started:.0f} s)", file=log, flush=True)
-        if val_corr > best_corr:
-            best, best_corr, waited = copy.deepcopy(model.state_dict()), val_corr, 0
-        else:
-            waited += 1
-            if waited >= settings.patience:
-                break
-    model.load_state_dict(best)
+        trained[:] = [trained[0] + 1, total]
     model.eval()
+    if history:
+        kept = max(history, key=lambda row: row["val_correlation"])
+        print(f"fit {recording.scan_id} seed {seed}: kept epoch {kept['epoch']} (val corr "
+              f"{kept['val_correlation']:.4f}) of {len(history)}", file=log, flush=True)
     return predictor, history
 
 
