@@ -12,9 +12,10 @@ from; Sinz et al. 2018, Walker et al. 2019):
   behaviour (pupil size, running speed) -> a positive gain per neuron;
 - ``FiringRateEncoder`` wraps them (ELU + 1 output, a firing rate);
 - loss: ``PoissonLoss`` plus the library's regularizers; Adam; the library's
-  ``early_stopping`` on the validation correlation with a ReduceLROnPlateau: after
-  ``patience`` epochs without improvement, back to the best weights at a lower learning
-  rate, ``lr_decay_steps`` times (the Sinz lab's standard trainer); the best weights are kept.
+  ``early_stopping`` on the validation correlation with a ReduceLROnPlateau, as the Sinz
+  lab's standard trainer sets them: after ``patience`` epochs without improvement, back to
+  the best weights (the rate lowered if the next epoch is no better either), until the
+  ``lr_decay_steps``-th plateau; the best weights are kept.
 
 The report is the test correlation (prediction vs single-trial responses on the repeated
 test images) and the fraction of the oracle correlation, per neuron and overall; for a
@@ -55,7 +56,7 @@ class PredictorSettings:
     lr: float = _NEURAL.lr
     max_epochs: int = _NEURAL.max_epochs
     patience: int = _NEURAL.patience        # epochs without a better validation correlation
-    lr_decay_steps: int = _NEURAL.lr_decay_steps  # lr decays (back to the best weights) before stopping
+    lr_decay_steps: int = _NEURAL.lr_decay_steps  # plateaus (back to the best weights) before stopping
     lr_decay_factor: float = _NEURAL.lr_decay_factor
     min_lr: float = _NEURAL.min_lr
 
@@ -234,25 +235,31 @@ def fit_predictor(recording, seed: int, settings: PredictorSettings, device="cpu
     ids = torch.from_numpy(recording.image_ids)
     loss_fn = measures.PoissonLoss(avg=False)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    # The Sinz lab's standard schedule: when the validation correlation has not improved for
-    # `patience` epochs, go back to the best weights and multiply the learning rate by
-    # `lr_decay_factor`, `lr_decay_steps` times; then stop (neuralpredictors' early_stopping
-    # with a ReduceLROnPlateau of the same patience and tolerance).
+    # The Sinz lab's standard schedule: neuralpredictors' early_stopping goes back to the best
+    # weights whenever the validation correlation has not improved for `patience` epochs, and
+    # stops at the `lr_decay_steps`-th such plateau; a ReduceLROnPlateau of the same patience
+    # and tolerance (as their trainer sets it) multiplies the rate by `lr_decay_factor` when
+    # the epoch after a return is no better either.
     early_stopping = neuralpredictors("neuralpredictors.training.early_stopping").early_stopping
     tolerance = 1e-6
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=settings.lr_decay_factor, patience=settings.patience,
         threshold=tolerance, threshold_mode="abs", min_lr=settings.min_lr)
     scale = np.sqrt(len(train) / settings.batch_size)  # as the Sinz lab's trainers weigh it
-    history, trained, started = [], [0], time.perf_counter()
+    history, trained, restored, started = [], [0], {}, time.perf_counter()
 
     def validation_correlation(_model) -> float:
         val = _predict_trials(predictor, images, state, pupil, ids, validation)
         val_corr = float(np.mean(correlation(val, recording.responses[validation])))
         val_loss = float(loss_fn(torch.from_numpy(val), responses[validation]) / len(validation))
         lr = optimizer.param_groups[0]["lr"]
-        if trained[0] > 0 and (not history or history[-1]["epoch"] < trained[0]):
-            # a new epoch (the library also re-evaluates around restoring the best weights)
+        if history and history[-1]["epoch"] == trained[0]:
+            # the library re-evaluates before and after it restores the best weights
+            if val_corr != history[-1]["val_correlation"] and not restored.get(trained[0]):
+                restored[trained[0]] = True
+                print(f"fit {recording.scan_id} seed {seed}: plateau: back to the best weights "
+                      f"(val corr {val_corr:.4f})", file=log, flush=True)
+        elif trained[0] > 0:
             history.append({"epoch": trained[0], "lr": lr, "train_loss": trained[1] / len(train),
                             "val_loss": val_loss, "val_correlation": val_corr})
             print(f"fit {recording.scan_id} seed {seed}: epoch {trained[0]} lr {lr:g} train loss "
