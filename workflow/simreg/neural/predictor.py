@@ -257,7 +257,7 @@ def fit_predictor(recording, seed: int, settings: PredictorSettings, device="cpu
             # the library re-evaluates before and after it restores the best weights
             if val_corr != history[-1]["val_correlation"] and not restored.get(trained[0]):
                 restored[trained[0]] = True
-                print(f"fit {recording.scan_id} seed {seed}: plateau: back to the best weights "
+                print(f"fit {recording.scan_id} seed {seed}: back to the best weights "
                       f"(val corr {val_corr:.4f})", file=log, flush=True)
         elif trained[0] > 0:
             history.append({"epoch": trained[0], "lr": lr, "train_loss": trained[1] / len(train),
