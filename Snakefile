@@ -16,7 +16,6 @@ min_version("9.0")
 from simreg import paths
 from simreg.config import PLUGINS_ENV, ConfigError, read_config_file, validate_config
 
-
 # The defaults beside this Snakefile, also when run from elsewhere (-s .../Snakefile -d
 # workdir); --configfile files are merged over them. Read once by us first, so that a broken
 # or empty defaults file is named (Snakemake's own message names no file).
