@@ -162,10 +162,10 @@ def cmd_report(a):
 
 
 def cmd_check_config(a):
-    from simreg.config import ConfigError, check_config_files
+    from simreg.config import ConfigError, load_config
 
     try:
-        config = check_config_files(*a.files)
+        config = load_config(*a.files)
     except ConfigError as error:
         sys.exit(f"simreg check-config: {error}")
     print(f"simreg check-config: {' + '.join(a.files)}: valid "
@@ -337,7 +337,7 @@ def parser() -> argparse.ArgumentParser:
                         "its file, line or key")
     cc.add_argument("files", nargs="+", metavar="FILE",
                     help="e.g. config.yaml configs/quick.yaml")
-    cc.set_defaults(run=cmd_check_config)
+    cc.set_defaults(run=cmd_check_config, logged=False)  # a user's command, not a job's
     return p
 
 
@@ -358,7 +358,7 @@ def main(argv=None) -> int:
         claim_gpu()
     # Logs are appended to (rules write `2>> {log}`), so a rerun after a killed job keeps the
     # earlier attempt's log above this line.
-    if args.command != "check-config":
+    if getattr(args, "logged", True):
         started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         print(f"simreg {args.command}: started {started}", file=sys.stderr, flush=True)
     try:

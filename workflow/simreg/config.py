@@ -256,17 +256,10 @@ def read_config_file(path: str | Path) -> dict:
     return config
 
 
-def check_config_files(*paths: str | Path) -> dict:
-    """Merge config files in order, as Snakemake merges ``--configfile`` over the defaults,
-    and validate the result; every problem names its file or key."""
-    config: dict = {}
-    for path in paths:
-        _merge(config, read_config_file(path))
-    return validate_config(config)
-
-
 def load_config(*paths: str | Path, overrides: dict | None = None) -> dict:
-    """Merge YAML files (later ones override earlier ones, dicts recursively) and validate."""
+    """Merge YAML files (later ones override earlier ones, dicts recursively, as Snakemake
+    merges ``--configfile`` over the defaults) and validate; every problem names its file or
+    key."""
     config: dict = {}
     for path in paths:
         _merge(config, read_config_file(path))
