@@ -246,24 +246,26 @@ def fit_predictor(recording, seed: int, settings: PredictorSettings, device="cpu
         optimizer, mode="max", factor=settings.lr_decay_factor, patience=settings.patience,
         threshold=tolerance, threshold_mode="abs", min_lr=settings.min_lr)
     scale = np.sqrt(len(train) / settings.batch_size)  # as the Sinz lab's trainers weigh it
-    history, trained, restored, started = [], [0], {}, time.perf_counter()
+    history, restored, started = [], set(), time.perf_counter()
+    epochs, total = 0, 0.0  # epochs trained so far and the last one's summed loss
 
     def validation_correlation(_model) -> float:
+        """The library's objective: called after each epoch, and again around each return to
+        the best weights (which is logged, once, instead of recorded)."""
         val = _predict_trials(predictor, images, state, pupil, ids, validation)
         val_corr = float(np.mean(correlation(val, recording.responses[validation])))
-        val_loss = float(loss_fn(torch.from_numpy(val), responses[validation]) / len(validation))
-        lr = optimizer.param_groups[0]["lr"]
-        if history and history[-1]["epoch"] == trained[0]:
-            # the library re-evaluates before and after it restores the best weights
-            if val_corr != history[-1]["val_correlation"] and not restored.get(trained[0]):
-                restored[trained[0]] = True
+        if history and history[-1]["epoch"] == epochs:
+            if val_corr != history[-1]["val_correlation"] and epochs not in restored:
+                restored.add(epochs)
                 print(f"fit {recording.scan_id} seed {seed}: back to the best weights "
                       f"(val corr {val_corr:.4f})", file=log, flush=True)
-        elif trained[0] > 0:
-            history.append({"epoch": trained[0], "lr": lr, "train_loss": trained[1] / len(train),
+        elif epochs > 0:
+            val_loss = float(loss_fn(torch.from_numpy(val), responses[validation]) / len(validation))
+            lr = optimizer.param_groups[0]["lr"]
+            history.append({"epoch": epochs, "lr": lr, "train_loss": total / len(train),
                             "val_loss": val_loss, "val_correlation": val_corr})
-            print(f"fit {recording.scan_id} seed {seed}: epoch {trained[0]} lr {lr:g} train loss "
-                  f"{trained[1] / len(train):.4f} val loss {val_loss:.4f} val corr "
+            print(f"fit {recording.scan_id} seed {seed}: epoch {epochs} lr {lr:g} train loss "
+                  f"{total / len(train):.4f} val loss {val_loss:.4f} val corr "
                   f"{val_corr:.4f} ({time.perf_counter() - started:.0f} s)", file=log, flush=True)
         return val_corr
 
@@ -288,7 +290,7 @@ def fit_predictor(recording, seed: int, settings: PredictorSettings, device="cpu
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(t)
-        trained[:] = [trained[0] + 1, total]
+        epochs += 1
     model.eval()
     if history:
         kept = max(history, key=lambda row: row["val_correlation"])
