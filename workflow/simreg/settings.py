@@ -266,7 +266,7 @@ class Neural:
     lr: float = 0.005
     max_epochs: int = 100
     patience: int = 5
-    lr_decay_steps: int = 3       # Sinz lab's standard trainer: 3 decays by 0.3, min lr 1e-4
+    lr_decay_steps: int = 3       # Sinz lab's standard trainer: 3 plateaus, rate x 0.3, min 1e-4
     lr_decay_factor: float = 0.3
     min_lr: float = 0.0001
 
