@@ -16,7 +16,7 @@ from simreg.evaluate.eigenspectrum import eigenspectrum, power_law_fit
 from simreg.evaluate.lrc_noise import sample_lrc
 from simreg.train.discriminator import ProjectionDiscriminator, discriminator_loss
 from simreg.train.displacement_covariance import DisplacementCovariance
-from simreg.train.regularizers import TrainContext, get_regularizer
+from simreg.train.regularizers import Batch, TrainContext, get_regularizer
 from simreg.train.regularizers.gradient import gradient_norm_penalty
 from simreg.train.regularizers.smoothness import (jacobian_frobenius,
                                                   offdiagonal_covariance_norm)
@@ -86,6 +86,23 @@ def test_jacobian_penalty_matches_the_exact_frobenius_norm_of_a_linear_map():
     # ||vᵀW||² over unit v has relative standard deviation <= sqrt(2): its mean over n
     # projections is within 4·sqrt(2/n) (relative) of ||W||²/K; the norm within half that
     assert norms.detach().numpy() == pytest.approx(exact, rel=2 * math.sqrt(2 / projections))
+
+
+def test_jacobian_penalty_is_taken_of_the_class_probabilities():
+    # Schaeffer eq. 1: f is what the cross-entropy takes the log of, softmax(logits)
+    torch.manual_seed(0)
+    weight = torch.randn(4, 10, dtype=torch.float64)
+    x = torch.randn(3, 10, dtype=torch.float64, requires_grad=True)
+    logits = x @ weight.T
+    penalty = get_regularizer("jacobian")(projections=2000)
+    penalty.setup(TrainContext(None, torch.device("cpu"), 0, 1, {}))
+    batch = Batch(model=None, x=x, y=None, features=[], logits=logits, ce=None)
+    estimate = penalty.loss(batch, 0).item()
+    exact = np.mean([torch.autograd.functional.jacobian(
+        lambda row: (row @ weight.T).softmax(dim=0), x[i].detach()).norm().item()
+        for i in range(len(x))])
+    assert estimate == pytest.approx(exact, rel=2 * math.sqrt(2 / 2000))
+    assert estimate < 0.5 * weight.norm().item()  # the logits' Jacobian is far larger
 
 
 def test_covariance_penalty_is_zero_for_decorrelated_activity():

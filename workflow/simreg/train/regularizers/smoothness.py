@@ -1,7 +1,8 @@
 """The two penalties of Schaeffer et al. ("smooth neural codes", §3.4, eq. 1):
 
 - ``jacobian``: c2·||∇ₓ f(x)||_F, the Frobenius norm of the input-output Jacobian of the
-  logits f, per image, averaged over the batch. Estimated with random projections
+  class probabilities f = softmax(logits), per image, averaged over the batch. f is the
+  probabilities because eq. 1's cross-entropy is −Σ yᵢ log fᵢ(x). Estimated with random projections
   (Hoffman et al. 2019): for v uniform on the unit sphere of R^K, E||vᵀJ||² = ||J||²_F / K,
   so ||J||²_F ≈ (K / n) Σ_p ||v_pᵀ J||² over n projections, one backward pass each.
 - ``covariance``: c1·||offdiag(C)||_F, C the covariance over the batch of the penultimate
@@ -46,7 +47,8 @@ def offdiagonal_covariance_norm(h):
 @register
 class JacobianPenalty(Regularizer):
     name = "jacobian"
-    description = "Jacobian penalty c2·||∇ₓf||_F (Schaeffer et al. eq. 1; random projections)"
+    description = ("Jacobian penalty c2·||∇ₓf||_F of the class probabilities (Schaeffer et al. "
+                   "eq. 1; random projections)")
     needs_input_grad = True
     parameters = {"projections": PROJECTIONS}
 
@@ -56,7 +58,8 @@ class JacobianPenalty(Regularizer):
         self.generator = torch.Generator().manual_seed(context.seed)
 
     def loss(self, batch: Batch, step):
-        return jacobian_frobenius(batch.x, batch.logits, self.projections,
+        probabilities = batch.logits.softmax(dim=1)
+        return jacobian_frobenius(batch.x, probabilities, self.projections,
                                   self.generator).mean()
 
     def state_dict(self):
