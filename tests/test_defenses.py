@@ -13,7 +13,7 @@ from torch import nn
 from pathlib import Path
 
 from simreg.evaluate.eigenspectrum import eigenspectrum, power_law_fit
-from simreg.evaluate.lrc_noise import sample_lrc
+from simreg.evaluate.lrc_noise import sample_lrc, worst_of_draws_accuracy
 from simreg.train.discriminator import ProjectionDiscriminator, discriminator_loss
 from simreg.train.displacement_covariance import DisplacementCovariance
 from simreg.train.regularizers import Batch, TrainContext, get_regularizer
@@ -168,6 +168,26 @@ def test_lrc_noise_has_the_covariance_its_decay_length_says():
         empirical = flat[:, a].T @ flat[:, b] / len(flat)
         expected = spatial * (1.0 if a == b else 0.5)
         assert (empirical - expected).abs().max().item() < 0.04, (a, b)
+
+
+def test_lrc_accuracy_is_the_worst_of_every_draw_for_every_image():
+    # images that fail a draw are not classified again: the result must be that of
+    # classifying every image under every draw
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (60, 6, 6, 3), dtype=torch.uint8)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(108, 4))
+    labels = model(images.permute(0, 3, 1, 2).float() / 255).argmax(1)  # clean: all correct
+    zeta, epsilon, draws, seed = 2.0, 0.05, 12, 7
+    generator = torch.Generator().manual_seed(seed)
+    clean = images.permute(0, 3, 1, 2).float() / 255
+    correct = torch.ones(len(images), dtype=torch.bool)
+    for _ in range(draws):
+        z = sample_lrc(len(images), 3, 6, 6, zeta, generator)
+        correct &= model((clean + epsilon * z).clamp(0, 1)).argmax(1) == labels
+    assert 0.2 < correct.float().mean().item() < 0.8  # some images fail, at different draws
+    accuracy = worst_of_draws_accuracy(model, images, labels, zeta, epsilon, draws, seed,
+                                       batch_size=16)
+    assert accuracy == correct.float().mean().item()
 
 
 # ---- the methods in the pipeline: keys, grids, training ----------------------------------

@@ -7,7 +7,8 @@ matrix A (1 on the diagonal, 0.5 off it) and the spatial K_ij = exp(−r_ij/ζ),
 definite, so z = L_A W L_Kᵀ for white W. Each test image is perturbed ``draws`` times,
 x + ε·z clipped to [0, 1]; it counts as correct only if every draw is classified correctly
 (the worst of the draws). The draws restart from ``seed`` at every ζ, so every model sees the
-same noise.
+same noise. An image that fails a draw is decided: later draws are classified only for the
+images still correct, and the evaluation of a ζ ends when none is.
 """
 
 from __future__ import annotations
@@ -34,10 +35,15 @@ def lrc_factors(channels: int, height: int, width: int, zeta: float):
 def sample_lrc(n: int, channels: int, height: int, width: int, zeta: float,
                generator: torch.Generator, factors=None) -> torch.Tensor:
     """``n`` draws of LRC noise (n, C, H, W) with unit variance per pixel (float32, CPU)."""
-    l_channel, l_spatial = factors or lrc_factors(channels, height, width, zeta)
     white = torch.randn(n, channels, height * width, generator=generator, dtype=torch.float64)
+    return correlate(white, height, width, factors or lrc_factors(channels, height, width, zeta))
+
+
+def correlate(white: torch.Tensor, height: int, width: int, factors) -> torch.Tensor:
+    """LRC noise (n, C, H, W), float32, from white Gaussian draws (n, C, H·W), float64."""
+    l_channel, l_spatial = factors
     z = l_channel @ white @ l_spatial.T
-    return z.reshape(n, channels, height, width).float()
+    return z.reshape(len(white), -1, height, width).float()
 
 
 @torch.no_grad()
@@ -51,12 +57,19 @@ def worst_of_draws_accuracy(model, images_u8: torch.Tensor, labels: torch.Tensor
     generator = torch.Generator().manual_seed(seed)
     robust = torch.ones(n, dtype=torch.bool, device=labels.device)
     for _ in range(draws):
-        noise = sample_lrc(n, channels, height, width, zeta, generator, factors)
-        for start in range(0, n, batch_size):
-            x = to_input(images_u8[start : start + batch_size])
-            z = noise[start : start + batch_size].to(x.device)
+        # every image's white noise is drawn, so that each image sees the same draws
+        # whichever others are left; only images still robust are correlated and classified
+        white = torch.randn(n, channels, height * width, generator=generator,
+                            dtype=torch.float64)
+        alive = robust.nonzero().squeeze(1)
+        if len(alive) == 0:
+            break
+        for start in range(0, len(alive), batch_size):
+            index = alive[start : start + batch_size]
+            x = to_input(images_u8[index])
+            z = correlate(white[index.cpu()], height, width, factors).to(x.device)
             predicted = model((x + epsilon * z).clamp(0.0, 1.0)).argmax(1)
-            robust[start : start + batch_size] &= predicted == labels[start : start + batch_size]
+            robust[index] &= predicted == labels[index]
     return robust.float().mean().item()
 
 
