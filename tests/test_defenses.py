@@ -268,6 +268,23 @@ def test_every_new_method_trains(method, digits_task, tmp_path):
     assert ("discriminator" in state["regularizer"]) == (method == "afd")
 
 
+def test_a_few_slow_epochs_do_not_move_the_training_time_ratio():
+    import pandas as pd
+
+    from simreg.report.defenses import epoch_time_ratio
+
+    def epochs(method, seconds):
+        return pd.DataFrame({"task": "t", "regularization": "none", "method": method,
+                             "alpha": 0, "threshold": "na", "reg_pairs": 0, "seed": 0,
+                             "epoch": range(len(seconds)), "seconds": seconds})
+
+    # gn's epochs take twice none's; one of them ran beside another job
+    metrics = pd.concat([epochs("none", [1.0, 1.1, 0.9, 1.0, 1.0]),
+                         epochs("gn", [2.0, 2.2, 1.8, 2.0, 20.0])])
+    ratio = epoch_time_ratio(metrics).set_index("method")["time_ratio"]
+    assert ratio["none"] == 1 and ratio["gn"] == pytest.approx(2.0)
+
+
 @pytest.mark.slow
 def test_the_quick_run_compares_every_method(full_quick_run):
     import pandas as pd

@@ -35,7 +35,7 @@ MEASURES = {
     "boundary_paper": ("Boundary score", "S(M): median ||δ||²/d"),
     "min_l2_mean": ("minimal L2 distance", "mean over images"),
     "pgd_accuracy": ("white-box PGD-L∞", "test accuracy"),
-    "time_ratio": ("training time", "per epoch / none"),
+    "time_ratio": ("training time", "median epoch / none"),
 }
 
 
@@ -50,9 +50,11 @@ def at_largest(frame: pd.DataFrame, x: str, value: str, name: str, group=()) -> 
 
 
 def epoch_time_ratio(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per model: mean seconds per epoch over that of the ``none`` model of its task and seed."""
+    """Per model: median seconds per epoch over that of the ``none`` model of its task and
+    seed. Wall time, so it measures the machine's load too; the median keeps a few epochs
+    slowed by other jobs from moving it (benchmarks/run.py times steps in isolation)."""
     metrics = normalize_keys(metrics)
-    seconds = metrics.groupby(MODEL_KEYS, dropna=False)["seconds"].mean().rename("seconds")
+    seconds = metrics.groupby(MODEL_KEYS, dropna=False)["seconds"].median().rename("seconds")
     seconds = seconds.reset_index()
     base = seconds[seconds["method"] == BASELINE][["task", "seed", "seconds"]]
     merged = seconds.merge(base, on=["task", "seed"], how="left", suffixes=("", "_none"))

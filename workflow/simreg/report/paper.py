@@ -185,7 +185,9 @@ class BeyondItem:
 BEYOND_ITEMS: tuple[BeyondItem, ...] = (
     BeyondItem("every method side by side (similarity, SGR, gradient norm, Jacobian and "
                "covariance penalties, AFD, PGD-AT): clean, noise, transferred FGSM, Boundary, "
-               "mean minimal L2, white-box PGD accuracy, training time per epoch / none, "
+               "mean minimal L2, white-box PGD accuracy, training time per epoch / none "
+               "(median epoch; wall time, so other jobs on the machine skew it: "
+               "benchmarks/run.py times steps alone), "
                "eigenspectrum exponent, representation sensitivity; mean ± SEM over seeds "
                "(the CIFAR-10-C mean is not a column yet)",
                "no paper gives it", ("defenses", "defense_comparison")),
