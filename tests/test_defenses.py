@@ -94,15 +94,21 @@ def test_jacobian_penalty_is_taken_of_the_class_probabilities():
     weight = torch.randn(4, 10, dtype=torch.float64)
     x = torch.randn(3, 10, dtype=torch.float64, requires_grad=True)
     logits = x @ weight.T
-    penalty = get_regularizer("jacobian")(projections=2000)
-    penalty.setup(TrainContext(None, torch.device("cpu"), 0, 1, {}))
     batch = Batch(model=None, x=x, y=None, features=[], logits=logits, ce=None)
-    estimate = penalty.loss(batch, 0).item()
+
+    def estimate(output):
+        penalty = get_regularizer("jacobian")(projections=2000, output=output)
+        penalty.setup(TrainContext(None, torch.device("cpu"), 0, 1, {}))
+        return penalty.loss(batch, 0).item()
+
     exact = np.mean([torch.autograd.functional.jacobian(
         lambda row: (row @ weight.T).softmax(dim=0), x[i].detach()).norm().item()
         for i in range(len(x))])
-    assert estimate == pytest.approx(exact, rel=2 * math.sqrt(2 / 2000))
-    assert estimate < 0.5 * weight.norm().item()  # the logits' Jacobian is far larger
+    tolerance = 2 * math.sqrt(2 / 2000)
+    assert estimate("probabilities") == pytest.approx(exact, rel=tolerance)
+    # ``logits``, for comparison: the logits' Jacobian is W itself, far larger
+    assert estimate("logits") == pytest.approx(weight.norm().item(), rel=tolerance)
+    assert exact < 0.5 * weight.norm().item()
 
 
 def test_covariance_penalty_is_zero_for_decorrelated_activity():

@@ -155,6 +155,7 @@ class Sgr:
 @dataclass(frozen=True)
 class Jacobian:
     projections: int = 1          # random projections per step (Hoffman et al. 2019: 1)
+    output: str = "probabilities"  # Schaeffer eq. 1's f (its cross-entropy logs it); or logits
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,11 @@
 
 - ``jacobian``: c2·||∇ₓ f(x)||_F, the Frobenius norm of the input-output Jacobian of the
   class probabilities f = softmax(logits), per image, averaged over the batch. f is the
-  probabilities because eq. 1's cross-entropy is −Σ yᵢ log fᵢ(x). Estimated with random projections
-  (Hoffman et al. 2019): for v uniform on the unit sphere of R^K, E||vᵀJ||² = ||J||²_F / K,
-  so ||J||²_F ≈ (K / n) Σ_p ||v_pᵀ J||² over n projections, one backward pass each.
+  probabilities because eq. 1's cross-entropy is −Σ yᵢ log fᵢ(x) (``jacobian.output``;
+  ``logits`` penalizes the logits' Jacobian instead, for comparison). Estimated with random
+  projections (Hoffman et al. 2019): for v uniform on the unit sphere of R^K,
+  E||vᵀJ||² = ||J||²_F / K, so ||J||²_F ≈ (K / n) Σ_p ||v_pᵀ J||² over n projections, one
+  backward pass each.
 - ``covariance``: c1·||offdiag(C)||_F, C the covariance over the batch of the penultimate
   activity h (the pooled last stage): penalizes correlations between units.
 
@@ -16,6 +18,8 @@ from __future__ import annotations
 from simreg.train.regularizers.base import Batch, Parameter, Regularizer, TrainContext, register
 
 PROJECTIONS = Parameter(int, "jacobian.projections", "random projections per step")
+OUTPUT = Parameter(str, "jacobian.output", "the output whose input Jacobian is penalized: "
+                   "probabilities (softmax, eq. 1) or logits")
 EPS = 1e-12  # inside the square roots: a finite gradient at 0
 
 
@@ -50,7 +54,7 @@ class JacobianPenalty(Regularizer):
     description = ("Jacobian penalty c2·||∇ₓf||_F of the class probabilities (Schaeffer et al. "
                    "eq. 1; random projections)")
     needs_input_grad = True
-    parameters = {"projections": PROJECTIONS}
+    parameters = {"projections": PROJECTIONS, "output": OUTPUT}
 
     def setup(self, context: TrainContext) -> None:
         import torch
@@ -58,9 +62,8 @@ class JacobianPenalty(Regularizer):
         self.generator = torch.Generator().manual_seed(context.seed)
 
     def loss(self, batch: Batch, step):
-        probabilities = batch.logits.softmax(dim=1)
-        return jacobian_frobenius(batch.x, probabilities, self.projections,
-                                  self.generator).mean()
+        outputs = batch.logits.softmax(dim=1) if self.output == "probabilities" else batch.logits
+        return jacobian_frobenius(batch.x, outputs, self.projections, self.generator).mean()
 
     def state_dict(self):
         return {"generator": self.generator.get_state()}
