@@ -109,6 +109,8 @@ def test_jacobian_penalty_is_taken_of_the_class_probabilities():
     # ``logits``, for comparison: the logits' Jacobian is W itself, far larger
     assert estimate("logits") == pytest.approx(weight.norm().item(), rel=tolerance)
     assert exact < 0.5 * weight.norm().item()
+    with pytest.raises(ValueError, match="'jacobian.output': 'logit' is not one of"):
+        get_regularizer("jacobian")(projections=1, output="logit")
 
 
 def test_covariance_penalty_is_zero_for_decorrelated_activity():

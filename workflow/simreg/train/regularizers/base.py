@@ -50,6 +50,7 @@ class Parameter:
     config: str  # dotted config key, e.g. "regularization.threshold"
     description: str = ""
     per_dataset: bool = False  # the key maps dataset name -> value
+    choices: tuple = ()        # the values allowed, where only some are
 
     def read(self, config: dict, dataset: str | None = None):
         value: Any = config
@@ -119,7 +120,11 @@ class Regularizer:
             raise ValueError(f"method {self.name!r} takes parameters {sorted(self.parameters)}; "
                              f"unknown: {sorted(unknown)}, missing: {sorted(missing)}")
         for name, spec in self.parameters.items():
-            setattr(self, name, spec.type(params[name]))
+            value = spec.type(params[name])
+            if spec.choices and value not in spec.choices:
+                raise ValueError(f"config key {spec.config!r}: {value!r} is not one of "
+                                 f"{spec.choices}")
+            setattr(self, name, value)
 
     # ---- declarations -----------------------------------------------------------------
     @classmethod

@@ -21,7 +21,8 @@ PERTURBATIONS = ("sign", "gradient", "fgsm", "pgd")
 
 BETA = Parameter(float, "sgr.beta", "Roth Alg. 1: decay rate β of the running covariance")
 PERTURBATION = Parameter(str, "sgr.perturbation",
-                         "Roth §4.1: perturbations Σ is estimated from: sign, gradient, fgsm, pgd")
+                         "Roth §4.1: perturbations Σ is estimated from: sign, gradient, fgsm, pgd",
+                         choices=PERTURBATIONS)
 EPSILON = Parameter(float, "adversarial.epsilons", "PGD-L∞ budget ε during training",
                     per_dataset=True)
 PGD_STEPS = Parameter(int, "adversarial.steps", "PGD steps during training")
@@ -79,9 +80,6 @@ class StructuredGradient(Regularizer):
 
         from simreg.train.displacement_covariance import DisplacementCovariance
 
-        if self.perturbation not in PERTURBATIONS:
-            raise ValueError(f"config key 'sgr.perturbation': {self.perturbation!r} is not one "
-                             f"of {PERTURBATIONS}")
         self.c = data_variance(context.train_images)
         _, height, width, channels = context.train_images.shape
         self.sigma_hat = DisplacementCovariance(channels, height, width, self.beta,

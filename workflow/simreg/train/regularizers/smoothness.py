@@ -18,8 +18,9 @@ from __future__ import annotations
 from simreg.train.regularizers.base import Batch, Parameter, Regularizer, TrainContext, register
 
 PROJECTIONS = Parameter(int, "jacobian.projections", "random projections per step")
+OUTPUTS = ("probabilities", "logits")
 OUTPUT = Parameter(str, "jacobian.output", "the output whose input Jacobian is penalized: "
-                   "probabilities (softmax, eq. 1) or logits")
+                   "probabilities (softmax, eq. 1) or logits", choices=OUTPUTS)
 EPS = 1e-12  # inside the square roots: a finite gradient at 0
 
 
@@ -51,8 +52,8 @@ def offdiagonal_covariance_norm(h):
 @register
 class JacobianPenalty(Regularizer):
     name = "jacobian"
-    description = ("Jacobian penalty c2·||∇ₓf||_F of the class probabilities (Schaeffer et al. "
-                   "eq. 1; random projections)")
+    description = ("Jacobian penalty c2·||∇ₓf||_F, f the class probabilities (Schaeffer et al. "
+                   "eq. 1) or the logits (jacobian.output); random projections")
     needs_input_grad = True
     parameters = {"projections": PROJECTIONS, "output": OUTPUT}
 
