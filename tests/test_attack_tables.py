@@ -12,7 +12,7 @@ from simreg.config import load_config
 from simreg.report.attack_figures import (plot_minimal_distance, plot_perturbation_spectrum,
                                           plot_robustness)
 from simreg.report.tables import models_table, whitebox_table
-from simreg.report.targets import TARGETS, grid_models, target_inputs
+from simreg.report.targets import TARGETS, grid_models, target_inputs, target_reads
 from simreg.train.model_key import ModelKey
 
 MODELS = [("none", 0.0, "na", 0), ("threshold", 10.0, 0.8, 16)]
@@ -193,7 +193,8 @@ def test_figures_and_tables_draw_only_what_they_show():
     for name, target in TARGETS.items():
         if target.kind == "figure":
             inputs = target_inputs(name, config)
-            assert {kind for kind, files in inputs.items() if files} == set(target.reads)
+            assert {kind for kind, files in inputs.items() if files} == set(
+                target_reads(name, config))
     boundary = target_inputs("attack_robustness", config)["boundary"]
     assert len(boundary) == 21 * len(config["boundary"]["settings"])  # 3 methods x 7 seeds
     assert all(f.startswith("results/boundary/") for f in boundary)

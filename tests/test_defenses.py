@@ -302,8 +302,9 @@ def test_the_quick_run_compares_every_method(full_quick_run):
     assert set(table["method"]) == {"none", "threshold", *NEW_METHODS}
     for column in ("clean_accuracy", "noise_accuracy", "fgsm_accuracy", "boundary_paper",
                    "min_l2_mean", "pgd_accuracy", "time_ratio", "exponent", "sensitivity",
-                   "lrc_accuracy"):
+                   "lrc_accuracy", "corruption_accuracy"):
         assert table[column].notna().all(), column
+    assert table["corruption_cells"].eq(75).all()  # 15 corruptions x 5 severities
     assert (table.loc[table["method"] == "none", "time_ratio"] == 1).all()
     assert table["noise_accuracy_at"].eq(0.5).all()  # the digits grid's largest ε
     auc = pd.read_csv(workdir / "results" / "tables" / "attack_auc.csv")
@@ -313,3 +314,43 @@ def test_the_quick_run_compares_every_method(full_quick_run):
     assert ((areas >= 0) & (areas <= 1)).all().all()
     for figure in ("defense_comparison", "lrc_accuracy", "robustness_vs_exponent"):
         assert (workdir / "results" / "figures" / f"{figure}.pdf").stat().st_size > 0
+
+
+def test_the_corruption_column_averages_every_corruption_and_severity_but_not_clean():
+    import pandas as pd
+
+    from simreg.report.defenses import corruption_mean
+
+    keys = {"task": "t", "regularization": "none", "alpha": 0, "threshold": "na",
+            "reg_pairs": 0, "seed": 0}
+
+    def model(method, clean, corrupted):
+        rows = [{"corruption": "none", "severity": 0, "accuracy": clean}]
+        rows += [{"corruption": name, "severity": severity, "accuracy": accuracy}
+                 for (name, severity), accuracy in corrupted.items()]
+        return pd.DataFrame(rows).assign(method=method, **keys)
+
+    corruptions = pd.concat([
+        model("none", 0.9, {("fog", 1): 0.5, ("fog", 2): 0.3, ("snow", 1): 0.1}),
+        model("gn", 0.8, {("fog", 1): 0.6, ("fog", 2): 0.6, ("snow", 1): 0.3})])
+    means = corruption_mean(corruptions).set_index("method")
+    assert means.loc["none", "corruption_accuracy"] == pytest.approx(0.3)
+    assert means.loc["gn", "corruption_accuracy"] == pytest.approx(0.5)
+    assert (means["corruption_cells"] == 3).all()
+
+
+def test_only_a_grid_that_asks_for_corruptions_reads_them():
+    from simreg.config import load_config
+    from simreg.report.targets import target_inputs, target_reads
+
+    config = load_config("config.yaml", "configs/quick.yaml")
+    grid = config["figures"]["defense_comparison"]
+    for name in ("defenses", "defense_comparison"):
+        assert "corruption_accuracy" in target_reads(name, config)
+        files = target_inputs(name, config)["corruption_accuracy"]
+        assert len(files) == len(target_inputs(name, config)["whitebox"]) == len(grid["methods"])
+        assert all(f.startswith("results/corruption_accuracy/digits_gray/") for f in files)
+    grid["corruptions"] = False
+    for name in ("defenses", "defense_comparison"):
+        assert "corruption_accuracy" not in target_reads(name, config)
+        assert "corruption_accuracy" not in target_inputs(name, config)

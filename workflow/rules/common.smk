@@ -12,6 +12,7 @@ from simreg.report.targets import (
     figure_file,
     table_file,
     target_inputs,
+    target_reads,
 )
 from simreg.train import regularizers
 from simreg.train.model_key import (
@@ -194,7 +195,7 @@ def report_inputs(wildcards):
 def report_reads(wildcards, input):
     return " ".join(
         f"--reads {kind} {' '.join(input[kind])}"
-        for kind in TARGETS[wildcards.name].reads
+        for kind in target_reads(wildcards.name, config)
     )
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from simreg.report.corruption_figures import CLEAN
 from simreg.report.noise_figures import (draw_sem_bands, draw_sem_bars, in_order, label_order,
                                          label_palette, mean_sem, model_labels, save_figure,
                                          setting_text)
@@ -35,6 +36,7 @@ MEASURES = {
     "boundary_paper": ("Boundary score", "S(M): median ||δ||²/d"),
     "min_l2_mean": ("minimal L2 distance", "mean over images"),
     "pgd_accuracy": ("white-box PGD-L∞", "test accuracy"),
+    "corruption_accuracy": ("common corruptions", "mean over corruptions and severities"),
     "time_ratio": ("training time", "median epoch / none"),
 }
 
@@ -62,11 +64,24 @@ def epoch_time_ratio(metrics: pd.DataFrame) -> pd.DataFrame:
     return merged[MODEL_KEYS + ["seconds", "time_ratio"]]
 
 
+def corruption_mean(corruptions: pd.DataFrame) -> pd.DataFrame:
+    """Per model: ``corruption_accuracy``, the accuracy averaged over every corruption and
+    severity of its table (the clean row, corruption "none", left out), and how many
+    (corruption, severity) cells that mean took in ``corruption_cells``."""
+    corruptions = normalize_keys(corruptions)
+    corrupted = corruptions[corruptions["corruption"] != CLEAN]
+    groups = corrupted.groupby(MODEL_KEYS, dropna=False)
+    return pd.DataFrame({"corruption_accuracy": groups["accuracy"].mean(),
+                         "corruption_cells": groups.size()}).reset_index()
+
+
 def defense_per_model(*, noise, metrics, fgsm, boundary, whitebox, minimal_distance,
-                      eigenspectrum=None, sensitivity=None, lrc=None) -> pd.DataFrame:
+                      eigenspectrum=None, sensitivity=None, lrc=None,
+                      corruptions=None) -> pd.DataFrame:
     """One row per model: every measure of the comparison (columns of :data:`MEASURES`, each
     with the ε it was taken at where one applies), plus the eigenspectrum exponent, the
-    median representation sensitivity and the LRC accuracy where given."""
+    median representation sensitivity, the LRC accuracy and the mean accuracy over the
+    common corruptions where given."""
     noise = normalize_keys(noise)
     parts = [per_seed_accuracy(noise)[MODEL_KEYS + ["clean_accuracy"]],
              at_largest(noise[noise["noise"] == "gaussian"], "epsilon", "accuracy",
@@ -85,6 +100,8 @@ def defense_per_model(*, noise, metrics, fgsm, boundary, whitebox, minimal_dista
         parts.append(at_largest(sensitivity, "epsilon_255", "median", "sensitivity"))
     if lrc is not None and not lrc.empty:
         parts.append(at_largest(lrc, "zeta", "accuracy", "lrc_accuracy"))
+    if corruptions is not None and not corruptions.empty:
+        parts.append(corruption_mean(corruptions))
     table = parts[0]
     for part in parts[1:]:
         table = table.merge(part, on=MODEL_KEYS, how="outer")

@@ -30,11 +30,12 @@ def build(name: str, files: dict[str, list[str]], out: str, params: dict) -> Non
     from simreg.report.targets import TARGETS
 
     target = TARGETS[name]
-    unknown = set(files) - set(target.reads)
+    reads = target.reads + target.optional_reads
+    unknown = set(files) - set(reads)
     if unknown:
-        raise ValueError(f"{name} reads {sorted(target.reads)}, not {sorted(unknown)}")
+        raise ValueError(f"{name} reads {sorted(reads)}, not {sorted(unknown)}")
     module, function = target.implementation.split(":")
-    data = read_inputs({kind: files.get(kind, []) for kind in target.reads})
+    data = read_inputs({kind: files.get(kind, []) for kind in reads})
     getattr(importlib.import_module(module), function)(data, out, params)
 
 
@@ -156,7 +157,7 @@ def _defense_frames(data) -> dict:
             "boundary": data["boundary"], "whitebox": data["whitebox"],
             "minimal_distance": data["minimal_distance"],
             "eigenspectrum": data.get("eigenspectrum"), "sensitivity": data.get("sensitivity"),
-            "lrc": data.get("lrc_noise")}
+            "lrc": data.get("lrc_noise"), "corruptions": data.get("corruption_accuracy")}
 
 
 def defense_comparison(data, out, params):

@@ -188,8 +188,9 @@ BEYOND_ITEMS: tuple[BeyondItem, ...] = (
                "mean minimal L2, white-box PGD accuracy, training time per epoch / none "
                "(median epoch; wall time, so other jobs on the machine skew it: "
                "benchmarks/run.py times steps alone), "
-               "eigenspectrum exponent, representation sensitivity; mean ± SEM over seeds "
-               "(the CIFAR-10-C mean is not a column yet)",
+               "eigenspectrum exponent, representation sensitivity, and the mean accuracy "
+               "over the common corruptions where the grid sets corruptions: true; mean ± SEM "
+               "over seeds",
                "no paper gives it", ("defenses", "defense_comparison")),
     BeyondItem("area under each attack's accuracy–ε curve per method",
                "Bashivan et al., Table 2", ("attack_auc",)),
