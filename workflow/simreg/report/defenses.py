@@ -110,9 +110,10 @@ def defense_per_model(*, noise, metrics, fgsm, boundary, whitebox, minimal_dista
 
 def defense_table(**frames) -> pd.DataFrame:
     """Per model group: mean and SEM across seeds of every measure of
-    :func:`defense_per_model`; the ε columns (``*_at``) are constant within a group."""
+    :func:`defense_per_model`; the ε columns (``*_at``) and ``corruption_cells`` are
+    constant within a group and kept as they are."""
     per_model = defense_per_model(**frames)
-    at = [c for c in per_model.columns if c.endswith("_at")]
+    at = [c for c in per_model.columns if c.endswith("_at") or c == "corruption_cells"]
     values = [c for c in per_model.columns if c not in MODEL_KEYS + at]
     table = mean_and_sem(per_model, GROUP_KEYS, values)
     constants = per_model.groupby(GROUP_KEYS, dropna=False)[at].first().reset_index()
