@@ -79,8 +79,8 @@ TARGETS: dict[str, Target] = {}
 
 
 def register(target: Target) -> Target:
-    unknown = set(target.reads + target.optional_reads) - set(EVALUATIONS) - {METRICS, DATASET, SIMILARITY_TARGETS,
-                                                         *GRID_READS}
+    known = set(EVALUATIONS) | {METRICS, DATASET, SIMILARITY_TARGETS, *GRID_READS}
+    unknown = set(target.reads + target.optional_reads) - known
     if unknown:
         raise ValueError(f"target {target.name!r} reads unknown evaluations {sorted(unknown)}")
     TARGETS[target.name] = target
