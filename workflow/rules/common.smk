@@ -4,6 +4,7 @@
 
 from simreg.evaluate.registry import EVALUATIONS, fgsm_perturbations_file, fgsm_source
 from simreg.paths import as_list, dataset_file, similarity_file
+from simreg.report.claims import CLAIMS_REPORT, CLAIMS_TABLE, claims_inputs, claims_params
 from simreg.report.selection import configured_epsilons
 from simreg.report.targets import (
     TARGETS,
@@ -220,3 +221,15 @@ def table_params(wildcards):
     if grid:
         extra["epsilons"] = configured_epsilons(config, grid["task"])
     return json.dumps(extra)
+
+
+def claims_inputs_of_config(wildcards):
+    return claims_inputs(config)
+
+
+def claims_reads(wildcards, input):
+    return " ".join(
+        f"--reads {name} {' '.join(input[name])}"
+        for name in claims_inputs(config)
+        if input[name]
+    )

@@ -1,0 +1,170 @@
+"""The claims registry (simreg.report.claims): verdicts on constructed tidy outputs (a clear
+effect holds, the opposite is contradicted, seed noise larger than the effect is inconclusive,
+a missing grid is not run), and `simreg claims` on a small hand-made results tree laid out
+where the rule's declared inputs say."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simreg.report.claims import (CLAIMS, CONTRADICTED, HOLDS, INCONCLUSIVE, NOT_RUN, SEP,
+                                  claims_inputs, claims_params, evaluate_claims, interval,
+                                  verdict)
+
+ROOT = Path(__file__).resolve().parents[1]
+EPSILONS = [0.0, 0.05, 0.1]
+KEYS = {"task": "cifar10_gray", "regularization": "cifar10_gray_n5000", "alpha": 10.0,
+        "threshold": 0.8, "reg_pairs": 16}
+NONE_KEYS = {"task": "cifar10_gray", "regularization": "none", "method": "none", "alpha": 0.0,
+             "threshold": "na", "reg_pairs": 0}
+PARAMS = {"epsilons": {"gaussian": 0.1, "uniform": 0.1, "salt_pepper": 0.1,
+                       "fgsm_transfer": 0.02}}
+
+
+def noise_table(gain: float, spread: float, seeds=range(7), rng_seed=0) -> pd.DataFrame:
+    """Noise accuracies of `none` and `threshold` per seed: clean 0.8 for both; at ε > 0,
+    none falls linearly to 0.3 and threshold to 0.3 · (1 + gain), plus per-seed noise of
+    standard deviation `spread` on the threshold model."""
+    rng = np.random.default_rng(rng_seed)
+    rows = []
+    for seed in seeds:
+        jitter = rng.normal(0, spread)
+        for kind in ("gaussian", "uniform", "salt_pepper"):
+            for eps in EPSILONS:
+                base = 0.8 - (0.8 - 0.3) * eps / 0.1
+                reg = 0.8 if eps == 0 else base * (1 + gain * eps / 0.1) + jitter * eps / 0.1
+                rows.append({**NONE_KEYS, "seed": seed, "noise": kind, "epsilon": eps,
+                             "accuracy": base})
+                rows.append({**KEYS, "method": "threshold", "seed": seed, "noise": kind,
+                             "epsilon": eps, "accuracy": reg})
+    return pd.DataFrame(rows)
+
+
+def verdicts_of(noise: pd.DataFrame, tmp_path) -> pd.Series:
+    """C1's verdict per noise kind from `noise` written as the tidy CSV it reads."""
+    path = tmp_path / "noise.csv"
+    noise.to_csv(path, index=False)
+    table = evaluate_claims({"C1_noise_ratios": {"noise": [str(path)]}},
+                            {"C1_noise_ratios": PARAMS})
+    rows = table[table["claim"] == "C1"].set_index("comparison")
+    return rows[rows["verdict"] != NOT_RUN]["verdict"]
+
+
+def test_a_clear_effect_holds(tmp_path):
+    verdicts = verdicts_of(noise_table(gain=0.3, spread=0.01), tmp_path)
+    assert len(verdicts) == 3 and (verdicts == HOLDS).all(), verdicts
+
+
+def test_the_opposite_effect_is_contradicted(tmp_path):
+    verdicts = verdicts_of(noise_table(gain=-0.3, spread=0.01), tmp_path)
+    assert len(verdicts) == 3 and (verdicts == CONTRADICTED).all(), verdicts
+
+
+def test_seed_noise_larger_than_the_effect_is_inconclusive(tmp_path):
+    verdicts = verdicts_of(noise_table(gain=0.02, spread=0.2, seeds=range(3), rng_seed=1),
+                           tmp_path)
+    assert len(verdicts) == 3 and (verdicts == INCONCLUSIVE).all(), verdicts
+
+
+def test_a_missing_grid_is_not_run():
+    table = evaluate_claims({}, {})
+    assert set(table["claim"]) == {c.id for c in CLAIMS.values()}
+    assert (table["verdict"] == NOT_RUN).all()
+    assert table["note"].str.startswith("no grid").all()
+
+
+def test_per_seed_values_are_the_ratio_at_the_selection_epsilon(tmp_path):
+    path = tmp_path / "noise.csv"
+    noise_table(gain=0.3, spread=0.0, seeds=range(3)).to_csv(path, index=False)
+    table = evaluate_claims({"C1_noise_ratios": {"noise": [str(path)]}},
+                            {"C1_noise_ratios": PARAMS})
+    row = table[table["comparison"].str.contains("gaussian RD/UD")].iloc[0]
+    assert row["values"] == "1.3;1.3;1.3" and row["seeds"] == "0;1;2"
+    assert row["mean"] == pytest.approx(1.3) and row["n_seeds"] == 3
+
+
+def test_interval_is_the_t_interval_over_seeds():
+    from scipy import stats
+
+    values = [1.0, 1.2, 1.4, 1.1]
+    mean, sem, low, high = interval(values)
+    assert sem == pytest.approx(np.std(values, ddof=1) / 2)
+    assert high - mean == pytest.approx(stats.t.ppf(0.975, 3) * sem)
+    assert np.isnan(interval([1.0])[2])  # one seed: no interval, so inconclusive
+    assert verdict(*interval([5.0])[2:], "greater", 1.0) == INCONCLUSIVE
+
+
+@pytest.mark.parametrize("low, high, direction, expected", [
+    (1.1, 1.5, "greater", HOLDS), (0.5, 0.9, "greater", CONTRADICTED),
+    (0.9, 1.1, "greater", INCONCLUSIVE), (0.5, 0.9, "less", HOLDS),
+    (1.1, 1.5, "less", CONTRADICTED)])
+def test_verdict_of_an_interval(low, high, direction, expected):
+    assert verdict(low, high, direction, 1.0) == expected
+
+
+@pytest.mark.parametrize("low, high, expected", [
+    (-0.02, 0.03, HOLDS), (0.01, 0.2, CONTRADICTED), (-0.1, 0.02, INCONCLUSIVE)])
+def test_a_claim_of_no_effect_holds_inside_its_margin(low, high, expected):
+    assert verdict(low, high, "none", 0.0, margin=0.05) == expected
+
+
+def test_claims_cli_on_a_hand_made_results_tree(tmp_path, monkeypatch):
+    """The rule's declared inputs (claims_inputs) laid out by hand for a config with only
+    the noise_accuracy grid; `simreg claims` reads them and writes both outputs."""
+    from simreg.cli import main
+    from simreg.config import load_config
+
+    config = load_config(ROOT / "config.yaml", ROOT / "configs" / "quick.yaml")
+    grid = {"task": "cifar10_gray", "regularization": "cifar10_gray", "methods":
+            ["none", "threshold"], "alpha": [10], "threshold": [0.8], "seeds": [0, 1, 2]}
+    config["figures"] = {"noise_accuracy": grid}
+    config["selection"]["dataset_epsilon"] = {}
+    config["selection"]["epsilon"] = PARAMS["epsilons"]
+    inputs = claims_inputs(config)
+    params = claims_params(config)
+    # only the claims of noise_accuracy's grid: C1, C4, C7
+    assert {name.split(SEP)[0] for name in inputs} == {
+        "C1_noise_ratios", "C1_clean_ratio", "C4_gamma_early", "C4_gamma_collapsed",
+        "C7_pixel_vs_threshold"}
+    assert set(params) == {name.split(SEP)[0] for name in inputs}
+    monkeypatch.chdir(tmp_path)
+    noise = noise_table(gain=0.3, spread=0.01, seeds=range(3))
+    noise["regularization"] = noise["regularization"].replace(
+        "cifar10_gray_n5000", config["figures"]["noise_accuracy"]["regularization"]
+        + f"_n{config['regularization']['n_images']}")
+    noise_files = inputs["C1_noise_ratios" + SEP + "noise"]
+    assert len(noise_files) == 6  # 2 methods x 3 seeds
+    for path in noise_files:
+        seed = int(re.search(r"/seed(\d+)", path).group(1))
+        method = "none" if "/none/" in path else "threshold"
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        noise[(noise["seed"] == seed) & (noise["method"] == method)].to_csv(path, index=False)
+    for path in inputs["C4_gamma_early" + SEP + "metrics"]:
+        seed = int(re.search(r"/seed(\d+)", path).group(1))
+        keys = NONE_KEYS if "/none/" in path else {**KEYS, "method": "threshold"}
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        gammas = [0.0, 1.0, 0.0, 0.0, 0.0] if seed else [0.5, 0.5, 0.0, 0.0, 0.0]
+        pd.DataFrame([{**keys, "seed": seed, "epoch": 1, "best": True, "val_accuracy": 0.5,
+                       **{f"gamma_{i}": g for i, g in enumerate(gammas)}}]).to_csv(
+            path, index=False)
+    argv = ["claims", "--out", "results/tables/claims.csv", "--md", "results/claims.md",
+            "--params", json.dumps(params)]
+    for name, files in inputs.items():
+        argv += ["--reads", name, *files]
+    assert main(argv) == 0
+    table = pd.read_csv("results/tables/claims.csv")
+    verdicts = dict(zip(table["comparison"], table["verdict"]))
+    c1 = table[(table["claim"] == "C1") & table["comparison"].str.contains("RD/UD")]
+    assert len(c1) == 3 and (c1["verdict"] == HOLDS).all(), verdicts
+    early = table[table["comparison"].str.contains("γ1 \\+ γ5")]
+    assert early["values"].item() == "1;1;1" and early["verdict"].item() == HOLDS
+    # no pixel models in the grid: C7 has nothing to compare; no k/N sweep: C8 not run
+    assert table.loc[table["claim"] == "C7", "verdict"].item() == NOT_RUN
+    assert table.loc[table["claim"] == "C8", "note"].item().startswith("no grid")
+    assert "| C1 |" in Path("results/claims.md").read_text()
