@@ -4,7 +4,12 @@
 
 from simreg.evaluate.registry import EVALUATIONS, fgsm_perturbations_file, fgsm_source
 from simreg.paths import as_list, dataset_file, similarity_file
-from simreg.report.claims import CLAIMS_REPORT, CLAIMS_TABLE, claims_inputs, claims_params
+from simreg.report.claims import (
+    CLAIMS_REPORT,
+    CLAIMS_TABLE,
+    claims_inputs,
+    claims_params,
+)
 from simreg.report.selection import configured_epsilons
 from simreg.report.targets import (
     TARGETS,
@@ -225,6 +230,10 @@ def table_params(wildcards):
 
 def claims_inputs_of_config(wildcards):
     return claims_inputs(config)
+
+
+def claims_json(wildcards):
+    return json.dumps(claims_params(config))
 
 
 def claims_reads(wildcards, input):

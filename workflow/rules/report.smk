@@ -93,7 +93,7 @@ rule claims:
     conda:
         "../../envs/simreg.yaml"
     params:
-        claims=lambda w: json.dumps(claims_params(config)),
+        claims=claims_json,
         reads=claims_reads,
     shell:
         "simreg claims --out {output.csv} --md {output.md} --params '{params.claims}'"

@@ -39,7 +39,7 @@ VERDICTS = (HOLDS, CONTRADICTED, INCONCLUSIVE, NOT_RUN)
 LEVEL = 0.95
 SEP = "__"  # between a claim key and an evaluation in the rule's input names
 NOISES = ("gaussian", "uniform", "salt_pepper")
-ROTH, SCHAEFFER, BASHIVAN = "Roth 2018", "Schaeffer 2022", "Bashivan 2021"
+ROTH, SCHAEFFER, BASHIVAN = "Roth 2018", "Schaeffer et al.", "Bashivan et al."
 # C9: the low-frequency share of a perturbation's radial power spectrum is the power at radii
 # up to this fraction of the largest radius, over the total.
 LOW_FREQUENCY_RADIUS = 0.25
