@@ -102,7 +102,16 @@ def train_settings(wildcards):
     # params of models trained before it existed do not change (Snakemake would rerun them).
     if settings["fast_path"] == TrainSettings().fast_path:
         del settings["fast_path"]
-    return json.dumps(settings)
+    return json.dumps(without_default_pass(settings))
+
+
+def without_default_pass(settings):
+    """The settings without the similarity methods' pair pass at its default (split), which
+    the regularizer takes where none is given: the params of models trained before the
+    setting existed stay as they were (a fused model's key and path differ anyway)."""
+    if settings["regularizer"].get("pair_pass") == "split":
+        del settings["regularizer"]["pair_pass"]
+    return settings
 
 
 # training.pack_size > 1: one job (train_pack) trains a pack of seeds of one model key; each
@@ -143,7 +152,10 @@ def train_pack_outputs(kind):
 def train_pack_settings(wildcards):
     members = pack(wildcards).members
     return json.dumps(
-        [dataclasses.asdict(settings_from_config(config, m)) for m in members]
+        [
+            without_default_pass(dataclasses.asdict(settings_from_config(config, m)))
+            for m in members
+        ]
     )
 
 

@@ -29,7 +29,7 @@ WILDCARDS = {
     "method": r"[a-z_0-9]+",
     "alpha": r"[0-9.e+-]+",
     "threshold": r"na|[0-9.e+-]+",
-    "pairs": r"\d+",
+    "pairs": r"\d+(-fused)?",  # k, and the pair pass where not the default (model_key)
     "seed": r"\d+",
     "seeds": r"\d+(-\d+)*",  # the seeds of a pack (simreg.train.packs)
     "n": r"\d+",

@@ -75,6 +75,7 @@ class Regularization:
     image_seed: int = 0
     z_eps: float = 1e-5           # eq. 3 as in the authors' code
     mean_momentum: float = 0.1    # eq. 4 running feature mean
+    pair_pass: str = "split"      # the k pairs as two batches of k (authors' code) or one of 2k
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
 """Which model: the key that names every trained model, its files, and its canonical form.
 
 A model is identified by (task, regularization set, method, alpha, threshold, pairs k,
-seed). What a method does not use is canonicalized by its regularizer's declarations
+seed). The pairs field also names the similarity methods' pair pass where it is not the
+default: ``16`` (two batches of k, the authors' code) or ``16-fused`` (one batch of 2k;
+``regularization.pair_pass``), so that models trained before the setting existed keep
+their paths. What a method does not use is canonicalized by its regularizer's declarations
 (``none`` has no regularization set and alpha 0; methods without a threshold get ``na``), so
 one model is never trained twice under two names.
 
@@ -16,6 +19,28 @@ import dataclasses
 from dataclasses import dataclass
 
 from simreg.paths import NO_REGULARIZATION, NOT_APPLICABLE, RESULTS, number
+
+
+# regularization.pair_pass: how a similarity method's k pairs go through the network (the
+# first is the default and is not written into the model key)
+PAIR_PASSES = ("split", "fused")
+
+
+def split_pairs(pairs) -> tuple[int, str]:
+    """(k, pair pass) of a model key's pairs field: "16" -> (16, "split"),
+    "16-fused" -> (16, "fused")."""
+    k, _, pair_pass = str(pairs).partition("-")
+    pair_pass = pair_pass or PAIR_PASSES[0]
+    if pair_pass not in PAIR_PASSES:
+        raise ValueError(f"pairs {pairs!r}: pair pass {pair_pass!r} is not one of {PAIR_PASSES}")
+    return int(k), pair_pass
+
+
+def join_pairs(k, pair_pass: str = PAIR_PASSES[0]) -> str:
+    """The pairs field of k pairs passed as ``pair_pass``: "16" or "16-fused"."""
+    if pair_pass not in PAIR_PASSES:
+        raise ValueError(f"pair pass {pair_pass!r} is not one of {PAIR_PASSES}")
+    return str(int(k)) if pair_pass == PAIR_PASSES[0] else f"{int(k)}-{pair_pass}"
 
 
 @dataclass(frozen=True)
@@ -38,12 +63,15 @@ class ModelKey:
             regularization = NO_REGULARIZATION
         if not r.uses_alpha:
             alpha = 0
+        k, pair_pass = split_pairs(pairs)
         if "reg_pairs" not in r.parameters:
-            pairs = 0
+            k = 0
+        if "pair_pass" not in r.parameters or not k:
+            pair_pass = PAIR_PASSES[0]
         uses_threshold = "threshold" in r.parameters and threshold != NOT_APPLICABLE
         threshold = number(threshold) if uses_threshold else NOT_APPLICABLE
-        return cls(task, regularization, method, number(alpha), threshold, str(int(pairs)),
-                   str(int(seed)))
+        return cls(task, regularization, method, number(alpha), threshold,
+                   join_pairs(k, pair_pass), str(int(seed)))
 
     @classmethod
     def wildcards(cls) -> "ModelKey":
@@ -68,9 +96,13 @@ class ModelKey:
         return dataclasses.asdict(self)
 
     def columns(self) -> dict:
-        """The key as CSV columns of every per-model output ('na' marks unused values)."""
+        """The key as CSV columns of every per-model output ('na' marks unused values); a
+        pair pass other than the default adds a ``pair_pass`` column."""
         d = self.as_dict()
-        d["reg_pairs"] = d.pop("pairs")
+        k, pair_pass = split_pairs(d.pop("pairs"))
+        d["reg_pairs"] = str(k)
+        if pair_pass != PAIR_PASSES[0]:
+            d["pair_pass"] = pair_pass
         return d
 
 
