@@ -168,3 +168,86 @@ def test_claims_cli_on_a_hand_made_results_tree(tmp_path, monkeypatch):
     assert table.loc[table["claim"] == "C7", "verdict"].item() == NOT_RUN
     assert table.loc[table["claim"] == "C8", "note"].item().startswith("no grid")
     assert "| C1 |" in Path("results/claims.md").read_text()
+
+
+def _models(methods, seeds, make):
+    """Rows of ``make(method, seed)`` (a list of dicts) with each model's key columns."""
+    rows = []
+    for seed in seeds:
+        for method in methods:
+            keys = NONE_KEYS if method == "none" else {**KEYS, "method": method,
+                                                       "regularization": "none"
+                                                       if method not in ("threshold", "pixel")
+                                                       else KEYS["regularization"],
+                                                       "threshold": "na" if method not in
+                                                       ("threshold", "pixel") else 0.8}
+            rows += [{**keys, "seed": seed, **row} for row in make(method, seed)]
+    return pd.DataFrame(rows)
+
+
+def _verdicts(key, kind, frame, tmp_path, params=None):
+    path = tmp_path / f"{kind}.csv"
+    frame.to_csv(path, index=False)
+    table = evaluate_claims({key: {kind: [str(path)]}}, {key: params or PARAMS})
+    claim = CLAIMS[key].id
+    return table[(table["claim"] == claim) & (table["verdict"] != NOT_RUN)]
+
+
+def test_boundary_ratio_per_setting(tmp_path):
+    score = {"none": 1.0, "threshold": 2.0}
+    frame = _models(["none", "threshold"], range(4), lambda m, s: [
+        {"setting": setting, "repeat": r, "score": score[m] * (1 + 0.01 * s) * f,
+         "n_unsolved": 0, "steps": steps}
+        for setting, steps, f in (("paper", 50, 1.0), ("converged", 500, 0.5))
+        for r in range(2)])
+    rows = _verdicts("C3_boundary_ratio", "boundary", frame, tmp_path)
+    assert len(rows) == 2 and (rows["verdict"] == HOLDS).all()
+    assert rows["mean"].tolist() == pytest.approx([2.0, 2.0])
+
+
+def test_lrc_gap_and_its_growth(tmp_path):
+    # SGR above GN by 0.05 at ζ 1 and by 0.15 at ζ 16, plus seed noise of ±0.01
+    accuracy = {("sgr", 1): 0.55, ("sgr", 16): 0.45, ("gn", 1): 0.5, ("gn", 16): 0.3}
+    frame = _models(["none", "sgr", "gn"], range(3), lambda m, s: [
+        {"zeta": z, "epsilon": 0.3, "draws": 10,
+         "accuracy": accuracy.get((m, z), 0.4) + 0.01 * (s - 1) * (m == "sgr")}
+        for z in (1, 16)])
+    rows = _verdicts("R1_lrc_gap", "lrc_noise", frame, tmp_path)
+    assert rows["mean"].tolist() == pytest.approx([0.15, 0.10])
+    assert (rows["verdict"] == HOLDS).all()
+
+
+def test_no_relation_holds_for_a_small_difference_and_is_contradicted_by_a_large_one(tmp_path):
+    def whitebox(gap):
+        return _models(["none", "jacobian"], range(5), lambda m, s: [
+            {"attack": "pgd_linf", "epsilon_255": e, "epsilon": e / 255,
+             "accuracy": 0.3 - 0.02 * e + (gap + 0.002 * (s - 2)) * (m == "jacobian")}
+            for e in (0, 8)])
+    small = _verdicts("R3_jacobian_pgd", "whitebox", whitebox(0.005), tmp_path)
+    large = _verdicts("R3_jacobian_pgd", "whitebox", whitebox(0.2), tmp_path)
+    assert small["verdict"].item() == HOLDS and large["verdict"].item() == CONTRADICTED
+
+
+def test_low_frequency_share_of_the_perturbation_spectrum(tmp_path):
+    import h5py
+
+    radius = np.arange(8.0)
+    files = []
+    for seed in range(3):
+        for method, low in (("none", 1.0), ("threshold", 3.0)):  # more power at radii <= 1.75
+            keys = NONE_KEYS if method == "none" else {**KEYS, "method": method}
+            path = tmp_path / f"{method}{seed}.h5"
+            with h5py.File(path, "w") as f:
+                f["power"] = np.ones((4, 4))
+                f["radius"] = radius
+                f["radial_power"] = np.where(radius <= 1.75, low + 0.1 * seed, 1.0)
+                f.attrs.update({k: str(v) for k, v in {**keys, "seed": seed}.items()})
+            files.append(str(path))
+    table = evaluate_claims({"C9_low_frequency_share": {"spectrum": files}},
+                            {"C9_low_frequency_share": PARAMS})
+    row = table[(table["claim"] == "C9") & (table["verdict"] != NOT_RUN)].iloc[0]
+    # radii 0 and 1 of 0..7 are the low band (<= 0.25 * 7): share 2 low / (2 low + 6)
+    share = lambda low: 2 * low / (2 * low + 6)  # noqa: E731
+    expected = [share(3 + .1 * s) - share(1 + .1 * s) for s in range(3)]
+    assert [float(v) for v in row["values"].split(";")] == pytest.approx(expected, rel=1e-5)
+    assert row["verdict"] == HOLDS
