@@ -286,11 +286,13 @@ paper draws; **partly**, a target exists but draws less, and the note says what 
 **not yet**, no target, and the note names the issue it waits for: #10 paper-fidelity fixes
 and figures that need no new capability, #11 CIFAR-10-C common corruptions, #12 the neural
 predictive model of mouse V1 and the `neural` method, #13 related defenses (SGR, gradient
-norm, Jacobian, covariance, AFD, PGD-AT). **Checked**: the verdict of the item's claims (`docs/claims.md`; the claim ids
-in brackets) on the reference run on real images; **reproduced** only where every claim of
-the item holds there, "not yet" until a reference run is committed, "no claim" where no
-claim is registered for the item. Drawing what the paper draws is not reproducing it: no
-item is called reproduced before its numbers are checked."""
+norm, Jacobian, covariance, AFD, PGD-AT).
+
+**Checked**: the verdict of the item's claims (`docs/claims.md`; the claim ids in brackets)
+on the reference run on real images; **reproduced** only where every claim of the item holds
+there, "not yet" until a reference run is committed, "no claim" where no claim is registered
+for the item. Drawing what the paper draws is not reproducing it: no item is called
+reproduced before its numbers are checked."""
 
 
 def paper_markdown(targets: dict | None = None) -> str:
