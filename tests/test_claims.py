@@ -251,3 +251,25 @@ def test_low_frequency_share_of_the_perturbation_spectrum(tmp_path):
     expected = [share(3 + .1 * s) - share(1 + .1 * s) for s in range(3)]
     assert [float(v) for v in row["values"].split(";")] == pytest.approx(expected, rel=1e-5)
     assert row["verdict"] == HOLDS
+
+
+def test_the_reference_config_checks_every_claim_the_subset_can():
+    """configs/cifar10-reference.yaml (issue #24): every claim but C5 has a grid; seven seeds
+    for none, pixel and threshold, at least three elsewhere; 10% of the images validate."""
+    from simreg.report.targets import all_models
+
+    config = load_config_files("configs/cifar10-reference.yaml")
+    run = {CLAIMS[key].id for key in claims_params(config)}
+    assert run == {f"C{i}" for i in (1, 2, 3, 4, 6, 7, 8, 9)} | {f"R{i}" for i in range(1, 6)}
+    assert config["training"]["validation_fraction"] >= 0.1
+    seeds: dict = {}
+    for key in all_models(config):
+        seeds.setdefault(key.method, set()).add(int(key.seed))
+    assert all(len(seeds[m]) >= 7 for m in ("none", "pixel", "threshold")), seeds
+    assert all(len(s) >= 3 for s in seeds.values()), seeds
+
+
+def load_config_files(name):
+    from simreg.config import load_config
+
+    return load_config(ROOT / "config.yaml", ROOT / name)
