@@ -373,6 +373,9 @@ def register(claim: Claim) -> Claim:
 
 
 RATIO = "ratio to none (per seed)"
+# R4, R5: the grids with every defense and white-box and noise accuracy (the comparison's, or
+# the exponent figure's where a config leaves the comparison out)
+DEFENSE_GRIDS = ("defense_comparison", "robustness_vs_exponent")
 for _claim in (
     Claim("C1", ATTIAS, "Fig. 3 left, Fig. 4", "S_Th raises noise accuracy at high ε",
           ("noise_accuracy",), ("noise",), "noise_ratios", "RD/UD " + RATIO, GREATER, 1.0,
@@ -427,13 +430,13 @@ for _claim in (
           "\"Jacobian penalization appears to have no relationship with accuracy\"",
           margin=0.05),
     Claim("R4", BASHIVAN, "Table 2", "AFD raises white-box robustness (AUC) over none",
-          ("defense_comparison",), ("whitebox",), "afd_auc", "AUC difference (per seed)",
+          DEFENSE_GRIDS, ("whitebox",), "afd_auc", "AUC difference (per seed)",
           GREATER, 0.0, "higher AUC than the baseline under every white-box attack"),
     Claim("R5", "PGD-AT", "(Madry et al.)", "PGD-AT raises white-box accuracy",
-          ("defense_comparison",), ("whitebox",), "pgd_at_pgd",
+          DEFENSE_GRIDS, ("whitebox",), "pgd_at_pgd",
           "accuracy difference (per seed)", GREATER, 0.0),
     Claim("R5", "PGD-AT", "(Madry et al.)", "at a cost in clean accuracy",
-          ("defense_comparison",), ("noise",), "pgd_at_clean",
+          DEFENSE_GRIDS, ("noise",), "pgd_at_clean",
           "accuracy difference (per seed)", LESS, 0.0),
 ):
     register(_claim)
