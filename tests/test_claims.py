@@ -98,6 +98,20 @@ def test_interval_is_the_t_interval_over_seeds():
     assert high - mean == pytest.approx(stats.t.ppf(0.975, 3) * sem)
     assert np.isnan(interval([1.0])[2])  # one seed: no interval, so inconclusive
     assert verdict(*interval([5.0])[2:], "greater", 1.0) == INCONCLUSIVE
+    one_seed = noise_table(gain=0.3, spread=0.0, seeds=[0])
+    rows = _one_seed_rows(one_seed)
+    assert (rows["verdict"] == INCONCLUSIVE).all() and rows["note"].str.contains("no interval").all()
+
+
+def _one_seed_rows(noise):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "noise.csv"
+        noise.to_csv(path, index=False)
+        table = evaluate_claims({"C1_noise_ratios": {"noise": [str(path)]}},
+                                {"C1_noise_ratios": PARAMS})
+    return table[(table["claim"] == "C1") & (table["verdict"] != NOT_RUN)]
 
 
 @pytest.mark.parametrize("low, high, direction, expected", [

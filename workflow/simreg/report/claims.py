@@ -534,8 +534,9 @@ def _row(key: str, claim: Claim, comparison: str, null: float, per_seed=None,
                ci_low=low, ci_high=high,
                verdict=verdict(low, high, claim.direction, null, claim.margin) if len(finite)
                else NOT_RUN,
-               note="; ".join(filter(None, [note, f"{dropped} seeds without a finite value"
-                                                  if dropped else ""])))
+               note="; ".join(filter(None, [
+                   note, f"{dropped} seeds without a finite value" if dropped else "",
+                   "fewer than two seeds: no interval" if 0 < len(finite) < 2 else ""])))
     return row
 
 
