@@ -259,14 +259,20 @@ def grid_models(grid: dict, config: dict) -> list[ModelKey]:
     """Every model a figure grid needs, unregularized baselines included, each once.
 
     ``regularization``, ``reg_pairs`` and ``n_images`` may be single values or lists; the
-    last two default to the config's ``regularization`` section.
+    last two default to the config's ``regularization`` section. A method the grid's
+    ``training`` names trains with that recipe (:mod:`simreg.train.recipe`), the baseline
+    ``none`` too.
     """
+    from simreg.train.recipe import grid_recipe
+
     defaults = config["regularization"]
     per_set = grid.get("per_regularization", {})
+    recipe = {method: grid_recipe(grid, method, config["training"])
+              for method in dict.fromkeys([NO_REGULARIZATION, *grid["methods"]])}
     keys = []
     for seed in grid["seeds"]:
         keys.append(ModelKey.make(grid["task"], NO_REGULARIZATION, NO_REGULARIZATION, 0,
-                                  NOT_APPLICABLE, 0, seed))
+                                  NOT_APPLICABLE, 0, seed, recipe[NO_REGULARIZATION]))
         for images in as_list(grid["regularization"]):
             # App. Table 1: (α, Th) per classification-regularization pair
             alphas = per_set.get(images, {}).get("alpha")  # None: the grid's (per method)
@@ -278,7 +284,8 @@ def grid_models(grid: dict, config: dict) -> list[ModelKey]:
                         for alpha in alphas if alphas is not None else grid_alphas(grid, method):
                             for threshold in thresholds:
                                 keys.append(ModelKey.make(grid["task"], reg, method, alpha,
-                                                          threshold, pairs, seed))
+                                                          threshold, pairs, seed,
+                                                          recipe[method]))
     return list(dict.fromkeys(keys))
 
 

@@ -1,11 +1,13 @@
 """Which model: the key that names every trained model, its files, and its canonical form.
 
 A model is identified by (task, regularization set, method, alpha, threshold, pairs k,
-seed). What a method does not use is canonicalized by its regularizer's declarations
-(``none`` has no regularization set and alpha 0; methods without a threshold get ``na``), so
-one model is never trained twice under two names.
+seed, training recipe). What a method does not use is canonicalized by its regularizer's
+declarations (``none`` has no regularization set and alpha 0; methods without a threshold get
+``na``), so one model is never trained twice under two names. The recipe is '' for a model
+trained with the config's ``training`` section, else the grid's overrides for the method
+(:mod:`simreg.train.recipe`, e.g. ``_adam_lr0.001``), appended to the parameter folder:
 
-    results/models/{task}/{regularization}/{method}/a{alpha}_t{threshold}_k{pairs}/seed{seed}/
+    results/models/{task}/{regularization}/{method}/a{alpha}_t{threshold}_k{pairs}{recipe}/seed{seed}/
         model.pt, metrics.csv
     results/checkpoints/<same>/last.pt   (not a Snakemake output: survives failed jobs)
 """
@@ -27,10 +29,13 @@ class ModelKey:
     threshold: str
     pairs: str
     seed: str
+    recipe: str = ""  # '' = the training section as it is (simreg.train.recipe)
 
     @classmethod
-    def make(cls, task, regularization, method, alpha, threshold, pairs, seed) -> "ModelKey":
+    def make(cls, task, regularization, method, alpha, threshold, pairs, seed,
+             recipe: str = "") -> "ModelKey":
         """Canonical key: drops what ``method`` does not use (its regularizer says what)."""
+        from simreg.train.recipe import normalize
         from simreg.train.regularizers import SIMILARITY_TARGETS, get_regularizer
 
         r = get_regularizer(method)
@@ -43,7 +48,7 @@ class ModelKey:
         uses_threshold = "threshold" in r.parameters and threshold != NOT_APPLICABLE
         threshold = number(threshold) if uses_threshold else NOT_APPLICABLE
         return cls(task, regularization, method, number(alpha), threshold, str(int(pairs)),
-                   str(int(seed)))
+                   str(int(seed)), normalize(recipe))
 
     @classmethod
     def wildcards(cls) -> "ModelKey":
@@ -62,15 +67,19 @@ class ModelKey:
     @property
     def stem(self) -> str:
         return (f"{self.task}/{self.regularization}/{self.method}/"
-                f"a{self.alpha}_t{self.threshold}_k{self.pairs}/seed{self.seed}")
+                f"a{self.alpha}_t{self.threshold}_k{self.pairs}{self.recipe}/seed{self.seed}")
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def columns(self) -> dict:
-        """The key as CSV columns of every per-model output ('na' marks unused values)."""
+        """The key as CSV columns of every per-model output ('na' marks unused values); a
+        ``recipe`` column only where the model has one (so that the columns, and the rules'
+        params made of them, of every model without overrides stay what they were)."""
         d = self.as_dict()
         d["reg_pairs"] = d.pop("pairs")
+        if not d["recipe"]:
+            del d["recipe"]
         return d
 
 
