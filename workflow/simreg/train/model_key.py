@@ -57,8 +57,10 @@ class ModelKey:
 
     @classmethod
     def from_wildcards(cls, wildcards) -> "ModelKey":
-        """The key of a rule's wildcards; refuses non-canonical paths (no duplicate models)."""
-        key = cls(**{name: wildcards[name] for name in cls.__dataclass_fields__})
+        """The key of a rule's wildcards; refuses non-canonical paths (no duplicate models).
+        Wildcards without ``recipe`` name a model without one."""
+        key = cls(**{name: wildcards[name] if name != "recipe" else wildcards.get(name, "")
+                     for name in cls.__dataclass_fields__})
         canonical = cls.make(**key.as_dict())
         if key != canonical:
             raise ValueError(f"non-canonical model path {key.stem}; use {canonical.stem}")
