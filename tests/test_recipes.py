@@ -2,6 +2,7 @@
 part of the model key, a model without one keeps its path and params, and the native config
 plans."""
 
+import dataclasses
 import math
 import re
 import subprocess
@@ -108,6 +109,17 @@ def test_an_override_changes_the_model_key_and_none_keeps_it():
     # the key alone gives back the overrides
     assert recipe.parse(tuned_keys["gn"].recipe) == {**GN_RECIPE}
     assert recipe.parse(tuned_keys["afd"].recipe) == AFD_RECIPE
+
+
+def test_a_pack_of_recipe_models_keeps_the_recipe():
+    from simreg.train.packs import Pack, pack_dir
+
+    first = key_of(digits_config({"gn": GN_RECIPE}), "gn")
+    members = (first, dataclasses.replace(first, seed="1"))
+    pack = Pack(members)
+    assert pack_dir(pack).endswith("/gn/a1_tna_k0_adam_lr0.001_betas0.8+0.99_decay1/seeds0-1")
+    wildcards = {**members[0].as_dict(), "seeds": "0-1"}
+    assert Pack.from_wildcards(wildcards) == pack
 
 
 def test_a_recipe_text_round_trips_and_matches_the_wildcard():
