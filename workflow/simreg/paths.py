@@ -31,7 +31,7 @@ WILDCARDS = {
     "threshold": r"na|[0-9.e+-]+",
     "pairs": r"\d+",
     "seed": r"\d+",
-    "recipe": r"(_[a-z]+[0-9.e+-]*)*",  # a method's training overrides (simreg.train.recipe); '' none
+    "recipe": r"(_[a-z]+[0-9.e+-]*)*",  # a method's own training recipe; '' none (train/recipe.py)
     "seeds": r"\d+(-\d+)*",  # the seeds of a pack (simreg.train.packs)
     "n": r"\d+",
     "setting": r"[a-z0-9_]+",

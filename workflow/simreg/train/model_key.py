@@ -7,8 +7,8 @@ declarations (``none`` has no regularization set and alpha 0; methods without a 
 trained with the config's ``training`` section, else the grid's overrides for the method
 (:mod:`simreg.train.recipe`, e.g. ``_adam_lr0.001``), appended to the parameter folder:
 
-    results/models/{task}/{regularization}/{method}/a{alpha}_t{threshold}_k{pairs}{recipe}/seed{seed}/
-        model.pt, metrics.csv
+    results/models/{task}/{regularization}/{method}/
+        a{alpha}_t{threshold}_k{pairs}{recipe}/seed{seed}/model.pt, metrics.csv
     results/checkpoints/<same>/last.pt   (not a Snakemake output: survives failed jobs)
 """
 

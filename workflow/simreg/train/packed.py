@@ -1,8 +1,8 @@
 """Several seeds of one model key trained in one process, as one stacked model.
 
-The P classifiers of a pack (same task, method, α, Th, k, recipe; P seeds), with their regularizer
-modules, are stacked parameter by parameter (``torch.func.stack_module_state``) and one step
-runs all P through ``torch.func.vmap``. Each convolution of the P models becomes one grouped
+The P classifiers of a pack (same task, method, α, Th, k, recipe; P seeds), with their
+regularizer modules, are stacked parameter by parameter (``torch.func.stack_module_state``)
+and one step runs all P through ``torch.func.vmap``. Each convolution of the P models becomes one grouped
 convolution and each BatchNorm normalizes, and updates the running statistics of, each
 model's own channels over that model's own batch, so the P models stay independent: the
 loss is the sum of the P losses, the gradient of each model is its own loss's gradient, and

@@ -5,7 +5,7 @@ A figure grid may train a method with other optimization settings than the confi
 weight decay 1e-4 and batch 128 as Bashivan et al. trained it, or SGR with Adam as Roth et al.
 did (docs/methods.md, "Each method's own recipe"). The overrides are part of the model key:
 
-    results/models/{task}/{regularization}/{method}/a{alpha}_t{threshold}_k{pairs}{recipe}/seed{seed}/
+    results/models/{task}/{regularization}/{method}/a{alpha}_t{threshold}_k{pairs}{recipe}/...
 
 where ``{recipe}`` is empty for a model trained with the training section as it is (the path
 of every model without overrides stays what it was) and otherwise lists the overridden
