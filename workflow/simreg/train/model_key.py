@@ -1,15 +1,17 @@
 """Which model: the key that names every trained model, its files, and its canonical form.
 
 A model is identified by (task, regularization set, method, alpha, threshold, pairs k,
-seed). The pairs field also names the similarity methods' pair pass where it is not the
-default: ``16`` (two batches of k, the authors' code) or ``16-fused`` (one batch of 2k;
-``regularization.pair_pass``), so that models trained before the setting existed keep
+seed, training recipe). The pairs field also names the similarity methods' pair pass where
+it is not the default: ``16`` (two batches of k, the authors' code) or ``16-fused`` (one batch
+of 2k; ``regularization.pair_pass``), so that models trained before the setting existed keep
 their paths. What a method does not use is canonicalized by its regularizer's declarations
 (``none`` has no regularization set and alpha 0; methods without a threshold get ``na``), so
-one model is never trained twice under two names.
+one model is never trained twice under two names. The recipe is '' for a model trained with
+the config's ``training`` section, else the grid's overrides for the method
+(:mod:`simreg.train.recipe`, e.g. ``_adam_lr0.001``), appended to the parameter folder:
 
-    results/models/{task}/{regularization}/{method}/a{alpha}_t{threshold}_k{pairs}/seed{seed}/
-        model.pt, metrics.csv
+    results/models/{task}/{regularization}/{method}/
+        a{alpha}_t{threshold}_k{pairs}{recipe}/seed{seed}/model.pt, metrics.csv
     results/checkpoints/<same>/last.pt   (not a Snakemake output: survives failed jobs)
 """
 
@@ -52,10 +54,13 @@ class ModelKey:
     threshold: str
     pairs: str
     seed: str
+    recipe: str = ""  # '' = the training section as it is (simreg.train.recipe)
 
     @classmethod
-    def make(cls, task, regularization, method, alpha, threshold, pairs, seed) -> "ModelKey":
+    def make(cls, task, regularization, method, alpha, threshold, pairs, seed,
+             recipe: str = "") -> "ModelKey":
         """Canonical key: drops what ``method`` does not use (its regularizer says what)."""
+        from simreg.train.recipe import normalize
         from simreg.train.regularizers import SIMILARITY_TARGETS, get_regularizer
 
         r = get_regularizer(method)
@@ -71,7 +76,7 @@ class ModelKey:
         uses_threshold = "threshold" in r.parameters and threshold != NOT_APPLICABLE
         threshold = number(threshold) if uses_threshold else NOT_APPLICABLE
         return cls(task, regularization, method, number(alpha), threshold,
-                   join_pairs(k, pair_pass), str(int(seed)))
+                   join_pairs(k, pair_pass), str(int(seed)), normalize(recipe))
 
     @classmethod
     def wildcards(cls) -> "ModelKey":
@@ -80,8 +85,10 @@ class ModelKey:
 
     @classmethod
     def from_wildcards(cls, wildcards) -> "ModelKey":
-        """The key of a rule's wildcards; refuses non-canonical paths (no duplicate models)."""
-        key = cls(**{name: wildcards[name] for name in cls.__dataclass_fields__})
+        """The key of a rule's wildcards; refuses non-canonical paths (no duplicate models).
+        Wildcards without ``recipe`` name a model without one."""
+        key = cls(**{name: wildcards[name] if name != "recipe" else wildcards.get(name, "")
+                     for name in cls.__dataclass_fields__})
         canonical = cls.make(**key.as_dict())
         if key != canonical:
             raise ValueError(f"non-canonical model path {key.stem}; use {canonical.stem}")
@@ -90,19 +97,23 @@ class ModelKey:
     @property
     def stem(self) -> str:
         return (f"{self.task}/{self.regularization}/{self.method}/"
-                f"a{self.alpha}_t{self.threshold}_k{self.pairs}/seed{self.seed}")
+                f"a{self.alpha}_t{self.threshold}_k{self.pairs}{self.recipe}/seed{self.seed}")
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def columns(self) -> dict:
         """The key as CSV columns of every per-model output ('na' marks unused values); a
-        pair pass other than the default adds a ``pair_pass`` column."""
+        pair pass other than the default adds a ``pair_pass`` column, and a recipe a ``recipe``
+        column (so that the columns, and the rules' params made of them, of every model
+        without either stay what they were)."""
         d = self.as_dict()
         k, pair_pass = split_pairs(d.pop("pairs"))
         d["reg_pairs"] = str(k)
         if pair_pass != PAIR_PASSES[0]:
             d["pair_pass"] = pair_pass
+        if not d["recipe"]:
+            del d["recipe"]
         return d
 
 
