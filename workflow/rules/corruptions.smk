@@ -57,7 +57,7 @@ rule robustbench_corruptions:
         severities=" ".join(str(s) for s in config["robustbench"]["severities"]),
         n_images=optional("--n-images", config["robustbench"]["n_images"]),
         batch_size=config["robustbench"]["batch_size"],
-        device=config["training"]["device"],
+        device=job_device,
     shell:
         "simreg robustbench-corruptions --name {wildcards.name}"
         " --threat-model {wildcards.threat_model} --model-dir {params.model_dir}"

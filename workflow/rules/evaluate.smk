@@ -26,6 +26,6 @@ for evaluation in EVALUATIONS.values():
             outputs=lambda w, output: named_files("--out", dict(output.items())),
             params=evaluation_params(evaluation),
             model_keys=lambda w: json.dumps(model_key(w).columns()),
-            device=config["training"]["device"],
+            device=job_device,
         shell:
             EVALUATION_COMMAND

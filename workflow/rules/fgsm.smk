@@ -22,7 +22,7 @@ rule fgsm_perturbations:
         n_images=optional("--n-images", config["fgsm_transfer"]["n_images"]),
         batch_size=config["fgsm_transfer"]["batch_size"],
         model_keys=lambda w: json.dumps(fgsm_source(w.task, w.seed).columns()),
-        device=config["training"]["device"],
+        device=job_device,
     shell:
         "simreg fgsm-perturbations --model {input.model} --dataset {input.task} --out {output}"
         " {params.n_images} --batch-size {params.batch_size} --keys '{params.model_keys}'"

@@ -39,7 +39,7 @@ rule fit_predictor:
     params:
         settings=neural_params("predictor"),
         model_keys=lambda w: json.dumps({"scan": w.scan, "model_seed": int(w.seed)}),
-        device=config["training"]["device"],
+        device=job_device,
     shell:
         "simreg fit-predictor --recordings {input} --seed {wildcards.seed}"
         " --model-out {output.model} --neurons-out {output.neurons}"

@@ -30,7 +30,7 @@ if PACK_SIZE == 1:
             ),
             settings=train_settings,
             model_keys=lambda w: json.dumps(model_key(w).columns()),
-            device=config["training"]["device"],
+            device=job_device,
         shell:
             "simreg train --task-data {input.task} {params.inputs}"
             " --model-out {output.model} --metrics-out {output.metrics}"
@@ -62,7 +62,7 @@ else:
             metrics_outs=train_pack_outputs("metrics"),
             settings=train_pack_settings,
             model_keys=lambda w: json.dumps([m.columns() for m in pack(w).members]),
-            device=config["training"]["device"],
+            device=job_device,
         shell:
             "simreg train-pack --task-data {input.task} {params.inputs}"
             " --model-out {params.model_outs} --metrics-out {params.metrics_outs}"

@@ -350,12 +350,18 @@ def main(argv=None) -> int:
         from simreg.train.regularizers import load_plugins
 
         load_plugins(plugins)
-    if getattr(args, "device", None) == "auto":
+    device = getattr(args, "device", None)
+    if device == "auto" or device == "cuda":
         # Several GPUs on one machine: give this job its own (simreg.devices) before torch
         # initializes CUDA; "auto" then means "cuda" (= the claimed GPU) or the CPU.
         from simreg.devices import claim_gpu
 
         claim_gpu()
+    if device is not None and device.startswith("cuda"):
+        # a job given a GPU that sees none stops here, saying why (simreg.devices)
+        from simreg.devices import require_cuda
+
+        require_cuda(device)
     # Logs are appended to (rules write `2>> {log}`), so a rerun after a killed job keeps the
     # earlier attempt's log above this line.
     if getattr(args, "logged", True):
