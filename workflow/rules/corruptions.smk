@@ -6,14 +6,40 @@ from simreg.evaluate.registry import robustbench_file
 from simreg.paths import corruptions_file
 
 
+# The official files (CIFAR-10-C, ...) are fetched on the login node (localrule), once per
+# dataset; the corruptions job only reads them, or generates the set.
+rule download_corruptions:
+    output:
+        download.corruptions_marker_file("{dataset}"),
+    log:
+        "results/logs/download/{dataset}_c.log",
+    localrule: True
+    conda:
+        "../../envs/simreg.yaml"
+    params:
+        data_root=config["data"]["root"],
+        directory=config["corruptions"]["dir"] or config["data"]["root"],
+        source=config["corruptions"]["source"],
+    shell:
+        "simreg download --corruptions --name {wildcards.dataset} --data-root {params.data_root}"
+        " --dir {params.directory} --source {params.source} --out {output} 2>> {log}"
+
+
 rule corruptions:
     input:
         dataset=dataset_file("{dataset}_{color}"),
         rgb=dataset_file("{dataset}_rgb"),
+        downloaded=lambda w: (
+            download.corruptions_marker_file(w.dataset)
+            if download.downloads_corruptions(config, w.dataset)
+            else []
+        ),
     output:
         corruptions_file("{dataset}_{color}"),
     log:
         "results/logs/corruptions/{dataset}_{color}.log",
+    benchmark:
+        "results/benchmarks/corruptions/{dataset}_{color}.tsv"
     conda:
         "../../envs/simreg.yaml"
     resources:
@@ -22,14 +48,13 @@ rule corruptions:
     params:
         source=config["corruptions"]["source"],
         directory=config["corruptions"]["dir"] or config["data"]["root"],
-        download="--download" if config["data"]["download"] else "--no-download",
         verify="--verify" if config["corruptions"]["verify"] else "--no-verify",
         seed=config["corruptions"]["seed"],
         n_images=optional("--n-images", config["corruptions"]["n_images"]),
     shell:
         "simreg corruptions --name {wildcards.dataset} --color {wildcards.color}"
         " --dataset {input.dataset} --rgb-dataset {input.rgb} --out {output}"
-        " --source {params.source} --dir {params.directory} {params.download} {params.verify}"
+        " --source {params.source} --dir {params.directory} --no-download {params.verify}"
         " --seed {params.seed} {params.n_images} 2>> {log}"
 
 

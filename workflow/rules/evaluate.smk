@@ -13,6 +13,8 @@ for evaluation in EVALUATIONS.values():
             **evaluation.output_files(MODEL, "{setting}"),
         log:
             evaluation.log_file(MODEL, "{setting}"),
+        benchmark:
+            benchmark_file(evaluation.name, evaluation.log_file(MODEL, "{setting}"))
         conda:
             "../../envs/simreg.yaml"
         threads: config["resources"]["eval_threads"]

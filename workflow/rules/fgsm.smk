@@ -11,6 +11,8 @@ rule fgsm_perturbations:
         fgsm_perturbations_file("{task}", "{seed}"),
     log:
         "results/logs/fgsm_perturbations/{task}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/fgsm_perturbations/{task}/seed{seed}.tsv"
     conda:
         "../../envs/simreg.yaml"
     threads: config["resources"]["eval_threads"]

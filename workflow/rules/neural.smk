@@ -10,6 +10,8 @@ rule simulate_recordings:
         paths.simulated_recordings_file("{scan}"),
     log:
         "results/logs/simulate_recordings/{scan}.log",
+    benchmark:
+        "results/benchmarks/simulate_recordings/{scan}.tsv"
     conda:
         "../../envs/simreg.yaml"
     resources:
@@ -29,6 +31,8 @@ rule fit_predictor:
         **paths.predictor_files("{scan}", "{seed}"),
     log:
         "results/logs/fit_predictor/{scan}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/fit_predictor/{scan}/seed{seed}.tsv"
     conda:
         "../../envs/simreg.yaml"
     threads: config["resources"]["train_threads"]

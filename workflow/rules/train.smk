@@ -15,6 +15,8 @@ if PACK_SIZE == 1:
             metrics=metrics_file(MODEL),
         log:
             log_file("train", MODEL),
+        benchmark:
+            benchmark_file("train", log_file("train", MODEL))
         conda:
             "../../envs/simreg.yaml"
         threads: config["resources"]["train_threads"]
@@ -46,6 +48,8 @@ else:
             pack=directory(pack_dir(PACK)),
         log:
             pack_log(PACK),
+        benchmark:
+            benchmark_file("train_pack", pack_log(PACK))
         conda:
             "../../envs/simreg.yaml"
         threads: config["resources"]["train_threads"]

@@ -1,0 +1,77 @@
+"""simreg plan: its job counts are Snakemake's own, and its hours come from benchmark files
+scaled by the documented model (simreg.plan)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from simreg import plan
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def dry_run_counts(*configfiles) -> Counter:
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "--quiet",
+                          "rules", "all", "--configfile", *configfiles],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    table = out.stdout.split("Job stats:")[1].split("total")[0]
+    return Counter({m.group(1): int(m.group(2))
+                    for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)})
+
+
+def test_job_counts_equal_snakemakes_dry_run_for_the_quick_config(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    jobs, edges = plan.snakemake_dag(["configs/quick.yaml"])
+    counts = plan.per_rule(jobs)
+    assert counts == dry_run_counts("configs/quick.yaml")
+    assert sum(counts.values()) > 200
+    # every figure needs its own job and, through the edges, the trainings it draws
+    targets = plan.per_target(jobs, edges)
+    assert targets["figure noise_accuracy"]["figure"] == 1
+    assert targets["figure noise_accuracy"]["train"] > 0
+    assert len(targets) == counts["figure"] + counts["table"]
+
+
+def test_hours_are_the_measured_mean_scaled_by_the_grids_sizes(tmp_path):
+    """Two measured train jobs (10 s and 30 s at 4 epochs): a config with 40 epochs plans
+    10x the mean per job; an unmeasured rule is named, not guessed."""
+    for i, seconds in enumerate((10.0, 30.0)):
+        path = tmp_path / "train" / f"m{i}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("s\th:m:s\tmax_rss\n" f"{seconds}\t0:00:10\t100.0\n")
+    measured = plan.read_benchmarks(tmp_path)
+    assert [m["s"] for m in measured["train"]] == [10.0, 30.0]
+    config = {"model": {"width": 8}, "training": {"epochs": 4}}
+    jobs = {0: plan.Job(0, "train", {"task": "digits_gray"}),
+            1: plan.Job(1, "train", {"task": "digits_gray"}),
+            2: plan.Job(2, "noise", {})}
+    edges = [(0, 2)]
+    calibration = plan.calibration_sizes(config, jobs, edges)
+    big = {"model": {"width": 8}, "training": {"epochs": 40}}
+    est = plan.estimate(big, jobs, edges, measured, calibration)
+    train = next(r for r in est.rows if r[1] == "train")
+    assert train[2] == 2 and train[3] == pytest.approx(2 * 20.0 * 10 / 3600)
+    assert est.unmeasured == ["noise"]
+    assert est.hours == {"training": pytest.approx(400 / 3600)}
+    # doubling the width quadruples a training job
+    wide = {"model": {"width": 16}, "training": {"epochs": 4}}
+    assert plan.estimate(wide, jobs, edges, measured, calibration).hours["training"] == \
+        pytest.approx(4 * 40 / 3600)
+
+
+def test_parse_dot_reads_rules_wildcards_and_edges():
+    text = ('\t0[label = "all", color = "0.00 0.6 0.85", style="rounded"];\n'
+            '\t3[label = "train\\nseed: 0\\ntask: digits_gray", color = "x"];\n'
+            '\t5[label = "noise", color = "x"];\n\t3 -> 5\n\t5 -> 0\n')
+    jobs, edges = plan.parse_dot(text)
+    assert jobs[3].rule == "train" and jobs[3].wildcards == {"seed": "0", "task": "digits_gray"}
+    assert edges == [(3, 5), (5, 0)]
+    assert plan.full_wildcards(jobs, edges)[5] == {"seed": "0", "task": "digits_gray"}
