@@ -182,29 +182,35 @@ def test_parsed_rules_are_all_the_workflow_rules(tmp_path):
 
 # --- profiles -----------------------------------------------------------------------------
 
-def test_slurm_profile_sets_account_and_partition_in_one_place():
+def test_slurm_profile_needs_no_edit_and_sets_the_gpu_partition_in_one_place():
+    """Account and partition come from the environment (no placeholder to edit in a tracked
+    file), and the GPU partition from one function of the rules, not per-rule entries."""
     text = (ROOT / "profiles" / "slurm" / "config.yaml").read_text()
     profile = yaml.safe_load(text)
     assert profile["executor"] == "slurm"
     assert profile["retries"] == 2
-    code = "\n".join(line.split("#")[0] for line in text.splitlines())
-    assert code.count("slurm_account") == 1 and code.count("slurm_partition") == 1
+    assert "<" not in "\n".join(line.split("#")[0] for line in text.splitlines())
     defaults = profile["default-resources"]
-    assert {"slurm_account", "slurm_partition"} <= set(defaults)
-    # every rule that asks for a GPU gets one on the cluster: the rules written out with a
-    # gpu resource, and the evaluations whose registry entry asks for one
-    from simreg.evaluate.registry import EVALUATIONS
-
+    assert "SBATCH_ACCOUNT" in defaults["slurm_account"]
+    assert "SBATCH_PARTITION" in defaults["slurm_partition"]
+    assert "set-resources" not in profile
+    # every rule that asks for a GPU takes its partition from simreg.devices.slurm_partition
     rules = "\n".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
-    gpu_rules = set(re.findall(r"^ *rule (\w+):(?:(?!^ *rule\b).)*?gpu=", rules,
-                               flags=re.M | re.S))
-    gpu_rules |= {name for name, evaluation in EVALUATIONS.items() if evaluation.gpu}
-    assert {"train", "train_pack", "noise", "boundary", "minimal_distance"} <= gpu_rules
-    assert gpu_rules == set(profile["set-resources"])
+    gpu_lines = re.findall(r"^ *gpu=.*$", rules, flags=re.M)
+    assert len(gpu_lines) == rules.count("slurm_partition=devices.slurm_partition(") >= 5
+    from simreg import devices
+
+    env = {"SBATCH_PARTITION": "cpu", "SIMREG_GPU_PARTITION": "gpu"}
+    assert devices.slurm_partition(1, env) == "gpu" and devices.slurm_partition(0, env) == "cpu"
+    assert devices.slurm_partition(1, {"SBATCH_PARTITION": "cpu"}) == "cpu"
+    assert devices.slurm_partition(1, {}) == ""  # the plugin's default partition
 
 
-def test_no_default_profile_is_auto_loaded():
-    assert not (ROOT / "profiles" / "default").exists()
+def test_the_workflow_profile_only_gives_apptainer_the_gpus():
+    """profiles/default loads by itself (Snakemake's workflow profile), also under CPU runs and
+    tests: it sets nothing but apptainer's --nv. The local-gpu profile is asked for by name."""
+    default = yaml.safe_load((ROOT / "profiles" / "default" / "config.yaml").read_text())
+    assert default == {"apptainer-args": "--nv"}
     assert not (ROOT / "workflow" / "profiles" / "default").exists()
     local = yaml.safe_load((ROOT / "profiles" / "local-gpu" / "config.yaml").read_text())
     assert "gpu" in str(local["resources"])

@@ -75,3 +75,12 @@ def test_parse_dot_reads_rules_wildcards_and_edges():
     assert jobs[3].rule == "train" and jobs[3].wildcards == {"seed": "0", "task": "digits_gray"}
     assert edges == [(3, 5), (5, 0)]
     assert plan.full_wildcards(jobs, edges)[5] == {"seed": "0", "task": "digits_gray"}
+
+
+def test_download_names_match_the_sources():
+    from simreg.data import download
+    from simreg.data.corrupted import RELEASES
+    from simreg.data.sources import TORCHVISION_SOURCES
+
+    assert set(download.DOWNLOADABLE) == {*TORCHVISION_SOURCES, "imagenette"}
+    assert set(download.OFFICIAL_CORRUPTIONS) == set(RELEASES)

@@ -18,14 +18,18 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT_GLOB = "results/checkpoints/**/threshold/**/last*.pt"  # last-<fingerprint>.pt
 # provenance time stamps and durations differ run to run, and so does the fingerprint of a
 # run (it hashes its input files' attrs, creation times included)
 VOLATILE = {"created", "seconds", "run_fingerprint"}
-GPU_RULES = set(yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())["set-resources"])
+# the rules that ask for `gpu: <config resources.gpu>` (1 in tests/slurm/config.yaml): those
+# written out in workflow/rules/, and the evaluations whose registry entry asks for one
+GPU_RULES = {"train", "train_pack", "fit_predictor", "fgsm_perturbations",
+             "robustbench_corruptions", "noise", "fgsm_transfer", "boundary", "whitebox",
+             "minimal_distance", "lrc_noise", "eigenspectrum", "sensitivity",
+             "corruption_accuracy"}
 
 
 def slurm(*args: str) -> str:

@@ -77,6 +77,7 @@ rule robustbench_corruptions:
         mem_mb=config["resources"]["eval_mem_mb"],
         runtime=config["resources"]["eval_runtime"],
         gpu=config["resources"]["gpu"],
+        slurm_partition=devices.slurm_partition(config["resources"]["gpu"]),
     params:
         model_dir=config["robustbench"]["model_dir"],
         severities=" ".join(str(s) for s in config["robustbench"]["severities"]),

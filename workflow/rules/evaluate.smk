@@ -22,6 +22,9 @@ for evaluation in EVALUATIONS.values():
             mem_mb=config["resources"]["eval_mem_mb"],
             runtime=config["resources"][evaluation.runtime],
             gpu=config["resources"]["gpu"] if evaluation.gpu else 0,
+            slurm_partition=devices.slurm_partition(
+                config["resources"]["gpu"] if evaluation.gpu else 0
+            ),
         params:
             kind=evaluation.name,
             inputs=lambda w, input: named_files("--input", dict(input.items())),

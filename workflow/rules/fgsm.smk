@@ -20,6 +20,7 @@ rule fgsm_perturbations:
         mem_mb=config["resources"]["eval_mem_mb"],
         runtime=config["resources"]["eval_runtime"],
         gpu=config["resources"]["gpu"],
+        slurm_partition=devices.slurm_partition(config["resources"]["gpu"]),
     params:
         n_images=optional("--n-images", config["fgsm_transfer"]["n_images"]),
         batch_size=config["fgsm_transfer"]["batch_size"],

@@ -40,6 +40,7 @@ rule fit_predictor:
         mem_mb=config["resources"]["train_mem_mb"],
         runtime=config["resources"]["train_runtime"],
         gpu=config["resources"]["gpu"],
+        slurm_partition=devices.slurm_partition(config["resources"]["gpu"]),
     params:
         settings=neural_params("predictor"),
         model_keys=lambda w: json.dumps({"scan": w.scan, "model_seed": int(w.seed)}),

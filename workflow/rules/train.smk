@@ -24,6 +24,7 @@ if PACK_SIZE == 1:
             mem_mb=lambda w, attempt: config["resources"]["train_mem_mb"] * attempt,
             runtime=lambda w, attempt: config["resources"]["train_runtime"] * attempt,
             gpu=config["resources"]["gpu"],
+            slurm_partition=devices.slurm_partition(config["resources"]["gpu"]),
         params:
             # Checkpoints live outside the outputs, so a failed job keeps them and a rerun resumes.
             checkpoint_dir=checkpoint_dir(MODEL),
@@ -58,6 +59,7 @@ else:
             mem_mb=train_pack_resource("train_mem_mb"),
             runtime=train_pack_resource("train_runtime"),
             gpu=config["resources"]["gpu"],
+            slurm_partition=devices.slurm_partition(config["resources"]["gpu"]),
         params:
             # Checkpoints live outside the outputs, so a failed job keeps them and a rerun resumes.
             checkpoint_dir=pack_checkpoint_dir(PACK),

@@ -104,6 +104,18 @@ def job_device(configured: str, gpus: int = 0, gres: str | None = None) -> str:
     return "cuda" if configured == "auto" and given_gpu else configured
 
 
+GPU_PARTITION_ENV = "SIMREG_GPU_PARTITION"
+
+
+def slurm_partition(gpus, environ=None) -> str:
+    """The SLURM partition of a job (its ``slurm_partition`` resource): for a job with GPUs
+    ``$SIMREG_GPU_PARTITION`` when set, else ``$SBATCH_PARTITION``; empty (the plugin's
+    default partition) when neither is set. The rules' one place for the GPU partition."""
+    environ = os.environ if environ is None else environ
+    gpu = environ.get(GPU_PARTITION_ENV) if (gpus or 0) > 0 else None
+    return gpu or environ.get("SBATCH_PARTITION", "")
+
+
 def no_cuda_message(device: str, environ=None) -> str:
     environ = os.environ if environ is None else environ
     visible = environ.get("CUDA_VISIBLE_DEVICES")

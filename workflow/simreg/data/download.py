@@ -18,12 +18,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from simreg.data.sources import IMAGENETTE_SIZE, TORCHVISION_SOURCES, DatasetUnavailable
 from simreg.outputs import provenance, write_text
 
 RESULTS = Path("results") / "downloads"
-# datasets fetched from the internet (the others are embedded, a user's NPZ or ImageNet folder)
-DOWNLOADABLE = (*TORCHVISION_SOURCES, "imagenette")
+# The Snakefile reads these names when it plans, so they are written out here rather than
+# imported with numpy and h5py (tests/test_plan.py checks them against simreg.data.sources'
+# torchvision sources and simreg.data.corrupted's releases): the datasets fetched from the
+# internet (the others are embedded, a user's NPZ or an ImageNet folder), and those with an
+# official corrupted test set.
+DOWNLOADABLE = ("cifar10", "cifar100", "mnist", "fashionmnist", "imagenette")
+OFFICIAL_CORRUPTIONS = ("cifar10", "cifar100")
 
 
 def marker_file(dataset: str) -> str:
@@ -43,15 +47,15 @@ def downloads_dataset(config: dict, dataset: str) -> bool:
 
 def downloads_corruptions(config: dict, dataset: str) -> bool:
     """Whether the config fetches ``dataset``'s official corrupted test set."""
-    from simreg.data.corrupted import RELEASES
-
-    return (bool(config["data"]["download"]) and dataset in RELEASES
+    return (bool(config["data"]["download"]) and dataset in OFFICIAL_CORRUPTIONS
             and config["corruptions"]["source"] in ("auto", "official"))
 
 
 def fetch_dataset(name: str, data_root: str | Path) -> dict:
     """Download ``name``'s files into ``data_root`` (torchvision checks each archive's MD5;
     files already there are only checked). Returns what was fetched."""
+    from simreg.data.sources import IMAGENETTE_SIZE, TORCHVISION_SOURCES
+
     if name in TORCHVISION_SOURCES:
         import torchvision
 
@@ -75,6 +79,7 @@ def fetch_corruptions(dataset: str, directory: str | Path, source: str) -> dict:
     there. With ``source: auto`` a failed download is recorded, not raised: the corruptions
     job then generates them, as it would have."""
     from simreg.data.corrupted import download_official, find_official
+    from simreg.data.sources import DatasetUnavailable
 
     folder = find_official(dataset, directory)
     if folder is not None:
