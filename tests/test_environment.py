@@ -219,3 +219,59 @@ def test_the_workflow_profile_only_gives_apptainer_the_gpus():
 def test_slurm_extra_is_pinned():
     extras = pyproject()["project"]["optional-dependencies"]
     assert any(name(r.split("==")[0]) == "snakemake-executor-plugin-slurm" for r in extras["slurm"])
+
+
+# --- the login node's light install ---------------------------------------------------------
+
+SUBMIT = ROOT / "envs" / "submit.txt"
+HEAVY = ("torch", "torchvision", "h5py", "scipy", "sklearn", "foolbox", "matplotlib",
+         "neuralpredictors", "numba")
+
+
+def submit_pins() -> dict:
+    lines = [line for line in SUBMIT.read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    return pins(lines)
+
+
+def test_submit_requirements_are_pyprojects_pins_without_torch():
+    project = pyproject()["project"]
+    allowed = pins(project["dependencies"]) | pins(project["optional-dependencies"]["slurm"])
+    light = submit_pins()
+    assert {k: allowed.get(k) for k in light} == light
+    assert {"snakemake", "snakemake-executor-plugin-slurm"} <= set(light)
+    assert not set(light) & {name(h) for h in HEAVY}
+
+
+def test_planning_the_dag_imports_no_torch(tmp_path):
+    """`snakemake -n` (what the login node runs, with the SLURM profile) with torch and the
+    other heavy packages made unimportable: the Snakefile and simreg's planning code do not
+    need them."""
+    for module in HEAVY:
+        (tmp_path / f"{module}.py").write_text(
+            f"raise ImportError('{module} imported while planning the DAG')\n")
+    env = {**__import__("os").environ,
+           "PYTHONPATH": f"{tmp_path}:{ROOT / 'workflow'}"}
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--profile", "profiles/slurm",
+                          "--quiet", "rules"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "train" in out.stdout
+
+
+@pytest.mark.slow
+def test_submit_install_in_a_fresh_venv_plans_the_dag(tmp_path):
+    """The documented light install, in a new venv from PyPI: it plans the full DAG."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+    subprocess.run([*pip, "-r", str(SUBMIT)], check=True, timeout=900)
+    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True, timeout=300)
+    listed = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "list"],
+                            capture_output=True, text=True, check=True).stdout.lower()
+    assert "torch" not in listed
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([str(venv / "bin" / "snakemake"), "-n", "--quiet", "rules"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "train" in out.stdout
