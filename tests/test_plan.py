@@ -54,17 +54,25 @@ def test_hours_are_the_measured_mean_scaled_by_the_grids_sizes(tmp_path):
             1: plan.Job(1, "train", {"task": "digits_gray"}),
             2: plan.Job(2, "noise", {})}
     edges = [(0, 2)]
-    calibration = plan.calibration_sizes(config, jobs, edges)
+    calibration = plan.calibration_sizes(config, [(j.rule, j.wildcards) for j in jobs.values()])
     big = {"model": {"width": 8}, "training": {"epochs": 40}}
     est = plan.estimate(big, jobs, edges, measured, calibration)
     train = next(r for r in est.rows if r[1] == "train")
     assert train[2] == 2 and train[3] == pytest.approx(2 * 20.0 * 10 / 3600)
-    assert est.unmeasured == ["noise"]
+    assert est.unmeasured == ["noise"]  # no calibration start: left out
     assert est.hours == {"training": pytest.approx(400 / 3600)}
-    # doubling the width quadruples a training job
+    assert est.extrapolated == []
+    # doubling the width quadruples a training job, flagged as an extrapolation
     wide = {"model": {"width": 16}, "training": {"epochs": 4}}
-    assert plan.estimate(wide, jobs, edges, measured, calibration).hours["training"] == \
-        pytest.approx(4 * 40 / 3600)
+    est = plan.estimate(wide, jobs, edges, measured, calibration)
+    assert est.hours["training"] == pytest.approx(4 * 40 / 3600)
+    assert est.extrapolated == ["train"]
+    # a fixed start (imports) of 5 s is not scaled: 2 x (5 + 15 x 10) s; an unmeasured rule
+    # then counts its start
+    calibration["startup_s"] = 5.0
+    est = plan.estimate(big, jobs, edges, measured, calibration)
+    assert est.hours["training"] == pytest.approx(2 * (5 + 15 * 10) / 3600)
+    assert est.hours["evaluation"] == pytest.approx(5 / 3600)
 
 
 def test_parse_dot_reads_rules_wildcards_and_edges():
@@ -84,3 +92,18 @@ def test_download_names_match_the_sources():
 
     assert set(download.DOWNLOADABLE) == {*TORCHVISION_SOURCES, "imagenette"}
     assert set(download.OFFICIAL_CORRUPTIONS) == set(RELEASES)
+
+
+def test_calibration_runs_one_job_per_rule_and_one_training_per_method(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    jobs = plan.dry_run_jobs(["configs/quick.yaml"])
+    chosen = plan.calibration_targets(jobs)
+    rules = Counter(j["rule"] for j in chosen)
+    methods = {j["wildcards"]["method"] for j in jobs if j["rule"] == "train"}
+    assert rules["train"] == len(methods) > 5
+    assert {r for r in rules if r != "train"} == (
+        {j["rule"] for j in jobs} - plan.NOT_CALIBRATED - {"train"})
+    assert all(n == 1 for r, n in rules.items() if r != "train")
+    assert len(chosen) < len(jobs) / 5  # a small set
+    noise = next(j for j in chosen if j["rule"] == "noise")
+    assert noise["wildcards"]["method"] == "none" and noise["output"][0].endswith(".csv")

@@ -67,6 +67,8 @@ rule robustbench_corruptions:
         robustbench_file("{task}", "{threat_model}", "{name}"),
     log:
         "results/logs/robustbench_corruptions/{task}/{threat_model}/{name}.log",
+    benchmark:
+        "results/benchmarks/robustbench_corruptions/{task}/{threat_model}/{name}.tsv"
     wildcard_constraints:
         threat_model="corruptions|Linf|L2",
         name=r"[A-Za-z0-9_-]+",

@@ -61,6 +61,8 @@ rule neural_similarity:
         paths.neural_similarity_file("{dataset}_{color}_n{n}"),
     log:
         "results/logs/neural_similarity/{dataset}_{color}_n{n}.log",
+    benchmark:
+        "results/benchmarks/neural_similarity/{dataset}_{color}_n{n}.tsv"
     conda:
         "../../envs/simreg.yaml"
     resources:

@@ -7,23 +7,30 @@ per rule and per figure or table (the jobs each one needs, shared jobs counted i
 
 Device hours come from measurements, never from guesses:
 
-* the ``benchmark:`` files of a run (``results/benchmarks/<rule>/...tsv``; every train and
-  evaluation rule writes one), from a calibration run on your own machine
-  (``simreg plan --calibrate``: runs the DAG of a small config, by default
-  ``configs/quick.yaml``, and records that config's sizes beside the files);
+* the ``benchmark:`` files of a run (``results/benchmarks/<rule>/...tsv``; every job that
+  runs simreg writes one), from a calibration on your own machine (``simreg plan
+  --calibrate``: a small fixed set of jobs of a config's DAG, the first training of each
+  method and the first job of every other rule, by default of ``configs/quick.yaml``; it
+  records their sizes and a job's fixed start in ``calibration.json`` beside the files);
 * or, for the training jobs, the ``epoch_s`` of a ``benchmarks/run.py`` JSON (seconds per
   CIFAR-10 epoch of each method).
 
-The scaling model (docs/running.md): a job costs its rule's mean measured seconds times
-(its size in the planned config / the rule's size in the calibration config). A rule's size
-is the product of the settings its work grows with, taken as linear:
+The scaling model (docs/running.md): a job costs a fixed start (Python, torch and simreg
+imported; measured by ``--calibrate``) plus work linear in its size: its rule's mean measured
+seconds less the start, times (its size in the planned config / the rule's mean size in the
+calibration). A rule's size, at a fixed model and image size:
 
-* train (train_pack: times its seeds): epochs x model width^2 x training images x pixels of
-  the job's task;
-* evaluations: images evaluated x attack steps (x repeats) x width^2 x pixels of the task;
+* train (train_pack: times its seeds): epochs x training images of the job's task;
+* evaluations: images evaluated (null: the task's test set) x attack steps x repeats x the
+  values it runs over (epsilons, draws);
 * every other rule: its measured mean, unscaled.
 
-Rules that were not measured are reported as such and left out of the hours.
+When the planned model width or image size differs from the calibration's, the work is also
+scaled by width^2 x pixels and the row is flagged EXTRAPOLATED: small models use a machine
+poorly, so such numbers overstate; calibrate with the planned model and data for a real one
+(``configs/calibrate.yaml``: the paper's grid with one epoch and fewer images).
+A rule that was not measured counts a job's start per job (or nothing, without a
+calibration), and is named below the table.
 """
 
 from __future__ import annotations
@@ -42,8 +49,8 @@ BENCHMARKS = Path("results") / "benchmarks"
 CALIBRATION = BENCHMARKS / "calibration.json"
 CALIBRATION_CONFIG = "configs/quick.yaml"
 
-# train images (after the test split) and pixels (H x W x channels in the task's color)
-# of the built-in datasets; a task not listed counts as the calibration's task
+# train images (after the test split) and image side of the built-in datasets; a task not
+# listed counts as the calibration's task
 TRAIN_IMAGES = {"digits": 1438, "photos": 1664, "cifar10": 50000, "cifar100": 50000,
                 "mnist": 60000, "fashionmnist": 60000}
 IMAGE_SIDE = {"digits": 8, "photos": 16, "cifar10": 32, "cifar100": 32, "mnist": 28,
@@ -138,8 +145,7 @@ def _task_volume(task: str | None, default: float) -> float:
     dataset = (task or "").split("_")[0]
     if dataset not in TRAIN_IMAGES:
         return default
-    channels = 3 if (task or "").endswith("_rgb") else 1
-    return IMAGE_SIDE[dataset] ** 2 * channels
+    return IMAGE_SIDE[dataset] ** 2  # color changes only the first convolution
 
 
 def _suite_steps(config: dict) -> float:
@@ -152,34 +158,56 @@ def _suite_steps(config: dict) -> float:
     return max(total, 1) * (suite.get("repeats") or 1)
 
 
+TEST_IMAGES = {"digits": 359, "photos": 416, "cifar10": 10000, "cifar100": 10000,
+               "mnist": 10000, "fashionmnist": 10000}
+# evaluation rule -> (config section, the section's keys its work is proportional to, besides
+# its images: a number, or a list whose length counts)
+EVALUATION_SIZES = {
+    "noise": ("noise", ()),
+    "fgsm_transfer": ("fgsm_transfer", ()),
+    "fgsm_perturbations": ("fgsm_transfer", ()),
+    "whitebox": ("whitebox", ("pgd_steps", "epsilons_255")),
+    "boundary": ("boundary", ("repeats",)),
+    "minimal_distance": ("minimal_distance", ()),
+    "lrc_noise": ("lrc_noise", ("draws", "zetas")),
+    "eigenspectrum": ("eigenspectrum", ()),
+    "sensitivity": ("sensitivity", ("pgd_steps", "epsilons_255")),
+    "corruption_accuracy": ("corruption_accuracy", ()),
+}
+
+
+def shape(config: dict, wildcards: dict, default_volume: float) -> float:
+    """width^2 x pixels of the job's task: what the cost per image grows with when the model
+    or the images change (module docstring: a crude extrapolation, flagged)."""
+    return config["model"]["width"] ** 2 * _task_volume(wildcards.get("task"), default_volume)
+
+
 def rule_size(config: dict, rule: str, wildcards: dict, default_volume: float) -> float | None:
-    """The size a job's work grows with (module docstring); None: not scaled."""
-    width2 = config["model"]["width"] ** 2
+    """The size a job's work grows with at a fixed model and image size: epochs x training
+    images (x seeds of a pack) for training; images x steps (x repeats, x values) for an
+    evaluation; None: not scaled."""
     task = wildcards.get("task")
-    pixels = _task_volume(task, default_volume)
+    dataset = (task or "").split("_")[0]
     if rule in ("train", "train_pack"):
-        dataset = (task or "").split("_")[0]
-        images = TRAIN_IMAGES.get(dataset, 1.0)
         seeds = len(wildcards.get("seeds", "0").split("-"))
-        return config["training"]["epochs"] * width2 * images * pixels * seeds
-    n_images = {"noise": ("noise", 1), "fgsm_transfer": ("fgsm_transfer", 1),
-                "fgsm_perturbations": ("fgsm_transfer", 1), "whitebox": ("whitebox", None),
-                "boundary": ("boundary", None), "minimal_distance": ("minimal_distance", None)}
-    if rule not in n_images:
+        return config["training"]["epochs"] * TRAIN_IMAGES.get(dataset, 1.0) * seeds
+    if rule not in EVALUATION_SIZES:
         return None
-    section = config.get(n_images[rule][0]) or {}
-    n = section.get("n_images") or 1
-    if rule == "whitebox":
-        n *= section.get("pgd_steps") or 1
-    elif rule == "boundary":
+    name, keys = EVALUATION_SIZES[rule]
+    section = config.get(name) or {}
+    size = section.get("n_images") or TEST_IMAGES.get(dataset, 1.0)  # null: the whole test set
+    for key in keys:
+        value = section.get(key)
+        size *= (len(value) if isinstance(value, (list, tuple)) else value or 1)
+    if rule == "boundary":
         settings = section.get("settings") or {}
         steps = (settings.get(wildcards.get("setting")) or {}).get("steps")
         if steps is None and settings:
-            steps = sum((s or {}).get("steps", 1) for s in settings.values()) / len(settings)
-        n *= (steps or 1) * (section.get("repeats") or 1)
+            steps = sum((v or {}).get("steps", 1) for v in settings.values()) / len(settings)
+        size *= steps or 1
     elif rule == "minimal_distance":
-        n *= _suite_steps(config)
-    return n * width2 * pixels
+        size *= _suite_steps(config)
+    return size
 
 
 # ---- measurements ---------------------------------------------------------------------------
@@ -212,6 +240,7 @@ class Estimate:
     rows: list          # (stage, rule, jobs, hours or None, basis)
     hours: dict         # stage -> hours
     unmeasured: list
+    extrapolated: list = field(default_factory=list)
 
 
 def estimate(config: dict, jobs: dict[int, Job], edges, measured: dict[str, list[dict]],
@@ -223,7 +252,7 @@ def estimate(config: dict, jobs: dict[int, Job], edges, measured: dict[str, list
     by_rule = defaultdict(list)
     for i, job in jobs.items():
         by_rule[job.rule].append(wildcards[i])
-    rows, hours, unmeasured = [], defaultdict(float), []
+    rows, hours, unmeasured, extrapolations = [], defaultdict(float), [], []
     for rule, jobs_wc in sorted(by_rule.items(), key=lambda kv: -len(kv[1])):
         stage = STAGES.get(rule, "evaluation")
         if rule in ("train", "train_pack") and epoch_s:
@@ -236,36 +265,103 @@ def estimate(config: dict, jobs: dict[int, Job], edges, measured: dict[str, list
             hours[stage] += seconds / 3600
             continue
         if rule not in measured:
-            rows.append((stage, rule, len(jobs_wc), None, "not measured"))
-            if rule not in ("all", "train_pack_member"):
-                unmeasured.append(rule)
+            if rule in ("all", "train_pack_member", "download", "download_corruptions"):
+                rows.append((stage, rule, len(jobs_wc), None, "not a device job"))
+                continue
+            start = calibration.get("startup_s")
+            unmeasured.append(rule)
+            if start is None:
+                rows.append((stage, rule, len(jobs_wc), None, "not measured"))
+                continue
+            rows.append((stage, rule, len(jobs_wc), start * len(jobs_wc) / 3600,
+                         "not measured: the start only"))
+            hours[stage] += start * len(jobs_wc) / 3600
             continue
         mean_s = sum(m["s"] for m in measured[rule]) / len(measured[rule])
-        seconds, basis = 0.0, f"mean of {len(measured[rule])}"
+        start = min(calibration.get("startup_s", 0.0), mean_s)
+        seconds, basis, extrapolated = 0.0, f"mean of {len(measured[rule])}", False
         for wc in jobs_wc:
             size = rule_size(config, rule, wc, cal_volume)
             base = cal_sizes.get(rule)
             factor = size / base if size and base else 1.0
-            seconds += mean_s * factor
+            if base and calibration.get("shape"):
+                ratio = shape(config, wc, cal_volume) / calibration["shape"]
+                extrapolated |= abs(ratio - 1) > 1e-9
+                factor *= ratio
+            seconds += start + (mean_s - start) * factor
         if cal_sizes.get(rule):
             basis += ", scaled"
+        if extrapolated:
+            basis += "; EXTRAPOLATED: other width or image size"
+            extrapolations.append(rule)
         rows.append((stage, rule, len(jobs_wc), seconds / 3600, basis))
         hours[stage] += seconds / 3600
-    return Estimate(rows, dict(hours), unmeasured)
+    return Estimate(rows, dict(hours), unmeasured, extrapolations)
 
 
-def calibration_sizes(config: dict, jobs, edges) -> dict:
-    """The mean size of each scaled rule in the calibration config's DAG, and its pixels."""
-    wildcards = full_wildcards(jobs, edges)
-    volumes = [_task_volume(wc.get("task"), 0) for wc in wildcards.values() if wc.get("task")]
-    volume = Counter(v for v in volumes if v).most_common(1)[0][0] if any(volumes) else 64.0
+def calibration_sizes(config: dict, jobs: list[tuple[str, dict]]) -> dict:
+    """The mean size of each scaled rule over the calibration's jobs ((rule, wildcards)),
+    the pixels of their task and their width^2 x pixels (the base of the extrapolation)."""
+    volumes = Counter(_task_volume(wc.get("task"), 0) for _, wc in jobs if wc.get("task"))
+    volumes.pop(0, None)
+    volume = volumes.most_common(1)[0][0] if volumes else 64.0
     sums, counts = defaultdict(float), Counter()
-    for i, job in jobs.items():
-        size = rule_size(config, job.rule, wildcards[i], volume)
+    for rule, wc in jobs:
+        size = rule_size(config, rule, wc, volume)
         if size:
-            sums[job.rule] += size
-            counts[job.rule] += 1
-    return {"sizes": {r: sums[r] / counts[r] for r in sums}, "volume": volume}
+            sums[rule] += size
+            counts[rule] += 1
+    return {"sizes": {r: sums[r] / counts[r] for r in sums}, "volume": volume,
+            "shape": config["model"]["width"] ** 2 * volume}
+
+
+def dry_run_jobs(configfiles=(), targets=("all",), snakefile="Snakefile", cwd=None) -> list[dict]:
+    """Each job of ``snakemake -n --forceall`` as printed: rule, outputs, wildcards."""
+    command = [sys.executable, "-m", "snakemake", "-n", "--forceall", *targets,
+               "-s", str(snakefile)]
+    if configfiles:
+        command += ["--configfile", *configfiles]
+    out = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"snakemake -n failed:\n{out.stderr[-3000:]}")
+    jobs, current = [], None
+    for line in out.stdout.splitlines():
+        if m := re.match(r"^(local)?rule (\w+):$", line):
+            current = {"rule": m[2], "output": [], "wildcards": {}}
+            jobs.append(current)
+        elif current is not None and (m := re.match(r"^    (\w+): (.*)$", line)):
+            if m[1] == "output":
+                current["output"] = m[2].split(", ")
+            elif m[1] == "wildcards":
+                current["wildcards"] = dict(kv.split("=", 1) for kv in m[2].split(", "))
+        elif not line.startswith("    "):
+            current = None
+    return jobs
+
+
+# jobs a calibration never runs: targets, downloads, links, and RobustBench (its weights)
+NOT_CALIBRATED = {"all", "figure", "table", "download", "download_corruptions",
+                  "train_pack_member", "robustbench_corruptions"}
+
+
+def calibration_targets(jobs: list[dict]) -> list[dict]:
+    """The small fixed set a calibration runs: the first training job of each method, and the
+    first job of every other rule (on the DAG's most common task and of the unregularized
+    model where there is one); their inputs' jobs come along."""
+    tasks = Counter(j["wildcards"]["task"] for j in jobs if "task" in j["wildcards"])
+    main = tasks.most_common(1)[0][0] if tasks else None
+    chosen, seen = [], set()
+    ordered = sorted(jobs, key=lambda j: (j["wildcards"].get("task", main) != main,
+                                          j["wildcards"].get("method") != "none"))
+    for job in ordered:
+        rule = job["rule"]
+        if rule in NOT_CALIBRATED or not job["output"]:
+            continue
+        key = (rule, job["wildcards"].get("method")) if rule in ("train", "train_pack") else rule
+        if key not in seen:
+            seen.add(key)
+            chosen.append(job)
+    return chosen
 
 
 # ---- the command ----------------------------------------------------------------------------
@@ -316,30 +412,57 @@ def report(configfiles, benchmarks_root=BENCHMARKS, benchmark_json=None, targets
                          [(s, r, n, "-" if h is None else f"{h:.2f}", b)
                           for s, r, n, h, b in est.rows]), ""]
     total = sum(est.hours.values())
+    cores = calibration.get("cores")
     out.append(format_table(["stage", "hours", "share"],
                             [(s, f"{h:.2f}", f"{100 * h / total:.0f}%" if total else "-")
                              for s, h in sorted(est.hours.items(), key=lambda kv: -kv[1])]
                             + [("total", f"{total:.2f}", "100%")]))
+    if cores:
+        out.append(f"Wall time on {cores} cores of that machine, jobs side by side: about "
+                   f"{total / cores:.2f} h (total / cores; each job one thread there).")
+    if est.extrapolated:
+        out.append("EXTRAPOLATED (" + ", ".join(sorted(set(est.extrapolated))) + "): measured "
+                   "at another model width or image size and scaled by width^2 x pixels; small "
+                   "models use a machine poorly, so this overstates. Calibrate with the "
+                   "planned model and data (configs/calibrate.yaml) for a real estimate.")
     if est.unmeasured:
-        out.append(f"Not measured (left out of the hours): {', '.join(sorted(est.unmeasured))}")
+        out.append("Not measured (counted at a job's start only, or left out): "
+                   f"{', '.join(sorted(est.unmeasured))}")
     return "\n".join(out)
+
+
+def startup_seconds(repeats: int = 3) -> float:
+    """The fixed start of a job: a fresh Python importing what `simreg train` and
+    `simreg evaluate` import before they work (torch included); the fastest of ``repeats``."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import simreg.cli, simreg.train.trainer, "
+                        "simreg.evaluate.context"], check=True)
+        times.append(time.perf_counter() - started)
+    return round(min(times), 2)
 
 
 def calibrate(configfiles=(CALIBRATION_CONFIG,), cores: int = 2, targets=("all",),
               benchmarks_root=BENCHMARKS, extra=()) -> dict:
-    """Run the DAG of ``configfiles`` (by default the quick config: every rule, small sizes)
-    so that each job writes its benchmark file, and record that config's sizes beside them
-    (the base the plan scales from)."""
+    """Run the small fixed set of jobs (:func:`calibration_targets`) of the DAG of
+    ``configfiles`` so that each writes its benchmark file, and record the set's sizes beside
+    them (the base the plan scales from) and a job's fixed start."""
     import platform
 
     config = load_config(configfiles)
-    jobs, edges = snakemake_dag(configfiles, targets)
-    record = {"configfiles": list(configfiles), "targets": list(targets), "cores": cores,
+    chosen = calibration_targets(dry_run_jobs(configfiles, targets))
+    record = {"configfiles": list(configfiles), "cores": cores,
+              "jobs": {j["rule"] + (f" {j['wildcards']['method']}"
+                                    if j["rule"].startswith("train") else ""): j["output"][0]
+                       for j in chosen},
               "machine": f"{platform.node()} ({platform.processor() or platform.machine()}, "
-                         f"{cores} cores)", **calibration_sizes(config, jobs, edges)}
+                         f"{cores} cores)",
+              **calibration_sizes(config, [(j["rule"], j["wildcards"]) for j in chosen])}
+    record["startup_s"] = startup_seconds()
     started = time.time()
-    command = [sys.executable, "-m", "snakemake", *targets, "--cores", str(cores), *extra,
-               "--configfile", *configfiles]
+    command = [sys.executable, "-m", "snakemake", *[j["output"][0] for j in chosen],
+               "--cores", str(cores), *extra, "--configfile", *configfiles]
     subprocess.run(command, check=True)
     record["wall_s"] = round(time.time() - started, 1)
     Path(benchmarks_root).mkdir(parents=True, exist_ok=True)
