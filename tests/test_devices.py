@@ -120,7 +120,7 @@ def test_the_rules_give_gpu_jobs_cuda_and_quick_jobs_no_gpu(tmp_path):
     root = Path(__file__).resolve().parents[1]
 
     def devices_of(*args):
-        out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", *args],
+        out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", *args],
                              cwd=root, capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr[-2000:]
         return {line.split("--device ")[1].split()[0]
