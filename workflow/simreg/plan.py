@@ -371,6 +371,10 @@ def load_config(configfiles) -> dict:
     return load("config.yaml", *configfiles)
 
 
+def hours_text(h: float) -> str:
+    return f"{h:.0f}" if h >= 100 else f"{h:.2f}" if h >= 1 else f"{h:.3f}"
+
+
 def format_table(headers, rows) -> str:
     text = [[str(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in text)) if text else len(h)
@@ -409,17 +413,17 @@ def report(configfiles, benchmarks_root=BENCHMARKS, benchmark_json=None, targets
     where = calibration.get("machine", "the machine that wrote the benchmark files")
     out += [f"Estimated device hours (measured on {where}; docs/running.md says how):",
             format_table(["stage", "rule", "jobs", "hours", "basis"],
-                         [(s, r, n, "-" if h is None else f"{h:.2f}", b)
+                         [(s, r, n, "-" if h is None else hours_text(h), b)
                           for s, r, n, h, b in est.rows]), ""]
     total = sum(est.hours.values())
     cores = calibration.get("cores")
     out.append(format_table(["stage", "hours", "share"],
-                            [(s, f"{h:.2f}", f"{100 * h / total:.0f}%" if total else "-")
+                            [(s, hours_text(h), f"{100 * h / total:.0f}%" if total else "-")
                              for s, h in sorted(est.hours.items(), key=lambda kv: -kv[1])]
-                            + [("total", f"{total:.2f}", "100%")]))
+                            + [("total", hours_text(total), "100%")]))
     if cores:
         out.append(f"Wall time on {cores} cores of that machine, jobs side by side: about "
-                   f"{total / cores:.2f} h (total / cores; each job one thread there).")
+                   f"{hours_text(total / cores)} h (total / cores; each job one thread there).")
     if est.extrapolated:
         out.append("EXTRAPOLATED (" + ", ".join(sorted(set(est.extrapolated))) + "): measured "
                    "at another model width or image size and scaled by width^2 x pixels; small "
