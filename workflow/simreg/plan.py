@@ -48,7 +48,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BENCHMARKS = Path("results") / "benchmarks"
-CALIBRATION = BENCHMARKS / "calibration.json"
 CALIBRATION_CONFIG = "configs/quick.yaml"
 
 # train images (after the test split) and image side of the built-in datasets; a task not
@@ -425,8 +424,9 @@ def report(configfiles, benchmarks_root=BENCHMARKS, benchmark_json=None, targets
                              for s, h in sorted(est.hours.items(), key=lambda kv: -kv[1])]
                             + [("total", hours_text(total), "100%")]))
     if cores:
-        out.append(f"Wall time on {cores} cores of that machine, jobs side by side: about "
-                   f"{hours_text(total / cores)} h (total / cores; each job one thread there).")
+        out.append(f"Wall time on the {cores} cores of that machine: about "
+                   f"{hours_text(total / cores)} h ({total * 3600 / cores:.0f} s; total / "
+                   "cores, if the jobs keep every core busy)")
     if est.extrapolated:
         out.append("Left out, measured at another model width or image size (" +
                    ", ".join(sorted(set(est.extrapolated))) + "): calibrate with this config's "
