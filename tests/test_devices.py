@@ -106,7 +106,7 @@ def test_a_gpu_job_without_cuda_fails_saying_why_and_how_to_fix_it(tmp_path):
         capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode != 0
     assert "sees no CUDA device" in out.stderr
-    assert "--nv" in out.stderr and "training.device=cpu" in out.stderr
+    assert "--nv" in out.stderr and "training={device: cpu}" in out.stderr
     assert "missing.h5" not in out.stderr  # it stopped at the device, not at the input
     with pytest.raises(SystemExit, match="sees no CUDA device"):
         devices.require_cuda("cuda", available=False)

@@ -127,8 +127,8 @@ def no_cuda_message(device: str, environ=None) -> str:
         "from the repository, whose workflow profile profiles/default passes it, or add "
         "--apptainer-args=\"--nv\"); on SLURM, submit to a partition with GPUs "
         "(SIMREG_GPU_PARTITION, docs/running.md); check `nvidia-smi` and that torch is a CUDA "
-        "build. To run on the CPU, say so: --config training.device=cpu (or resources.gpu=0 "
-        "for jobs that should ask for no GPU)."
+        "build. To run on the CPU, say so: snakemake --config 'training={device: cpu}' (or "
+        "'resources={gpu: 0}' for jobs that should ask for no GPU)."
     )
 
 
