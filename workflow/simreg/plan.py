@@ -54,6 +54,7 @@ CALIBRATION_CONFIG = "configs/quick.yaml"
 # listed counts as the calibration's task
 TRAIN_IMAGES = {"digits": 1438, "photos": 1664, "cifar10": 50000, "cifar100": 50000,
                 "mnist": 60000, "fashionmnist": 60000}
+CIFAR10_EPOCH = 49500  # the images of benchmarks/run.py's epoch_s (50,000 less 1% validation)
 IMAGE_SIDE = {"digits": 8, "photos": 16, "cifar10": 32, "cifar100": 32, "mnist": 28,
               "fashionmnist": 28}
 STAGES = {"train": "training", "train_pack": "training", "train_pack_member": "training",
@@ -257,12 +258,20 @@ def estimate(config: dict, jobs: dict[int, Job], edges, measured: dict[str, list
     for rule, jobs_wc in sorted(by_rule.items(), key=lambda kv: -len(kv[1])):
         stage = STAGES.get(rule, "evaluation")
         if rule in ("train", "train_pack") and epoch_s:
-            seconds = 0.0
+            seconds, untimed = 0.0, set()
             for wc in jobs_wc:
-                per_epoch = epoch_s.get(wc.get("method"), epoch_s.get("none"))
+                method = wc.get("method")
+                if method not in epoch_s:
+                    untimed.add(method)
+                per_epoch = epoch_s.get(method, epoch_s["none"])
                 seeds = len(wc.get("seeds", "0").split("-"))
-                seconds += per_epoch * config["training"]["epochs"] * seeds
-            rows.append((stage, rule, len(jobs_wc), seconds / 3600, "benchmarks/run.py epoch_s"))
+                # a CIFAR-10 epoch (49,500 images), scaled to the task's training images
+                images = TRAIN_IMAGES.get((wc.get("task") or "").split("_")[0], CIFAR10_EPOCH)
+                seconds += per_epoch * images / CIFAR10_EPOCH * config["training"]["epochs"] * seeds
+            basis = "benchmarks/run.py epoch_s"
+            if untimed:
+                basis += f" (not timed, counted as none: {', '.join(sorted(untimed))})"
+            rows.append((stage, rule, len(jobs_wc), seconds / 3600, basis))
             hours[stage] += seconds / 3600
             continue
         if rule not in measured:
@@ -404,9 +413,15 @@ def report(configfiles, benchmarks_root=BENCHMARKS, benchmark_json=None, targets
     measured = read_benchmarks(benchmarks_root)
     calibration_file = Path(benchmarks_root) / "calibration.json"
     calibration = json.loads(calibration_file.read_text()) if calibration_file.is_file() else {}
-    epoch_s = None
+    epoch_s, notes = None, []
     if benchmark_json:
-        epoch_s = json.loads(Path(benchmark_json).read_text()).get("epoch_s")
+        timed = json.loads(Path(benchmark_json).read_text())
+        if timed.get("width") not in (None, config["model"]["width"]):
+            notes.append(f"{benchmark_json} timed width {timed['width']}, this config trains "
+                         f"width {config['model']['width']}: not used")
+        else:
+            epoch_s = timed.get("epoch_s")
+    out += notes
     if not measured and not epoch_s:
         out.append(f"No measurements under {benchmarks_root}: run `simreg plan --calibrate` "
                    "(or pass --benchmark-json) for device hours.")
@@ -424,7 +439,7 @@ def report(configfiles, benchmarks_root=BENCHMARKS, benchmark_json=None, targets
                              for s, h in sorted(est.hours.items(), key=lambda kv: -kv[1])]
                             + [("total", hours_text(total), "100%")]))
     if cores:
-        out.append(f"Wall time on the {cores} cores of that machine: about "
+        out.append(f"Wall time on that machine's {cores} core(s): about "
                    f"{hours_text(total / cores)} h ({total * 3600 / cores:.0f} s; total / "
                    "cores, if the jobs keep every core busy)")
     if est.extrapolated:
