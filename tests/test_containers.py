@@ -87,3 +87,28 @@ def test_ci_workflow_publishes_the_recipe_on_a_version_tag():
     assert paths.PUBLISHED_IMAGE.startswith("docker://ghcr.io/<owner>/simreg:")
     assert paths.PUBLISHED_IMAGE.removeprefix("docker://") in (ROOT / "docs" / "running.md") \
         .read_text().replace("0.1.0", "<version>")
+
+
+def test_use_singularity_with_no_profile_named_gives_apptainer_the_gpus(tmp_path, monkeypatch):
+    """README's `snakemake --cores 8 --use-singularity all` names no profile, yet apptainer
+    gets --nv: Snakemake's own argument parsing (the settings a run starts from) picks up the
+    workflow profile profiles/default, from the checkout and from another working directory
+    (-s), and composes it with the profiles one names."""
+    from snakemake.cli import parse_args
+
+    monkeypatch.chdir(ROOT)
+    _, args = parse_args(["--cores", "8", "--use-singularity", "all", "-n"])
+    assert args.apptainer_args.split() == ["--nv"]
+    monkeypatch.chdir(tmp_path)
+    _, args = parse_args(["-s", str(ROOT / "Snakefile"), "--use-singularity", "-n"])
+    assert args.apptainer_args.split() == ["--nv"]
+    for profile in ("slurm", "local-gpu"):
+        _, args = parse_args(["-s", str(ROOT / "Snakefile"), "--profile",
+                              str(ROOT / "profiles" / profile), "-n"])
+        assert "--nv" in args.apptainer_args.split()
+        assert args.rerun_incomplete  # the named profile's own settings still apply
+    # the command line still wins (binding data), and the workflow profile can be turned off
+    _, args = parse_args(["-s", str(ROOT / "Snakefile"), "--apptainer-args=--nv -B /data"])
+    assert args.apptainer_args == "--nv -B /data"
+    _, args = parse_args(["-s", str(ROOT / "Snakefile"), "--workflow-profile", "none"])
+    assert "--nv" not in (args.apptainer_args or "")

@@ -182,29 +182,35 @@ def test_parsed_rules_are_all_the_workflow_rules(tmp_path):
 
 # --- profiles -----------------------------------------------------------------------------
 
-def test_slurm_profile_sets_account_and_partition_in_one_place():
+def test_slurm_profile_needs_no_edit_and_sets_the_gpu_partition_in_one_place():
+    """Account and partition come from the environment (no placeholder to edit in a tracked
+    file), and the GPU partition from one function of the rules, not per-rule entries."""
     text = (ROOT / "profiles" / "slurm" / "config.yaml").read_text()
     profile = yaml.safe_load(text)
     assert profile["executor"] == "slurm"
     assert profile["retries"] == 2
-    code = "\n".join(line.split("#")[0] for line in text.splitlines())
-    assert code.count("slurm_account") == 1 and code.count("slurm_partition") == 1
+    assert "<" not in "\n".join(line.split("#")[0] for line in text.splitlines())
     defaults = profile["default-resources"]
-    assert {"slurm_account", "slurm_partition"} <= set(defaults)
-    # every rule that asks for a GPU gets one on the cluster: the rules written out with a
-    # gpu resource, and the evaluations whose registry entry asks for one
-    from simreg.evaluate.registry import EVALUATIONS
-
+    assert "SBATCH_ACCOUNT" in defaults["slurm_account"]
+    assert "SBATCH_PARTITION" in defaults["slurm_partition"]
+    assert "set-resources" not in profile
+    # every rule that asks for a GPU takes its partition from simreg.devices.slurm_partition
     rules = "\n".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
-    gpu_rules = set(re.findall(r"^ *rule (\w+):(?:(?!^ *rule\b).)*?gpu=", rules,
-                               flags=re.M | re.S))
-    gpu_rules |= {name for name, evaluation in EVALUATIONS.items() if evaluation.gpu}
-    assert {"train", "train_pack", "noise", "boundary", "minimal_distance"} <= gpu_rules
-    assert gpu_rules == set(profile["set-resources"])
+    gpu_lines = re.findall(r"^ *gpu=.*$", rules, flags=re.M)
+    assert len(gpu_lines) == rules.count("slurm_partition=devices.slurm_partition(") >= 5
+    from simreg import devices
+
+    env = {"SBATCH_PARTITION": "cpu", "SIMREG_GPU_PARTITION": "gpu"}
+    assert devices.slurm_partition(1, env) == "gpu" and devices.slurm_partition(0, env) == "cpu"
+    assert devices.slurm_partition(1, {"SBATCH_PARTITION": "cpu"}) == "cpu"
+    assert devices.slurm_partition(1, {}) == ""  # the plugin's default partition
 
 
-def test_no_default_profile_is_auto_loaded():
-    assert not (ROOT / "profiles" / "default").exists()
+def test_the_workflow_profile_only_gives_apptainer_the_gpus():
+    """profiles/default loads by itself (Snakemake's workflow profile), also under CPU runs and
+    tests: it sets nothing but apptainer's --nv. The local-gpu profile is asked for by name."""
+    default = yaml.safe_load((ROOT / "profiles" / "default" / "config.yaml").read_text())
+    assert default == {"apptainer-args": "--nv"}
     assert not (ROOT / "workflow" / "profiles" / "default").exists()
     local = yaml.safe_load((ROOT / "profiles" / "local-gpu" / "config.yaml").read_text())
     assert "gpu" in str(local["resources"])
@@ -213,3 +219,59 @@ def test_no_default_profile_is_auto_loaded():
 def test_slurm_extra_is_pinned():
     extras = pyproject()["project"]["optional-dependencies"]
     assert any(name(r.split("==")[0]) == "snakemake-executor-plugin-slurm" for r in extras["slurm"])
+
+
+# --- the login node's light install ---------------------------------------------------------
+
+SUBMIT = ROOT / "envs" / "submit.txt"
+HEAVY = ("torch", "torchvision", "h5py", "scipy", "sklearn", "foolbox", "matplotlib",
+         "neuralpredictors", "numba")
+
+
+def submit_pins() -> dict:
+    lines = [line for line in SUBMIT.read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    return pins(lines)
+
+
+def test_submit_requirements_are_pyprojects_pins_without_torch():
+    project = pyproject()["project"]
+    allowed = pins(project["dependencies"]) | pins(project["optional-dependencies"]["slurm"])
+    light = submit_pins()
+    assert {k: allowed.get(k) for k in light} == light
+    assert {"snakemake", "snakemake-executor-plugin-slurm"} <= set(light)
+    assert not set(light) & {name(h) for h in HEAVY}
+
+
+def test_planning_the_dag_imports_no_torch(tmp_path):
+    """`snakemake -n` (what the login node runs, with the SLURM profile) with torch and the
+    other heavy packages made unimportable: the Snakefile and simreg's planning code do not
+    need them."""
+    for module in HEAVY:
+        (tmp_path / f"{module}.py").write_text(
+            f"raise ImportError('{module} imported while planning the DAG')\n")
+    env = {**__import__("os").environ,
+           "PYTHONPATH": f"{tmp_path}:{ROOT / 'workflow'}"}
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--profile", "profiles/slurm",
+                          "--quiet", "rules"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "train" in out.stdout
+
+
+@pytest.mark.slow
+def test_submit_install_in_a_fresh_venv_plans_the_dag(tmp_path):
+    """The documented light install, in a new venv from PyPI: it plans the full DAG."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+    subprocess.run([*pip, "-r", str(SUBMIT)], check=True, timeout=900)
+    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True, timeout=300)
+    listed = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "list"],
+                            capture_output=True, text=True, check=True).stdout.lower()
+    assert "torch" not in listed
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([str(venv / "bin" / "snakemake"), "-n", "--quiet", "rules"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "train" in out.stdout

@@ -22,7 +22,7 @@ LAYERS = [
     {"simreg.train"},
     {"simreg.evaluate"},
     {"simreg.report"},
-    {"simreg.config", "simreg.cli"},  # the workflow's entry points: may use every stage
+    {"simreg.config", "simreg.cli", "simreg.plan"},  # the entry points: may use every stage
 ]
 
 

@@ -59,23 +59,27 @@ def sbatch_line(block: dict) -> list[str]:
 
 def test_profile_sbatch_lines_ask_for_every_rules_resources(tmp_path):
     pytest.importorskip("snakemake_executor_plugin_slurm")
-    profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
-    text = (ROOT / "profiles" / "slurm" / "config.yaml").read_text()
-    (tmp_path / "config.yaml").write_text(
-        text.replace("<ACCOUNT>", "acct").replace("<PARTITION>", "part"))
+    # the tracked profile as it is: account and partitions from the environment
+    env = {**os.environ, "SBATCH_ACCOUNT": "acct", "SBATCH_PARTITION": "part",
+           "SIMREG_GPU_PARTITION": "gpupart"}
     # the quick DAG as it is (one train job per seed) and with seeds packed (train_pack)
     (tmp_path / "packed.yaml").write_text("training: {pack_size: 2}\n")
+    (tmp_path / "gpu.yaml").write_text("resources: {gpu: 1}\n")  # quick asks for none
     rules = workflow_rules()
     submitted = {name for name, d in rules.items() if d & ACTIONS and "localrule=True" not in d}
     blocks = []
     for extra in ([], [str(tmp_path / "packed.yaml")]):
         out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "all", "--profile",
-                              str(tmp_path), "--configfile", "configs/quick.yaml", *extra],
-                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+                              "profiles/slurm", "--configfile", "configs/quick.yaml",
+                              str(tmp_path / "gpu.yaml"), *extra],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
         assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
         blocks += [b for b in check_module().job_blocks(out.stdout) if b["rule"] in submitted]
 
-    gpu_rules = set(profile["set-resources"])
+    from simreg.evaluate.registry import EVALUATIONS
+
+    gpu_rules = {"train", "train_pack", "fit_predictor", "fgsm_perturbations",
+                 "robustbench_corruptions", *(n for n, e in EVALUATIONS.items() if e.gpu)}
     config = yaml.safe_load((ROOT / "configs" / "quick.yaml").read_text())["resources"]
     # every cluster rule is in the quick DAG, but the RobustBench scoring (it needs downloaded
     # weights, so the quick config leaves Fig. 24 out)
@@ -85,7 +89,9 @@ def test_profile_sbatch_lines_ask_for_every_rules_resources(tmp_path):
         what = f"{block['rule']} {block.get('wildcards')}: {shlex.join(line)}"
         option = lambda flag: line[line.index(flag) + 1]  # noqa: E731
         assert line[0] == "sbatch", what
-        assert option("-A") == "acct" and option("-p") == "part", what
+        gpu = block["rule"] in gpu_rules
+        assert option("-A") == "acct", what
+        assert option("-p") == ("gpupart" if gpu else "part"), what
         assert option("--mem") == block["mem_mb"], what
         assert option("-t") == block["runtime"], what
         assert f"--cpus-per-task={block['threads']}" in line, what

@@ -6,11 +6,13 @@
 #      checks the account with `sacctmgr`), slurmctld and slurmd, all from a slurm.conf written
 #      here, on free ports, with their state in one folder (nothing under /etc is touched).
 #      The node has one pretend GPU (a GRES backed by a character device), so the GPU rules
-#      are submitted with the profile's real `--gpus=1` and run (on the CPU: simreg finds no
-#      CUDA device);
+#      are submitted with a real `--gpus=1` and run on the CPU (tests/slurm/config.yaml sets
+#      training.device: cpu, the explicit choice a GPU job without CUDA needs);
 #   2. runs the DAG of tests/slurm/config.yaml (a dataset, a similarity target, two trainings,
 #      two noise evaluations, one figure) locally, as the reference;
-#   3. runs it again through `--profile <profiles/slurm with account and partition filled in>`,
+#   3. runs the download step on the "login" side (`--until download download_corruptions`,
+#      localrules), then the DAG again through `--profile profiles/slurm` as tracked, the
+#      account and partition from SBATCH_ACCOUNT/SBATCH_PARTITION/SIMREG_GPU_PARTITION,
 #      and `scancel`s the threshold training once its checkpoint has been replaced (epoch >= 1);
 #   4. checks (tests/slurm/check_slurm_run.py): every non-local job went through sbatch with the
 #      CPUs, memory, runtime and GPUs its rule asks for (as slurmdbd recorded them), the killed
@@ -194,15 +196,17 @@ say "local run"
 (cd "$D/local" && "$PYTHON" -m snakemake "$TARGET" --cores 2 -s "$ROOT/Snakefile" -d "$D/local" \
   --configfile "${CONFIGS[@]}") > "$D/local.log" 2>&1 || die "local run (see $D/local.log)"
 
-# ---- the SLURM run: profiles/slurm with this cluster's account and partition --------------
-mkdir -p "$D/profile"
-sed -e "s/<ACCOUNT>/$ACCOUNT/" -e "s/<PARTITION>/$PARTITION/" \
-  "$ROOT/profiles/slurm/config.yaml" > "$D/profile/config.yaml"
-grep -q "slurm_account: \"$ACCOUNT\"" "$D/profile/config.yaml" || die "no account placeholder in profiles/slurm"
+# ---- the SLURM run: profiles/slurm as tracked, account and partition from the environment --
+export SBATCH_ACCOUNT="$ACCOUNT" SBATCH_PARTITION="$PARTITION" SIMREG_GPU_PARTITION="$PARTITION"
+# the login node's step first: every download job (localrule), so that compute jobs only read
+say "download step (login node)"
+(cd "$D/slurm" && "$PYTHON" -m snakemake "$TARGET" --cores 1 -s "$ROOT/Snakefile" -d "$D/slurm" \
+  --until download download_corruptions --configfile "${CONFIGS[@]}") > "$D/download.log" 2>&1 \
+  || die "download step (see $D/download.log)"
 say "SLURM run (the threshold training is cancelled once mid-way)"
 "$PYTHON" "$HERE/check_slurm_run.py" kill "$D/slurm" > "$D/kill.log" 2>&1 &
 KILLER=$!
-(cd "$D/slurm" && timeout -k 30 900 "$PYTHON" -m snakemake "$TARGET" --profile "$D/profile" -s "$ROOT/Snakefile" \
+(cd "$D/slurm" && timeout -k 30 900 "$PYTHON" -m snakemake "$TARGET" --profile "$ROOT/profiles/slurm" -s "$ROOT/Snakefile" \
   -d "$D/slurm" --slurm-init-seconds-before-status-checks 2 --slurm-keep-successful-logs \
   --verbose --configfile "${CONFIGS[@]}") > "$D/slurm.log" 2>&1 \
   || { cat "$D/kill.log" >&2; die "SLURM run (see $D/slurm.log)"; }

@@ -2,6 +2,8 @@
 # registries (simreg.train.regularizers, simreg.evaluate.registry, simreg.report.targets).
 # (Kept here, not beside the rules, so that `snakemake --lint` finds no mixed files.)
 
+from simreg import devices
+from simreg.data import download
 from simreg.evaluate.registry import EVALUATIONS, fgsm_perturbations_file, fgsm_source
 from simreg.paths import as_list, dataset_file, similarity_file
 from simreg.report.claims import (
@@ -40,6 +42,25 @@ from simreg.train.packs import (
 from simreg.train.settings import TrainSettings, settings_from_config, settings_record
 
 MODEL = ModelKey.wildcards()  # every model path with its wildcards: rule patterns
+
+
+def benchmark_file(rule, log):
+    """Where a job's time and memory go (Snakemake's benchmark TSV; read by simreg plan):
+    results/benchmarks/<rule>/<the job's log path under results/logs/>.tsv"""
+    return (
+        f"results/benchmarks/{rule}/"
+        + str(log).removeprefix("results/logs/").removesuffix(".log")
+        + ".tsv"
+    )
+
+
+def job_device(wildcards, resources):
+    """--device of a job: cuda when it was given a GPU (gpu resource > 0, or a GPU gres) and
+    training.device is auto, so that a GPU job seeing no CUDA device fails (simreg.devices).
+    """
+    return devices.job_device(
+        config["training"]["device"], resources.get("gpu", 0), resources.get("gres")
+    )
 
 
 def model_key(wildcards):

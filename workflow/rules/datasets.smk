@@ -1,12 +1,37 @@
+# Downloads run where Snakemake runs (localrule: on a cluster, the login node, which has
+# internet); the dataset job only reads what they fetched (simreg.data.download).
+rule download:
+    output:
+        download.marker_file("{dataset}"),
+    log:
+        "results/logs/download/{dataset}.log",
+    localrule: True
+    conda:
+        "../../envs/simreg.yaml"
+    params:
+        data_root=config["data"]["root"],
+    shell:
+        "simreg download --name {wildcards.dataset} --data-root {params.data_root}"
+        " --out {output} 2>> {log}"
+
+
 rule dataset:
     input:
         # your own data (data.npz): a real input, so a dry run sees a missing file and a
         # replaced file rebuilds the dataset
         npz=lambda w: config["data"]["npz"].get(w.dataset, []),
+        # with data.download: the record of the download job (files under data.root)
+        downloaded=lambda w: (
+            download.marker_file(w.dataset)
+            if download.downloads_dataset(config, w.dataset)
+            else []
+        ),
     output:
         dataset_file("{dataset}_{color}"),
     log:
         "results/logs/dataset/{dataset}_{color}.log",
+    benchmark:
+        "results/benchmarks/dataset/{dataset}_{color}.tsv"
     conda:
         "../../envs/simreg.yaml"
     resources:
@@ -14,7 +39,6 @@ rule dataset:
         runtime=60,
     params:
         data_root=config["data"]["root"],
-        download="--download" if config["data"]["download"] else "--no-download",
         npz=json.dumps(config["data"]["npz"]),
         imagenet=(
             f"--imagenet-dir {config['data']['imagenet_dir']}"
@@ -25,5 +49,5 @@ rule dataset:
         split_seed=config["data"]["split_seed"],
     shell:
         "simreg dataset --name {wildcards.dataset} --color {wildcards.color} --out {output}"
-        " --data-root {params.data_root} {params.download} --npz '{params.npz}' {params.imagenet}"
+        " --data-root {params.data_root} --no-download --npz '{params.npz}' {params.imagenet}"
         " --test-fraction {params.test_fraction} --split-seed {params.split_seed} 2>> {log}"

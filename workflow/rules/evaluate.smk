@@ -13,6 +13,8 @@ for evaluation in EVALUATIONS.values():
             **evaluation.output_files(MODEL, "{setting}"),
         log:
             evaluation.log_file(MODEL, "{setting}"),
+        benchmark:
+            benchmark_file(evaluation.name, evaluation.log_file(MODEL, "{setting}"))
         conda:
             "../../envs/simreg.yaml"
         threads: config["resources"]["eval_threads"]
@@ -20,12 +22,15 @@ for evaluation in EVALUATIONS.values():
             mem_mb=config["resources"]["eval_mem_mb"],
             runtime=config["resources"][evaluation.runtime],
             gpu=config["resources"]["gpu"] if evaluation.gpu else 0,
+            slurm_partition=devices.slurm_partition(
+                config["resources"]["gpu"] if evaluation.gpu else 0
+            ),
         params:
             kind=evaluation.name,
             inputs=lambda w, input: named_files("--input", dict(input.items())),
             outputs=lambda w, output: named_files("--out", dict(output.items())),
             params=evaluation_params(evaluation),
             model_keys=lambda w: json.dumps(model_key(w).columns()),
-            device=config["training"]["device"],
+            device=job_device,
         shell:
             EVALUATION_COMMAND

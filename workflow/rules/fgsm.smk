@@ -11,6 +11,8 @@ rule fgsm_perturbations:
         fgsm_perturbations_file("{task}", "{seed}"),
     log:
         "results/logs/fgsm_perturbations/{task}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/fgsm_perturbations/{task}/seed{seed}.tsv"
     conda:
         "../../envs/simreg.yaml"
     threads: config["resources"]["eval_threads"]
@@ -18,11 +20,12 @@ rule fgsm_perturbations:
         mem_mb=config["resources"]["eval_mem_mb"],
         runtime=config["resources"]["eval_runtime"],
         gpu=config["resources"]["gpu"],
+        slurm_partition=devices.slurm_partition(config["resources"]["gpu"]),
     params:
         n_images=optional("--n-images", config["fgsm_transfer"]["n_images"]),
         batch_size=config["fgsm_transfer"]["batch_size"],
         model_keys=lambda w: json.dumps(fgsm_source(w.task, w.seed).columns()),
-        device=config["training"]["device"],
+        device=job_device,
     shell:
         "simreg fgsm-perturbations --model {input.model} --dataset {input.task} --out {output}"
         " {params.n_images} --batch-size {params.batch_size} --keys '{params.model_keys}'"

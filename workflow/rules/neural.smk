@@ -10,6 +10,8 @@ rule simulate_recordings:
         paths.simulated_recordings_file("{scan}"),
     log:
         "results/logs/simulate_recordings/{scan}.log",
+    benchmark:
+        "results/benchmarks/simulate_recordings/{scan}.tsv"
     conda:
         "../../envs/simreg.yaml"
     resources:
@@ -29,6 +31,8 @@ rule fit_predictor:
         **paths.predictor_files("{scan}", "{seed}"),
     log:
         "results/logs/fit_predictor/{scan}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/fit_predictor/{scan}/seed{seed}.tsv"
     conda:
         "../../envs/simreg.yaml"
     threads: config["resources"]["train_threads"]
@@ -36,10 +40,11 @@ rule fit_predictor:
         mem_mb=config["resources"]["train_mem_mb"],
         runtime=config["resources"]["train_runtime"],
         gpu=config["resources"]["gpu"],
+        slurm_partition=devices.slurm_partition(config["resources"]["gpu"]),
     params:
         settings=neural_params("predictor"),
         model_keys=lambda w: json.dumps({"scan": w.scan, "model_seed": int(w.seed)}),
-        device=config["training"]["device"],
+        device=job_device,
     shell:
         "simreg fit-predictor --recordings {input} --seed {wildcards.seed}"
         " --model-out {output.model} --neurons-out {output.neurons}"
@@ -56,6 +61,8 @@ rule neural_similarity:
         paths.neural_similarity_file("{dataset}_{color}_n{n}"),
     log:
         "results/logs/neural_similarity/{dataset}_{color}_n{n}.log",
+    benchmark:
+        "results/benchmarks/neural_similarity/{dataset}_{color}_n{n}.tsv"
     conda:
         "../../envs/simreg.yaml"
     resources:

@@ -23,6 +23,8 @@ rule figure:
         data=figure_file("{name}", ".data.csv"),
     log:
         "results/logs/figure/{name}.log",
+    benchmark:
+        "results/benchmarks/figure/{name}.tsv"
     wildcard_constraints:
         name="|".join(config["figures"]) or "no_figure",
     localrule: True
@@ -56,6 +58,8 @@ rule table:
         ),
     log:
         "results/logs/table/{name}.log",
+    benchmark:
+        "results/benchmarks/table/{name}.tsv"
     wildcard_constraints:
         name="|".join(n for n, t in TARGETS.items() if t.kind == "table"),
     localrule: True

@@ -5,6 +5,8 @@ rule similarity:
         similarity_file("{dataset}_{color}_n{n}"),
     log:
         "results/logs/similarity/{dataset}_{color}_n{n}.log",
+    benchmark:
+        "results/benchmarks/similarity/{dataset}_{color}_n{n}.tsv"
     conda:
         "../../envs/simreg.yaml"
     resources:

@@ -15,6 +15,8 @@ if PACK_SIZE == 1:
             metrics=metrics_file(MODEL),
         log:
             log_file("train", MODEL),
+        benchmark:
+            benchmark_file("train", log_file("train", MODEL))
         conda:
             "../../envs/simreg.yaml"
         threads: config["resources"]["train_threads"]
@@ -22,6 +24,7 @@ if PACK_SIZE == 1:
             mem_mb=lambda w, attempt: config["resources"]["train_mem_mb"] * attempt,
             runtime=train_runtime,
             gpu=config["resources"]["gpu"],
+            slurm_partition=devices.slurm_partition(config["resources"]["gpu"]),
         params:
             # Checkpoints live outside the outputs, so a failed job keeps them and a rerun resumes.
             checkpoint_dir=checkpoint_dir(MODEL),
@@ -30,7 +33,7 @@ if PACK_SIZE == 1:
             ),
             settings=train_settings,
             model_keys=lambda w: json.dumps(model_key(w).columns()),
-            device=config["training"]["device"],
+            device=job_device,
         shell:
             "simreg train --task-data {input.task} {params.inputs}"
             " --model-out {output.model} --metrics-out {output.metrics}"
@@ -46,6 +49,8 @@ else:
             pack=directory(pack_dir(PACK)),
         log:
             pack_log(PACK),
+        benchmark:
+            benchmark_file("train_pack", pack_log(PACK))
         conda:
             "../../envs/simreg.yaml"
         threads: config["resources"]["train_threads"]
@@ -54,6 +59,7 @@ else:
             mem_mb=train_pack_resource("train_mem_mb"),
             runtime=train_pack_resource("train_runtime"),
             gpu=config["resources"]["gpu"],
+            slurm_partition=devices.slurm_partition(config["resources"]["gpu"]),
         params:
             # Checkpoints live outside the outputs, so a failed job keeps them and a rerun resumes.
             checkpoint_dir=pack_checkpoint_dir(PACK),
@@ -62,7 +68,7 @@ else:
             metrics_outs=train_pack_outputs("metrics"),
             settings=train_pack_settings,
             model_keys=lambda w: json.dumps([m.columns() for m in pack(w).members]),
-            device=config["training"]["device"],
+            device=job_device,
         shell:
             "simreg train-pack --task-data {input.task} {params.inputs}"
             " --model-out {params.model_outs} --metrics-out {params.metrics_outs}"

@@ -2,6 +2,7 @@
 
     simreg dataset             build a dataset HDF5 in one color mode        (simreg.data)
     simreg corruptions         its corrupted test set (CIFAR-10-C, ...)      (simreg.data)
+    simreg download            fetch a dataset's or corrupted set's files    (simreg.data)
     simreg simulate-recordings one scan of a simulated V1 population          (simreg.neural)
     simreg fit-predictor       the predictive model of one scan and seed     (simreg.neural)
     simreg similarity          pixel similarity of N regularization images   (simreg.targets)
@@ -13,6 +14,7 @@
     simreg figure NAME / table NAME   one registered figure or table         (simreg.report)
     simreg claims              the papers' claims checked, with verdicts     (simreg.report)
     simreg check-config FILE ...      merge and validate config files        (simreg.config)
+    simreg plan [--configfile F ...]  jobs per rule and figure, device hours (simreg.plan)
 
 Commands take explicit paths and only the parameters they need (JSON for structured ones),
 so every step can be run, and debugged, without Snakemake. Defaults come from
@@ -60,6 +62,18 @@ def cmd_corruptions(a):
                                download=a.download, verify=a.verify, seed=a.seed,
                                n_images=a.n_images)
     print(f"simreg corruptions: {a.out} ({origin})", file=sys.stderr)
+
+
+def cmd_download(a):
+    from simreg.data import download
+
+    if a.corruptions:
+        record = download.fetch_corruptions(a.name, a.dir or a.data_root, a.source)
+    else:
+        record = download.fetch_dataset(a.name, a.data_root)
+    download.write_record({"dataset": a.name, **record}, a.out)
+    print(f"simreg download: {a.name}{' (corruptions)' if a.corruptions else ''}: {record}",
+          file=sys.stderr)
 
 
 def cmd_robustbench_corruptions(a):
@@ -179,6 +193,19 @@ def cmd_check_config(a):
           f"({len(config.get('figures') or {})} figure grids)")
 
 
+def cmd_plan(a):
+    from simreg import plan
+
+    if a.calibrate:
+        record = plan.calibrate(a.configfile or [plan.CALIBRATION_CONFIG], cores=a.cores,
+                                targets=a.targets or ["all"], benchmarks_root=a.benchmarks)
+        print(f"simreg plan: calibrated in {record['wall_s']} s on {record['machine']}; "
+              f"benchmark files under {a.benchmarks}", file=sys.stderr)
+        return
+    print(plan.report(a.configfile, benchmarks_root=a.benchmarks,
+                      benchmark_json=a.benchmark_json, targets=a.targets or ["all"]))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="simreg", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -219,6 +246,20 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=corruptions.seed)
     c.add_argument("--n-images", type=int, default=corruptions.n_images)
     c.set_defaults(run=cmd_corruptions)
+
+    dl = sub.add_parser("download", help="fetch a dataset's files (or, with --corruptions, its "
+                        "official corrupted test set) for the jobs that read them; the "
+                        "download rules run it on the login node")
+    dl.add_argument("--name", required=True, help="dataset name (cifar10, imagenette, ...)")
+    dl.add_argument("--data-root", default=data.root)
+    dl.add_argument("--corruptions", action="store_true")
+    dl.add_argument("--dir", default=corruptions.dir,
+                    help="with --corruptions: the folder for CIFAR-10-C/; default --data-root")
+    dl.add_argument("--source", default=corruptions.source, choices=["auto", "official"],
+                    help="with --corruptions: auto records a failed download (the corruptions "
+                    "are then generated), official raises it")
+    dl.add_argument("--out", required=True, help="JSON record of what was fetched")
+    dl.set_defaults(run=cmd_download)
 
     rb = sub.add_parser("robustbench-corruptions",
                         help="accuracy of a RobustBench model on a corrupted test set")
@@ -355,6 +396,22 @@ def parser() -> argparse.ArgumentParser:
     cc.add_argument("files", nargs="+", metavar="FILE",
                     help="e.g. config.yaml configs/quick.yaml")
     cc.set_defaults(run=cmd_check_config, logged=False)  # a user's command, not a job's
+
+    pl = sub.add_parser("plan", help="a config's jobs per rule and per figure/table (from "
+                        "Snakemake's own DAG) and its device hours per stage, from measured "
+                        "benchmark files (docs/running.md); run from the repository")
+    pl.add_argument("--configfile", nargs="+", default=[], metavar="FILE",
+                    help="merged over config.yaml, as snakemake --configfile")
+    pl.add_argument("--targets", nargs="+", default=None, help="default: all")
+    pl.add_argument("--benchmarks", default="results/benchmarks",
+                    help="the benchmark files (and calibration.json) to estimate from")
+    pl.add_argument("--benchmark-json", default=None,
+                    help="a benchmarks/run.py JSON: its epoch_s times the training jobs")
+    pl.add_argument("--calibrate", action="store_true",
+                    help="run the DAG of --configfile (default configs/quick.yaml) with "
+                    "--cores, writing every job's benchmark file, and record its sizes")
+    pl.add_argument("--cores", type=int, default=2)
+    pl.set_defaults(run=cmd_plan, logged=False)
     return p
 
 
@@ -367,12 +424,18 @@ def main(argv=None) -> int:
         from simreg.train.regularizers import load_plugins
 
         load_plugins(plugins)
-    if getattr(args, "device", None) == "auto":
+    device = getattr(args, "device", None)
+    if device == "auto" or device == "cuda":
         # Several GPUs on one machine: give this job its own (simreg.devices) before torch
         # initializes CUDA; "auto" then means "cuda" (= the claimed GPU) or the CPU.
         from simreg.devices import claim_gpu
 
         claim_gpu()
+    if device is not None and device.startswith("cuda"):
+        # a job given a GPU that sees none stops here, saying why (simreg.devices)
+        from simreg.devices import require_cuda
+
+        require_cuda(device)
     # Logs are appended to (rules write `2>> {log}`), so a rerun after a killed job keeps the
     # earlier attempt's log above this line.
     if getattr(args, "logged", True):

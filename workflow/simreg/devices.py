@@ -9,7 +9,13 @@ releases it even when a job crashes or is killed: no stale lock files to clean u
 
 Left alone:
 * ``CUDA_VISIBLE_DEVICES`` already set (SLURM with ``--gpus``/``--gres`` sets it, or you did);
-* machines without NVIDIA GPUs (nothing to claim, ``auto`` falls back to the CPU).
+* machines without NVIDIA GPUs (nothing to claim).
+
+A job that was given a GPU runs with ``--device cuda`` (the rules pass it when the job's
+``gpu`` resource is above 0, or ``training.device: cuda``), and :func:`require_cuda` stops it
+with the reason and the fix when it sees no CUDA device, instead of training on the CPU for
+days. ``--device auto`` (a job given no GPU) uses a GPU when it sees one, else the CPU;
+``--device cpu`` is the explicit choice of the CPU.
 
 The lock directory is ``$SIMREG_GPU_LOCK_DIR`` or ``/tmp`` (one machine's jobs share it;
 apptainer binds the host's ``/tmp`` by default, so jobs in containers see the same locks).
@@ -88,3 +94,52 @@ def release_all() -> None:
     """Release every claim of this process (tests; a job just exits)."""
     while _held:
         os.close(_held.pop())
+
+
+def job_device(configured: str, gpus: int = 0, gres: str | None = None) -> str:
+    """The ``--device`` of a job: ``cuda`` when it was given a GPU (``gpu`` resource > 0, or a
+    ``gres`` naming a GPU) and the config says ``auto``; else the configured device (``cpu``
+    stays the CPU, also on a GPU job)."""
+    given_gpu = (gpus or 0) > 0 or "gpu" in str(gres or "")
+    return "cuda" if configured == "auto" and given_gpu else configured
+
+
+GPU_PARTITION_ENV = "SIMREG_GPU_PARTITION"
+
+
+def slurm_partition(gpus, environ=None) -> str:
+    """The SLURM partition of a job (its ``slurm_partition`` resource): for a job with GPUs
+    ``$SIMREG_GPU_PARTITION`` when set, else ``$SBATCH_PARTITION``; empty (the plugin's
+    default partition) when neither is set. The rules' one place for the GPU partition."""
+    environ = os.environ if environ is None else environ
+    gpu = environ.get(GPU_PARTITION_ENV) if (gpus or 0) > 0 else None
+    return gpu or environ.get("SBATCH_PARTITION", "")
+
+
+def no_cuda_message(device: str, environ=None) -> str:
+    environ = os.environ if environ is None else environ
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    return (
+        f"this job was given a GPU (--device {device}: its `gpu` resource is above 0, or "
+        f"training.device is cuda) but sees no CUDA device (CUDA_VISIBLE_DEVICES="
+        f"{visible if visible is not None else 'unset'}). It will not fall back to the CPU, "
+        "where training takes days. Fix: in a container, apptainer needs --nv (run snakemake "
+        "from the repository, whose workflow profile profiles/default passes it, or add "
+        "--apptainer-args=\"--nv\"); on SLURM, submit to a partition with GPUs "
+        "(SIMREG_GPU_PARTITION, docs/running.md); check `nvidia-smi` and that torch is a CUDA "
+        "build. To run on the CPU, say so: snakemake --config 'training={device: cpu}' (or "
+        "'resources={gpu: 0}' for jobs that should ask for no GPU)."
+    )
+
+
+def require_cuda(device: str, available=None) -> None:
+    """Stop a job run with ``--device cuda[:i]`` that sees no CUDA device, saying why and how
+    to fix it (``available``: the answer of ``torch.cuda.is_available``, for tests)."""
+    if not str(device).startswith("cuda"):
+        return
+    if available is None:
+        import torch
+
+        available = torch.cuda.is_available()
+    if not available:
+        raise SystemExit(f"simreg: error: {no_cuda_message(device)}")

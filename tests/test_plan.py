@@ -1,0 +1,121 @@
+"""simreg plan: its job counts are Snakemake's own, and its hours come from benchmark files
+scaled by the documented model (simreg.plan)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from simreg import plan
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def dry_run_counts(*configfiles) -> Counter:
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "--quiet",
+                          "rules", "all", "--configfile", *configfiles],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    table = out.stdout.split("Job stats:")[1].split("total")[0]
+    return Counter({m.group(1): int(m.group(2))
+                    for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)})
+
+
+def test_job_counts_equal_snakemakes_dry_run_for_the_quick_config(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    jobs, edges = plan.snakemake_dag(["configs/quick.yaml"])
+    counts = plan.per_rule(jobs)
+    assert counts == dry_run_counts("configs/quick.yaml")
+    assert sum(counts.values()) > 200
+    # every figure needs its own job and, through the edges, the trainings it draws
+    targets = plan.per_target(jobs, edges)
+    assert targets["figure noise_accuracy"]["figure"] == 1
+    assert targets["figure noise_accuracy"]["train"] > 0
+    assert len(targets) == counts["figure"] + counts["table"]
+
+
+def test_hours_are_the_measured_mean_scaled_by_the_grids_sizes(tmp_path):
+    """Two measured train jobs (10 s and 30 s at 4 epochs): a config with 40 epochs plans
+    10x the mean per job; an unmeasured rule is named, not guessed."""
+    for i, seconds in enumerate((10.0, 30.0)):
+        path = tmp_path / "train" / f"m{i}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("s\th:m:s\tmax_rss\n" f"{seconds}\t0:00:10\t100.0\n")
+    measured = plan.read_benchmarks(tmp_path)
+    assert [m["s"] for m in measured["train"]] == [10.0, 30.0]
+    config = {"model": {"width": 8}, "training": {"epochs": 4}}
+    jobs = {0: plan.Job(0, "train", {"task": "digits_gray"}),
+            1: plan.Job(1, "train", {"task": "digits_gray"}),
+            2: plan.Job(2, "noise", {})}
+    edges = [(0, 2)]
+    calibration = plan.calibration_sizes(config, [(j.rule, j.wildcards) for j in jobs.values()])
+    big = {"model": {"width": 8}, "training": {"epochs": 40}}
+    est = plan.estimate(big, jobs, edges, measured, calibration)
+    train = next(r for r in est.rows if r[1] == "train")
+    assert train[2] == 2 and train[3] == pytest.approx(2 * 20.0 * 10 / 3600)
+    assert est.unmeasured == ["noise"]  # no calibration start: left out
+    assert est.hours == {"training": pytest.approx(400 / 3600)}
+    assert est.extrapolated == []
+    # another width: not comparable, left out and named (no width^2 extrapolation)
+    wide = {"model": {"width": 16}, "training": {"epochs": 4}}
+    est = plan.estimate(wide, jobs, edges, measured, calibration)
+    assert "training" not in est.hours and est.extrapolated == ["train"]
+    # a fixed start (imports) of 5 s is not scaled: 2 x (5 + 15 x 10) s; an unmeasured rule
+    # then counts its start
+    calibration["startup_s"] = 5.0
+    est = plan.estimate(big, jobs, edges, measured, calibration)
+    assert est.hours["training"] == pytest.approx(2 * (5 + 15 * 10) / 3600)
+    assert est.hours["evaluation"] == pytest.approx(5 / 3600)
+
+
+def test_parse_dot_reads_rules_wildcards_and_edges():
+    text = ('\t0[label = "all", color = "0.00 0.6 0.85", style="rounded"];\n'
+            '\t3[label = "train\\nseed: 0\\ntask: digits_gray", color = "x"];\n'
+            '\t5[label = "noise", color = "x"];\n\t3 -> 5\n\t5 -> 0\n')
+    jobs, edges = plan.parse_dot(text)
+    assert jobs[3].rule == "train" and jobs[3].wildcards == {"seed": "0", "task": "digits_gray"}
+    assert edges == [(3, 5), (5, 0)]
+    assert plan.full_wildcards(jobs, edges)[5] == {"seed": "0", "task": "digits_gray"}
+
+
+def test_download_names_match_the_sources():
+    from simreg.data import download
+    from simreg.data.corrupted import RELEASES
+    from simreg.data.sources import TORCHVISION_SOURCES
+
+    assert set(download.DOWNLOADABLE) == {*TORCHVISION_SOURCES, "imagenette"}
+    assert set(download.OFFICIAL_CORRUPTIONS) == set(RELEASES)
+
+
+def test_calibration_runs_one_job_per_rule_and_one_training_per_method(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    jobs = plan.dry_run_jobs(["configs/quick.yaml"])
+    chosen = plan.calibration_targets(jobs)
+    rules = Counter(j["rule"] for j in chosen)
+    methods = {j["wildcards"]["method"] for j in jobs if j["rule"] == "train"}
+    assert rules["train"] == len(methods) > 5
+    assert {r for r in rules if r != "train"} == (
+        {j["rule"] for j in jobs} - plan.NOT_CALIBRATED - {"train"})
+    assert all(n == 1 for r, n in rules.items() if r != "train")
+    assert len(chosen) < len(jobs) / 5  # a small set
+    noise = next(j for j in chosen if j["rule"] == "noise")
+    assert noise["wildcards"]["method"] == "none" and noise["output"][0].endswith(".csv")
+
+
+def test_a_benchmark_json_times_the_trainings():
+    """benchmarks/run.py's epoch_s (a CIFAR-10 epoch of 49,500 images): a job costs its
+    method's epoch times the task's images over that, times the epochs; an untimed method
+    counts as none, and says so."""
+    config = {"model": {"width": 64}, "training": {"epochs": 2}}
+    jobs = {0: plan.Job(0, "train", {"task": "cifar10_gray", "method": "threshold"}),
+            1: plan.Job(1, "train", {"task": "cifar10_gray", "method": "pgd_at"})}
+    est = plan.estimate(config, jobs, [], {}, {}, epoch_s={"none": 10.0, "threshold": 20.0})
+    row = next(r for r in est.rows if r[1] == "train")
+    assert row[3] == pytest.approx((20 + 10) * 2 * 50000 / 49500 / 3600)
+    assert "pgd_at" in row[4] and "threshold" not in row[4]

@@ -1,0 +1,493 @@
+"""``simreg plan``: what a config's run costs, before running it.
+
+The jobs come from Snakemake itself: ``snakemake --dag --forceall`` (every job of the DAG,
+done or not, with its rule and wildcards, and which job feeds which), so the counts are
+exactly the ones ``snakemake -n --forceall`` plans. From that graph the plan prints the jobs
+per rule and per figure or table (the jobs each one needs, shared jobs counted in each).
+
+Device hours come from measurements, never from guesses:
+
+* the ``benchmark:`` files of a run (``results/benchmarks/<rule>/...tsv``; every job that
+  runs simreg writes one), from a calibration on your own machine (``simreg plan
+  --calibrate``: a small fixed set of jobs of a config's DAG, the first training of each
+  method and the first job of every other rule, by default of ``configs/quick.yaml``; it
+  records their sizes and a job's fixed start in ``calibration.json`` beside the files);
+* or, for the training jobs, the ``epoch_s`` of a ``benchmarks/run.py`` JSON (seconds per
+  CIFAR-10 epoch of each method).
+
+The scaling model (docs/running.md): a job costs a fixed start (Python, torch and simreg
+imported; measured by ``--calibrate``) plus work linear in its size: its rule's mean measured
+seconds less the start, times (its size in the planned config / the rule's mean size in the
+calibration). A rule's size, at a fixed model and image size:
+
+* train (train_pack: times its seeds): epochs x training images of the job's task;
+* evaluations: images evaluated (null: the task's test set) x attack steps x repeats x the
+  values it runs over (epsilons, draws);
+* every other rule: its measured mean, unscaled.
+
+A rule measured at another model width or image size than the planned one is not scaled
+(time per image does not follow width^2 x pixels from a tiny model, which uses a machine
+poorly: scaled so, the quick config's trainings put a CPU run of the paper's grid near a
+million hours); it is named and left out of the hours. Calibrate with the planned model and
+data for those (``configs/calibrate.yaml``: the paper's grid with one epoch and fewer
+images), or give the training jobs ``--benchmark-json``.
+A rule that was not measured counts a job's start per job (or nothing, without a
+calibration), and is named below the table.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCHMARKS = Path("results") / "benchmarks"
+CALIBRATION_CONFIG = "configs/quick.yaml"
+
+# train images (after the test split) and image side of the built-in datasets; a task not
+# listed counts as the calibration's task
+TRAIN_IMAGES = {"digits": 1438, "photos": 1664, "cifar10": 50000, "cifar100": 50000,
+                "mnist": 60000, "fashionmnist": 60000}
+CIFAR10_EPOCH = 49500  # the images of benchmarks/run.py's epoch_s (50,000 less 1% validation)
+IMAGE_SIDE = {"digits": 8, "photos": 16, "cifar10": 32, "cifar100": 32, "mnist": 28,
+              "fashionmnist": 28}
+STAGES = {"train": "training", "train_pack": "training", "train_pack_member": "training",
+          "dataset": "data", "download": "data", "download_corruptions": "data",
+          "corruptions": "data", "similarity": "data", "neural_similarity": "neural",
+          "simulate_recordings": "neural", "fit_predictor": "neural",
+          "figure": "report", "table": "report", "all": "report"}
+
+
+@dataclass
+class Job:
+    id: int
+    rule: str
+    wildcards: dict = field(default_factory=dict)
+
+
+def snakemake_dag(configfiles=(), targets=("all",), snakefile="Snakefile", cwd=None,
+                  extra=()) -> tuple[dict[int, Job], list[tuple[int, int]]]:
+    """Every job of the DAG (``--forceall``) and its edges (input job -> job), from
+    ``snakemake --dag``."""
+    command = [sys.executable, "-m", "snakemake", "--dag", "--forceall", *targets,
+               "-s", str(snakefile), *extra]
+    if configfiles:
+        command += ["--configfile", *configfiles]
+    out = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"snakemake --dag failed:\n{out.stderr[-3000:]}")
+    return parse_dot(out.stdout)
+
+
+def parse_dot(text: str) -> tuple[dict[int, Job], list[tuple[int, int]]]:
+    jobs, edges = {}, []
+    for line in text.splitlines():
+        if m := re.match(r'\s*(\d+)\[label = "([^"]*)"', line):
+            rule, *pairs = m.group(2).split("\\n")
+            jobs[int(m.group(1))] = Job(int(m.group(1)), rule,
+                                        dict(p.split(": ", 1) for p in pairs))
+        elif m := re.match(r"\s*(\d+) -> (\d+)", line):
+            edges.append((int(m.group(1)), int(m.group(2))))
+    return jobs, edges
+
+
+def full_wildcards(jobs: dict[int, Job], edges) -> dict[int, dict]:
+    """Each job's wildcards with those it shares with its inputs' jobs (the DOT labels show
+    only a job's new ones): an evaluation gets its model's task and method."""
+    parents = defaultdict(list)
+    for a, b in edges:
+        parents[b].append(a)
+    memo: dict[int, dict] = {}
+
+    def of(i):
+        if i not in memo:
+            merged = {}
+            for p in parents[i]:
+                merged.update(of(p))
+            merged.update(jobs[i].wildcards)
+            memo[i] = merged
+        return memo[i]
+
+    sys.setrecursionlimit(max(10000, sys.getrecursionlimit()))
+    return {i: of(i) for i in jobs}
+
+
+def per_rule(jobs: dict[int, Job]) -> Counter:
+    return Counter(job.rule for job in jobs.values())
+
+
+def per_target(jobs: dict[int, Job], edges) -> dict[str, Counter]:
+    """For each figure and table: the jobs it needs (itself included), per rule."""
+    parents = defaultdict(list)
+    for a, b in edges:
+        parents[b].append(a)
+    result = {}
+    for job in jobs.values():
+        if job.rule not in ("figure", "table"):
+            continue
+        seen, stack = set(), [job.id]
+        while stack:
+            i = stack.pop()
+            if i not in seen:
+                seen.add(i)
+                stack.extend(parents[i])
+        result[f"{job.rule} {job.wildcards.get('name', job.id)}"] = Counter(
+            jobs[i].rule for i in seen)
+    return result
+
+
+# ---- sizes ----------------------------------------------------------------------------------
+def _task_volume(task: str | None, default: float) -> float:
+    dataset = (task or "").split("_")[0]
+    if dataset not in TRAIN_IMAGES:
+        return default
+    return IMAGE_SIDE[dataset] ** 2  # color changes only the first convolution
+
+
+def _suite_steps(config: dict) -> float:
+    suite = config["minimal_distance"].get("suite") or {}
+    total = 0
+    for runs in (suite.get("attacks") or {}).values():
+        for run in runs or []:
+            total += (run.get("steps") or run.get("max_iter") or 1) * (
+                run.get("binary_search_steps") or 1)
+    return max(total, 1) * (suite.get("repeats") or 1)
+
+
+TEST_IMAGES = {"digits": 359, "photos": 416, "cifar10": 10000, "cifar100": 10000,
+               "mnist": 10000, "fashionmnist": 10000}
+# evaluation rule -> (config section, the section's keys its work is proportional to, besides
+# its images: a number, or a list whose length counts)
+EVALUATION_SIZES = {
+    "noise": ("noise", ()),
+    "fgsm_transfer": ("fgsm_transfer", ()),
+    "fgsm_perturbations": ("fgsm_transfer", ()),
+    "whitebox": ("whitebox", ("pgd_steps", "epsilons_255")),
+    "boundary": ("boundary", ("repeats",)),
+    "minimal_distance": ("minimal_distance", ()),
+    "lrc_noise": ("lrc_noise", ("draws", "zetas")),
+    "eigenspectrum": ("eigenspectrum", ()),
+    "sensitivity": ("sensitivity", ("pgd_steps", "epsilons_255")),
+    "corruption_accuracy": ("corruption_accuracy", ()),
+}
+
+
+def shape(config: dict, wildcards: dict, default_volume: float) -> float:
+    """width^2 x pixels of the job's task: a planned job whose shape differs from the
+    calibration's is not comparable (module docstring)."""
+    return config["model"]["width"] ** 2 * _task_volume(wildcards.get("task"), default_volume)
+
+
+def rule_size(config: dict, rule: str, wildcards: dict, default_volume: float) -> float | None:
+    """The size a job's work grows with at a fixed model and image size: epochs x training
+    images (x seeds of a pack) for training; images x steps (x repeats, x values) for an
+    evaluation; None: not scaled."""
+    task = wildcards.get("task")
+    dataset = (task or "").split("_")[0]
+    if rule in ("train", "train_pack"):
+        seeds = len(wildcards.get("seeds", "0").split("-"))
+        return config["training"]["epochs"] * TRAIN_IMAGES.get(dataset, 1.0) * seeds
+    if rule not in EVALUATION_SIZES:
+        return None
+    name, keys = EVALUATION_SIZES[rule]
+    section = config.get(name) or {}
+    size = section.get("n_images") or TEST_IMAGES.get(dataset, 1.0)  # null: the whole test set
+    for key in keys:
+        value = section.get(key)
+        size *= (len(value) if isinstance(value, (list, tuple)) else value or 1)
+    if rule == "boundary":
+        settings = section.get("settings") or {}
+        steps = (settings.get(wildcards.get("setting")) or {}).get("steps")
+        if steps is None and settings:
+            steps = sum((v or {}).get("steps", 1) for v in settings.values()) / len(settings)
+        size *= steps or 1
+    elif rule == "minimal_distance":
+        size *= _suite_steps(config)
+    return size
+
+
+# ---- measurements ---------------------------------------------------------------------------
+def read_benchmarks(root: str | Path = BENCHMARKS) -> dict[str, list[dict]]:
+    """Every benchmark TSV under ``root``, per rule (``root/<rule>/...``): seconds, max RSS
+    (MB) and the job's wildcards as far as its path tells them."""
+    root = Path(root)
+    found = defaultdict(list)
+    for path in sorted(root.glob("*/**/*.tsv")):
+        with open(path) as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+        if not rows:
+            continue
+        rule = path.relative_to(root).parts[0]
+        rss = rows[-1].get("max_rss", "")
+        found[rule].append({"s": float(rows[-1]["s"]), "max_rss": _float(rss),
+                            "path": str(path)})
+    return dict(found)
+
+
+def _float(text):
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+@dataclass
+class Estimate:
+    rows: list          # (stage, rule, jobs, hours or None, basis)
+    hours: dict         # stage -> hours
+    unmeasured: list
+    extrapolated: list = field(default_factory=list)
+
+
+def estimate(config: dict, jobs: dict[int, Job], edges, measured: dict[str, list[dict]],
+             calibration: dict, epoch_s: dict | None = None) -> Estimate:
+    """Device hours per rule and stage (module docstring)."""
+    wildcards = full_wildcards(jobs, edges)
+    cal_sizes = calibration.get("sizes", {})
+    cal_volume = calibration.get("volume", 64.0)
+    by_rule = defaultdict(list)
+    for i, job in jobs.items():
+        by_rule[job.rule].append(wildcards[i])
+    rows, hours, unmeasured, extrapolations = [], defaultdict(float), [], []
+    for rule, jobs_wc in sorted(by_rule.items(), key=lambda kv: -len(kv[1])):
+        stage = STAGES.get(rule, "evaluation")
+        if rule in ("train", "train_pack") and epoch_s:
+            seconds, untimed = 0.0, set()
+            for wc in jobs_wc:
+                method = wc.get("method")
+                if method not in epoch_s:
+                    untimed.add(method)
+                per_epoch = epoch_s.get(method, epoch_s["none"])
+                seeds = len(wc.get("seeds", "0").split("-"))
+                # a CIFAR-10 epoch (49,500 images), scaled to the task's training images
+                images = TRAIN_IMAGES.get((wc.get("task") or "").split("_")[0], CIFAR10_EPOCH)
+                seconds += per_epoch * images / CIFAR10_EPOCH * config["training"]["epochs"] * seeds
+            basis = "benchmarks/run.py epoch_s"
+            if untimed:
+                basis += f" (not timed, counted as none: {', '.join(sorted(untimed))})"
+            rows.append((stage, rule, len(jobs_wc), seconds / 3600, basis))
+            hours[stage] += seconds / 3600
+            continue
+        if rule not in measured:
+            if rule in ("all", "train_pack_member", "download", "download_corruptions"):
+                rows.append((stage, rule, len(jobs_wc), None, "not a device job"))
+                continue
+            start = calibration.get("startup_s")
+            unmeasured.append(rule)
+            if start is None:
+                rows.append((stage, rule, len(jobs_wc), None, "not measured"))
+                continue
+            rows.append((stage, rule, len(jobs_wc), start * len(jobs_wc) / 3600,
+                         "not measured: the start only"))
+            hours[stage] += start * len(jobs_wc) / 3600
+            continue
+        mean_s = sum(m["s"] for m in measured[rule]) / len(measured[rule])
+        start = min(calibration.get("startup_s", 0.0), mean_s)
+        base = cal_sizes.get(rule)
+        if base and calibration.get("shape") and any(
+                abs(shape(config, wc, cal_volume) / calibration["shape"] - 1) > 1e-9
+                for wc in jobs_wc):
+            # measured on another model width or image size: not comparable (module docstring)
+            rows.append((stage, rule, len(jobs_wc), None,
+                         "measured at another width or image size: calibrate this config"))
+            extrapolations.append(rule)
+            continue
+        seconds, basis = 0.0, f"mean of {len(measured[rule])}"
+        for wc in jobs_wc:
+            size = rule_size(config, rule, wc, cal_volume)
+            factor = size / base if size and base else 1.0
+            seconds += start + (mean_s - start) * factor
+        if base:
+            basis += ", scaled"
+        rows.append((stage, rule, len(jobs_wc), seconds / 3600, basis))
+        hours[stage] += seconds / 3600
+    return Estimate(rows, dict(hours), unmeasured, extrapolations)
+
+
+def calibration_sizes(config: dict, jobs: list[tuple[str, dict]]) -> dict:
+    """The mean size of each scaled rule over the calibration's jobs ((rule, wildcards)),
+    the pixels of their task and their width^2 x pixels (the base of the extrapolation)."""
+    volumes = Counter(_task_volume(wc.get("task"), 0) for _, wc in jobs if wc.get("task"))
+    volumes.pop(0, None)
+    volume = volumes.most_common(1)[0][0] if volumes else 64.0
+    sums, counts = defaultdict(float), Counter()
+    for rule, wc in jobs:
+        size = rule_size(config, rule, wc, volume)
+        if size:
+            sums[rule] += size
+            counts[rule] += 1
+    return {"sizes": {r: sums[r] / counts[r] for r in sums}, "volume": volume,
+            "shape": config["model"]["width"] ** 2 * volume}
+
+
+def dry_run_jobs(configfiles=(), targets=("all",), snakefile="Snakefile", cwd=None) -> list[dict]:
+    """Each job of ``snakemake -n --forceall`` as printed: rule, outputs, wildcards."""
+    command = [sys.executable, "-m", "snakemake", "-n", "--forceall", *targets,
+               "-s", str(snakefile)]
+    if configfiles:
+        command += ["--configfile", *configfiles]
+    out = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"snakemake -n failed:\n{out.stderr[-3000:]}")
+    jobs, current = [], None
+    for line in out.stdout.splitlines():
+        if m := re.match(r"^(local)?rule (\w+):$", line):
+            current = {"rule": m[2], "output": [], "wildcards": {}}
+            jobs.append(current)
+        elif current is not None and (m := re.match(r"^    (\w+): (.*)$", line)):
+            if m[1] == "output":
+                current["output"] = m[2].split(", ")
+            elif m[1] == "wildcards":
+                current["wildcards"] = dict(kv.split("=", 1) for kv in m[2].split(", "))
+        elif not line.startswith("    "):
+            current = None
+    return jobs
+
+
+# jobs a calibration never runs: targets, downloads, links, and RobustBench (its weights)
+NOT_CALIBRATED = {"all", "figure", "table", "download", "download_corruptions",
+                  "train_pack_member", "robustbench_corruptions"}
+
+
+def calibration_targets(jobs: list[dict]) -> list[dict]:
+    """The small fixed set a calibration runs: the first training job of each method, and the
+    first job of every other rule (on the DAG's most common task and of the unregularized
+    model where there is one); their inputs' jobs come along."""
+    tasks = Counter(j["wildcards"]["task"] for j in jobs if "task" in j["wildcards"])
+    main = tasks.most_common(1)[0][0] if tasks else None
+    chosen, seen = [], set()
+    ordered = sorted(jobs, key=lambda j: (j["wildcards"].get("task", main) != main,
+                                          j["wildcards"].get("method") != "none"))
+    for job in ordered:
+        rule = job["rule"]
+        if rule in NOT_CALIBRATED or not job["output"]:
+            continue
+        key = (rule, job["wildcards"].get("method")) if rule in ("train", "train_pack") else rule
+        if key not in seen:
+            seen.add(key)
+            chosen.append(job)
+    return chosen
+
+
+# ---- the command ----------------------------------------------------------------------------
+def load_config(configfiles) -> dict:
+    from simreg.config import load_config as load
+
+    return load("config.yaml", *configfiles)
+
+
+def hours_text(h: float) -> str:
+    return f"{h:.0f}" if h >= 100 else f"{h:.2f}" if h >= 1 else f"{h:.3f}"
+
+
+def format_table(headers, rows) -> str:
+    text = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in text)) if text else len(h)
+              for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, text)])
+
+
+def report(configfiles, benchmarks_root=BENCHMARKS, benchmark_json=None, targets=("all",)) -> str:
+    config = load_config(configfiles)
+    jobs, edges = snakemake_dag(configfiles, targets)
+    counts = per_rule(jobs)
+    out = [f"simreg plan: {' + '.join(['config.yaml', *configfiles])}: {len(jobs)} jobs "
+           f"(snakemake --dag --forceall {' '.join(targets)})", "",
+           "Jobs per rule:", format_table(["rule", "jobs"], counts.most_common()), ""]
+    targets_counts = per_target(jobs, edges)
+    if targets_counts:
+        rules = [r for r, _ in counts.most_common() if r not in ("all",)]
+        shown = [r for r in ("train", "train_pack", "noise", "fgsm_transfer", "boundary",
+                             "whitebox", "minimal_distance") if r in rules]
+        rows = [(name, sum(c.values()), *(c.get(r, 0) for r in shown))
+                for name, c in sorted(targets_counts.items())]
+        out += ["Jobs each figure or table needs (shared jobs counted in each):",
+                format_table(["target", "jobs", *shown], rows), ""]
+    measured = read_benchmarks(benchmarks_root)
+    calibration_file = Path(benchmarks_root) / "calibration.json"
+    calibration = json.loads(calibration_file.read_text()) if calibration_file.is_file() else {}
+    epoch_s, notes = None, []
+    if benchmark_json:
+        timed = json.loads(Path(benchmark_json).read_text())
+        if timed.get("width") not in (None, config["model"]["width"]):
+            notes.append(f"{benchmark_json} timed width {timed['width']}, this config trains "
+                         f"width {config['model']['width']}: not used")
+        else:
+            epoch_s = timed.get("epoch_s")
+    out += notes
+    if not measured and not epoch_s:
+        out.append(f"No measurements under {benchmarks_root}: run `simreg plan --calibrate` "
+                   "(or pass --benchmark-json) for device hours.")
+        return "\n".join(out)
+    est = estimate(config, jobs, edges, measured, calibration, epoch_s)
+    where = calibration.get("machine", "the machine that wrote the benchmark files")
+    out += [f"Estimated device hours (measured on {where}; docs/running.md says how):",
+            format_table(["stage", "rule", "jobs", "hours", "basis"],
+                         [(s, r, n, "-" if h is None else hours_text(h), b)
+                          for s, r, n, h, b in est.rows]), ""]
+    total = sum(est.hours.values())
+    cores = calibration.get("cores")
+    out.append(format_table(["stage", "hours", "share"],
+                            [(s, hours_text(h), f"{100 * h / total:.0f}%" if total else "-")
+                             for s, h in sorted(est.hours.items(), key=lambda kv: -kv[1])]
+                            + [("total", hours_text(total), "100%")]))
+    if cores:
+        out.append(f"Wall time on that machine's {cores} core(s): about "
+                   f"{hours_text(total / cores)} h ({total * 3600 / cores:.0f} s; total / "
+                   "cores, if the jobs keep every core busy)")
+    if est.extrapolated:
+        out.append("Left out, measured at another model width or image size (" +
+                   ", ".join(sorted(set(est.extrapolated))) + "): calibrate with this config's "
+                   "model and data (configs/calibrate.yaml), or --benchmark-json for training.")
+    if est.unmeasured:
+        out.append("Not measured (counted at a job's start only, or left out): "
+                   f"{', '.join(sorted(est.unmeasured))}")
+    return "\n".join(out)
+
+
+def startup_seconds(repeats: int = 3) -> float:
+    """The fixed start of a job: a fresh Python importing what `simreg train` and
+    `simreg evaluate` import before they work (torch included); the fastest of ``repeats``."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import simreg.cli, simreg.train.trainer, "
+                        "simreg.evaluate.context"], check=True)
+        times.append(time.perf_counter() - started)
+    return round(min(times), 2)
+
+
+def calibrate(configfiles=(CALIBRATION_CONFIG,), cores: int = 2, targets=("all",),
+              benchmarks_root=BENCHMARKS, extra=()) -> dict:
+    """Run the small fixed set of jobs (:func:`calibration_targets`) of the DAG of
+    ``configfiles`` so that each writes its benchmark file, and record the set's sizes beside
+    them (the base the plan scales from) and a job's fixed start."""
+    import platform
+
+    config = load_config(configfiles)
+    chosen = calibration_targets(dry_run_jobs(configfiles, targets))
+    record = {"configfiles": list(configfiles), "cores": cores,
+              "jobs": {j["rule"] + (f" {j['wildcards']['method']}"
+                                    if j["rule"].startswith("train") else ""): j["output"][0]
+                       for j in chosen},
+              "machine": f"{platform.node()} ({platform.processor() or platform.machine()}, "
+                         f"{cores} cores)",
+              **calibration_sizes(config, [(j["rule"], j["wildcards"]) for j in chosen])}
+    record["startup_s"] = startup_seconds()
+    started = time.time()
+    command = [sys.executable, "-m", "snakemake", *[j["output"][0] for j in chosen],
+               "--cores", str(cores), *extra, "--configfile", *configfiles]
+    subprocess.run(command, check=True)
+    record["wall_s"] = round(time.time() - started, 1)
+    Path(benchmarks_root).mkdir(parents=True, exist_ok=True)
+    from simreg.outputs import write_text
+
+    write_text(json.dumps(record, indent=1) + "\n", Path(benchmarks_root) / "calibration.json")
+    return record
