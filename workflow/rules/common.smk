@@ -169,7 +169,7 @@ def evaluation_inputs(evaluation):
 EVALUATION_COMMAND = (
     "simreg evaluate {params.kind} {params.inputs} {params.outputs}"
     " --params '{params.params}' --keys '{params.model_keys}'"
-    " --device {params.device} 2>> {log}"
+    " --device {params.device} >> {log} 2>&1"
 )
 
 

@@ -30,7 +30,7 @@ rule corruptions:
         "simreg corruptions --name {wildcards.dataset} --color {wildcards.color}"
         " --dataset {input.dataset} --rgb-dataset {input.rgb} --out {output}"
         " --source {params.source} --dir {params.directory} {params.download} {params.verify}"
-        " --seed {params.seed} {params.n_images} 2>> {log}"
+        " --seed {params.seed} {params.n_images} >> {log} 2>&1"
 
 
 # The weights are not an input: a missing file fails the job with its path and how to get
@@ -63,4 +63,4 @@ rule robustbench_corruptions:
         " --threat-model {wildcards.threat_model} --model-dir {params.model_dir}"
         " --corruptions {input.corruptions} --out {output} --severities {params.severities}"
         " {params.n_images} --batch-size {params.batch_size} --device {params.device}"
-        " 2>> {log} || (tail -n 3 {log} >&2; exit 1)"
+        " >> {log} 2>&1 || (tail -n 3 {log} >&2; exit 1)"

@@ -26,4 +26,4 @@ rule dataset:
     shell:
         "simreg dataset --name {wildcards.dataset} --color {wildcards.color} --out {output}"
         " --data-root {params.data_root} {params.download} --npz '{params.npz}' {params.imagenet}"
-        " --test-fraction {params.test_fraction} --split-seed {params.split_seed} 2>> {log}"
+        " --test-fraction {params.test_fraction} --split-seed {params.split_seed} >> {log} 2>&1"

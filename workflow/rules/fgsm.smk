@@ -26,4 +26,4 @@ rule fgsm_perturbations:
     shell:
         "simreg fgsm-perturbations --model {input.model} --dataset {input.task} --out {output}"
         " {params.n_images} --batch-size {params.batch_size} --keys '{params.model_keys}'"
-        " --device {params.device} 2>> {log}"
+        " --device {params.device} >> {log} 2>&1"

@@ -19,7 +19,7 @@ rule simulate_recordings:
         sizes=neural_params("simulation"),
     shell:
         "simreg simulate-recordings --stimuli {input} --scan {wildcards.scan} --out {output}"
-        " --params '{params.sizes}' 2>> {log}"
+        " --params '{params.sizes}' >> {log} 2>&1"
 
 
 rule fit_predictor:
@@ -44,7 +44,7 @@ rule fit_predictor:
         "simreg fit-predictor --recordings {input} --seed {wildcards.seed}"
         " --model-out {output.model} --neurons-out {output.neurons}"
         " --summary-out {output.summary} --params '{params.settings}' --keys '{params.model_keys}'"
-        " --device {params.device} --threads {threads} 2>> {log}"
+        " --device {params.device} --threads {threads} >> {log} 2>&1"
 
 
 rule neural_similarity:
@@ -67,4 +67,4 @@ rule neural_similarity:
     shell:
         "simreg neural-similarity --predictors {input.predictors} --pixel-similarity {input.pixel}"
         " --images {input.images} --out {output} --dtype {params.dtype}"
-        " --block-size {params.block_size} 2>> {log}"
+        " --block-size {params.block_size} >> {log} 2>&1"

@@ -33,7 +33,7 @@ rule figure:
         reads=report_reads,
     shell:
         "simreg figure {wildcards.name} --out {output.pdf} --params '{params.figure}'"
-        " {params.reads} 2>> {log}"
+        " {params.reads} >> {log} 2>&1"
 
 
 rule table:
@@ -66,4 +66,4 @@ rule table:
         reads=report_reads,
     shell:
         "simreg table {wildcards.name} --out {output.csv} --params '{params.table}'"
-        " {params.reads} 2>> {log}"
+        " {params.reads} >> {log} 2>&1"

@@ -17,4 +17,4 @@ rule similarity:
     shell:
         "simreg similarity --dataset {input} --out {output} --n-images {wildcards.n}"
         " --image-seed {params.image_seed} --dtype {params.dtype}"
-        " --block-size {params.block_size} 2>> {log}"
+        " --block-size {params.block_size} >> {log} 2>&1"
