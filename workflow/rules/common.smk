@@ -2,10 +2,16 @@
 # registries (simreg.train.regularizers, simreg.evaluate.registry, simreg.report.targets).
 # (Kept here, not beside the rules, so that `snakemake --lint` finds no mixed files.)
 
-from simreg.evaluate.registry import EVALUATIONS, fgsm_perturbations_file, fgsm_source
+from simreg.evaluate.registry import (
+    EVALUATIONS,
+    fgsm_perturbations_file,
+    fgsm_source,
+    robustbench_missing,
+)
 from simreg.paths import as_list, dataset_file, similarity_file
 from simreg.report.selection import configured_epsilons
 from simreg.report.targets import (
+    ROBUSTBENCH,
     TARGETS,
     all_models,
     all_targets,
@@ -189,7 +195,21 @@ def fgsm_source_model(wildcards):
 
 
 def report_inputs(wildcards):
+    if ROBUSTBENCH in target_reads(wildcards.name, config):
+        # an optional part: one message on what to install and fetch, before any job runs
+        task = config["figures"][wildcards.name]["task"]
+        if problem := robustbench_missing(config, task, robustbench_installed()):
+            raise WorkflowError(problem)
     return target_inputs(wildcards.name, config)
+
+
+def robustbench_installed():
+    """Whether rule robustbench_corruptions finds the robustbench extra: in this environment,
+    or in its own (envs/robustbench.yaml) under --software-deployment-method conda."""
+    from importlib.util import find_spec
+
+    methods = workflow.deployment_settings.deployment_method
+    return any(m.name == "CONDA" for m in methods) or find_spec("robustbench") is not None
 
 
 def report_reads(wildcards, input):
