@@ -204,12 +204,14 @@ def report_inputs(wildcards):
 
 
 def robustbench_installed():
-    """Whether rule robustbench_corruptions finds the robustbench extra: in this environment,
-    or in its own (envs/robustbench.yaml) under --software-deployment-method conda."""
+    """Whether the RobustBench scoring jobs find the robustbench extra (in this environment,
+    or in their own envs/robustbench.yaml under --software-deployment-method conda)."""
     from importlib.util import find_spec
 
     methods = workflow.deployment_settings.deployment_method
-    return any(m.name == "CONDA" for m in methods) or find_spec("robustbench") is not None
+    return (
+        any(m.name == "CONDA" for m in methods) or find_spec("robustbench") is not None
+    )
 
 
 def report_reads(wildcards, input):
