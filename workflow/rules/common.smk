@@ -2,6 +2,7 @@
 # registries (simreg.train.regularizers, simreg.evaluate.registry, simreg.report.targets).
 # (Kept here, not beside the rules, so that `snakemake --lint` finds no mixed files.)
 
+from simreg.code import code_hash
 from simreg.evaluate.registry import (
     EVALUATIONS,
     fgsm_perturbations_file,
@@ -40,6 +41,13 @@ from simreg.train.packs import (
 from simreg.train.settings import TrainSettings, settings_from_config
 
 MODEL = ModelKey.wildcards()  # every model path with its wildcards: rule patterns
+
+
+def command_code(command, *implementations):
+    """The hash of the package code that `simreg <command>` runs (and the registered
+    implementations it calls), as a param: Snakemake reruns the jobs whose code was edited
+    (simreg.code)."""
+    return code_hash(f"simreg.cli:cmd_{command}", *implementations)
 
 
 def model_key(wildcards):
@@ -212,6 +220,10 @@ def robustbench_installed():
     return (
         any(m.name == "CONDA" for m in methods) or find_spec("robustbench") is not None
     )
+
+
+def report_code(wildcards):
+    return command_code("report", TARGETS[wildcards.name].implementation)
 
 
 def report_reads(wildcards, input):

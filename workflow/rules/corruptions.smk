@@ -26,6 +26,7 @@ rule corruptions:
         verify="--verify" if config["corruptions"]["verify"] else "--no-verify",
         seed=config["corruptions"]["seed"],
         n_images=optional("--n-images", config["corruptions"]["n_images"]),
+        code=command_code("corruptions"),
     shell:
         "simreg corruptions --name {wildcards.dataset} --color {wildcards.color}"
         " --dataset {input.dataset} --rgb-dataset {input.rgb} --out {output}"
@@ -58,6 +59,7 @@ rule robustbench_corruptions:
         n_images=optional("--n-images", config["robustbench"]["n_images"]),
         batch_size=config["robustbench"]["batch_size"],
         device=config["training"]["device"],
+        code=command_code("robustbench_corruptions"),
     shell:
         "simreg robustbench-corruptions --name {wildcards.name}"
         " --threat-model {wildcards.threat_model} --model-dir {params.model_dir}"

@@ -23,6 +23,7 @@ rule dataset:
         ),
         test_fraction=config["data"]["test_fraction"],
         split_seed=config["data"]["split_seed"],
+        code=command_code("dataset"),
     shell:
         "simreg dataset --name {wildcards.dataset} --color {wildcards.color} --out {output}"
         " --data-root {params.data_root} {params.download} --npz '{params.npz}' {params.imagenet}"

@@ -17,6 +17,7 @@ rule simulate_recordings:
         runtime=config["resources"]["eval_runtime"],
     params:
         sizes=neural_params("simulation"),
+        code=command_code("simulate_recordings"),
     shell:
         "simreg simulate-recordings --stimuli {input} --scan {wildcards.scan} --out {output}"
         " --params '{params.sizes}' >> {log} 2>&1"
@@ -40,6 +41,7 @@ rule fit_predictor:
         settings=neural_params("predictor"),
         model_keys=lambda w: json.dumps({"scan": w.scan, "model_seed": int(w.seed)}),
         device=config["training"]["device"],
+        code=command_code("fit_predictor"),
     shell:
         "simreg fit-predictor --recordings {input} --seed {wildcards.seed}"
         " --model-out {output.model} --neurons-out {output.neurons}"
@@ -64,6 +66,7 @@ rule neural_similarity:
     params:
         dtype=config["similarity"]["dtype"],
         block_size=config["similarity"]["block_size"],
+        code=command_code("neural_similarity"),
     shell:
         "simreg neural-similarity --predictors {input.predictors} --pixel-similarity {input.pixel}"
         " --images {input.images} --out {output} --dtype {params.dtype}"

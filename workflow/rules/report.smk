@@ -31,6 +31,7 @@ rule figure:
     params:
         figure=figure_params,
         reads=report_reads,
+        code=report_code,
     shell:
         "simreg figure {wildcards.name} --out {output.pdf} --params '{params.figure}'"
         " {params.reads} >> {log} 2>&1"
@@ -64,6 +65,7 @@ rule table:
     params:
         table=table_params,
         reads=report_reads,
+        code=report_code,
     shell:
         "simreg table {wildcards.name} --out {output.csv} --params '{params.table}'"
         " {params.reads} >> {log} 2>&1"

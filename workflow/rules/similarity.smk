@@ -14,6 +14,7 @@ rule similarity:
         image_seed=config["regularization"]["image_seed"],
         dtype=config["similarity"]["dtype"],
         block_size=config["similarity"]["block_size"],
+        code=command_code("similarity"),
     shell:
         "simreg similarity --dataset {input} --out {output} --n-images {wildcards.n}"
         " --image-seed {params.image_seed} --dtype {params.dtype}"

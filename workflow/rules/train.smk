@@ -31,6 +31,7 @@ if PACK_SIZE == 1:
             settings=train_settings,
             model_keys=lambda w: json.dumps(model_key(w).columns()),
             device=config["training"]["device"],
+            code=command_code("train"),
         shell:
             "simreg train --task-data {input.task} {params.inputs}"
             " --model-out {output.model} --metrics-out {output.metrics}"
@@ -63,6 +64,7 @@ else:
             settings=train_pack_settings,
             model_keys=lambda w: json.dumps([m.columns() for m in pack(w).members]),
             device=config["training"]["device"],
+            code=command_code("train_pack"),
         shell:
             "simreg train-pack --task-data {input.task} {params.inputs}"
             " --model-out {params.model_outs} --metrics-out {params.metrics_outs}"
