@@ -42,7 +42,6 @@ def _read(path: Path) -> bytes:
     return path.read_bytes().replace(b"\r\n", b"\n")
 
 
-@lru_cache(maxsize=None)
 def package_modules(root: Path = PACKAGE_DIR, package: str = PACKAGE) -> dict[str, Path]:
     """Every module of the package: dotted name -> file."""
     modules = {}
@@ -52,10 +51,15 @@ def package_modules(root: Path = PACKAGE_DIR, package: str = PACKAGE) -> dict[st
     return modules
 
 
+def source_hash(root: Path | None = None) -> str:
+    """SHA-256 (first 16 hex digits) of every .py file of the package (``root``; default:
+    this one, hashed once per process), by relative path: what provenance records beside
+    the version, which changes with any edit."""
+    return _source_hash(PACKAGE_DIR) if root is None else _source_hash.__wrapped__(Path(root))
+
+
 @lru_cache(maxsize=None)
-def source_hash(root: Path = PACKAGE_DIR) -> str:
-    """SHA-256 (first 16 hex digits) of every .py file of the package, by relative path:
-    what provenance records beside the version, which changes with any edit."""
+def _source_hash(root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py"), key=lambda p: p.relative_to(root).as_posix()):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + _read(path) + b"\0")
