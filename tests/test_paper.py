@@ -66,3 +66,16 @@ def test_beyond_items_name_existing_targets_without_a_paper_item():
     for item in BEYOND_ITEMS:
         assert item.targets and all(name in TARGETS for name in item.targets), item
         assert all(not TARGETS[name].reproduces for name in item.targets), item
+
+
+def test_readme_lists_the_registries_outputs():
+    """README's outputs table holds the rows written from the registries (`python -m
+    simreg.report.paper --readme`), once each, and no other figures or tables row."""
+    from simreg.report.paper import readme_outputs
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = readme_outputs()
+    assert rows in readme, "README is stale: paste `python -m simreg.report.paper --readme`"
+    for row in rows.splitlines():
+        assert readme.count(row.split(" | ")[0] + " |") == 1, row[:60]
+    assert all(f"`{name}`" in rows for name in TARGETS)
