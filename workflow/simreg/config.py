@@ -30,7 +30,10 @@ def load_schema() -> dict:
     from simreg import settings
     from simreg.train.regularizers import REGULARIZERS
 
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    try:
+        schema = yaml.load(SCHEMA_PATH.read_text(), Loader=_UniqueKeyLoader)
+    except DuplicateKeyError as error:
+        raise ConfigError(f"schema {SCHEMA_PATH}: {error}") from None
     properties = schema["properties"]
     for name, value in settings.TOP_LEVEL.items():
         properties[name]["default"] = copy.deepcopy(value)
