@@ -28,6 +28,15 @@ except ConfigError as error:
 configfile: str(Path(workflow.basedir) / "config.yaml")
 
 
+# Snakemake's YAML reader keeps the last of a key given twice; ours refuses it, naming the
+# file and both lines. Every config file of the run (--configfile ones too) is read again.
+for _configfile in workflow.configfiles:
+    try:
+        read_config_file(_configfile)
+    except ConfigError as error:
+        raise WorkflowError(str(error)) from None
+
+
 validate_config(config)
 # Plugin modules (config `plugins`) register methods and evaluations; every simreg command a
 # job runs imports them too (simreg.cli reads SIMREG_PLUGINS). An environment variable, not a

@@ -143,7 +143,8 @@ def test_grid_models_are_canonical_and_unique():
     none = [k for k in keys if k.method == "none"]
     assert all(k.regularization == "none" and k.alpha == "0" and k.threshold == "na" for k in none)
     assert all(k.threshold == "na" for k in keys if k.method == "pixel")
-    assert len(all_targets(c)) == len(TARGETS) == 23 + 6 + 5 + 5 + 5  # every figure and table (#10, #13, #11, #12)
+    # every figure and table (#10, #13, #11, #12) but the opt-in Fig. 24 (robustbench.enabled)
+    assert len(all_targets(c)) + 1 == len(TARGETS) == 23 + 6 + 5 + 5 + 5
 
 
 def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
@@ -260,3 +261,38 @@ def test_a_broken_defaults_file_beside_the_snakefile_is_named(tmp_path):
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert f"config file {tmp_path / 'config.yaml'}, line 2" in output
+
+
+DUPLICATE = """training:
+  epochs: 2
+  lr: 0.1
+  epochs: 3
+"""
+
+
+def test_a_key_given_twice_is_an_error_naming_the_file_and_both_lines(tmp_path):
+    """YAML keeps the last of two equal keys silently; our loader refuses it, in check-config
+    and in the Snakefile (which reads every config file of the run again)."""
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(DUPLICATE)
+    with pytest.raises(ConfigError, match="'epochs' is given twice") as error:
+        load_config(ROOT / "config.yaml", twice)
+    assert str(twice) in str(error.value) and "line 2 and line 4" in str(error.value)
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(twice)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert f"config file {twice}: key 'epochs' is given twice" in result.stdout + result.stderr
+    assert "line 2 and line 4" in result.stdout + result.stderr
+    # the same key in two different mappings, or overridden after a merge (<<), is fine
+    twice.write_text("a: &x {epochs: 2}\nb: {epochs: 3}\nc:\n  <<: *x\n  epochs: 4\n")
+    from simreg.config import read_config_file
+
+    assert read_config_file(twice)["c"] == {"epochs": 4}
+
+
+@pytest.mark.parametrize("name", ["config.yaml", *sorted(
+    str(p.relative_to(ROOT)) for p in (ROOT / "configs").glob("*.yaml"))])
+def test_the_shipped_configs_give_no_key_twice(name):
+    from simreg.config import read_config_file
+
+    read_config_file(ROOT / name)

@@ -14,7 +14,8 @@ PACKAGE = ROOT / "workflow" / "simreg"
 
 # Lowest first. A module may import its own layer and the layers below it, never above.
 LAYERS = [
-    {"simreg", "simreg.outputs", "simreg.paths", "simreg.settings", "simreg.devices"},
+    {"simreg", "simreg.outputs", "simreg.paths", "simreg.settings", "simreg.devices",
+     "simreg.code"},
     {"simreg.data"},
     {"simreg.neural"},
     {"simreg.targets"},

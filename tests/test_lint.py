@@ -24,3 +24,27 @@ def test_snakefmt_check_passes():
     out = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/rules/"],
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_every_rule_logs_its_stdout_and_stderr():
+    """Each rule's command appends both streams to its log (``>> {log} 2>&1``): a job's
+    prints and its warnings and traceback end up in one file."""
+    import re
+
+    common = (ROOT / "workflow/rules/common.smk").read_text()
+    evaluation_command = re.search(r"EVALUATION_COMMAND = \((.*?)\n\)", common, re.S).group(1)
+    assert ">> {log} 2>&1" in evaluation_command
+    rules = 0
+    for path in sorted((ROOT / "workflow/rules").glob("*.smk")):
+        text = path.read_text()
+        assert "2>> {log}" not in text and not re.search(r"[^>]> \{log\}", text), path
+        for rule in re.split(r"\n\s*rule\b", "\n" + text)[1:]:
+            if "shell:" not in rule:
+                continue
+            rules += 1
+            shell = rule.split("shell:", 1)[1]
+            assert ">> {log} 2>&1" in shell or "EVALUATION_COMMAND" in shell, (path, rule[:40])
+            if "simreg " in shell or "EVALUATION_COMMAND" in shell:
+                # the hash of the code it runs (simreg.code): an edit reruns the job
+                assert re.search(r"\n\s+code=(command_code\(|report_code)", rule), (path, rule[:40])
+    assert rules >= 14

@@ -88,3 +88,16 @@ def test_reproduced_only_where_every_claim_holds_on_the_reference_run():
     rows = [line for line in paper_markdown().splitlines() if line.startswith("| Fig.")
             or line.startswith("| Table")]
     assert rows and not any("reproduced" in row for row in rows)
+
+
+def test_readme_lists_the_registries_outputs():
+    """README's outputs table holds the rows written from the registries (`python -m
+    simreg.report.paper --readme`), once each, and no other figures or tables row."""
+    from simreg.report.paper import readme_outputs
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = readme_outputs()
+    assert rows in readme, "README is stale: paste `python -m simreg.report.paper --readme`"
+    for row in rows.splitlines():
+        assert readme.count(row.split(" | ")[0] + " |") == 1, row[:60]
+    assert all(f"`{name}`" in rows for name in TARGETS)

@@ -211,3 +211,56 @@ def test_fig24_builds_through_the_commands_its_rules_run(tiny_in_zoo, tmp_path):
     label = next(label for label in means.index if "most robust" in label)
     assert means[label] == pytest.approx(threshold["accuracy"].mean())
     assert figure.stat().st_size > 0 and figure.with_suffix(".png").stat().st_size > 0
+
+
+def test_all_leaves_fig24_out_unless_enabled():
+    """Fig. 24 is opt-in: the paper's config plans no RobustBench job under `all` (its rules
+    need the extra and hand-fetched weights) until robustbench.enabled is true."""
+    from simreg.config import load_config
+    from simreg.report.targets import ROBUSTBENCH, TARGETS, all_targets
+
+    fig24 = TARGETS["robustbench_comparison"].file
+    default = load_config(ROOT / "config.yaml")
+    assert default["robustbench"]["enabled"] is False
+    assert fig24 not in all_targets(default)
+    assert len(all_targets(default)) == len(TARGETS) - 1
+    enabled = load_config(ROOT / "config.yaml", overrides={"robustbench": {"enabled": True}})
+    assert fig24 in all_targets(enabled)
+    # every target that reads the RobustBench tables is behind the switch
+    assert all(t.opt_in == "robustbench" for t in TARGETS.values() if ROBUSTBENCH in t.reads)
+
+
+def test_asking_for_fig24_without_extra_or_weights_says_what_to_get(tmp_path, monkeypatch):
+    from simreg.config import load_config
+    from simreg.evaluate.registry import robustbench_file, robustbench_missing
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config(ROOT / "config.yaml")
+    message = robustbench_missing(config, "cifar10_rgb", extra_installed=False)
+    assert 'pip install -e ".[robustbench]"' in message
+    for model in config["robustbench"]["models"]:
+        path = tmp_path / "models" / "cifar10" / model["threat_model"] / f"{model['name']}.pt"
+        assert str(path) in message
+    assert "robustbench.enabled: true" in message
+    assert "pip install" not in robustbench_missing(config, "cifar10_rgb", extra_installed=True)
+    # the weights on disk, or the models already scored: nothing is missing
+    for model in config["robustbench"]["models"]:
+        path = tmp_path / "models" / "cifar10" / model["threat_model"] / f"{model['name']}.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    assert robustbench_missing(config, "cifar10_rgb", extra_installed=True) is None
+    for model in config["robustbench"]["models"]:
+        table = Path(robustbench_file("cifar10_rgb", model["threat_model"], model["name"]))
+        table.parent.mkdir(parents=True, exist_ok=True)
+        table.touch()
+    assert robustbench_missing(config, "cifar10_rgb", extra_installed=False) is None
+
+
+def test_snakemake_asked_for_fig24_without_weights_stops_with_that_message(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "results/figures/robustbench_comparison.pdf",
+         "-d", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "Fig. 24 (figures.robustbench_comparison)" in output
+    assert str(tmp_path / "models" / "cifar10" / "L2" / "Engstrom2019Robustness.pt") in output

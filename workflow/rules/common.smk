@@ -3,8 +3,14 @@
 # (Kept here, not beside the rules, so that `snakemake --lint` finds no mixed files.)
 
 from simreg import devices
+from simreg.code import code_hash
 from simreg.data import download
-from simreg.evaluate.registry import EVALUATIONS, fgsm_perturbations_file, fgsm_source
+from simreg.evaluate.registry import (
+    EVALUATIONS,
+    fgsm_perturbations_file,
+    fgsm_source,
+    robustbench_missing,
+)
 from simreg.paths import as_list, dataset_file, similarity_file
 from simreg.report.claims import (
     CLAIMS_REPORT,
@@ -14,6 +20,7 @@ from simreg.report.claims import (
 )
 from simreg.report.selection import configured_epsilons
 from simreg.report.targets import (
+    ROBUSTBENCH,
     TARGETS,
     all_models,
     all_targets,
@@ -61,6 +68,13 @@ def job_device(wildcards, resources):
     return devices.job_device(
         config["training"]["device"], resources.get("gpu", 0), resources.get("gres")
     )
+
+
+def command_code(command, *implementations):
+    """The hash of the package code that `simreg <command>` runs (and the registered
+    implementations it calls), as a param: Snakemake reruns the jobs whose code was edited
+    (simreg.code)."""
+    return code_hash(f"simreg.cli:cmd_{command}", *implementations)
 
 
 def model_key(wildcards):
@@ -227,7 +241,7 @@ def evaluation_inputs(evaluation):
 EVALUATION_COMMAND = (
     "simreg evaluate {params.kind} {params.inputs} {params.outputs}"
     " --params '{params.params}' --keys '{params.model_keys}'"
-    " --device {params.device} 2>> {log}"
+    " --device {params.device} >> {log} 2>&1"
 )
 
 
@@ -247,7 +261,27 @@ def fgsm_source_model(wildcards):
 
 
 def report_inputs(wildcards):
+    if ROBUSTBENCH in target_reads(wildcards.name, config):
+        # an optional part: one message on what to install and fetch, before any job runs
+        task = config["figures"][wildcards.name]["task"]
+        if problem := robustbench_missing(config, task, robustbench_installed()):
+            raise WorkflowError(problem)
     return target_inputs(wildcards.name, config)
+
+
+def robustbench_installed():
+    """Whether the RobustBench scoring jobs find the robustbench extra (in this environment,
+    or in their own envs/robustbench.yaml under --software-deployment-method conda)."""
+    from importlib.util import find_spec
+
+    methods = workflow.deployment_settings.deployment_method
+    return (
+        any(m.name == "CONDA" for m in methods) or find_spec("robustbench") is not None
+    )
+
+
+def report_code(wildcards):
+    return command_code("report", TARGETS[wildcards.name].implementation)
 
 
 def report_reads(wildcards, input):

@@ -20,9 +20,10 @@ rule download_corruptions:
         data_root=config["data"]["root"],
         directory=config["corruptions"]["dir"] or config["data"]["root"],
         source=config["corruptions"]["source"],
+        code=command_code("download"),
     shell:
         "simreg download --corruptions --name {wildcards.dataset} --data-root {params.data_root}"
-        " --dir {params.directory} --source {params.source} --out {output} 2>> {log}"
+        " --dir {params.directory} --source {params.source} --out {output} >> {log} 2>&1"
 
 
 rule corruptions:
@@ -51,11 +52,12 @@ rule corruptions:
         verify="--verify" if config["corruptions"]["verify"] else "--no-verify",
         seed=config["corruptions"]["seed"],
         n_images=optional("--n-images", config["corruptions"]["n_images"]),
+        code=command_code("corruptions"),
     shell:
         "simreg corruptions --name {wildcards.dataset} --color {wildcards.color}"
         " --dataset {input.dataset} --rgb-dataset {input.rgb} --out {output}"
         " --source {params.source} --dir {params.directory} --no-download {params.verify}"
-        " --seed {params.seed} {params.n_images} 2>> {log}"
+        " --seed {params.seed} {params.n_images} >> {log} 2>&1"
 
 
 # The weights are not an input: a missing file fails the job with its path and how to get
@@ -86,9 +88,10 @@ rule robustbench_corruptions:
         n_images=optional("--n-images", config["robustbench"]["n_images"]),
         batch_size=config["robustbench"]["batch_size"],
         device=job_device,
+        code=command_code("robustbench_corruptions"),
     shell:
         "simreg robustbench-corruptions --name {wildcards.name}"
         " --threat-model {wildcards.threat_model} --model-dir {params.model_dir}"
         " --corruptions {input.corruptions} --out {output} --severities {params.severities}"
         " {params.n_images} --batch-size {params.batch_size} --device {params.device}"
-        " 2>> {log} || (tail -n 3 {log} >&2; exit 1)"
+        " >> {log} 2>&1 || (tail -n 3 {log} >&2; exit 1)"

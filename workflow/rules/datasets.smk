@@ -10,9 +10,10 @@ rule download:
         "../../envs/simreg.yaml"
     params:
         data_root=config["data"]["root"],
+        code=command_code("download"),
     shell:
         "simreg download --name {wildcards.dataset} --data-root {params.data_root}"
-        " --out {output} 2>> {log}"
+        " --out {output} >> {log} 2>&1"
 
 
 rule dataset:
@@ -47,7 +48,8 @@ rule dataset:
         ),
         test_fraction=config["data"]["test_fraction"],
         split_seed=config["data"]["split_seed"],
+        code=command_code("dataset"),
     shell:
         "simreg dataset --name {wildcards.dataset} --color {wildcards.color} --out {output}"
         " --data-root {params.data_root} --no-download --npz '{params.npz}' {params.imagenet}"
-        " --test-fraction {params.test_fraction} --split-seed {params.split_seed} 2>> {log}"
+        " --test-fraction {params.test_fraction} --split-seed {params.split_seed} >> {log} 2>&1"

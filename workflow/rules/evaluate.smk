@@ -32,5 +32,6 @@ for evaluation in EVALUATIONS.values():
             params=evaluation_params(evaluation),
             model_keys=lambda w: json.dumps(model_key(w).columns()),
             device=job_device,
+            code=command_code("evaluate", evaluation.implementation),
         shell:
             EVALUATION_COMMAND

@@ -26,7 +26,8 @@ rule fgsm_perturbations:
         batch_size=config["fgsm_transfer"]["batch_size"],
         model_keys=lambda w: json.dumps(fgsm_source(w.task, w.seed).columns()),
         device=job_device,
+        code=command_code("fgsm_perturbations"),
     shell:
         "simreg fgsm-perturbations --model {input.model} --dataset {input.task} --out {output}"
         " {params.n_images} --batch-size {params.batch_size} --keys '{params.model_keys}'"
-        " --device {params.device} 2>> {log}"
+        " --device {params.device} >> {log} 2>&1"

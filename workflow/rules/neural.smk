@@ -19,9 +19,10 @@ rule simulate_recordings:
         runtime=config["resources"]["eval_runtime"],
     params:
         sizes=neural_params("simulation"),
+        code=command_code("simulate_recordings"),
     shell:
         "simreg simulate-recordings --stimuli {input} --scan {wildcards.scan} --out {output}"
-        " --params '{params.sizes}' 2>> {log}"
+        " --params '{params.sizes}' >> {log} 2>&1"
 
 
 rule fit_predictor:
@@ -45,11 +46,12 @@ rule fit_predictor:
         settings=neural_params("predictor"),
         model_keys=lambda w: json.dumps({"scan": w.scan, "model_seed": int(w.seed)}),
         device=job_device,
+        code=command_code("fit_predictor"),
     shell:
         "simreg fit-predictor --recordings {input} --seed {wildcards.seed}"
         " --model-out {output.model} --neurons-out {output.neurons}"
         " --summary-out {output.summary} --params '{params.settings}' --keys '{params.model_keys}'"
-        " --device {params.device} --threads {threads} 2>> {log}"
+        " --device {params.device} --threads {threads} >> {log} 2>&1"
 
 
 rule neural_similarity:
@@ -71,7 +73,8 @@ rule neural_similarity:
     params:
         dtype=config["similarity"]["dtype"],
         block_size=config["similarity"]["block_size"],
+        code=command_code("neural_similarity"),
     shell:
         "simreg neural-similarity --predictors {input.predictors} --pixel-similarity {input.pixel}"
         " --images {input.images} --out {output} --dtype {params.dtype}"
-        " --block-size {params.block_size} 2>> {log}"
+        " --block-size {params.block_size} >> {log} 2>&1"

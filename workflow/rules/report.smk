@@ -33,9 +33,10 @@ rule figure:
     params:
         figure=figure_params,
         reads=report_reads,
+        code=report_code,
     shell:
         "simreg figure {wildcards.name} --out {output.pdf} --params '{params.figure}'"
-        " {params.reads} 2>> {log}"
+        " {params.reads} >> {log} 2>&1"
 
 
 rule table:
@@ -68,9 +69,10 @@ rule table:
     params:
         table=table_params,
         reads=report_reads,
+        code=report_code,
     shell:
         "simreg table {wildcards.name} --out {output.csv} --params '{params.table}'"
-        " {params.reads} 2>> {log}"
+        " {params.reads} >> {log} 2>&1"
 
 
 # The papers' claims (simreg.report.claims): each reads the evaluations its registry entry
@@ -99,6 +101,7 @@ rule claims:
     params:
         claims=claims_json,
         reads=claims_reads,
+        code=command_code("claims"),
     shell:
         "simreg claims --out {output.csv} --md {output.md} --params '{params.claims}'"
-        " {params.reads} 2>> {log}"
+        " {params.reads} >> {log} 2>&1"

@@ -16,7 +16,8 @@ rule similarity:
         image_seed=config["regularization"]["image_seed"],
         dtype=config["similarity"]["dtype"],
         block_size=config["similarity"]["block_size"],
+        code=command_code("similarity"),
     shell:
         "simreg similarity --dataset {input} --out {output} --n-images {wildcards.n}"
         " --image-seed {params.image_seed} --dtype {params.dtype}"
-        " --block-size {params.block_size} 2>> {log}"
+        " --block-size {params.block_size} >> {log} 2>&1"

@@ -34,11 +34,12 @@ if PACK_SIZE == 1:
             settings=train_settings,
             model_keys=lambda w: json.dumps(model_key(w).columns()),
             device=job_device,
+            code=command_code("train"),
         shell:
             "simreg train --task-data {input.task} {params.inputs}"
             " --model-out {output.model} --metrics-out {output.metrics}"
             " --checkpoint-dir {params.checkpoint_dir} --settings '{params.settings}'"
-            " --keys '{params.model_keys}' --device {params.device} --threads {threads} 2>> {log}"
+            " --keys '{params.model_keys}' --device {params.device} --threads {threads} >> {log} 2>&1"
 
 else:
 
@@ -69,11 +70,12 @@ else:
             settings=train_pack_settings,
             model_keys=lambda w: json.dumps([m.columns() for m in pack(w).members]),
             device=job_device,
+            code=command_code("train_pack"),
         shell:
             "simreg train-pack --task-data {input.task} {params.inputs}"
             " --model-out {params.model_outs} --metrics-out {params.metrics_outs}"
             " --checkpoint-dir {params.checkpoint_dir} --settings '{params.settings}'"
-            " --keys '{params.model_keys}' --device {params.device} --threads {threads} 2>> {log}"
+            " --keys '{params.model_keys}' --device {params.device} --threads {threads} >> {log} 2>&1"
 
     # One seed's files from its pack: a hard link (no second copy on disk), or a copy where
     # the two folders are on different file systems.
@@ -92,6 +94,6 @@ else:
             model=packed_file("model"),
             metrics=packed_file("metrics"),
         shell:
-            "(ln -f {params.model} {output.model} || cp {params.model} {output.model}) 2>> {log}"
+            "(ln -f {params.model} {output.model} || cp {params.model} {output.model}) >> {log} 2>&1"
             " && (ln -f {params.metrics} {output.metrics}"
-            " || cp {params.metrics} {output.metrics}) 2>> {log}"
+            " || cp {params.metrics} {output.metrics}) >> {log} 2>&1"

@@ -436,7 +436,7 @@ def main(argv=None) -> int:
         from simreg.devices import require_cuda
 
         require_cuda(device)
-    # Logs are appended to (rules write `2>> {log}`), so a rerun after a killed job keeps the
+    # Logs are appended to (rules write `>> {log} 2>&1`), so a rerun after a killed job keeps the
     # earlier attempt's log above this line.
     if getattr(args, "logged", True):
         started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")

@@ -30,7 +30,10 @@ def load_schema() -> dict:
     from simreg import settings
     from simreg.train.regularizers import REGULARIZERS
 
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    try:
+        schema = yaml.load(SCHEMA_PATH.read_text(), Loader=_UniqueKeyLoader)
+    except DuplicateKeyError as error:
+        raise ConfigError(f"schema {SCHEMA_PATH}: {error}") from None
     properties = schema["properties"]
     for name, value in settings.TOP_LEVEL.items():
         properties[name]["default"] = copy.deepcopy(value)
@@ -230,6 +233,36 @@ def _check_selection_epsilons(config: dict, name: str, dataset: str) -> None:
                               f"selection.dataset_epsilon.{dataset}.{attack}")
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping holds the same key twice (plain YAML loaders keep the last silently)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping, naming both lines.
+
+    Keys merged in with ``<<: *anchor`` may be overridden (that is what a merge is for);
+    only keys written twice in the same mapping are an error.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in seen:
+                        raise DuplicateKeyError(
+                            f"key {key!r} is given twice in one mapping, on line {seen[key]} "
+                            f"and line {line} (YAML would silently keep the second; remove one)")
+                    seen[key] = line
+                except TypeError:  # an unhashable key: the base loader says so
+                    continue
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_config_file(path: str | Path) -> dict:
     """One config file as a dict; a missing, unreadable, empty or non-mapping file raises a
     ConfigError that names it (and, for a YAML syntax error, the line and column).
@@ -243,7 +276,9 @@ def read_config_file(path: str | Path) -> dict:
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"config file {path}: cannot be read ({error})") from None
     try:
-        config = yaml.safe_load(text)
+        config = yaml.load(text, Loader=_UniqueKeyLoader)
+    except DuplicateKeyError as error:
+        raise ConfigError(f"config file {path}: {error}") from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from simreg import __version__
+from simreg.code import source_hash
 
 
 @contextlib.contextmanager
@@ -43,13 +44,15 @@ def current_umask() -> int:
 
 
 def provenance(**values) -> dict:
-    """Provenance for an output: package version, time, host, plus the given values.
+    """Provenance for an output: package version, a hash of the package source (which code
+    made it, however many commits share the version), time, Python, plus the given values.
 
     Values that are not scalars (lists, dicts) are stored as JSON strings so that they fit
     in HDF5 attrs and CSV columns alike.
     """
     record = {
         "simreg_version": __version__,
+        "simreg_source": source_hash(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),
     }

@@ -257,3 +257,46 @@ def robustbench_file(task: str, threat_model: str, name: str) -> str:
 def robustbench_files(config: dict, task: str) -> list[str]:
     return [robustbench_file(task, m["threat_model"], m["name"])
             for m in config["robustbench"]["models"]]
+
+
+def robustbench_weights(model_dir, dataset: str, threat_model: str, name: str) -> Path:
+    """Where RobustBench keeps (and simreg reads) a model's weights: its own layout."""
+    return Path(model_dir) / dataset / threat_model / f"{name}.pt"
+
+
+ROBUSTBENCH_EXTRA = 'pip install -e ".[robustbench]"'
+
+
+def robustbench_missing(config: dict, task: str, extra_installed: bool) -> str | None:
+    """What Fig. 24 still lacks to score the RobustBench models on ``task``'s corrupted set:
+    one message saying what to install and which weights to fetch to where; None when
+    nothing is missing. Models whose table exists already need neither."""
+    model_dir = config["robustbench"]["model_dir"]
+    dataset = dataset_and_color(task)[0]
+    to_score = [m for m in config["robustbench"]["models"]
+                if not Path(robustbench_file(task, m["threat_model"], m["name"])).exists()]
+    weights = [robustbench_weights(model_dir, dataset, m["threat_model"], m["name"])
+               for m in to_score]
+    absent = [w for w in weights if not w.is_file()]
+    lacks = []
+    if to_score and not extra_installed:
+        lacks.append(f"the robustbench extra: {ROBUSTBENCH_EXTRA} (or run with "
+                     "--software-deployment-method conda, which uses envs/robustbench.yaml)")
+    if absent:
+        fetch = ", ".join(f"('{m['name']}', '{m['threat_model']}')" for m, w
+                          in zip(to_score, weights) if not w.is_file())
+        lacks.append(
+            "the RobustBench weights (simreg never downloads them), at\n      "
+            + "\n      ".join(str(w.resolve()) for w in absent)
+            + "\n    fetched once on a machine with internet and the extra (RobustBench writes "
+            "<model_dir>/<dataset>/<threat_model>/<name>.pt):\n"
+            f"      python -c \"from robustbench.utils import load_model; [load_model(n, "
+            f"model_dir='models', dataset='{dataset}', threat_model=t) for n, t in "
+            f"[{fetch}]]\"\n    then copy that models/ folder to {Path(model_dir).resolve()} "
+            "(robustbench.model_dir)")
+    if not lacks:
+        return None
+    return ("Fig. 24 (figures.robustbench_comparison) scores RobustBench models, an optional "
+            "part of simreg (docs/running.md, section 7). It needs:\n  - "
+            + "\n  - ".join(lacks)
+            + "\n`snakemake all` builds it only with robustbench.enabled: true.")

@@ -24,6 +24,7 @@ import pandas as pd
 
 from simreg.data.corrupted import read_corruptions
 from simreg.evaluate.corruption_accuracy import corruption_accuracy
+from simreg.evaluate.registry import robustbench_weights
 from simreg.outputs import provenance, write_csv
 
 THREAT_MODELS = ("corruptions", "Linf", "L2")
@@ -35,7 +36,7 @@ class RobustbenchUnavailable(ImportError):
 
 def weights_path(model_dir, dataset: str, threat_model: str, name: str) -> Path:
     """Where RobustBench keeps (and simreg reads) a model's weights."""
-    return Path(model_dir) / dataset / threat_model / f"{name}.pt"
+    return robustbench_weights(model_dir, dataset, threat_model, name)
 
 
 def _install_compatibility_shim() -> None:

@@ -323,5 +323,45 @@ def paper_markdown(targets: dict | None = None) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _reproduces(target) -> str:
+    items = [item if paper == ATTIAS else f"{paper} {item}" for paper, item in target.reproduces]
+    return f" ({', '.join(items)})" if items else ""
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")  # a table cell: a bar would end it
+
+
+def readme_outputs(targets: dict | None = None) -> str:
+    """README's rows of the outputs table for every evaluation, figure and table, from the
+    registries: ``python -m simreg.report.paper --readme`` (tests/test_paper.py fails while
+    README lacks them)."""
+    from simreg.evaluate.registry import EVALUATIONS
+
+    targets = TARGETS if targets is None else targets
+    evaluations = [
+        f"| `{e.directory}/{'{setting}/' if e.settings else ''}…/seed{{s}}"
+        f"{', '.join(e.outputs.values())}` | {_cell(e.description)} |" for e in EVALUATIONS.values()]
+
+    def listing(kind: str) -> str:
+        return ", ".join(f"`{name}`{_reproduces(t)}" for name, t in targets.items()
+                         if t.kind == kind)
+
+    tables = "; ".join(f"`{name}`{_reproduces(t)}: {_cell(t.description)}"
+                       for name, t in targets.items() if t.kind == "table")
+
+    return "\n".join([
+        *evaluations,
+        f"| `figures/{{name}}.pdf/.png/.data.csv` | the figure, and the numbers it was drawn "
+        f"from: {listing('figure')}; the paper's items with rebuild commands: "
+        "[docs/paper.md](docs/paper.md) |",
+        f"| `tables/{{name}}.csv/.md` | {tables} |"])
+
+
 if __name__ == "__main__":
-    print(paper_markdown(), end="")
+    import sys
+
+    if sys.argv[1:] == ["--readme"]:
+        print(readme_outputs())
+    else:
+        print(paper_markdown(), end="")

@@ -45,6 +45,9 @@ class Target:
     # ((grid key, evaluations), ...): evaluations read only where the target's grid sets that
     # key true, e.g. the defense comparison's CIFAR-10-C mean (``corruptions: true``)
     reads_if: tuple = ()
+    # an optional part (its config section's ``enabled``): `all` builds the target only when
+    # that is true; asked for by name it is built either way
+    opt_in: str | None = None
 
     @property
     def optional_reads(self) -> tuple:
@@ -232,7 +235,8 @@ for _target in (
            ("corruption_accuracy",), f"{_FIG}:corruption_frequency"),
     Target("robustbench_comparison", "figure", ((ATTIAS, "Fig. 24"),),
            "our most robust model against RobustBench models on color CIFAR-10-C",
-           ("corruption_accuracy", ROBUSTBENCH), f"{_FIG}:robustbench_comparison"),
+           ("corruption_accuracy", ROBUSTBENCH), f"{_FIG}:robustbench_comparison",
+           opt_in="robustbench"),
     Target("corruption_spectra", "figure", ((ATTIAS, "Fig. 25"),),
            "mean Fourier magnitude of each corruption, by frequency group", (CORRUPTED_SET,),
            f"{_FIG}:corruption_spectra"),
@@ -359,5 +363,7 @@ def target_inputs(name: str, config: dict) -> dict[str, list[str]]:
 
 
 def all_targets(config: dict) -> list[str]:
-    """Every figure and table the config asks for."""
-    return [target.file for name, target in TARGETS.items() if is_built(name, config)]
+    """Every figure and table the config asks for: optional parts (``opt_in``) only where
+    the config enables them."""
+    return [target.file for name, target in TARGETS.items() if is_built(name, config)
+            and (target.opt_in is None or config[target.opt_in]["enabled"])]

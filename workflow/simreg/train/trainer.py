@@ -287,7 +287,7 @@ def write_outputs(trainer: Trainer, rows: list, best: dict, model_out, metrics_o
                     "n_classes": int(trainer.model.head.out_features), "provenance": meta}, tmp)
     metrics = pd.DataFrame(rows)
     metrics["best"] = metrics["epoch"] == best["epoch"]
-    for column in (*keys, "simreg_version"):
+    for column in (*keys, "simreg_version", "simreg_source"):
         metrics[column] = meta[column]
     write_csv(metrics, metrics_out)
 
