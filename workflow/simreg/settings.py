@@ -156,6 +156,13 @@ class Sgr:
 class Jacobian:
     projections: int = 1          # random projections per step (Hoffman et al. 2019: 1)
     output: str = "probabilities"  # Schaeffer eq. 1's f (its cross-entropy logs it); or logits
+    estimator: str = "frobenius"  # eq. 1's ||J||_F; or column_sums, ||1ᵀJ|| (what §3.4 ran)
+
+
+@dataclass(frozen=True)
+class InputGradients:
+    """How sgr, gn and jacobian take ∇ₓ through BatchNorm (simreg.train.input_gradients)."""
+    batchnorm: str = "per_sample"  # the batch's statistics held constant; or batch
 
 
 @dataclass(frozen=True)
@@ -302,6 +309,7 @@ SECTIONS: dict[str, type] = {
     "adversarial": Adversarial,
     "sgr": Sgr,
     "jacobian": Jacobian,
+    "input_gradients": InputGradients,
     "afd": Afd,
     "lrc_noise": LrcNoise,
     "eigenspectrum": Eigenspectrum,
