@@ -1,12 +1,23 @@
 """The two penalties of Schaeffer et al. ("smooth neural codes", §3.4, eq. 1):
 
-- ``jacobian``: c2·||∇ₓ f(x)||_F, the Frobenius norm of the input-output Jacobian of the
-  class probabilities f = softmax(logits), per image, averaged over the batch. f is the
-  probabilities because eq. 1's cross-entropy is −Σ yᵢ log fᵢ(x) (``jacobian.output``;
-  ``logits`` penalizes the logits' Jacobian instead, for comparison). Estimated with random
-  projections (Hoffman et al. 2019): for v uniform on the unit sphere of R^K,
-  E||vᵀJ||² = ||J||²_F / K, so ||J||²_F ≈ (K / n) Σ_p ||v_pᵀ J||² over n projections, one
-  backward pass each.
+- ``jacobian``: c2 times a norm of the input-output Jacobian J = ∇ₓ f(x) per image, averaged
+  over the batch. f is the class probabilities softmax(logits), because eq. 1's
+  cross-entropy is −Σ yᵢ log fᵢ(x) (``jacobian.output``; ``logits`` for comparison).
+  ``jacobian.estimator``:
+
+  - ``frobenius`` (eq. 1 as written): ||J||_F from random projections (Hoffman et al.
+    2019): for v uniform on the unit sphere of R^K, E||vᵀJ||² = ||J||²_F / K, so
+    ||J||²_F ≈ (K / n) Σ_p ||v_pᵀ J||² over n projections (``jacobian.projections``), one
+    backward pass each. That estimate is unbiased; its square root is not (E√X ≤ √EX), so
+    by default the squared norm is penalized, as Hoffman et al. do (``jacobian.squared``;
+    docs/choices.md gives the measured bias).
+  - ``column_sums`` (what §3.4 says the authors ran): ||1ᵀJ|| = ||∇ₓ Σ_c f_c||, exact in
+    one backward pass. Of the logits only: the probabilities sum to 1, so their column sums
+    vanish. ``jacobian_column_sums`` is this penalty as a method of its own, so that one
+    figure grid holds both.
+
+  The input gradients are each image's own (``input_gradients.batchnorm``,
+  :mod:`simreg.train.input_gradients`).
 - ``covariance``: c1·||offdiag(C)||_F, C the covariance over the batch of the penultimate
   activity h (the pooled last stage): penalizes correlations between units.
 
@@ -25,23 +36,28 @@ OUTPUT = Parameter(str, "jacobian.output", "the output whose input Jacobian is p
 ESTIMATORS = ("frobenius", "column_sums")
 ESTIMATOR = Parameter(str, "jacobian.estimator", "the penalized norm: frobenius (||J||_F, eq. 1) "
                       "or column_sums (||1ᵀJ||, what Schaeffer §3.4 ran)", choices=ESTIMATORS)
+SQUARED = Parameter(bool, "jacobian.squared", "frobenius: penalize ||J||²_F (Hoffman et al.; "
+                    "unbiased from one projection) rather than ||J||_F (eq. 1)")
 EPS = 1e-12  # inside the square roots: a finite gradient at 0
 
 
-def jacobian_frobenius(x, outputs, projections: int, generator):
-    """Per-sample estimate of ||∂outputs/∂x||_F from ``projections`` random unit vectors
-    (differentiable: the penalty trains through it). ``x`` must require grad."""
+def jacobian_frobenius(x, outputs, projections: int, generator, squared: bool = False):
+    """Per-sample estimate of ||∂outputs/∂x||_F (``squared``: of ||∂outputs/∂x||²_F) from
+    ``projections`` random unit vectors (differentiable: the penalty trains through it). The
+    squared estimate is unbiased; its square root is biased low (E√X ≤ √EX), the less the
+    more projections. ``x`` must require grad."""
     import torch
 
     from simreg.train.input_gradients import vector_jacobian
 
     n, k = outputs.shape
-    squared = torch.zeros(n, dtype=outputs.dtype, device=outputs.device)
+    total = torch.zeros(n, dtype=outputs.dtype, device=outputs.device)
     for p in range(projections):
         v = torch.randn(n, k, generator=generator).to(outputs.device, outputs.dtype)
         v = v / v.norm(dim=1, keepdim=True)
-        squared = squared + vector_jacobian(x, outputs, v).flatten(1).pow(2).sum(1)
-    return torch.sqrt(k / projections * squared + EPS)
+        total = total + vector_jacobian(x, outputs, v).flatten(1).pow(2).sum(1)
+    estimate = k / projections * total
+    return estimate if squared else torch.sqrt(estimate + EPS)
 
 
 def jacobian_column_sums(x, outputs):
@@ -68,12 +84,13 @@ def offdiagonal_covariance_norm(h):
 @register
 class JacobianPenalty(Regularizer):
     name = "jacobian"
-    description = ("Jacobian penalty c2·||∇ₓf||_F, f the class probabilities (Schaeffer et al. "
-                   "eq. 1) or the logits (jacobian.output); random projections, or the norm "
-                   "of the column sums (jacobian.estimator)")
+    description = ("Jacobian penalty c2·||∇ₓf||²_F (or ||∇ₓf||_F, Schaeffer et al. eq. 1: "
+                   "jacobian.squared), f the class probabilities or the logits "
+                   "(jacobian.output), by random projections; or the norm of the column sums "
+                   "(jacobian.estimator)")
     needs_input_grad = True
     parameters = {"projections": PROJECTIONS, "output": OUTPUT, "estimator": ESTIMATOR,
-                  "batchnorm": BATCHNORM}
+                  "squared": SQUARED, "batchnorm": BATCHNORM}
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -94,7 +111,8 @@ class JacobianPenalty(Regularizer):
         outputs = logits.softmax(dim=1) if self.output == "probabilities" else logits
         if self.estimator == "column_sums":
             return jacobian_column_sums(x, outputs).mean()
-        return jacobian_frobenius(x, outputs, self.projections, self.generator).mean()
+        return jacobian_frobenius(x, outputs, self.projections, self.generator,
+                                  self.squared).mean()
 
     def state_dict(self):
         return {"generator": self.generator.get_state()}
@@ -112,7 +130,7 @@ class JacobianColumnSums(JacobianPenalty):
     description = ("Jacobian penalty c2·||1ᵀ∇ₓz||, the norm of the column sums of the logits' "
                    "Jacobian (what Schaeffer et al. §3.4 say they ran)")
     parameters = {"batchnorm": BATCHNORM}
-    estimator, output, projections = "column_sums", "logits", 0
+    estimator, output, projections, squared = "column_sums", "logits", 0, False
 
 
 @register
