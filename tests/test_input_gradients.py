@@ -113,3 +113,10 @@ def test_batchnorm_setting_is_a_parameter_of_exactly_the_input_gradient_methods(
         validate_config({"input_gradients": {"batchnorm": "frozen"}})
     with pytest.raises(ValueError, match="'input_gradients.batchnorm': 'frozen' is not one of"):
         get_regularizer("gn")(batchnorm="frozen")
+
+
+def test_batch_setting_keeps_the_gradient_through_the_training_pass(model_and_batch):
+    # input_gradients.batchnorm: batch is simreg's gradient before issue #23, to the bit
+    model, batch = model_and_batch
+    before = -torch.autograd.grad(batch.ce * len(batch.y), batch.x, create_graph=True)[0]
+    assert torch.equal(loss_input_gradients(batch, "batch"), before)
