@@ -12,20 +12,26 @@ import torch.nn.functional as F
 from torch import nn
 
 from simreg.models.resnet import build_model
-from simreg.train.input_gradients import (differentiable_forward, frozen_batch_statistics,
-                                          loss_input_gradients)
+from simreg.train.input_gradients import (TrainingStatistics, differentiable_forward,
+                                          frozen_batch_statistics, loss_input_gradients)
 from simreg.train.regularizers import Batch, TrainContext, get_regularizer
+
+
+def training_pass(model):
+    """The trainer's pass: six images, training mode, x requiring grad."""
+    x = torch.rand(6, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    x.requires_grad_(True)
+    y = torch.tensor([0, 1, 2, 3, 4, 0])
+    features = model.features(x)
+    logits = model.classify(features[-1])
+    return Batch(model, x, y, features, logits, F.cross_entropy(logits, y))
 
 
 @pytest.fixture
 def model_and_batch():
     torch.manual_seed(0)
     model = build_model("resnet18", 1, 5, 2).double().train()
-    x = torch.rand(6, 1, 8, 8, dtype=torch.float64, requires_grad=True)
-    y = torch.tensor([0, 1, 2, 3, 4, 0])
-    features = model.features(x)
-    logits = model.classify(features[-1])
-    return model, Batch(model, x, y, features, logits, F.cross_entropy(logits, y))
+    return model, training_pass(model)
 
 
 def batch_statistics(model, x) -> dict:
@@ -61,14 +67,19 @@ def one_image_at_a_time(model, x, y) -> torch.Tensor:
 
 def test_per_sample_gradient_is_each_image_alone_with_the_batch_statistics(model_and_batch):
     model, batch = model_and_batch
-    running = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
     loop = one_image_at_a_time(model, batch.x, batch.y)
     per_sample = loss_input_gradients(batch, "per_sample")
     assert torch.allclose(per_sample, loop, rtol=1e-9, atol=1e-12)
+    # with the training pass's statistics recorded (as a method's setup does): the same
+    statistics = TrainingStatistics(model)
+    batch = training_pass(model)
+    recorded = loss_input_gradients(batch, "per_sample", statistics)
+    assert torch.allclose(recorded, loop, rtol=1e-9, atol=1e-12)
     # through the training pass, each row also carries the other images' loss gradients
     coupled = loss_input_gradients(batch, "batch")
     assert (coupled - loop).norm() > 1e-3 * loop.norm()
     # the per-sample pass has the training pass's values and leaves the running statistics
+    running = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
     _, logits = differentiable_forward(batch, "per_sample")
     assert torch.allclose(logits, batch.logits, rtol=1e-10, atol=1e-12)
     for key, value in model.state_dict().items():
@@ -77,13 +88,23 @@ def test_per_sample_gradient_is_each_image_alone_with_the_batch_statistics(model
 
 
 def test_gradient_norm_penalty_uses_the_per_sample_gradients(model_and_batch):
-    model, batch = model_and_batch
+    model, _ = model_and_batch
     images = torch.randint(0, 256, (20, 8, 8, 1), dtype=torch.uint8)
     gn = get_regularizer("gn")(batchnorm="per_sample")
     gn.setup(TrainContext(model, torch.device("cpu"), 0, 1, {}, train_images=images))
+    batch = training_pass(model)
     loop = one_image_at_a_time(model, batch.x, batch.y)
     expected = gn.c / (2 * len(loop)) * loop.pow(2).sum()
-    assert gn.loss(batch, None).item() == pytest.approx(expected.item(), rel=1e-9)
+    penalty = gn.loss(batch, None)
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-9)
+    # its gradient reaches the weights also through the training pass's statistics
+    weight = model.stem[0].weight
+    through = torch.autograd.grad(penalty, weight)[0]
+    detached = get_regularizer("gn")(batchnorm="per_sample")
+    detached.setup(TrainContext(None, torch.device("cpu"), 0, 1, {}, train_images=images))
+    batch = training_pass(model)
+    constant = torch.autograd.grad(detached.loss(batch, None), weight)[0]
+    assert (through - constant).norm() > 1e-3 * constant.norm()
 
 
 def test_frozen_statistics_are_undone_on_exit(model_and_batch):

@@ -38,11 +38,11 @@ BATCHNORM = Parameter(str, "input_gradients.batchnorm",
                       choices=BATCHNORM_MODES)
 
 
-def input_gradients(batch: Batch, batchnorm: str):
+def input_gradients(batch: Batch, batchnorm: str, statistics=None):
     """gᵢ = ∇ₓ log φ_y(xᵢ) for the batch (differentiable: the penalty trains through it)."""
     from simreg.train.input_gradients import loss_input_gradients
 
-    return loss_input_gradients(batch, batchnorm)
+    return loss_input_gradients(batch, batchnorm, statistics)
 
 
 def gradient_norm_penalty(g, c: float):
@@ -65,10 +65,14 @@ class GradientNorm(Regularizer):
     parameters = {"batchnorm": BATCHNORM}
 
     def setup(self, context: TrainContext) -> None:
+        from simreg.train.input_gradients import track_statistics
+
         self.c = data_variance(context.train_images)
+        self.statistics = track_statistics(context.model, self.batchnorm)
 
     def loss(self, batch: Batch, step):
-        return gradient_norm_penalty(input_gradients(batch, self.batchnorm), self.c)
+        return gradient_norm_penalty(input_gradients(batch, self.batchnorm, self.statistics),
+                                     self.c)
 
     def metrics(self):
         return {"sgr_c": self.c}
@@ -87,8 +91,10 @@ class StructuredGradient(Regularizer):
         import torch
 
         from simreg.train.displacement_covariance import DisplacementCovariance
+        from simreg.train.input_gradients import track_statistics
 
         self.c = data_variance(context.train_images)
+        self.statistics = track_statistics(context.model, self.batchnorm)
         _, height, width, channels = context.train_images.shape
         self.sigma_hat = DisplacementCovariance(channels, height, width, self.beta,
                                                 context.device)
@@ -115,7 +121,7 @@ class StructuredGradient(Regularizer):
                         random_start=self.random_start) - x
 
     def loss(self, batch: Batch, step):
-        g = input_gradients(batch, self.batchnorm)
+        g = input_gradients(batch, self.batchnorm, self.statistics)
         self.sigma_hat.update(self.perturbations(batch, g))
         return self.penalty(g)
 

@@ -102,12 +102,15 @@ class JacobianPenalty(Regularizer):
     def setup(self, context: TrainContext) -> None:
         import torch
 
+        from simreg.train.input_gradients import track_statistics
+
         self.generator = torch.Generator().manual_seed(context.seed)
+        self.statistics = track_statistics(context.model, self.batchnorm)
 
     def loss(self, batch: Batch, step):
         from simreg.train.input_gradients import differentiable_forward
 
-        x, logits = differentiable_forward(batch, self.batchnorm)
+        x, logits = differentiable_forward(batch, self.batchnorm, self.statistics)
         outputs = logits.softmax(dim=1) if self.output == "probabilities" else logits
         if self.estimator == "column_sums":
             return jacobian_column_sums(x, outputs).mean()
