@@ -1,6 +1,6 @@
 """Input gradients of sgr, gn and jacobian (simreg.train.input_gradients): with
 ``input_gradients.batchnorm: per_sample`` each image's gradient is its own, BatchNorm
-normalizing with the batch's statistics held constant."""
+normalizing with the training pass's statistics, fixed with respect to the input."""
 
 from __future__ import annotations
 

@@ -163,7 +163,7 @@ class Jacobian:
 @dataclass(frozen=True)
 class InputGradients:
     """How sgr, gn and jacobian take ∇ₓ through BatchNorm (simreg.train.input_gradients)."""
-    batchnorm: str = "per_sample"  # the batch's statistics held constant; or batch
+    batchnorm: str = "per_sample"  # the training pass's statistics fixed for x; or batch
 
 
 @dataclass(frozen=True)

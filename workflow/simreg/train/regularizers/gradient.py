@@ -11,8 +11,8 @@ so σΣ has the data's mean variance and α = λ reads as a noise-to-signal rati
 the loss-gradient sign, the loss gradient, FGSM or PGD (``sgr.perturbation``), applied in
 the Fourier domain (:mod:`simreg.train.displacement_covariance`). ``gn``: Σ = I, so
 Ω = (c / 2m) Σᵢ ||gᵢ||². The trainer adds α·Ω with α = λ. gᵢ is each image's own gradient,
-BatchNorm's batch statistics held constant (``input_gradients.batchnorm``; the gradients are
-taken in :mod:`simreg.train.input_gradients`, shared with ``jacobian``).
+BatchNorm normalizing with the training pass's statistics (``input_gradients.batchnorm``; the
+gradients are taken in :mod:`simreg.train.input_gradients`, shared with ``jacobian``).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ PGD_STEP = Parameter(float, "adversarial.rel_stepsize", "PGD step size relative 
 RANDOM_START = Parameter(bool, "adversarial.random_start", "PGD starts at a random point")
 # shared by sgr, gn and jacobian (simreg.train.input_gradients)
 BATCHNORM = Parameter(str, "input_gradients.batchnorm",
-                      "input gradients through BatchNorm: per_sample (the batch's statistics "
-                      "held constant) or batch (through the statistics, coupling the images)",
+                      "input gradients through BatchNorm: per_sample (the training pass's "
+                      "statistics fixed for x) or batch (through them, coupling the images)",
                       choices=BATCHNORM_MODES)
 
 
