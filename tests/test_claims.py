@@ -242,6 +242,21 @@ def test_no_relation_holds_for_a_small_difference_and_is_contradicted_by_a_large
     assert small["verdict"].item() == HOLDS and large["verdict"].item() == CONTRADICTED
 
 
+def test_the_column_sum_row_of_r3_reads_only_the_column_sum_models(tmp_path):
+    """R3 has a row for eq. 1's Jacobian and one for the column sums Schaeffer ran: each
+    compares its own method with none (a far-off jacobian model does not move the other)."""
+    shift = {"none": 0.0, "jacobian": 0.2, "jacobian_column_sums": 0.01}
+    frame = _models(list(shift), range(4), lambda m, s: [
+        {"attack": "pgd_linf", "epsilon_255": e, "epsilon": e / 255,
+         "accuracy": 0.3 - 0.02 * e + shift[m] + 0.002 * (s - 2) * (m != "none")}
+        for e in (0, 8)])
+    column_sums = _verdicts("R3_jacobian_column_sums_pgd", "whitebox", frame, tmp_path)
+    frobenius = _verdicts("R3_jacobian_pgd", "whitebox", frame, tmp_path)
+    assert column_sums["mean"].item() == pytest.approx(0.009)  # 0.01 + mean seed offset
+    assert column_sums["verdict"].item() == HOLDS
+    assert frobenius["verdict"].item() == CONTRADICTED
+
+
 def test_low_frequency_share_of_the_perturbation_spectrum(tmp_path):
     import h5py
 

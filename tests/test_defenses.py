@@ -18,7 +18,7 @@ from simreg.train.discriminator import ProjectionDiscriminator, discriminator_lo
 from simreg.train.displacement_covariance import DisplacementCovariance
 from simreg.train.regularizers import Batch, TrainContext, get_regularizer
 from simreg.train.regularizers.gradient import gradient_norm_penalty
-from simreg.train.regularizers.smoothness import (jacobian_frobenius,
+from simreg.train.regularizers.smoothness import (jacobian_column_sums, jacobian_frobenius,
                                                   offdiagonal_covariance_norm)
 
 
@@ -32,7 +32,7 @@ def identity_function(channels: int, n_radii: int) -> torch.Tensor:
 def test_sgr_with_identity_covariance_is_the_gradient_norm_penalty(channels):
     images = torch.randint(0, 256, (50, 6, 5, channels), dtype=torch.uint8)
     sgr = get_regularizer("sgr")(beta=0.1, perturbation="sign", epsilon=0.3, pgd_steps=1,
-                                 pgd_rel_stepsize=0.25, random_start=True)
+                                 pgd_rel_stepsize=0.25, random_start=True, batchnorm="batch")
     sgr.setup(TrainContext(None, torch.device("cpu"), 0, channels, {}, train_images=images))
     sgr.sigma_hat.set_function(identity_function(channels, sgr.sigma_hat.n_radii))
     g = torch.randn(4, channels, 6, 5, dtype=torch.float64)
@@ -88,6 +88,28 @@ def test_jacobian_penalty_matches_the_exact_frobenius_norm_of_a_linear_map():
     assert norms.detach().numpy() == pytest.approx(exact, rel=2 * math.sqrt(2 / projections))
 
 
+def test_squared_frobenius_estimate_is_unbiased_where_its_square_root_is_not():
+    # A rank-1 Jacobian (the probabilities' Jacobian of a confident model comes close): the
+    # one-projection estimate K·||vᵀJ||² is unbiased for ||J||²_F, its square root is low
+    # (E√X = √K·E|v₁|·||J||_F = 0.82·||J||_F for K = 10). Each row of x draws its own v.
+    torch.manual_seed(0)
+    weight = torch.outer(torch.randn(10, dtype=torch.float64), torch.randn(20, dtype=torch.float64))
+    x = torch.randn(40000, 20, dtype=torch.float64, requires_grad=True)
+    batch = Batch(model=None, x=x, y=None, features=[], logits=x @ weight.T, ce=None)
+    exact = weight.norm().item()
+
+    def mean_estimate(squared):
+        penalty = get_regularizer("jacobian")(projections=1, output="logits",
+                                              estimator="frobenius", squared=squared,
+                                              batchnorm="batch")
+        penalty.setup(TrainContext(None, torch.device("cpu"), 0, 1, {}))
+        return penalty.loss(batch, 0).item()  # the mean over 40000 draws of v
+
+    # relative sd of one draw: sqrt(3K/(K+2) - 1) = 1.22; of the mean, 0.6%
+    assert mean_estimate(True) == pytest.approx(exact**2, rel=0.02)
+    assert mean_estimate(False) < 0.9 * exact
+
+
 def test_jacobian_penalty_is_taken_of_the_class_probabilities():
     # Schaeffer eq. 1: f is what the cross-entropy takes the log of, softmax(logits)
     torch.manual_seed(0)
@@ -97,7 +119,9 @@ def test_jacobian_penalty_is_taken_of_the_class_probabilities():
     batch = Batch(model=None, x=x, y=None, features=[], logits=logits, ce=None)
 
     def estimate(output):
-        penalty = get_regularizer("jacobian")(projections=2000, output=output)
+        penalty = get_regularizer("jacobian")(projections=2000, output=output,
+                                              estimator="frobenius", squared=False,
+                                              batchnorm="batch")
         penalty.setup(TrainContext(None, torch.device("cpu"), 0, 1, {}))
         return penalty.loss(batch, 0).item()
 
@@ -110,7 +134,34 @@ def test_jacobian_penalty_is_taken_of_the_class_probabilities():
     assert estimate("logits") == pytest.approx(weight.norm().item(), rel=tolerance)
     assert exact < 0.5 * weight.norm().item()
     with pytest.raises(ValueError, match="'jacobian.output': 'logit' is not one of"):
-        get_regularizer("jacobian")(projections=1, output="logit")
+        get_regularizer("jacobian")(projections=1, output="logit", estimator="frobenius",
+                                    squared=True, batchnorm="batch")
+
+
+def test_column_sums_penalty_is_the_norm_of_one_transposed_times_the_jacobian():
+    # Schaeffer §3.4: ||1ᵀJ||; for logits W x + b, J = W and 1ᵀJ is the sum of W's rows
+    torch.manual_seed(0)
+    weight = torch.randn(4, 10, dtype=torch.float64)
+    weight[3] = 0.1 * weight[3] - weight[:3].sum(dim=0)  # rows that nearly cancel
+    x = torch.randn(3, 10, dtype=torch.float64, requires_grad=True)
+    logits = x @ weight.T + torch.randn(4, dtype=torch.float64)
+    exact = (torch.ones(4, dtype=torch.float64) @ weight).norm().item()
+    norms = jacobian_column_sums(x, logits)
+    assert norms.detach().numpy() == pytest.approx(exact, rel=1e-9)
+    assert exact < 0.1 * weight.norm().item()  # not the Frobenius norm
+    batch = Batch(model=None, x=x, y=None, features=[], logits=logits, ce=None)
+    for method, params in (("jacobian_column_sums", {}),
+                           ("jacobian", {"projections": 1, "output": "logits",
+                                         "estimator": "column_sums", "squared": True})):
+        penalty = get_regularizer(method)(batchnorm="batch", **params)
+        penalty.setup(TrainContext(None, torch.device("cpu"), 0, 1, {}))
+        assert penalty.loss(batch, 0).item() == pytest.approx(exact, rel=1e-9)
+    # the probabilities sum to 1: their column sums vanish, so that pairing is refused
+    probabilities = logits.softmax(dim=1)
+    assert jacobian_column_sums(x, probabilities).max().item() < 1e-5
+    with pytest.raises(ValueError, match="column sums of their Jacobian vanish"):
+        get_regularizer("jacobian")(projections=1, output="probabilities",
+                                    estimator="column_sums", squared=True, batchnorm="batch")
 
 
 def test_covariance_penalty_is_zero_for_decorrelated_activity():
@@ -200,7 +251,7 @@ def test_lrc_accuracy_is_the_worst_of_every_draw_for_every_image():
 
 # ---- the methods in the pipeline: keys, grids, training ----------------------------------
 ROOT = Path(__file__).resolve().parents[1]
-NEW_METHODS = ["sgr", "gn", "jacobian", "covariance", "afd", "pgd_at"]
+NEW_METHODS = ["sgr", "gn", "jacobian", "jacobian_column_sums", "covariance", "afd", "pgd_at"]
 
 
 @pytest.mark.parametrize("method", NEW_METHODS)

@@ -159,6 +159,14 @@ class Sgr:
 class Jacobian:
     projections: int = 1          # random projections per step (Hoffman et al. 2019: 1)
     output: str = "probabilities"  # Schaeffer eq. 1's f (its cross-entropy logs it); or logits
+    estimator: str = "frobenius"  # eq. 1's ||J||_F; or column_sums, ||1ᵀJ|| (what §3.4 ran)
+    squared: bool = True          # frobenius: ||J||²_F (Hoffman et al.), unbiased at 1 projection
+
+
+@dataclass(frozen=True)
+class InputGradients:
+    """How sgr, gn and jacobian take ∇ₓ through BatchNorm (simreg.train.input_gradients)."""
+    batchnorm: str = "per_sample"  # the training pass's statistics fixed for x; or batch
 
 
 @dataclass(frozen=True)
@@ -308,6 +316,7 @@ SECTIONS: dict[str, type] = {
     "adversarial": Adversarial,
     "sgr": Sgr,
     "jacobian": Jacobian,
+    "input_gradients": InputGradients,
     "afd": Afd,
     "lrc_noise": LrcNoise,
     "eigenspectrum": Eigenspectrum,

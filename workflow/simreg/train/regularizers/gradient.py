@@ -10,11 +10,14 @@ so σΣ has the data's mean variance and α = λ reads as a noise-to-signal rati
 ``sgr``: Σ is the running covariance function of adversarial perturbations (β = 0.1), from
 the loss-gradient sign, the loss gradient, FGSM or PGD (``sgr.perturbation``), applied in
 the Fourier domain (:mod:`simreg.train.displacement_covariance`). ``gn``: Σ = I, so
-Ω = (c / 2m) Σᵢ ||gᵢ||². The trainer adds α·Ω with α = λ.
+Ω = (c / 2m) Σᵢ ||gᵢ||². The trainer adds α·Ω with α = λ. gᵢ is each image's own gradient,
+BatchNorm normalizing with the training pass's statistics (``input_gradients.batchnorm``; the
+gradients are taken in :mod:`simreg.train.input_gradients`, shared with ``jacobian``).
 """
 
 from __future__ import annotations
 
+from simreg.train.input_gradients import BATCHNORM_MODES
 from simreg.train.regularizers.base import Batch, Parameter, Regularizer, TrainContext, register
 
 PERTURBATIONS = ("sign", "gradient", "fgsm", "pgd")
@@ -28,14 +31,18 @@ EPSILON = Parameter(float, "adversarial.epsilons", "PGD-L∞ budget ε during tr
 PGD_STEPS = Parameter(int, "adversarial.steps", "PGD steps during training")
 PGD_STEP = Parameter(float, "adversarial.rel_stepsize", "PGD step size relative to ε")
 RANDOM_START = Parameter(bool, "adversarial.random_start", "PGD starts at a random point")
+# shared by sgr, gn and jacobian (simreg.train.input_gradients)
+BATCHNORM = Parameter(str, "input_gradients.batchnorm",
+                      "input gradients through BatchNorm: per_sample (the training pass's "
+                      "statistics fixed for x) or batch (through them, coupling the images)",
+                      choices=BATCHNORM_MODES)
 
 
-def input_gradients(batch: Batch):
+def input_gradients(batch: Batch, batchnorm: str, statistics=None):
     """gᵢ = ∇ₓ log φ_y(xᵢ) for the batch (differentiable: the penalty trains through it)."""
-    import torch
+    from simreg.train.input_gradients import loss_input_gradients
 
-    total = batch.ce * len(batch.y)  # Σᵢ −log φ_y(xᵢ)
-    return -torch.autograd.grad(total, batch.x, create_graph=True)[0]
+    return loss_input_gradients(batch, batchnorm, statistics)
 
 
 def gradient_norm_penalty(g, c: float):
@@ -55,12 +62,17 @@ class GradientNorm(Regularizer):
     name = "gn"
     description = "gradient-norm regularization: SGR with Σ = I (Roth et al. 2018)"
     needs_input_grad = True
+    parameters = {"batchnorm": BATCHNORM}
 
     def setup(self, context: TrainContext) -> None:
+        from simreg.train.input_gradients import track_statistics
+
         self.c = data_variance(context.train_images)
+        self.statistics = track_statistics(context.model, self.batchnorm)
 
     def loss(self, batch: Batch, step):
-        return gradient_norm_penalty(input_gradients(batch), self.c)
+        return gradient_norm_penalty(input_gradients(batch, self.batchnorm, self.statistics),
+                                     self.c)
 
     def metrics(self):
         return {"sgr_c": self.c}
@@ -73,14 +85,16 @@ class StructuredGradient(Regularizer):
     needs_input_grad = True
     parameters = {"beta": BETA, "perturbation": PERTURBATION, "epsilon": EPSILON,
                   "pgd_steps": PGD_STEPS, "pgd_rel_stepsize": PGD_STEP,
-                  "random_start": RANDOM_START}
+                  "random_start": RANDOM_START, "batchnorm": BATCHNORM}
 
     def setup(self, context: TrainContext) -> None:
         import torch
 
         from simreg.train.displacement_covariance import DisplacementCovariance
+        from simreg.train.input_gradients import track_statistics
 
         self.c = data_variance(context.train_images)
+        self.statistics = track_statistics(context.model, self.batchnorm)
         _, height, width, channels = context.train_images.shape
         self.sigma_hat = DisplacementCovariance(channels, height, width, self.beta,
                                                 context.device)
@@ -107,7 +121,7 @@ class StructuredGradient(Regularizer):
                         random_start=self.random_start) - x
 
     def loss(self, batch: Batch, step):
-        g = input_gradients(batch)
+        g = input_gradients(batch, self.batchnorm, self.statistics)
         self.sigma_hat.update(self.perturbations(batch, g))
         return self.penalty(g)
 
