@@ -80,6 +80,39 @@ def test_score_is_median_squared_distance_per_value():
     assert np.isnan(boundary_score(np.array([1.0]), np.array([False])))
 
 
+def test_d_counts_every_channel_of_a_color_image():
+    """S(M)'s d is the dimension of η ∈ R^d (Attias App. 7.1): C·H·W, so for RGB a third of
+    what d = H·W (the authors' code: channel 0's size) gives; and a perturbation of one
+    channel only counts."""
+    x = torch.zeros(2, 3, 4, 4)
+    x_adv = x.clone()
+    x_adv[0] += 0.1             # every value of image 0 moved by 0.1
+    x_adv[1, 1] += 0.3          # image 1: the green channel only
+    d = squared_distance_per_dim(x, x_adv)
+    # by hand: image 0: 48·0.01/48; image 1: 16·0.09/48 (H·W = 16 would give 0.03 and 0.09)
+    torch.testing.assert_close(d, torch.tensor([0.01, 0.03]))
+
+
+def test_the_converged_setting_walks_away_from_its_starting_point(saved_model):
+    """The configured ``converged`` attack (its first 200 steps) accepts steps and ends
+    closer than its starting point for most images of a small trained model."""
+    from simreg.models.inference import load_model, to_input
+    from simreg.data.store import read_split
+    from simreg.settings import Boundary
+
+    model_path, dataset = saved_model
+    model, _ = load_model(model_path)
+    x = to_input(torch.from_numpy(read_split(dataset, "test").images[:12]))
+    params = {**Boundary().settings["converged"], "steps": 200}
+    result = boundary_attack(model, x, seed=0, params=params, checkpoints=(0, 200))
+    assert result.solved.all()
+    start, end = result.trajectory[0], result.trajectory[200]
+    closer = end < 0.9 * start
+    assert closer.float().mean() >= 0.75, (start, end)
+    assert (result.accepted[closer] > 0).all()
+    assert (predict(model, result.adversarials) != predict(model, x)).all()
+
+
 def test_evaluate_writes_scores_per_repeat_and_perturbations(saved_model, tmp_path):
     model_path, dataset = saved_model
     csv, h5 = tmp_path / "b.csv", tmp_path / "b.h5"
@@ -96,6 +129,13 @@ def test_evaluate_writes_scores_per_repeat_and_perturbations(saved_model, tmp_pa
         delta, distance = f["perturbation"][...], f["distance"][...]
         assert delta.shape == (2, 12, 1, 8, 8)
         assert f.attrs["setting"] == "paper"
+        start, accepted = f["start_distance"][...], f["accepted_steps"][...]
+        assert accepted.shape == (2, 12) and f["final_source_step"].shape == (2, 12)
+    solved = ~np.isnan(distance)
+    assert np.isfinite(start[solved]).all() and np.isnan(start[~solved]).all()
+    assert (accepted[~solved] == 0).all()
+    for r in range(2):
+        assert frame["start_score"].iloc[r] == pytest.approx(np.median(start[r][solved[r]]))
     for r in range(2):
         solved = ~np.isnan(distance[r])
         assert frame["score"].iloc[r] == pytest.approx(np.median(distance[r][solved]))
