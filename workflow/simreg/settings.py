@@ -108,8 +108,10 @@ class Boundary:
     init_retries: int = 3
     init_directions: int = 1000
     init_steps: int = 50
-    settings: dict = field(default_factory=lambda: {"paper": {"steps": 50},
-                                                    "converged": {"steps": 10000}})
+    settings: dict = field(default_factory=lambda: {
+        "paper": {"steps": 50},
+        # step sizes adapted from every step's statistics (docs/attacks.md)
+        "converged": {"steps": 10000, "update_stats_every_k": 1}})
 
 
 @dataclass(frozen=True)
