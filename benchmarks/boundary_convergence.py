@@ -84,7 +84,7 @@ def boundary_curve(model, x, steps_list, settings: dict, seed: int) -> list[dict
         rows.append({
             "setting": name, "attack_params": params, "images": len(x),
             "solved": int(solved.sum()),
-            "score_after": {s: float(d.median()) for s, d in result.trajectory.items()},
+            "score_after": {s: float(np.median(d.numpy())) for s, d in result.trajectory.items()},
             "score_final": float(np.median(final)),
             "accepted_median": float(np.median(accepted)),
             "accepted_quartiles": [float(q) for q in np.percentile(accepted, [25, 75])],
