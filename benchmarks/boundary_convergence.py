@@ -7,7 +7,8 @@ after 0 steps: the starting point): the median score; at the end the median and 
 the accepted steps per image, how many images never moved, and the median final spherical and
 source step sizes (simreg.evaluate.boundary.WalkRecorder). The white-box suite (DDN, FMN and C&W, all L2)
 attacks the model's own prediction, as the Boundary Attack does, and its score is the median
-over the same images of (smallest L2 distance found)²/d.
+over the same images of (smallest L2 distance found)²/d. ``--hsj-steps`` adds foolbox's
+HopSkipJump (L2), a second decision-based attack, from the same starting points.
 
 The model: ``--model model.pt --dataset task.h5`` (as ``simreg train`` and ``simreg dataset``
 write them), or else a ResNet18 of ``--width`` trained here for ``--epochs`` epochs on the
@@ -15,6 +16,7 @@ gray CIFAR-10 subset (``--npz``; saved to ``--save`` and reused when that file e
 
     python benchmarks/boundary_convergence.py [--images 50] [--steps 50 300 1000 10000]
         [--settings '{"foolbox": {}, "every_step": {"update_stats_every_k": 1}}']
+        [--hsj-steps 5 20] [--no-boundary] [--no-whitebox]
         [--width 16 --epochs 3 --save /tmp/boundary_model.pt]
 """
 
@@ -96,6 +98,37 @@ def boundary_curve(model, x, steps_list, settings: dict, seed: int) -> list[dict
     return rows
 
 
+def hopskipjump(model, x, steps_list, seed: int) -> dict:
+    """foolbox's HopSkipJump (L2), a second decision-based attack, from the same starting
+    points as the Boundary Attack; median ||δ||²/d after each of ``steps_list`` (a run
+    each)."""
+    import foolbox as fb
+
+    from simreg.evaluate.boundary import starting_points
+    from simreg.settings import Boundary
+
+    labels, defaults = predict(model, x), Boundary()
+    starts, attempt = starting_points(model, x, labels, seed=seed,
+                                      retries=defaults.init_retries,
+                                      init_directions=defaults.init_directions,
+                                      init_steps=defaults.init_steps, pool_x=x)
+    solved = attempt > 0
+    fmodel = fb.PyTorchModel(model, bounds=(0.0, 1.0))
+    out = {}
+    for steps in steps_list:
+        started = time.perf_counter()
+        torch.manual_seed(seed)
+        found = fb.attacks.HopSkipJump(steps=steps).run(
+            fmodel, x[solved], fb.criteria.Misclassification(labels[solved]),
+            starting_points=starts[solved])
+        ok = predict(model, found) != labels[solved]
+        d = squared_distance_per_dim(x[solved], found).cpu().numpy()
+        out[steps] = {"score": float(np.median(d)), "adversarial": int(ok.sum()),
+                      "seconds": round(time.perf_counter() - started, 1),
+                      "per_image": d.tolist()}
+    return out
+
+
 def whitebox_l2(model, x, seed: int) -> dict:
     from simreg.evaluate.minimal_distance import attack_distances, minimal_distances
 
@@ -121,6 +154,9 @@ def main() -> None:
                    help="JSON: setting name -> BoundaryAttack arguments besides steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-whitebox", action="store_true")
+    p.add_argument("--no-boundary", action="store_true")
+    p.add_argument("--hsj-steps", type=int, nargs="*", default=[],
+                   help="HopSkipJump iterations to compare (a run each); none: not run")
     a = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     if a.model:
@@ -136,8 +172,11 @@ def main() -> None:
     settings = json.loads(a.settings)
     out = {"model": str(model_path), "test_accuracy": float(
         (predict(model, x_all) == torch.from_numpy(test.labels)).float().mean()),
-        "torch_threads": torch.get_num_threads(),
-        "curve": boundary_curve(model, x, a.steps, settings, a.seed)}
+        "torch_threads": torch.get_num_threads()}
+    if not a.no_boundary:
+        out["curve"] = boundary_curve(model, x, a.steps, settings, a.seed)
+    if a.hsj_steps:
+        out["hopskipjump"] = hopskipjump(model, x, a.hsj_steps, a.seed)
     if not a.no_whitebox:
         out["whitebox_l2"] = whitebox_l2(model, x, a.seed)
     print(json.dumps(out))
