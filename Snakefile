@@ -67,3 +67,5 @@ rule all:
     default_target: True
     input:
         all_targets(config),
+        CLAIMS_TABLE,
+        CLAIMS_REPORT,

@@ -101,6 +101,15 @@ def test_packed_seeds_are_the_seeds_trained_one_by_one(data, tmp_path, method, f
     compare(tmp_path / "alone", tmp_path / "together", atol=1e-5)
 
 
+def test_packed_adam_seeds_are_the_seeds_trained_one_by_one(data, tmp_path, float64):
+    """Adam (a method's own recipe, simreg.train.recipe) is elementwise too: a pack trained
+    with it equals its seeds trained one by one, as SGD's does."""
+    adam = {"epochs": 1, "optimizer": "adam", "lr": 1e-3, "betas": [0.8, 0.99]}
+    one_by_one(data, "none", tmp_path / "alone", **adam)
+    packed(data, "none", tmp_path / "together", **adam)
+    compare(tmp_path / "alone", tmp_path / "together", atol=1e-5)
+
+
 @pytest.mark.parametrize("method", ["none", "threshold"])
 def test_a_packed_step_computes_each_seeds_losses_in_float32(data, method):
     """float32, CPU: the first step of a pack gives each seed the cross-entropy and L_sim of

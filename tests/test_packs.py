@@ -70,7 +70,7 @@ def test_pack_paths_come_from_the_wildcards_and_keep_checkpoints_apart():
         "metrics": f"results/packs/{stem}/seed1/metrics.csv"}
     assert pack_checkpoint_dir(pack) == f"results/checkpoints/{stem}"  # not in an output
     assert pack_dir(Pack.wildcards()) == ("results/packs/{task}/{regularization}/{method}/"
-                                          "a{alpha}_t{threshold}_k{pairs}/seeds{seeds}")
+                                          "a{alpha}_t{threshold}_k{pairs}{recipe}/seeds{seeds}")
     with pytest.raises(ValueError, match="non-canonical"):  # no model trained twice
         Pack.from_wildcards({**wildcards, "method": "none"})
     with pytest.raises(ValueError, match="one model key"):

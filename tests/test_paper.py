@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from simreg.report.paper import PAPER_ITEMS, STATUSES, item_number, paper_markdown
+from simreg.report.paper import (PAPER_ITEMS, STATUSES, checked_cell, claim_items, item_claims,
+                                 item_number, paper_markdown)
 from simreg.report.targets import ATTIAS, LI, TARGETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,7 @@ def test_status_and_missing():
     assert {i.paper for i in PAPER_ITEMS} == set(PAPER_FILES)
     for i in PAPER_ITEMS:
         assert i.status in STATUSES, i
-        assert i.missing or i.status == "reproduced", f"{i.paper} {i.item}: say what is missing"
+        assert i.missing or i.status == "drawn", f"{i.paper} {i.item}: say what is missing"
         assert i.targets or i.status == "not yet", f"{i.paper} {i.item}: no target to rebuild it"
 
 
@@ -66,3 +67,24 @@ def test_beyond_items_name_existing_targets_without_a_paper_item():
     for item in BEYOND_ITEMS:
         assert item.targets and all(name in TARGETS for name in item.targets), item
         assert all(not TARGETS[name].reproduces for name in item.targets), item
+
+
+def test_claims_are_listed_under_the_items_they_check():
+    assert claim_items("Figs. 8–9") == {("Fig.", 8), ("Fig.", 9)}
+    assert claim_items("Fig. 3 left, Fig. 4") == {("Fig.", 3), ("Fig.", 4)}
+    by_item = {(i.paper, i.item): item_claims(i) for i in PAPER_ITEMS}
+    assert by_item[(ATTIAS, "Fig. 3")] == ["C1", "C2", "C3", "C7"]
+    assert by_item[(ATTIAS, "Table 2")] == ["C4"]
+    assert by_item[(ATTIAS, "Fig. 11")] == []
+
+
+def test_reproduced_only_where_every_claim_holds_on_the_reference_run():
+    fig3 = next(i for i in PAPER_ITEMS if i.paper == ATTIAS and i.item == "Fig. 3")
+    assert checked_cell(fig3, {}) == "not yet (C1, C2, C3, C7)"
+    holds = {c: "holds" for c in ("C1", "C2", "C3", "C7")}
+    assert checked_cell(fig3, holds).startswith("**reproduced**")
+    assert checked_cell(fig3, {**holds, "C3": "inconclusive"}).startswith("**checked**")
+    # the committed page: no reference run yet, so no row calls its item reproduced
+    rows = [line for line in paper_markdown().splitlines() if line.startswith("| Fig.")
+            or line.startswith("| Table")]
+    assert rows and not any("reproduced" in row for row in rows)

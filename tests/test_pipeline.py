@@ -35,6 +35,24 @@ def test_every_figure_and_table_is_built(full_quick_run):
         assert companion.stat().st_size > 0, companion
 
 
+@pytest.mark.slow
+def test_claims_table_is_built_with_a_verdict_per_claim(full_quick_run):
+    """`snakemake all` builds results/tables/claims.csv: every registered claim has a row,
+    and a claim whose grid the quick config defines is evaluated on its seeds."""
+    from simreg.report.claims import CLAIMS, NOT_RUN, VERDICTS, claims_params
+
+    workdir, _ = full_quick_run
+    config = load_config(ROOT / "config.yaml", ROOT / "configs" / "quick.yaml")
+    table = pd.read_csv(workdir / "results" / "tables" / "claims.csv")
+    assert set(table["claim"]) == {c.id for c in CLAIMS.values()}
+    assert set(table["verdict"]) <= set(VERDICTS)
+    run = {CLAIMS[key].id for key in claims_params(config)}
+    c1 = table[(table["claim"] == "C1") & (table["verdict"] != NOT_RUN)]
+    assert "C1" in run and len(c1) == 4  # three noise kinds and the clean cost
+    assert (c1["n_seeds"] == len(config["figures"]["noise_accuracy"]["seeds"])).all()
+    assert (workdir / "results" / "claims.md").stat().st_size > 0
+
+
 def test_similarity_file_matches_numpy_and_thresholds_to_three_values(quick_run):
     workdir, _ = quick_run
     with h5py.File(workdir / "results/similarity/digits_gray_n500.h5") as h5:

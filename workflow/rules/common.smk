@@ -4,6 +4,12 @@
 
 from simreg.evaluate.registry import EVALUATIONS, fgsm_perturbations_file, fgsm_source
 from simreg.paths import as_list, dataset_file, similarity_file
+from simreg.report.claims import (
+    CLAIMS_REPORT,
+    CLAIMS_TABLE,
+    claims_inputs,
+    claims_params,
+)
 from simreg.report.selection import configured_epsilons
 from simreg.report.targets import (
     TARGETS,
@@ -31,7 +37,7 @@ from simreg.train.packs import (
     pack_of,
     seed_packs,
 )
-from simreg.train.settings import TrainSettings, settings_from_config
+from simreg.train.settings import TrainSettings, settings_from_config, settings_record
 
 MODEL = ModelKey.wildcards()  # every model path with its wildcards: rule patterns
 
@@ -91,12 +97,33 @@ def train_inputs(wildcards):
 
 
 def train_settings(wildcards):
-    settings = dataclasses.asdict(settings_from_config(config, model_key(wildcards)))
+    settings = settings_record(settings_from_config(config, model_key(wildcards)))
     # The fast path at its default (off) is left to the trainer's default, so that the
     # params of models trained before it existed do not change (Snakemake would rerun them).
     if settings["fast_path"] == TrainSettings().fast_path:
         del settings["fast_path"]
-    return json.dumps(settings)
+    return json.dumps(without_default_pass(settings))
+
+
+def without_default_pass(settings):
+    """The settings without the similarity methods' pair pass at its default (split), which
+    the regularizer takes where none is given: the params of models trained before the
+    setting existed stay as they were (a fused model's key and path differ anyway)."""
+    if settings["regularizer"].get("pair_pass") == "split":
+        del settings["regularizer"]["pair_pass"]
+    return settings
+
+
+def recipe_epochs_factor(key):
+    """How many times the config's training epochs model ``key`` trains (its recipe may set
+    more), rounded up: its training job's runtime is scaled by it."""
+    epochs = settings_from_config(config, key).epochs
+    return max(1, -(-epochs // config["training"]["epochs"]))
+
+
+def train_runtime(wildcards, attempt):
+    factor = recipe_epochs_factor(model_key(wildcards))
+    return config["resources"]["train_runtime"] * factor * attempt
 
 
 # training.pack_size > 1: one job (train_pack) trains a pack of seeds of one model key; each
@@ -137,13 +164,23 @@ def train_pack_outputs(kind):
 def train_pack_settings(wildcards):
     members = pack(wildcards).members
     return json.dumps(
-        [dataclasses.asdict(settings_from_config(config, m)) for m in members]
+        [
+            without_default_pass(settings_record(settings_from_config(config, m)))
+            for m in members
+        ]
     )
 
 
 def train_pack_resource(name):
-    """A per-seed resource (resources.train_mem_mb, train_runtime) times the pack's seeds."""
-    return lambda w, attempt: config["resources"][name] * len(pack(w).members) * attempt
+    """A per-seed resource (resources.train_mem_mb, train_runtime) times the pack's seeds
+    (and the runtime times the recipe's epochs over the config's, rounded up)."""
+
+    def resource(w, attempt):
+        members = pack(w).members
+        factor = recipe_epochs_factor(members[0]) if name == "train_runtime" else 1
+        return config["resources"][name] * len(members) * factor * attempt
+
+    return resource
 
 
 def packed_model(wildcards):
@@ -220,3 +257,19 @@ def table_params(wildcards):
     if grid:
         extra["epsilons"] = configured_epsilons(config, grid["task"])
     return json.dumps(extra)
+
+
+def claims_inputs_of_config(wildcards):
+    return claims_inputs(config)
+
+
+def claims_json(wildcards):
+    return json.dumps(claims_params(config))
+
+
+def claims_reads(wildcards, input):
+    return " ".join(
+        f"--reads {name} {' '.join(input[name])}"
+        for name in claims_inputs(config)
+        if input[name]
+    )

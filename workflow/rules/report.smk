@@ -67,3 +67,34 @@ rule table:
     shell:
         "simreg table {wildcards.name} --out {output.csv} --params '{params.table}'"
         " {params.reads} 2>> {log}"
+
+
+# The papers' claims (simreg.report.claims): each reads the evaluations its registry entry
+# names, for the models of its configured grids; a claim without a grid is "not run".
+rule claims:
+    input:
+        unpack(claims_inputs_of_config),
+    output:
+        csv=report(
+            CLAIMS_TABLE,
+            caption="../report/claims.rst",
+            category="Claims",
+            labels={"claims": "all", "format": "CSV"},
+        ),
+        md=report(
+            CLAIMS_REPORT,
+            caption="../report/claims.rst",
+            category="Claims",
+            labels={"claims": "all", "format": "Markdown"},
+        ),
+    log:
+        "results/logs/claims.log",
+    localrule: True
+    conda:
+        "../../envs/simreg.yaml"
+    params:
+        claims=claims_json,
+        reads=claims_reads,
+    shell:
+        "simreg claims --out {output.csv} --md {output.md} --params '{params.claims}'"
+        " {params.reads} 2>> {log}"

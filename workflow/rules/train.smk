@@ -20,7 +20,7 @@ if PACK_SIZE == 1:
         threads: config["resources"]["train_threads"]
         resources:
             mem_mb=lambda w, attempt: config["resources"]["train_mem_mb"] * attempt,
-            runtime=lambda w, attempt: config["resources"]["train_runtime"] * attempt,
+            runtime=train_runtime,
             gpu=config["resources"]["gpu"],
         params:
             # Checkpoints live outside the outputs, so a failed job keeps them and a rerun resumes.

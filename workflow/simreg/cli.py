@@ -11,6 +11,7 @@
     simreg fgsm-perturbations  gradient signs of the FGSM source model       (simreg.evaluate)
     simreg evaluate KIND       one evaluation of one model, any registered kind
     simreg figure NAME / table NAME   one registered figure or table         (simreg.report)
+    simreg claims              the papers' claims checked, with verdicts     (simreg.report)
     simreg check-config FILE ...      merge and validate config files        (simreg.config)
 
 Commands take explicit paths and only the parameters they need (JSON for structured ones),
@@ -159,6 +160,12 @@ def cmd_report(a):
     from simreg.report.draw import build
 
     build(a.name, {kind: files for kind, files in a.reads or []}, a.out, a.params)
+
+
+def cmd_claims(a):
+    from simreg.report.claims import claims_files, write_claims
+
+    write_claims(claims_files(a.reads), a.params, a.out, a.md)
 
 
 def cmd_check_config(a):
@@ -332,6 +339,16 @@ def parser() -> argparse.ArgumentParser:
         r.add_argument("--params", type=_json, default={})
         r.set_defaults(run=cmd_report)
 
+    cl = sub.add_parser("claims", help="check the papers' claims on the tidy outputs "
+                        "(simreg.report.claims): claims.csv and claims.md")
+    cl.add_argument("--reads", nargs="+", action="append", metavar=("CLAIM__KIND", "FILE"),
+                    type=str, help="a claim's evaluation and its files; repeatable")
+    cl.add_argument("--params", type=_json, default={},
+                    help="JSON: claim key -> its params (claims absent are not run)")
+    cl.add_argument("--out", required=True, help="the CSV")
+    cl.add_argument("--md", required=True, help="the Markdown report")
+    cl.set_defaults(run=cmd_claims)
+
     cc = sub.add_parser("check-config", help="merge config files in order (as Snakemake merges "
                         "--configfile over config.yaml) and validate them; every problem names "
                         "its file, line or key")
@@ -343,7 +360,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    if args.command == "figure" or args.command == "table":
+    if args.command in ("figure", "table", "claims"):
         args.reads = [(group[0], group[1:]) for group in args.reads or []]
     plugins = [m for m in os.environ.get("SIMREG_PLUGINS", "").split(",") if m] + args.plugin
     if plugins:

@@ -192,6 +192,10 @@ def _check_consistency(config: dict) -> None:
                 raise ConfigError(f"config key 'figures.{name}.alpha': give strengths for "
                                   f"exactly the grid's methods with α; lacking {lacking}, "
                                   f"not in methods {sorted(set(alpha) - set(grid['methods']))}")
+        recipes = set(grid.get("training") or {}) - set(as_list(grid["methods"])) - {"none"}
+        if recipes:
+            raise ConfigError(f"config key 'figures.{name}.training': {sorted(recipes)} are not "
+                              f"methods of the grid (methods: {list(grid['methods'])})")
         per_dataset = {spec.config for m in as_list(grid["methods"])
                        for spec in REGULARIZERS[m].parameters.values() if spec.per_dataset}
         for key in sorted(per_dataset):

@@ -29,8 +29,9 @@ WILDCARDS = {
     "method": r"[a-z_0-9]+",
     "alpha": r"[0-9.e+-]+",
     "threshold": r"na|[0-9.e+-]+",
-    "pairs": r"\d+",
+    "pairs": r"\d+(-fused)?",  # k, and the pair pass where not the default (model_key)
     "seed": r"\d+",
+    "recipe": r"(_[a-z]+[0-9.e+-]*)*",  # a method's own training recipe; '' none (train/recipe.py)
     "seeds": r"\d+(-\d+)*",  # the seeds of a pack (simreg.train.packs)
     "n": r"\d+",
     "setting": r"[a-z0-9_]+",

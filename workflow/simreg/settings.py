@@ -48,8 +48,10 @@ class FastPath:
 class Training:
     epochs: int = 40          # §4
     batch_size: int = 64      # §4
+    optimizer: str = "sgd"    # authors' code: SGD; or "adam" (Roth et al. trained with Adam)
     lr: float = 0.1
-    momentum: float = 0.9
+    momentum: float = 0.9     # SGD's
+    betas: list = field(default_factory=lambda: [0.9, 0.999])  # Adam's (Kingma & Ba defaults)
     weight_decay: float = 0.0
     lr_decay: float = 0.3     # lr * decay^((epoch mod cycle) // step), authors' code
     lr_step_epochs: int = 4
@@ -75,6 +77,7 @@ class Regularization:
     image_seed: int = 0
     z_eps: float = 1e-5           # eq. 3 as in the authors' code
     mean_momentum: float = 0.1    # eq. 4 running feature mean
+    pair_pass: str = "split"      # the k pairs as two batches of k (authors' code) or one of 2k
 
 
 @dataclass(frozen=True)

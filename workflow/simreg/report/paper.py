@@ -2,7 +2,9 @@
 
 One :class:`PaperItem` per figure or table of Attias et al. 2024 (arXiv 2410.03952, appendix
 included) and of the supplement of Li et al. 2019, in the order they appear: what it shows,
-the targets of :data:`simreg.report.targets.TARGETS` that rebuild it, and its status.
+the targets of :data:`simreg.report.targets.TARGETS` that rebuild it, whether they draw what
+the paper draws (``status``), and whether its claims (:mod:`simreg.report.claims`) were
+checked on the reference run (:data:`CHECKED`).
 docs/paper.md is rendered from here::
 
     python -m simreg.report.paper > docs/paper.md
@@ -15,9 +17,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import re
+
+from simreg.report.claims import CLAIMS, HOLDS
 from simreg.report.targets import ATTIAS, LI, TARGETS
 
-STATUSES = ("reproduced", "partly", "not yet")
+STATUSES = ("drawn", "partly", "not yet")
+# The verdict of each claim (claim id -> verdict, e.g. {"C1": "holds"}) on the committed
+# reference run, and its report; empty until a reference run lands (issue #24). An item is
+# "reproduced" only where every claim on it holds there.
+CHECKED: dict[str, str] = {}
+REFERENCE_REPORT = "results/cifar10-subset/claims.md"  # relative to docs/
 PAPERS = (ATTIAS, LI)
 
 
@@ -26,8 +36,9 @@ class PaperItem:
     """One figure or table of a paper.
 
     ``item`` is "Fig. N" or "Table N" (panels are named in ``shows``); ``targets`` are the
-    TARGETS names that rebuild it; ``status`` is one of :data:`STATUSES`; ``missing`` says
-    what a "partly" target lacks, or which capability (issue) a "not yet" item waits for.
+    TARGETS names that rebuild it; ``status`` is one of :data:`STATUSES` (is it drawn as the
+    paper draws it?); ``missing`` says what a "partly" target lacks, or which capability
+    (issue) a "not yet" item waits for.
     """
 
     paper: str
@@ -70,10 +81,10 @@ PAPER_ITEMS: tuple[PaperItem, ...] = (
             f"their methods; neural_robustness draws it beside S_pixel); {IMAGENETTE}"),
     _attias("Fig. 4", "selection planes R0/U0 vs RD/UD over (α, Th), one per black-box attack "
             "(random noises, FGSM), acceptable region shaded",
-            ("selection_plane",), "reproduced", IMAGENETTE),
+            ("selection_plane",), "drawn", IMAGENETTE),
     _attias("Fig. 5", "noise, FGSM and Boundary robustness when regularizing on CIFAR-10, "
             "CIFAR-100 or ImageNet images",
-            ("robustness_by_dataset",), "reproduced", IMAGENETTE),
+            ("robustness_by_dataset",), "drawn", IMAGENETTE),
     _attias("Fig. 6", "gray CIFAR-10-C accuracy per severity over all 15 corruptions (left) "
             "and per corruption at severity 4 (right)",
             ("corruption_severity", "corruption_types"), "partly",
@@ -85,37 +96,37 @@ PAPER_ITEMS: tuple[PaperItem, ...] = (
             "the left panel's regularization sets are CIFAR-10 and CIFAR-100 here, not ImageNet"),
     _attias("Fig. 8", "noise, FGSM and Boundary robustness for regularization batch sizes "
             "k = 4, 8, 16, 32",
-            ("robustness_by_pairs",), "reproduced", IMAGENETTE),
+            ("robustness_by_pairs",), "drawn", IMAGENETTE),
     _attias("Fig. 9", "noise, FGSM and Boundary robustness for different numbers N of "
             "regularization images",
             ("robustness_by_n_images",), "partly",
             f"the paper does not give its values of N; ours are 100, 1000, 5000; {IMAGENETTE}"),
     _attias("Fig. 10", "noise, FGSM and Boundary robustness on color CIFAR-10, regularized on "
             "color CIFAR-10, CIFAR-100 or ImageNet",
-            ("color_cifar10",), "reproduced",
+            ("color_cifar10",), "drawn",
             f"(α, Th) = (10, 0.8): App. Table 1 lists gray pairs only; {IMAGENETTE}"),
     # ---- Attias 2024: appendix ----------------------------------------------------------
     _attias("Fig. 11", "an image under Gaussian (left), uniform (centre) and salt-and-pepper "
             "(right) noise at ε = 0.06",
-            ("noise_examples",), "reproduced"),
+            ("noise_examples",), "drawn"),
     _attias("Fig. 12", "Gaussian, uniform and salt-and-pepper noise accuracy of S_pixel models "
             "(gray CIFAR-10, ImageNet images)",
-            ("noise_pixel",), "reproduced", IMAGENETTE),
+            ("noise_pixel",), "drawn", IMAGENETTE),
     _attias("Fig. 13", "Gaussian, uniform and salt-and-pepper noise accuracy of S_Th models "
             "(gray CIFAR-10, ImageNet images)",
-            ("noise_threshold",), "reproduced", IMAGENETTE),
+            ("noise_threshold",), "drawn", IMAGENETTE),
     _attias("Fig. 14", "noise robustness of ResNet18 on MNIST, regularized on MNIST or "
-            "FashionMNIST", ("noise_mnist",), "reproduced"),
+            "FashionMNIST", ("noise_mnist",), "drawn"),
     _attias("Fig. 15", "noise robustness of ResNet18 on FashionMNIST, regularized on MNIST or "
-            "FashionMNIST", ("noise_fashionmnist",), "reproduced"),
+            "FashionMNIST", ("noise_fashionmnist",), "drawn"),
     _attias("Fig. 16", "noise robustness of ResNet34 on gray CIFAR-100, regularized on "
-            "CIFAR-10, CIFAR-100 or ImageNet", ("noise_cifar100",), "reproduced", IMAGENETTE),
+            "CIFAR-10, CIFAR-100 or ImageNet", ("noise_cifar100",), "drawn", IMAGENETTE),
     _attias("Fig. 17", "transferred FGSM and Boundary robustness of the MNIST models of Fig. 14",
-            ("attacks_mnist",), "reproduced"),
+            ("attacks_mnist",), "drawn"),
     _attias("Fig. 18", "transferred FGSM and Boundary robustness of the FashionMNIST models of "
-            "Fig. 15", ("attacks_fashionmnist",), "reproduced"),
+            "Fig. 15", ("attacks_fashionmnist",), "drawn"),
     _attias("Fig. 19", "transferred FGSM and Boundary robustness of the CIFAR-100 models of "
-            "Fig. 16", ("attacks_cifar100",), "reproduced", IMAGENETTE),
+            "Fig. 16", ("attacks_cifar100",), "drawn", IMAGENETTE),
     _attias("Table 1", "the (α, Th) chosen for S_Th per classification–regularization "
             "dataset pair",
             ("alpha_threshold",), "partly",
@@ -124,11 +135,11 @@ PAPER_ITEMS: tuple[PaperItem, ...] = (
             "defaults of their grids, not selected by the pipeline"),
     _attias("Table 2", "learned layer weights γ1, γ5, γ9, γ13, γ17 of ResNet18 per dataset "
             "pair, mean over seven seeds",
-            ("gamma",), "reproduced",
+            ("gamma",), "drawn",
             "with, per layer, the share of seeds whose γ collapsed onto it"),
     _attias("Table 3", "learned layer weights γ1, γ7, γ15, γ27, γ33 of ResNet34 on gray "
             "CIFAR-100 per regularization set",
-            ("gamma_resnet34",), "reproduced", IMAGENETTE),
+            ("gamma_resnet34",), "drawn", IMAGENETTE),
     _attias("Fig. 20", "robustness of the App. 7.7 target variants (S_Th split by similarity "
             "range, double threshold), regularized on ImageNet",
             ("variants_imagenet",), "partly",
@@ -141,7 +152,7 @@ PAPER_ITEMS: tuple[PaperItem, ...] = (
             "the double variant's inner threshold Th2 is our choice (0.4)"),
     _attias("Fig. 23", "noise, FGSM and Boundary robustness of ResNet34 on color CIFAR-100, "
             "regularized on color CIFAR-10, CIFAR-100 or ImageNet",
-            ("color_cifar100",), "reproduced",
+            ("color_cifar100",), "drawn",
             f"(α, Th) = (10, 0.8): App. Table 1 lists gray pairs only; {IMAGENETTE}"),
     _attias("Fig. 24", "a color CIFAR-10 model regularized on CIFAR-100 against RobustBench "
             "models (standard, L∞, L2, corruption-robust) on CIFAR-10-C severity 5",
@@ -212,11 +223,45 @@ def _code(text: str) -> str:
     return f"`{text}`"
 
 
+ITEM = re.compile(r"(Figs?\.|Table)\s*(\d+)(?:\s*[–-]\s*(\d+))?")
+
+
+def claim_items(item_text: str) -> set[tuple[str, int]]:
+    """The (kind, number) items a claim's ``item`` names: "Figs. 8–9" -> {("Fig.", 8),
+    ("Fig.", 9)}; "Fig. 3 left, Fig. 4" -> {("Fig.", 3), ("Fig.", 4)}."""
+    found = set()
+    for kind, first, last in ITEM.findall(item_text):
+        kind = "Table" if kind == "Table" else "Fig."
+        found |= {(kind, n) for n in range(int(first), int(last or first) + 1)}
+    return found
+
+
+def item_claims(item: PaperItem) -> list[str]:
+    """The ids of the claims (simreg.report.claims) made on this paper item."""
+    return list(dict.fromkeys(c.id for c in CLAIMS.values() if c.paper == item.paper
+                              and item_number(item.item) in claim_items(c.item)))
+
+
+def checked_cell(item: PaperItem, checked: dict | None = None) -> str:
+    """The checked column: each claim's verdict on the reference run, **reproduced** where
+    all hold; "not yet" before a reference run; "no claim" where none is registered."""
+    checked = CHECKED if checked is None else checked
+    ids = item_claims(item)
+    if not ids:
+        return "no claim"
+    if not any(i in checked for i in ids):
+        return f"not yet ({', '.join(ids)})"
+    verdicts = ", ".join(f"{i} {checked.get(i, 'not run')}" for i in ids)
+    word = "**reproduced**" if all(checked.get(i) == HOLDS for i in ids) else "**checked**"
+    return f"{word}: {verdicts} ([report]({REFERENCE_REPORT}))"
+
+
 def _row(item: PaperItem, targets: dict) -> str:
     files = [targets[name].file for name in item.targets]
     command = _code(f"snakemake {' '.join(files)} --cores 8") if files else "none"
     status = f"**{item.status}**" + (f": {item.missing}" if item.missing else "")
-    cells = [item.item, item.shows, "<br>".join(map(_code, files)) or "none", command, status]
+    cells = [item.item, item.shows, "<br>".join(map(_code, files)) or "none", command, status,
+             checked_cell(item)]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -237,12 +282,18 @@ the files before `--configfile`, which takes several values and would swallow th
 `snakemake results/figures/noise_accuracy.pdf --cores 8 --configfile configs/quick.yaml`.
 The models a figure draws on are its grid in the config (`figures.<name>`).
 
-Status: **reproduced**, the target draws what the paper draws; **partly**, a target exists
-but draws less, and the note says what is missing; **not yet**, no target, and the note
-names the issue it waits for: #10 paper-fidelity fixes and figures that need no new
-capability, #11 CIFAR-10-C common corruptions, #12 the neural predictive model of mouse V1
-and the `neural` method, #13 related defenses (SGR, gradient norm, Jacobian, covariance,
-AFD, PGD-AT)."""
+Two columns say how far each item gets. **Drawn**: **drawn**, the target draws what the
+paper draws; **partly**, a target exists but draws less, and the note says what is missing;
+**not yet**, no target, and the note names the issue it waits for: #10 paper-fidelity fixes
+and figures that need no new capability, #11 CIFAR-10-C common corruptions, #12 the neural
+predictive model of mouse V1 and the `neural` method, #13 related defenses (SGR, gradient
+norm, Jacobian, covariance, AFD, PGD-AT).
+
+**Checked**: the verdict of the item's claims (`docs/claims.md`; the claim ids in brackets)
+on the reference run on real images; **reproduced** only where every claim of the item holds
+there, "not yet" until a reference run is committed, "no claim" where no claim is registered
+for the item. Drawing what the paper draws is not reproducing it: no item is called
+reproduced before its numbers are checked."""
 
 
 def paper_markdown(targets: dict | None = None) -> str:
@@ -252,9 +303,11 @@ def paper_markdown(targets: dict | None = None) -> str:
     for paper in PAPERS:
         items = [item for item in PAPER_ITEMS if item.paper == paper]
         counts = ", ".join(f"{sum(i.status == s for i in items)} {s}" for s in STATUSES)
-        parts += [f"\n## {paper}\n", f"{len(items)} items: {counts}.\n",
-                  "| item | what it shows | target file(s) | rebuild command | status |",
-                  "| --- | --- | --- | --- | --- |",
+        checked = sum(any(c in CHECKED for c in item_claims(i)) for i in items)
+        parts += [f"\n## {paper}\n", f"{len(items)} items: {counts}; checked on a reference "
+                  f"run: {checked}.\n",
+                  "| item | what it shows | target file(s) | rebuild command | drawn | checked |",
+                  "| --- | --- | --- | --- | --- | --- |",
                   *(_row(item, targets) for item in items)]
     parts += ["\n## Beyond the paper\n",
               "Figures and tables in neither paper: the related defenses (issue #13), each a "

@@ -16,7 +16,7 @@ from simreg.evaluate.registry import EVALUATIONS, robustbench_files
 from simreg.paths import (NO_REGULARIZATION, NOT_APPLICABLE, RESULTS, as_list, corruptions_file,
                           dataset_file, neural_similarity_file, regularization_set,
                           similarity_file)
-from simreg.train.model_key import ModelKey, metrics_file
+from simreg.train.model_key import ModelKey, join_pairs, metrics_file
 
 # The training metrics (metrics.csv of each model) are read like an evaluation's table.
 METRICS = "metrics"
@@ -260,14 +260,22 @@ def grid_models(grid: dict, config: dict) -> list[ModelKey]:
     """Every model a figure grid needs, unregularized baselines included, each once.
 
     ``regularization``, ``reg_pairs`` and ``n_images`` may be single values or lists; the
-    last two default to the config's ``regularization`` section.
+    last two default to the config's ``regularization`` section, whose ``pair_pass`` names the
+    similarity methods' pair pass (in the key where it is not the default). A method the
+    grid's ``training`` names trains with that recipe (:mod:`simreg.train.recipe`), the
+    baseline ``none`` too.
     """
+    from simreg.train.recipe import grid_recipe
+
     defaults = config["regularization"]
+    pair_pass = defaults.get("pair_pass", "split")
     per_set = grid.get("per_regularization", {})
+    recipe = {method: grid_recipe(grid, method, config["training"])
+              for method in dict.fromkeys([NO_REGULARIZATION, *grid["methods"]])}
     keys = []
     for seed in grid["seeds"]:
         keys.append(ModelKey.make(grid["task"], NO_REGULARIZATION, NO_REGULARIZATION, 0,
-                                  NOT_APPLICABLE, 0, seed))
+                                  NOT_APPLICABLE, 0, seed, recipe[NO_REGULARIZATION]))
         for images in as_list(grid["regularization"]):
             # App. Table 1: (α, Th) per classification-regularization pair
             alphas = per_set.get(images, {}).get("alpha")  # None: the grid's (per method)
@@ -279,7 +287,9 @@ def grid_models(grid: dict, config: dict) -> list[ModelKey]:
                         for alpha in alphas if alphas is not None else grid_alphas(grid, method):
                             for threshold in thresholds:
                                 keys.append(ModelKey.make(grid["task"], reg, method, alpha,
-                                                          threshold, pairs, seed))
+                                                          threshold,
+                                                          join_pairs(pairs, pair_pass), seed,
+                                                          recipe[method]))
     return list(dict.fromkeys(keys))
 
 

@@ -1,12 +1,17 @@
 """Which model: the key that names every trained model, its files, and its canonical form.
 
 A model is identified by (task, regularization set, method, alpha, threshold, pairs k,
-seed). What a method does not use is canonicalized by its regularizer's declarations
+seed, training recipe). The pairs field also names the similarity methods' pair pass where
+it is not the default: ``16`` (two batches of k, the authors' code) or ``16-fused`` (one batch
+of 2k; ``regularization.pair_pass``), so that models trained before the setting existed keep
+their paths. What a method does not use is canonicalized by its regularizer's declarations
 (``none`` has no regularization set and alpha 0; methods without a threshold get ``na``), so
-one model is never trained twice under two names.
+one model is never trained twice under two names. The recipe is '' for a model trained with
+the config's ``training`` section, else the grid's overrides for the method
+(:mod:`simreg.train.recipe`, e.g. ``_adam_lr0.001``), appended to the parameter folder:
 
-    results/models/{task}/{regularization}/{method}/a{alpha}_t{threshold}_k{pairs}/seed{seed}/
-        model.pt, metrics.csv
+    results/models/{task}/{regularization}/{method}/
+        a{alpha}_t{threshold}_k{pairs}{recipe}/seed{seed}/model.pt, metrics.csv
     results/checkpoints/<same>/last.pt   (not a Snakemake output: survives failed jobs)
 """
 
@@ -18,6 +23,28 @@ from dataclasses import dataclass
 from simreg.paths import NO_REGULARIZATION, NOT_APPLICABLE, RESULTS, number
 
 
+# regularization.pair_pass: how a similarity method's k pairs go through the network (the
+# first is the default and is not written into the model key)
+PAIR_PASSES = ("split", "fused")
+
+
+def split_pairs(pairs) -> tuple[int, str]:
+    """(k, pair pass) of a model key's pairs field: "16" -> (16, "split"),
+    "16-fused" -> (16, "fused")."""
+    k, _, pair_pass = str(pairs).partition("-")
+    pair_pass = pair_pass or PAIR_PASSES[0]
+    if pair_pass not in PAIR_PASSES:
+        raise ValueError(f"pairs {pairs!r}: pair pass {pair_pass!r} is not one of {PAIR_PASSES}")
+    return int(k), pair_pass
+
+
+def join_pairs(k, pair_pass: str = PAIR_PASSES[0]) -> str:
+    """The pairs field of k pairs passed as ``pair_pass``: "16" or "16-fused"."""
+    if pair_pass not in PAIR_PASSES:
+        raise ValueError(f"pair pass {pair_pass!r} is not one of {PAIR_PASSES}")
+    return str(int(k)) if pair_pass == PAIR_PASSES[0] else f"{int(k)}-{pair_pass}"
+
+
 @dataclass(frozen=True)
 class ModelKey:
     task: str
@@ -27,10 +54,13 @@ class ModelKey:
     threshold: str
     pairs: str
     seed: str
+    recipe: str = ""  # '' = the training section as it is (simreg.train.recipe)
 
     @classmethod
-    def make(cls, task, regularization, method, alpha, threshold, pairs, seed) -> "ModelKey":
+    def make(cls, task, regularization, method, alpha, threshold, pairs, seed,
+             recipe: str = "") -> "ModelKey":
         """Canonical key: drops what ``method`` does not use (its regularizer says what)."""
+        from simreg.train.recipe import normalize
         from simreg.train.regularizers import SIMILARITY_TARGETS, get_regularizer
 
         r = get_regularizer(method)
@@ -38,12 +68,15 @@ class ModelKey:
             regularization = NO_REGULARIZATION
         if not r.uses_alpha:
             alpha = 0
+        k, pair_pass = split_pairs(pairs)
         if "reg_pairs" not in r.parameters:
-            pairs = 0
+            k = 0
+        if "pair_pass" not in r.parameters or not k:
+            pair_pass = PAIR_PASSES[0]
         uses_threshold = "threshold" in r.parameters and threshold != NOT_APPLICABLE
         threshold = number(threshold) if uses_threshold else NOT_APPLICABLE
-        return cls(task, regularization, method, number(alpha), threshold, str(int(pairs)),
-                   str(int(seed)))
+        return cls(task, regularization, method, number(alpha), threshold,
+                   join_pairs(k, pair_pass), str(int(seed)), normalize(recipe))
 
     @classmethod
     def wildcards(cls) -> "ModelKey":
@@ -52,8 +85,10 @@ class ModelKey:
 
     @classmethod
     def from_wildcards(cls, wildcards) -> "ModelKey":
-        """The key of a rule's wildcards; refuses non-canonical paths (no duplicate models)."""
-        key = cls(**{name: wildcards[name] for name in cls.__dataclass_fields__})
+        """The key of a rule's wildcards; refuses non-canonical paths (no duplicate models).
+        Wildcards without ``recipe`` name a model without one."""
+        key = cls(**{name: wildcards[name] if name != "recipe" else wildcards.get(name, "")
+                     for name in cls.__dataclass_fields__})
         canonical = cls.make(**key.as_dict())
         if key != canonical:
             raise ValueError(f"non-canonical model path {key.stem}; use {canonical.stem}")
@@ -62,15 +97,23 @@ class ModelKey:
     @property
     def stem(self) -> str:
         return (f"{self.task}/{self.regularization}/{self.method}/"
-                f"a{self.alpha}_t{self.threshold}_k{self.pairs}/seed{self.seed}")
+                f"a{self.alpha}_t{self.threshold}_k{self.pairs}{self.recipe}/seed{self.seed}")
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def columns(self) -> dict:
-        """The key as CSV columns of every per-model output ('na' marks unused values)."""
+        """The key as CSV columns of every per-model output ('na' marks unused values); a
+        pair pass other than the default adds a ``pair_pass`` column, and a recipe a ``recipe``
+        column (so that the columns, and the rules' params made of them, of every model
+        without either stay what they were)."""
         d = self.as_dict()
-        d["reg_pairs"] = d.pop("pairs")
+        k, pair_pass = split_pairs(d.pop("pairs"))
+        d["reg_pairs"] = str(k)
+        if pair_pass != PAIR_PASSES[0]:
+            d["pair_pass"] = pair_pass
+        if not d["recipe"]:
+            del d["recipe"]
         return d
 
 

@@ -1,12 +1,13 @@
 """Several seeds of one model key trained in one process, as one stacked model.
 
-The P classifiers of a pack (same task, method, α, Th, k; P seeds), with their regularizer
-modules, are stacked parameter by parameter (``torch.func.stack_module_state``) and one step
-runs all P through ``torch.func.vmap``. Each convolution of the P models becomes one grouped
+The P classifiers of a pack (same task, method, α, Th, k, recipe; P seeds), with their
+regularizer modules, are stacked parameter by parameter (``torch.func.stack_module_state``)
+and one step runs all P through ``torch.func.vmap``. Each convolution of the P models becomes one grouped
 convolution and each BatchNorm normalizes, and updates the running statistics of, each
 model's own channels over that model's own batch, so the P models stay independent: the
 loss is the sum of the P losses, the gradient of each model is its own loss's gradient, and
-SGD (with momentum and weight decay, elementwise) updates each model as it would alone.
+SGD (with momentum and weight decay) and Adam, both elementwise, update each model as it
+would alone.
 
 Every seed keeps what makes it that seed: its train/validation split, its initialization, its
 generator and hence its batch order, regularization pairs and augmentation, its kept epoch.
@@ -33,9 +34,9 @@ from torch import nn
 from simreg.models.inference import pick_device
 from simreg.outputs import atomic_output
 from simreg.train.regularizers import Batch, get_regularizer
-from simreg.train.settings import TrainSettings
-from simreg.train.trainer import (Trainer, checkpoint_path, keep_best, log_epoch, run_fingerprint,
-                                  train, write_outputs)
+from simreg.train.settings import TrainSettings, settings_record
+from simreg.train.trainer import (Trainer, build_optimizer, checkpoint_path, keep_best, log_epoch,
+                                  run_fingerprint, train, write_outputs)
 
 
 class SeedStep(nn.Module):
@@ -72,9 +73,7 @@ class PackedTrainer:
         names = first.regularizer.packed_state
         self.state = {name: torch.stack([getattr(t.regularizer, name) for t in trainers])
                       for name in names}
-        self.optimizer = torch.optim.SGD(list(self.params.values()), lr=self.s.lr,
-                                         momentum=self.s.momentum,
-                                         weight_decay=self.s.weight_decay)
+        self.optimizer = build_optimizer(list(self.params.values()), self.s)
 
     def _seed_loss(self, params, buffers, state, x, y, draws):
         from torch.func import functional_call
@@ -226,7 +225,7 @@ def train_pack(task_path, inputs: dict, model_outs: list, metrics_outs: list, ch
     inputs = {name: str(path) for name, path in inputs.items()}
     trainers = [Trainer(task_path, inputs, s, dev) for s in settings_list]
     packed = PackedTrainer(trainers)
-    settings_dicts = [dataclasses.asdict(s) for s in settings_list]
+    settings_dicts = [settings_record(s) for s in settings_list]
     named_inputs = {"task": str(task_path), **inputs}
     key = run_fingerprint({"pack": settings_dicts}, named_inputs)
     checkpoint = checkpoint_path(checkpoint_dir, key)

@@ -6,8 +6,8 @@ is a pack of its own. ``simreg train-pack`` writes every member of a pack into t
 folder; each seed's usual model and metrics files are hard links to them (rule
 ``train_pack_member``), so everything downstream still reads one model per seed.
 
-    results/packs/{task}/{regularization}/{method}/a{alpha}_t{threshold}_k{pairs}/seeds{seeds}/
-        seed{seed}/model.pt, metrics.csv           ({seeds}: the members' seeds, e.g. 0-1-2)
+    results/packs/{task}/{regularization}/{method}/a{alpha}_t{threshold}_k{pairs}{recipe}/
+        seeds{seeds}/seed{seed}/model.pt, metrics.csv   ({seeds}: the members' seeds, e.g. 0-1-2)
     results/checkpoints/<same>/                    (not an output: survives failed jobs)
 """
 
@@ -43,8 +43,8 @@ class Pack:
 
     @classmethod
     def from_wildcards(cls, wildcards) -> "Pack":
-        fields = {name: wildcards[name] for name in ModelKey.__dataclass_fields__
-                  if name != "seed"}
+        fields = {name: wildcards.get(name, "") if name == "recipe" else wildcards[name]
+                  for name in ModelKey.__dataclass_fields__ if name != "seed"}
         return cls(tuple(ModelKey.from_wildcards({**fields, "seed": seed})
                          for seed in wildcards["seeds"].split(SEPARATOR)))
 

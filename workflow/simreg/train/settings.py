@@ -25,8 +25,10 @@ class TrainSettings:
     width: int = _MODEL.width
     epochs: int = _TRAINING.epochs
     batch_size: int = _TRAINING.batch_size
+    optimizer: str = _TRAINING.optimizer  # "sgd" or "adam" (simreg.train.trainer.build_optimizer)
     lr: float = _TRAINING.lr
     momentum: float = _TRAINING.momentum
+    betas: list = field(default_factory=lambda: list(_TRAINING.betas))
     weight_decay: float = _TRAINING.weight_decay
     lr_decay: float = _TRAINING.lr_decay
     lr_step_epochs: int = _TRAINING.lr_step_epochs
@@ -46,19 +48,34 @@ def learning_rate(epoch: int, s: TrainSettings) -> float:
 def settings_from_config(config: dict, key) -> TrainSettings:
     """The settings of model ``key`` (a :class:`simreg.train.model_key.ModelKey`) under a
     validated ``config``: the key's method, alpha and seed, the method's parameters (from the
-    key where it holds them, else from their config keys) and the training section."""
+    key where it holds them, else from their config keys) and the training section, with the
+    key's recipe (its grid's overrides for the method, :mod:`simreg.train.recipe`) over it."""
+    from simreg.train.recipe import parse
     from simreg.train.regularizers import get_regularizer
 
     regularizer = get_regularizer(key.method)
-    m, t = config["model"], config["training"]
+    m = config["model"]
+    t = {**config["training"], **parse(getattr(key, "recipe", ""))}
     dataset = key.task.rsplit("_", 1)[0]
     return TrainSettings(
         method=key.method, alpha=float(key.alpha), seed=int(key.seed),
         regularizer=regularizer.parameters_from(config, key),
         architecture=m["dataset_architecture"].get(dataset, m["architecture"]),
         width=m["width"], epochs=t["epochs"],
-        batch_size=t["batch_size"], lr=t["lr"], momentum=t["momentum"],
+        batch_size=t["batch_size"], optimizer=t["optimizer"], lr=t["lr"],
+        momentum=t["momentum"], betas=list(t["betas"]),
         weight_decay=t["weight_decay"], lr_decay=t["lr_decay"], lr_step_epochs=t["lr_step_epochs"],
         lr_cycle_epochs=t["lr_cycle_epochs"], validation_fraction=t["validation_fraction"],
         augment=config_settings.augments(t["augment"], dataset),
         fast_path=dataclasses.asdict(config_settings.FastPath(**t["fast_path"])))
+
+
+def settings_record(settings: TrainSettings) -> dict:
+    """The settings as the rules pass them and as a run's fingerprint hashes them: every
+    field, except ``optimizer`` and ``betas`` for SGD (which ignores the betas), so that the
+    params and checkpoints of the runs made before the optimizer was a setting stay valid
+    (Snakemake's params trigger would retrain them otherwise)."""
+    record = dataclasses.asdict(settings)
+    if record["optimizer"] == "sgd":
+        del record["optimizer"], record["betas"]
+    return record

@@ -33,13 +33,24 @@ from simreg.paths import NOT_APPLICABLE
 from simreg.train.augment import crop_flip, draw_crop_flip
 from simreg.train.fast_path import FastPath
 from simreg.train.regularizers import Batch, TrainContext, get_regularizer
-from simreg.train.settings import TrainSettings, learning_rate
+from simreg.train.settings import TrainSettings, learning_rate, settings_record
 
 
 def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng(seed).permutation(n)
     n_val = max(1, int(round(fraction * n)))
     return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def build_optimizer(params, s: TrainSettings) -> torch.optim.Optimizer:
+    """The classifier's optimizer: SGD with momentum (the authors' code) or Adam (Roth et al.);
+    the learning-rate schedule (``learning_rate``) sets the lr of either every epoch."""
+    if s.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    if s.optimizer == "adam":
+        return torch.optim.Adam(params, lr=s.lr, betas=tuple(s.betas),
+                                weight_decay=s.weight_decay)
+    raise ValueError(f"training.optimizer: {s.optimizer!r} is not sgd or adam")
 
 
 class Trainer:
@@ -79,8 +90,7 @@ class Trainer:
         params = list(self.model.parameters())
         for module in self.modules.values():
             params += list(module.parameters())
-        self.optimizer = torch.optim.SGD(params, lr=settings.lr, momentum=settings.momentum,
-                                         weight_decay=settings.weight_decay)
+        self.optimizer = build_optimizer(params, settings)
         self.generator = torch.Generator().manual_seed(settings.seed)
 
     # ---- one step: L = CE + alpha * L_reg ----------------------------------------------
@@ -201,7 +211,7 @@ def train(task_path, inputs: dict, model_out, metrics_out, checkpoint_dir,
     inputs = {name: str(path) for name, path in inputs.items()}
     trainer = Trainer(task_path, inputs, settings, dev)
     settings_dict = dataclasses.asdict(settings)
-    key = run_fingerprint(settings_dict, {"task": str(task_path), **inputs})
+    key = run_fingerprint(settings_record(settings), {"task": str(task_path), **inputs})
     checkpoint = checkpoint_path(checkpoint_dir, key)
 
     rows, best, start = [], {"val_loss": float("inf"), "epoch": -1, "state": None}, 0

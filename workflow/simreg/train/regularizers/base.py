@@ -32,6 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from simreg.train.model_key import split_pairs
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch import nn
@@ -51,6 +53,10 @@ class Parameter:
     description: str = ""
     per_dataset: bool = False  # the key maps dataset name -> value
     choices: tuple = ()        # the values allowed, where only some are
+    # The value where a caller gives none (settings written before the parameter existed, or
+    # left out of a model's params at its default so that its Snakemake params stay as they
+    # were); None: the caller must give it.
+    default: Any = None
 
     def read(self, config: dict, dataset: str | None = None):
         value: Any = config
@@ -115,12 +121,12 @@ class Regularizer:
 
     def __init__(self, **params):
         unknown = set(params) - set(self.parameters)
-        missing = set(self.parameters) - set(params)
+        missing = {n for n, spec in self.parameters.items() if spec.default is None} - set(params)
         if unknown or missing:
             raise ValueError(f"method {self.name!r} takes parameters {sorted(self.parameters)}; "
                              f"unknown: {sorted(unknown)}, missing: {sorted(missing)}")
         for name, spec in self.parameters.items():
-            value = spec.type(params[name])
+            value = spec.type(params.get(name, spec.default))
             if spec.choices and value not in spec.choices:
                 raise ValueError(f"config key {spec.config!r}: {value!r} is not one of "
                                  f"{spec.choices}")
@@ -138,8 +144,11 @@ class Regularizer:
         if key is not None:
             if "threshold" in values and key.threshold != "na":
                 values["threshold"] = cls.parameters["threshold"].type(key.threshold)
-            if "reg_pairs" in values and int(key.pairs):
-                values["reg_pairs"] = int(key.pairs)
+            k, pair_pass = split_pairs(key.pairs)
+            if "reg_pairs" in values and k:
+                values["reg_pairs"] = k
+            if "pair_pass" in values and k:
+                values["pair_pass"] = pair_pass
         return values
 
     @property

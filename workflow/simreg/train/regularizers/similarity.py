@@ -26,6 +26,10 @@ Z_EPS = Parameter(float, "regularization.z_eps", "ε of the Fisher z in eq. 3 (a
 MEAN_MOMENTUM = Parameter(float, "regularization.mean_momentum",
                           "momentum of the running per-channel feature mean of S_CNN")
 THRESHOLD = Parameter(float, "regularization.threshold", "eq. 5: threshold Th of S_Th")
+PAIR_PASS = Parameter(str, "regularization.pair_pass",
+                      "how the k pairs go through the network: split (two batches of k, each "
+                      "normalized by its own BatchNorm statistics: the authors' code) or fused "
+                      "(one batch of 2k)", choices=("split", "fused"), default="split")
 INNER_THRESHOLD = Parameter(float, "regularization.inner_threshold",
                             "App. 7.7: inner threshold of the double variant")
 
@@ -35,7 +39,8 @@ class SimilarityTarget(Regularizer):
     ``eligible`` (the pairs that may be sampled; None: all pairs i != j)."""
 
     needs = ("similarity",)
-    parameters = {"reg_pairs": PAIRS, "z_eps": Z_EPS, "mean_momentum": MEAN_MOMENTUM}
+    parameters = {"reg_pairs": PAIRS, "z_eps": Z_EPS, "mean_momentum": MEAN_MOMENTUM,
+                  "pair_pass": PAIR_PASS}
     packable = True
     packed_state = ("target",)  # differs by seed for the shuffled controls
 
@@ -102,18 +107,30 @@ class SimilarityTarget(Regularizer):
         return pairs.view(n_steps, self.reg_pairs, 2).to(device)
 
     def loss(self, batch: Batch, pairs):
-        from simreg.models.inference import to_input
         from simreg.train.representation import similarity_loss
 
-        # As the authors' code: the two sides of the k pairs go through the network as two
-        # batches of k images (train mode), so BatchNorm normalizes each side by its own
-        # batch statistics and updates its running statistics twice per step.
-        model = batch.model
-        feats_a = model.features(to_input(self.images[pairs[:, 0]]))
-        feats_b = model.features(to_input(self.images[pairs[:, 1]]))
+        feats_a, feats_b = self.pair_features(batch.model, pairs)
         s_cnn = self.head(feats_a, feats_b)
         s_target = self.target[pairs[:, 0], pairs[:, 1]]
         return similarity_loss(s_cnn, s_target, self.z_eps)
+
+    def pair_features(self, model, pairs):
+        """The K layers' features of the pairs' first and second images.
+
+        ``split`` (the authors' code): the two sides go through the network as two batches of
+        k images, so in train mode BatchNorm normalizes each side by its own batch statistics
+        and updates its running statistics twice per step. ``fused``: one batch of 2k images,
+        one set of batch statistics over both sides and one running-statistics update."""
+        import torch
+
+        from simreg.models.inference import to_input
+
+        if self.pair_pass == "split":
+            return (model.features(to_input(self.images[pairs[:, 0]])),
+                    model.features(to_input(self.images[pairs[:, 1]])))
+        k = len(pairs)
+        both = model.features(to_input(self.images[torch.cat([pairs[:, 0], pairs[:, 1]])]))
+        return [f[:k] for f in both], [f[k:] for f in both]
 
     def metrics(self):
         gamma = self.head.gamma.detach().cpu().tolist()
