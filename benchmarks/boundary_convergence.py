@@ -118,7 +118,7 @@ def hopskipjump(model, x, steps_list, seed: int) -> dict:
     for steps in steps_list:
         started = time.perf_counter()
         torch.manual_seed(seed)
-        found = fb.attacks.HopSkipJump(steps=steps).run(
+        found = fb.attacks.HopSkipJumpAttack(steps=steps).run(
             fmodel, x[solved], fb.criteria.Misclassification(labels[solved]),
             starting_points=starts[solved])
         ok = predict(model, found) != labels[solved]
