@@ -16,7 +16,10 @@ unsolved: they are counted (``n_unsolved``) and left out of the median.
 
 Two settings are configured (docs/attacks.md): the paper's 50 steps, which mostly measures how
 far the blended-noise starting point lies (the walk has barely begun), and a converged one with
-thousands of steps, which approaches the minimal L2 adversarial distance.
+thousands of steps, meant to approach the minimal L2 adversarial distance. Its step sizes adapt
+from every step's success statistics (``update_stats_every_k: 1``): with foolbox's default of
+10 they first adapt after 300 steps, and from a steep start the walk stalls until then.
+:class:`WalkRecorder` records each image's accepted steps and final step sizes.
 """
 
 from __future__ import annotations
