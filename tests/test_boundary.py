@@ -13,6 +13,7 @@ from torch import nn
 from simreg.evaluate.boundary import boundary_attack, boundary_score, squared_distance_per_dim
 from simreg.evaluate.context import run_evaluation
 from simreg.models.inference import predict
+from simreg.settings import Boundary
 
 
 class RoughOrSmooth(nn.Module):
@@ -80,6 +81,77 @@ def test_score_is_median_squared_distance_per_value():
     assert np.isnan(boundary_score(np.array([1.0]), np.array([False])))
 
 
+def test_d_counts_every_channel_of_a_color_image():
+    """S(M)'s d is the dimension of η ∈ R^d (Attias App. 7.1): C·H·W, so for RGB a third of
+    what d = H·W (the authors' code: channel 0's size) gives; and a perturbation of one
+    channel only counts."""
+    x = torch.zeros(2, 3, 4, 4)
+    x_adv = x.clone()
+    x_adv[0] += 0.1             # every value of image 0 moved by 0.1
+    x_adv[1, 1] += 0.3          # image 1: the green channel only
+    d = squared_distance_per_dim(x, x_adv)
+    # by hand: image 0: 48·0.01/48; image 1: 16·0.09/48 (H·W = 16 would give 0.03 and 0.09)
+    torch.testing.assert_close(d, torch.tensor([0.01, 0.03]))
+
+
+def test_the_converged_setting_walks_away_from_its_starting_point(saved_model):
+    """The configured ``converged`` attack (its first 200 steps) accepts steps and ends
+    closer than its starting point for most images of a small trained model."""
+    from simreg.models.inference import load_model, to_input
+    from simreg.data.store import read_split
+
+    model_path, dataset = saved_model
+    model, _ = load_model(model_path)
+    x = to_input(torch.from_numpy(read_split(dataset, "test").images[:12]))
+    params = {**Boundary().settings["converged"], "steps": 200}
+    result = boundary_attack(model, x, seed=0, params=params, checkpoints=(0, 200))
+    assert result.solved.all()
+    start, end = result.trajectory[0], result.trajectory[200]
+    closer = end < 0.9 * start
+    assert closer.float().mean() >= 0.75, (start, end)
+    assert (result.accepted[closer] > 0).all()
+    assert (predict(model, result.adversarials) != predict(model, x)).all()
+
+
+class Plane(nn.Module):
+    """Two classes split by the hyperplane w·(x − 0.5) = 0, |w| = 1, on 32×32 images."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.randn(1, 32, 32, generator=torch.Generator().manual_seed(0))
+        self.w /= self.w.norm()
+
+    def forward(self, x):
+        s = ((x - 0.5) * self.w).flatten(1).sum(1)
+        return torch.stack([s, -s], dim=1)
+
+
+def test_step_sizes_adapted_from_every_step_leave_a_steep_start():
+    """Images 2.5 from the boundary, blended-noise starts about 9 away: at foolbox's default
+    source step (1 % of the distance) almost every candidate crosses back, and with the
+    statistics recorded every 10th step the step sizes adapt only after 300 steps, so 300
+    steps leave every image where it started. Recorded every step (the converged setting),
+    they adapt within 30 steps and the walk moves (docs/attacks.md)."""
+    model = Plane()
+    sign = torch.tensor([1.0, -1.0]).repeat(6).view(12, 1, 1, 1)
+    noise = torch.rand(12, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    x = (0.45 + 2.5 * sign * model.w + 0.1 * noise).clamp(0, 1)
+
+    def walk(params):
+        result = boundary_attack(model, x, seed=0, params={**params, "steps": 300},
+                                 checkpoints=(0, 300))
+        assert result.solved.all()
+        return result, result.trajectory[300] / result.trajectory[0]
+
+    stuck, stuck_ratio = walk({"update_stats_every_k": 10})
+    assert (stuck_ratio > 0.9).all() and stuck.accepted.median() <= 5
+    converged = {k: v for k, v in Boundary().settings["converged"].items() if k != "steps"}
+    moving, moving_ratio = walk(converged)
+    assert (moving_ratio < 0.9).float().mean() >= 0.75
+    assert (moving.accepted > stuck.accepted).all()
+    assert (moving.source_step < 0.01).all()  # the source step was adapted down
+
+
 def test_evaluate_writes_scores_per_repeat_and_perturbations(saved_model, tmp_path):
     model_path, dataset = saved_model
     csv, h5 = tmp_path / "b.csv", tmp_path / "b.h5"
@@ -96,6 +168,13 @@ def test_evaluate_writes_scores_per_repeat_and_perturbations(saved_model, tmp_pa
         delta, distance = f["perturbation"][...], f["distance"][...]
         assert delta.shape == (2, 12, 1, 8, 8)
         assert f.attrs["setting"] == "paper"
+        start, accepted = f["start_distance"][...], f["accepted_steps"][...]
+        assert accepted.shape == (2, 12) and f["final_source_step"].shape == (2, 12)
+    solved = ~np.isnan(distance)
+    assert np.isfinite(start[solved]).all() and np.isnan(start[~solved]).all()
+    assert (accepted[~solved] == 0).all()
+    for r in range(2):
+        assert frame["start_score"].iloc[r] == pytest.approx(np.median(start[r][solved[r]]))
     for r in range(2):
         solved = ~np.isnan(distance[r])
         assert frame["score"].iloc[r] == pytest.approx(np.median(distance[r][solved]))

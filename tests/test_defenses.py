@@ -245,7 +245,7 @@ def test_lrc_accuracy_is_the_worst_of_every_draw_for_every_image():
         correct &= model((clean + epsilon * z).clamp(0, 1)).argmax(1) == labels
     assert 0.2 < correct.float().mean().item() < 0.8  # some images fail, at different draws
     accuracy = worst_of_draws_accuracy(model, images, labels, zeta, epsilon, draws, seed,
-                                       batch_size=16)
+                                       batch_size=16, unit="pixel")
     assert accuracy == correct.float().mean().item()
 
 

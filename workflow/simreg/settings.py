@@ -111,8 +111,10 @@ class Boundary:
     init_retries: int = 3
     init_directions: int = 1000
     init_steps: int = 50
-    settings: dict = field(default_factory=lambda: {"paper": {"steps": 50},
-                                                    "converged": {"steps": 10000}})
+    settings: dict = field(default_factory=lambda: {
+        "paper": {"steps": 50},
+        # step sizes adapted from every step's statistics (docs/attacks.md)
+        "converged": {"steps": 10000, "update_stats_every_k": 1}})
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,9 @@ class LrcNoise:
     n_images: int | None = 1000
     seed: int = 0
     batch_size: int = 500
+    unit: str = "standardized"    # ε on the image standardized per image (Roth §5); or pixel
+    epsilons: list = field(default_factory=lambda: [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7])
+    epsilons_zeta: float = 8.0    # Roth App. Fig. 4: accuracy vs ε at ζ = 8
 
 
 @dataclass(frozen=True)

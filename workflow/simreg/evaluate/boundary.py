@@ -16,15 +16,19 @@ unsolved: they are counted (``n_unsolved``) and left out of the median.
 
 Two settings are configured (docs/attacks.md): the paper's 50 steps, which mostly measures how
 far the blended-noise starting point lies (the walk has barely begun), and a converged one with
-thousands of steps, which approaches the minimal L2 adversarial distance.
+thousands of steps, meant to approach the minimal L2 adversarial distance. Its step sizes adapt
+from every step's success statistics (``update_stats_every_k: 1``): with foolbox's default of
+10 they first adapt after 300 steps, and from a steep start the walk stalls until then.
+:class:`WalkRecorder` records each image's accepted steps and final step sizes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import foolbox as fb
 import h5py
@@ -47,6 +51,64 @@ class BoundaryResult:
     adversarials: torch.Tensor  # (N, C, H, W); equals the input where not solved
     solved: torch.Tensor        # (N,) bool
     init_attempts: torch.Tensor  # (N,) int: starting-point tries the image needed (0 = unsolved)
+    # the walk, per image (zeros where unsolved; see WalkRecorder)
+    accepted: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
+    spherical_step: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+    source_step: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+    # steps -> ||δ||² per value of the solved images after that many steps (``checkpoints``)
+    trajectory: dict = field(default_factory=dict)
+
+
+class WalkRecorder:
+    """Records foolbox's Boundary walk per image: how many steps were accepted (the distance
+    to the image fell) and the last spherical and source step sizes.
+
+    foolbox's ``BoundaryAttack.run`` calls the module-level ``draw_proposals`` once per step
+    with the current best point's distance to the image and both step sizes; within the
+    ``with`` block that function is wrapped to read them (nothing else changes)."""
+
+    def __init__(self, checkpoints=()):
+        self.previous = self.spherical = self.source = None
+        self.accepted = None
+        self.checkpoints, self.trajectory, self.calls = set(checkpoints), {}, 0
+
+    @contextlib.contextmanager
+    def recording(self):
+        module = fb.attacks.boundary_attack
+        original = module.draw_proposals
+
+        def recorded(bounds, originals, perturbed, unnormalized, directions, source_norms,
+                     spherical_steps, source_steps):
+            self.observe(source_norms.raw, spherical_steps.raw, source_steps.raw)
+            return original(bounds, originals, perturbed, unnormalized, directions,
+                            source_norms, spherical_steps, source_steps)
+
+        module.draw_proposals = recorded
+        try:
+            yield self
+        finally:
+            module.draw_proposals = original
+
+    def observe(self, distance: torch.Tensor, spherical: torch.Tensor, source: torch.Tensor):
+        distance = distance.detach().double().cpu()
+        if self.calls in self.checkpoints:  # the call of step s sees the point after s - 1
+            self.trajectory[self.calls] = distance
+        self.calls += 1
+        if self.previous is None:
+            self.accepted = torch.zeros(len(distance), dtype=torch.long)
+        else:
+            self.accepted += (distance < self.previous).long()
+        self.previous = distance
+        self.spherical, self.source = spherical.detach().cpu(), source.detach().cpu()
+
+    def finish(self, final_distance: torch.Tensor) -> None:
+        """Counts the last step, whose outcome no later call sees."""
+        final_distance = final_distance.detach().double().cpu()
+        if self.previous is not None:
+            self.accepted += (final_distance < self.previous).long()
+        for steps in self.checkpoints:  # past the last step run: where the walk stopped
+            if steps >= self.calls:
+                self.trajectory[steps] = final_distance
 
 
 def flip_distance(model, x, target_x, labels, steps: int = 25) -> torch.Tensor:
@@ -119,9 +181,11 @@ def boundary_attack(model, x: torch.Tensor, *, seed: int, params: dict,
                     retries: int = DEFAULTS.init_retries,
                     init_directions: int = DEFAULTS.init_directions,
                     init_steps: int = DEFAULTS.init_steps,
-                    pool_x: torch.Tensor | None = None) -> BoundaryResult:
+                    pool_x: torch.Tensor | None = None, checkpoints=()) -> BoundaryResult:
     """Boundary Attack on a batch ``x`` (float NCHW in [0, 1]) against the model's own
-    predictions; ``params`` are BoundaryAttack's (``steps``, step sizes, ...)."""
+    predictions; ``params`` are BoundaryAttack's (``steps``, step sizes, ...). The result's
+    ``trajectory`` holds ||δ||²/d of the solved images after each step count in
+    ``checkpoints`` (at most ``steps``; where foolbox stopped early, its last point)."""
     unknown = set(params) - set(ATTACK_PARAMETERS)
     if unknown:
         raise ValueError(f"unknown Boundary Attack parameters {sorted(unknown)}; "
@@ -134,15 +198,27 @@ def boundary_attack(model, x: torch.Tensor, *, seed: int, params: dict,
                                       pool_x=pool_x)
     solved = attempt > 0
     adversarials = x.clone()
+    accepted = torch.zeros(len(x), dtype=torch.long)
+    spherical, source, trajectory = torch.zeros(len(x)), torch.zeros(len(x)), {}
     if solved.any():
         fmodel = fb.PyTorchModel(model, bounds=(0.0, 1.0))
         attack = fb.attacks.BoundaryAttack(**params)
         torch.manual_seed(seed)
-        found = attack.run(fmodel, x[solved], fb.criteria.Misclassification(labels[solved]),
-                           starting_points=starts[solved])
+        recorder = WalkRecorder(checkpoints)
+        with recorder.recording():
+            found = attack.run(fmodel, x[solved], fb.criteria.Misclassification(labels[solved]),
+                               starting_points=starts[solved])
+        recorder.finish((found - x[solved]).flatten(1).norm(dim=1))
         adversarials[solved] = confirm_adversarial(model, x[solved], found.clamp(0.0, 1.0),
                                                    labels[solved], starts[solved])
-    return BoundaryResult(adversarials, solved, attempt)
+        if recorder.accepted is not None:
+            index = solved.cpu()
+            accepted[index] = recorder.accepted
+            spherical[index] = recorder.spherical.float()
+            source[index] = recorder.source.float()
+            values = x[0].numel()
+            trajectory = {s: d.pow(2) / values for s, d in sorted(recorder.trajectory.items())}
+    return BoundaryResult(adversarials, solved, attempt, accepted, spherical, source, trajectory)
 
 
 def confirm_adversarial(model, x, x_adv, labels, fallback, factors=(1.001, 1.01, 1.1)):
@@ -187,9 +263,12 @@ def run(context, *, setting: str, attack: dict, n_images: int | None, repeats: i
         init_steps: int) -> None:
     """Attack a fixed random test subset ``repeats`` times (seeds subset_seed, +1, ...).
 
-    CSV: one row per repeat (score, n_solved, n_unsolved, ...) plus ``mean_score`` over
-    repeats. HDF5: per repeat and image, the perturbation x_adv - x (NaN where unsolved) and
-    ||δ||²/d, for the Fourier analysis (simreg.evaluate.spectrum).
+    CSV: one row per repeat (score, n_solved, n_unsolved, ...; ``start_score``, the median
+    ||δ||²/d of the starting points, and ``accepted_median``, the median number of accepted
+    steps per image) plus ``mean_score`` over repeats. HDF5: per repeat and image, the
+    perturbation x_adv - x (NaN where unsolved) and ||δ||²/d, for the Fourier analysis
+    (simreg.evaluate.spectrum), and the walk: ||δ||²/d of the starting point, the accepted
+    steps and the final spherical and source step sizes (0 where unsolved).
     """
     model, params, seed = context.model, attack, subset_seed
     indices = context.subset(n_images, seed)
@@ -198,13 +277,16 @@ def run(context, *, setting: str, attack: dict, n_images: int | None, repeats: i
     perturbations = np.full((repeats, *x_all.shape), np.nan, dtype=np.float32)
     distances = np.full((repeats, n), np.nan, dtype=np.float64)
     attempts = np.zeros((repeats, n), dtype=np.int64)
+    starts = np.full((repeats, n), np.nan, dtype=np.float64)
+    accepted = np.zeros((repeats, n), dtype=np.int64)
+    step_sizes = np.zeros((2, repeats, n), dtype=np.float64)  # spherical, source
     for r in range(repeats):
         started = time.perf_counter()
         for start in range(0, n, batch_size):
             x = x_all[start : start + batch_size]
             result = boundary_attack(model, x, seed=(seed + r) * 100_003 + start, params=params,
                                      retries=init_retries, init_directions=init_directions,
-                                     init_steps=init_steps, pool_x=x_all)
+                                     init_steps=init_steps, pool_x=x_all, checkpoints=(0,))
             solved = result.solved.cpu().numpy()
             block = slice(start, start + len(x))
             delta = (result.adversarials - x).cpu().numpy()
@@ -212,12 +294,19 @@ def run(context, *, setting: str, attack: dict, n_images: int | None, repeats: i
             d = squared_distance_per_dim(x, result.adversarials).cpu().numpy()
             distances[r, block] = np.where(solved, d, np.nan)
             attempts[r, block] = result.init_attempts.cpu().numpy()
+            if 0 in result.trajectory:
+                starts[r, block][solved] = result.trajectory[0].numpy()
+            accepted[r, block] = result.accepted.numpy()
+            step_sizes[:, r, block] = [result.spherical_step.numpy(), result.source_step.numpy()]
             print(f"boundary {setting}: repeat {r + 1}/{repeats}, images {start + len(x)}/{n}, "
                   f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
         solved = attempts[r] > 0
         rows.append({"setting": setting, "repeat": r, "score": boundary_score(distances[r], solved),
                      "n_images": n, "n_solved": int(solved.sum()), "n_unsolved": int((~solved).sum()),
                      "n_init_retried": int((attempts[r] > 1).sum()),
+                     "start_score": boundary_score(starts[r], solved),
+                     "accepted_median": float(np.median(accepted[r][solved])) if solved.any()
+                     else float("nan"),
                      "seconds": time.perf_counter() - started})
     frame = pd.DataFrame(rows)
     frame["mean_score"] = frame["score"].mean()
@@ -230,6 +319,10 @@ def run(context, *, setting: str, attack: dict, n_images: int | None, repeats: i
         f.create_dataset("perturbation", data=perturbations, compression="gzip")
         f.create_dataset("distance", data=distances)
         f.create_dataset("init_attempt", data=attempts)
+        f.create_dataset("start_distance", data=starts)
+        f.create_dataset("accepted_steps", data=accepted)
+        f.create_dataset("final_spherical_step", data=step_sizes[0])
+        f.create_dataset("final_source_step", data=step_sizes[1])
         f.attrs.update({k: v for k, v in info.items()})
         f.attrs["setting"] = setting
     write_csv(frame, context.outputs["csv"])

@@ -156,7 +156,7 @@ register(Evaluation(
     directory="boundary",
     outputs={"csv": ".csv", "h5": ".h5"},
     columns=("setting", "repeat", "score", "n_images", "n_solved", "n_unsolved",
-             "n_init_retried", "seconds", "mean_score"),
+             "n_init_retried", "start_score", "accepted_median", "seconds", "mean_score"),
     params=lambda config, task, setting: {
         "setting": setting, "attack": config["boundary"]["settings"][setting],
         **{k: config["boundary"][k] for k in ("n_images", "repeats", "subset_seed", "batch_size",
@@ -205,11 +205,11 @@ register(Evaluation(
 register(Evaluation(
     name="lrc_noise",
     description="accuracy under long-range-correlated noise, worst of draws, per decay length "
-                "ζ (Roth et al. 2018, Fig. 3)",
+                "ζ (Roth et al. 2018, Fig. 3) and per ε at one ζ (App. Fig. 4)",
     implementation="simreg.evaluate.lrc_noise:run",
     directory="lrc_noise",
     outputs={"csv": ".csv"},
-    columns=("zeta", "epsilon", "draws", "accuracy"),
+    columns=("curve", "zeta", "epsilon", "unit", "draws", "accuracy"),
     params=lambda config, task, setting: dict(config["lrc_noise"]),
 ))
 

@@ -99,7 +99,7 @@ def defense_per_model(*, noise, metrics, fgsm, boundary, whitebox, minimal_dista
     if sensitivity is not None and not sensitivity.empty:
         parts.append(at_largest(sensitivity, "epsilon_255", "median", "sensitivity"))
     if lrc is not None and not lrc.empty:
-        parts.append(at_largest(lrc, "zeta", "accuracy", "lrc_accuracy"))
+        parts.append(at_largest(lrc_curve(lrc, "zeta"), "zeta", "accuracy", "lrc_accuracy"))
     if corruptions is not None and not corruptions.empty:
         parts.append(corruption_mean(corruptions))
     table = parts[0]
@@ -200,23 +200,47 @@ def plot_defense_comparison(per_model: pd.DataFrame, out_pdf: str | Path, title:
     save_figure(fig, out_pdf, data=drawn)
 
 
+def lrc_curve(lrc: pd.DataFrame, curve: str) -> pd.DataFrame:
+    """The rows of one LRC curve: ``zeta`` (accuracy vs ζ at the fixed ε, Roth Fig. 3) or
+    ``epsilon`` (accuracy vs ε at one ζ, App. Fig. 4). A table written before the ε curve
+    existed (no ``curve`` column) holds the ζ curve only."""
+    if "curve" not in lrc.columns:
+        return lrc if curve == "zeta" else lrc.iloc[0:0]
+    return lrc[lrc["curve"] == curve]
+
+
 def plot_lrc_accuracy(lrc: pd.DataFrame, out_pdf: str | Path, title: str) -> None:
-    """Accuracy under LRC noise (worst of the draws) vs decay length ζ at fixed ε, one line
-    per model setting, mean ± SEM over seeds (Roth et al. Fig. 3 left). The data CSV has one
-    row per (label, zeta)."""
+    """Accuracy under LRC noise (worst of the draws), one line per model setting, mean ± SEM
+    over seeds: vs decay length ζ at fixed ε (Roth et al. Fig. 3 left) and, where the table
+    has it, vs ε at one ζ (their App. Fig. 4). The data CSV has one row per (panel, label,
+    x) with x the panel's ζ or ε."""
     data, order = labelled_models(lrc)
-    epsilon = float(data["epsilon"].iloc[0])
-    panel = f"LRC noise, ε = {epsilon:g}, worst of {int(data['draws'].iloc[0])}"
-    drawn = in_order(mean_sem(data.assign(panel=panel), ["panel", "label", "zeta"], "accuracy"),
-                     [panel], order, "zeta")
+    unit = f", {data['unit'].iloc[0]} ε" if "unit" in data.columns else ""
+    draws = int(data["draws"].iloc[0])
+    panels = []
+    by_zeta = lrc_curve(data, "zeta")
+    panels.append((f"vs ζ at ε = {float(by_zeta['epsilon'].iloc[0]):g}{unit}",
+                   by_zeta.assign(x=by_zeta["zeta"]), "decay length ζ (pixels)", "log"))
+    by_epsilon = lrc_curve(data, "epsilon")
+    if not by_epsilon.empty:
+        panels.append((f"vs ε at ζ = {float(by_epsilon['zeta'].iloc[0]):g}{unit}",
+                       by_epsilon.assign(x=by_epsilon["epsilon"]), "ε", "linear"))
+    names = [panel for panel, *_ in panels]
+    drawn = in_order(pd.concat([mean_sem(rows.assign(panel=panel), ["panel", "label", "x"],
+                                         "accuracy") for panel, rows, *_ in panels],
+                               ignore_index=True), names, order, "x")
     palette = label_palette(order)
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    sns.lineplot(data=drawn, x="zeta", y="mean", hue="label", hue_order=order, palette=palette,
-                 marker="o", errorbar=None, ax=ax)
-    draw_sem_bands(ax, drawn, "zeta", palette, order)
-    ax.set(xscale="log", xlabel="decay length ζ (pixels)", ylabel="test accuracy", title=panel)
-    ax.legend(fontsize=7, title="")
-    fig.suptitle(title)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
+    for ax, (panel, _, xlabel, scale) in zip(axes[0], panels):
+        rows = drawn[drawn["panel"] == panel]
+        sns.lineplot(data=rows, x="x", y="mean", hue="label", hue_order=order,
+                     palette=palette, marker="o", errorbar=None, ax=ax,
+                     legend=ax is axes[0][0])
+        draw_sem_bands(ax, rows, "x", palette, order)
+        ax.set(xscale=scale, xlabel=xlabel, ylabel="test accuracy", title=panel)
+    axes[0][0].legend(fontsize=7, title="")
+    fig.suptitle(f"{title}\nLRC noise, worst of {draws} draws")
+    fig.tight_layout()
     save_figure(fig, out_pdf, data=drawn)
 
 

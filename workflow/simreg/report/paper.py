@@ -206,7 +206,8 @@ BEYOND_ITEMS: tuple[BeyondItem, ...] = (
     BeyondItem("area under each attack's accuracy–ε curve per method",
                "Bashivan et al., Table 2", ("attack_auc",)),
     BeyondItem("accuracy under long-range-correlated noise (worst of the draws) vs decay "
-               "length ζ at fixed ε", "Roth et al. 2018, Fig. 3 left", ("lrc_accuracy",)),
+               "length ζ at fixed ε, and vs ε at ζ = 8", "Roth et al. 2018, Fig. 3 left and "
+               "App. Fig. 4", ("lrc_accuracy",)),
     BeyondItem("white-box PGD and noise accuracy vs the penultimate eigenspectrum's "
                "power-law exponent", "Schaeffer et al., Fig. 8", ("robustness_vs_exponent",)),
 )

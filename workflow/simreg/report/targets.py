@@ -219,8 +219,9 @@ for _target in (
            ("noise", "fgsm_transfer", "whitebox"), f"{_FIG}:attack_auc_table",
            grid="defense_comparison"),
     Target("lrc_accuracy", "figure", (),
-           "accuracy under long-range-correlated noise vs decay length ζ (after Roth Fig. 3)",
-           ("lrc_noise",), f"{_FIG}:lrc_accuracy"),
+           "accuracy under long-range-correlated noise vs decay length ζ (after Roth Fig. 3) "
+           "and vs ε at ζ = 8 (after Roth App. Fig. 4)", ("lrc_noise",),
+           f"{_FIG}:lrc_accuracy"),
     Target("robustness_vs_exponent", "figure", (),
            "white-box PGD and noise accuracy vs the eigenspectrum exponent (after Schaeffer "
            "Fig. 8)", ("eigenspectrum", "whitebox", "noise"), f"{_FIG}:robustness_vs_exponent"),
