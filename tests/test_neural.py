@@ -182,3 +182,50 @@ def test_neural_shuffle_permutes_the_neural_target():
     a, b = s[upper[0], upper[1]], shuffled[upper[0], upper[1]]
     torch.testing.assert_close(a.sort().values, b.sort().values)
     assert not torch.equal(a, b)
+
+
+def test_neural_and_pixel_similarity_are_computed_on_identical_frames(tmp_path, monkeypatch):
+    """The predictors see the frames of the regularization images (the stimulus procedure),
+    the file stores those frames, and Fig. 1's pixel similarity and the stored r are of the
+    same frames, not of the 32 x 32 images the pixel file compared."""
+    from simreg.data.sources import Splits
+    from simreg.data.store import read_split, write_dataset
+    from simreg.neural.images import to_stimuli
+    from simreg.neural.predictor import Predictor, PredictorSettings, build_predictor, \
+        Standardizer, save_predictor
+    from simreg.report.similarity_figures import frame_pixel_similarity, pair_correlation
+    from simreg.targets.neural_similarity import build_neural_similarity
+    from simreg.targets.pixel_similarity import build_similarity, pixel_similarity, read_similarity
+
+    rng = np.random.default_rng(0)
+    images = (255 * stimuli(60, (32, 32), seed=1)[..., None]).astype(np.uint8)
+    images[:, :4] = rng.integers(0, 256, (60, 4, 32, 1))  # rows outside the 36x64 crop differ
+    write_dataset(Splits(images, np.zeros(60, np.int64), images[:2], np.zeros(2, np.int64)),
+                  "gray", tmp_path / "set.h5", n_classes=1, dataset="set")
+    build_similarity(tmp_path / "set.h5", tmp_path / "pixel.h5", n_images=40, image_seed=0)
+    shape = (9, 16)
+    settings = PredictorSettings(hidden_channels=4, input_kernel=3, hidden_kernel=3, layers=1)
+    torch.manual_seed(0)
+    model = build_predictor("s", 7, shape, np.ones(7), settings)
+    stats = Standardizer(0.5, 0.25, [0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [1.0, 1.0])
+    result = {"oracle_correlation": np.full(7, 0.5), "test_correlation": np.full(7, 0.3)}
+    save_predictor(Predictor(model, "s", stats, shape), settings, result, [], tmp_path / "m.pt")
+    seen = []
+    original = Predictor.predict
+    monkeypatch.setattr(Predictor, "predict",
+                        lambda self, x, *a, **k: seen.append(np.array(x)) or original(self, x, *a, **k))
+    build_neural_similarity([str(tmp_path / "m.pt")], tmp_path / "pixel.h5", tmp_path / "neural.h5")
+
+    indices, s_pixel_file, _ = read_similarity(tmp_path / "pixel.h5")
+    frames = to_stimuli(read_split(tmp_path / "set.h5", "train").images[indices], shape)
+    with h5py.File(tmp_path / "neural.h5", "r") as h5:
+        np.testing.assert_array_equal(h5["frames"][...], frames)
+        attrs = dict(h5.attrs)
+    np.testing.assert_array_equal(seen[0], frames)  # the predictor saw exactly these frames
+    _, s_figure, _ = frame_pixel_similarity(tmp_path / "pixel.h5", tmp_path / "neural.h5")
+    np.testing.assert_allclose(s_figure, pixel_similarity(frames), atol=1e-6)
+    assert not np.allclose(s_figure, s_pixel_file, atol=0.05)  # the full images' S differs
+    _, s_neural, _ = read_similarity(tmp_path / "neural.h5")
+    stats = pair_correlation(pixel_similarity(frames), s_neural)
+    assert attrs["pearson_r"] == pytest.approx(stats["pearson_r"], abs=1e-5)
+    assert attrs["spearman_r"] == pytest.approx(stats["spearman_r"], abs=1e-5)

@@ -50,6 +50,7 @@ rule fit_predictor:
 rule neural_similarity:
     input:
         predictors=paths.all_predictor_models(config),
+        recordings=[paths.recordings_file(config, scan) for scan in paths.neural_scans(config)],
         pixel=rules.similarity.output[0],
         images=rules.similarity.input[0],
     output:
@@ -66,5 +67,5 @@ rule neural_similarity:
         block_size=config["similarity"]["block_size"],
     shell:
         "simreg neural-similarity --predictors {input.predictors} --pixel-similarity {input.pixel}"
-        " --images {input.images} --out {output} --dtype {params.dtype}"
+        " --images {input.images} --recordings {input.recordings} --out {output} --dtype {params.dtype}"
         " --block-size {params.block_size} 2>> {log}"

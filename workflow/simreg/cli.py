@@ -109,7 +109,7 @@ def cmd_neural_similarity(a):
     from simreg.targets.neural_similarity import build_neural_similarity
 
     build_neural_similarity(a.predictors, a.pixel_similarity, a.out, images_file=a.images,
-                            dtype=a.dtype, block_size=a.block_size)
+                            recordings=a.recordings, dtype=a.dtype, block_size=a.block_size)
 
 
 def cmd_train(a):
@@ -266,6 +266,8 @@ def parser() -> argparse.ArgumentParser:
                     help="the set's pixel similarity file (its images and indices)")
     ns.add_argument("--images", default=None, help="dataset HDF5 of the images (default: the "
                     "path recorded in the pixel similarity file)")
+    ns.add_argument("--recordings", nargs="*", default=[],
+                    help="the scans' recordings; simulated ones add the simulator's own r")
     ns.add_argument("--out", required=True)
     ns.add_argument("--dtype", default=similarity.dtype, choices=["float32", "float16"])
     ns.add_argument("--block-size", type=int, default=similarity.block_size)

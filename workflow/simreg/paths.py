@@ -108,11 +108,11 @@ def recordings_file(config: dict, scan: str) -> str:
 
 def neural_stimuli(config: dict) -> str:
     """The dataset_color of the simulated population's stimuli (neural.stimuli; default:
-    ImageNet when configured, otherwise CIFAR-10, both gray)."""
+    ImageNet when configured, otherwise Imagenette, both gray: Li et al. showed ImageNet)."""
     chosen = config["neural"]["stimuli"]
     if chosen:
         return chosen
-    return "imagenet_gray" if config["data"]["imagenet_dir"] else "cifar10_gray"
+    return "imagenet_gray" if config["data"]["imagenet_dir"] else "imagenette_gray"
 
 
 def all_predictor_models(config: dict) -> list[str]:

@@ -209,3 +209,14 @@ def simulate_recordings(dataset_path, out, *, scan: str, image_size, n_neurons: 
     write_recording(recording, out, stimuli_file=str(dataset_path),
                     stimulus_indices=indices.tolist() if len(indices) <= 2000 else "not stored",
                     image_size=list(image_size))
+
+
+def saved_population(path):
+    """The simulated population of a recordings file (to run it on other frames), or None for
+    a recording that is not simulated or predates the saved population."""
+    import h5py
+
+    with h5py.File(path, "r") as h5:
+        if "simulation/population" not in h5:
+            return None
+    raise NotImplementedError
