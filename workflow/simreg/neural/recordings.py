@@ -21,6 +21,8 @@ A simulated scan (:mod:`simreg.neural.simulate`) adds what real recordings canno
     /simulation/rates       float32 (I, N)     noiseless response to each image at the
                                                neutral behaviour (mean pupil, eye centred,
                                                mean running)
+    /simulation/population/ the neurons' parameters and calibration, to run them on other
+                            frames (simreg.neural.simulate.saved_population)
 
 :func:`read_recording` checks a file against this format and names the first field that is
 missing or malformed.
@@ -58,6 +60,7 @@ class Recording:
     behavior: dict              # name -> (T,) float32, names BEHAVIOR
     rates: np.ndarray | None = None   # (I, N) noiseless rates, simulated scans only
     attrs: dict = field(default_factory=dict)
+    population: dict | None = None    # simulated scans: the saved population (name -> array)
 
     @property
     def n_neurons(self) -> int:
@@ -93,6 +96,8 @@ def write_recording(recording: Recording, path: str | Path, **attrs) -> None:
             h5.create_dataset(f"behavior/{name}", data=recording.behavior[name].astype(np.float32))
         if recording.rates is not None:
             h5.create_dataset("simulation/rates", data=recording.rates.astype(np.float32))
+        for name, value in (recording.population or {}).items():
+            h5.create_dataset(f"simulation/population/{name}", data=value)
         for key, value in provenance(scan_id=recording.scan_id, **recording.attrs,
                                      **attrs).items():
             h5.attrs[key] = value
