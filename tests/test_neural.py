@@ -271,3 +271,75 @@ def test_the_population_is_set_up_in_degrees_and_saved_with_the_scan(tmp_path):
     write_recording(scan, tmp_path / "scan.h5")
     again = saved_population(tmp_path / "scan.h5")
     np.testing.assert_allclose(again.rates(scan.images), scan.rates, rtol=1e-4, atol=1e-5)
+
+
+def static_dataset(root, n_neurons=12, train=150, validation=30, test_images=5, repeats=3,
+                   shape=(36, 64), seed=0):
+    """A tiny scan in the Sensorium 2022 / Lurz et al. 2021 file-tree layout, zipped as the
+    published archives are (the zip holds the folder of the same name); responses from a
+    simulated population, so there is something to learn."""
+    import zipfile
+
+    name = "static1-1-1-GrayImageNet-0000"
+    folder = root / name
+    n_images = train + validation + test_images
+    frames = stimuli(n_images, shape, seed)
+    scan = simulate_scan(frames, "x", 0, n_neurons=n_neurons, complex_fraction=0.5, seed=seed,
+                         train_images=train, validation_images=validation,
+                         test_images=test_images, test_repeats=repeats)
+    trials = len(scan.responses)
+    behavior = np.stack([scan.behavior["pupil_size"], np.zeros(trials),
+                         scan.behavior["running_speed"]], axis=1)
+    pupil = np.stack([scan.behavior["pupil_x"], scan.behavior["pupil_y"]], axis=1)
+    for key, values in (("images", (255 * frames[scan.image_ids])[:, None]),
+                        ("responses", scan.responses), ("behavior", behavior),
+                        ("pupil_center", pupil)):
+        (folder / "data" / key).mkdir(parents=True)
+        for t in range(trials):
+            np.save(folder / "data" / key / f"{t}.npy", values[t].astype(np.float32))
+    (folder / "meta" / "trials").mkdir(parents=True)
+    np.save(folder / "meta" / "trials" / "tiers.npy", scan.tiers.astype("<U10"))
+    np.save(folder / "meta" / "trials" / "frame_image_id.npy", 1000 + scan.image_ids)
+    (folder / "meta" / "neurons").mkdir(parents=True)
+    np.save(folder / "meta" / "neurons" / "unit_ids.npy", np.arange(1, n_neurons + 1))
+    for key, values in (("images", 255 * frames), ("responses", scan.responses)):
+        (folder / "meta" / "statistics" / key / "all").mkdir(parents=True)
+        for stat in ("mean", "std", "min", "max", "median"):
+            np.save(folder / "meta" / "statistics" / key / "all" / f"{stat}.npy",
+                    getattr(np, stat)(values, axis=0).astype(np.float32))
+    archive = root / f"{name}.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for file in sorted(folder.rglob("*")):
+            z.write(file, file.relative_to(root))
+    import shutil
+
+    shutil.rmtree(folder)
+    return archive, scan
+
+
+def test_a_sensorium_archive_is_read_and_the_predictor_is_fitted_on_it(tmp_path):
+    """The published layout (zip of data/{images,responses,behavior,pupil_center}/<trial>.npy
+    and meta/{trials,neurons,statistics}) is read through neuralpredictors' FileTreeDataset:
+    trials, tiers, repeats and behaviour survive, frames are made the configured size, and
+    the predictor fits on it."""
+    from simreg.neural.predictor import PredictorSettings, evaluate_predictor, fit_predictor
+    from simreg.neural.recordings import read_recording
+
+    archive, scan = static_dataset(tmp_path)
+    recording = read_recording(archive, image_size=(9, 16))
+    assert recording.images.shape == (len(scan.images), 9, 16)
+    np.testing.assert_allclose(recording.responses, scan.responses)
+    np.testing.assert_array_equal(recording.tiers, scan.tiers)
+    np.testing.assert_allclose(recording.behavior["running_speed"], scan.behavior["running_speed"])
+    np.testing.assert_allclose(recording.behavior["pupil_x"], scan.behavior["pupil_x"])
+    # repeats of a test image share one frame
+    assert len(recording.test_repeats()) == 5
+    assert all(len(r) == 3 for r in recording.test_repeats())
+    torch.set_num_threads(2)
+    settings = PredictorSettings(hidden_channels=4, input_kernel=5, hidden_kernel=3, layers=2,
+                                 max_epochs=2, patience=2, batch_size=32, lr=0.01)
+    with open(os.devnull, "w") as quiet:
+        predictor, history = fit_predictor(recording, 0, settings, log=quiet)
+    assert len(history) == 2 and np.isfinite(history[-1]["val_loss"])
+    report = evaluate_predictor(predictor, recording)
+    assert report["test_correlation"].shape == (12,)

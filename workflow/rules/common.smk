@@ -74,7 +74,7 @@ def neural_params(part):
         keys = [
             k
             for k in neural
-            if k not in NEURAL_SIMULATION
+            if (k not in NEURAL_SIMULATION or k == "image_size")
             and k not in ("recordings", "stimuli", "scans", "model_seeds")
         ]
     return json.dumps({k: neural[k] for k in keys})

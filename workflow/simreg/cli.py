@@ -96,7 +96,8 @@ def cmd_fit_predictor(a):
     settings = PredictorSettings(**{k: v for k, v in a.params.items() if k in fields})
     device = "cuda" if a.device == "auto" and _cuda() else ("cpu" if a.device == "auto" else a.device)
     run_fit(a.recordings, a.model_out, a.neurons_out, a.summary_out, seed=a.seed,
-            settings=settings, device=device, threads=a.threads, keys=a.keys)
+            settings=settings, device=device, threads=a.threads, keys=a.keys,
+            image_size=a.params.get("image_size", [36, 64]))
 
 
 def _cuda() -> bool:

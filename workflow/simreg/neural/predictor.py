@@ -367,14 +367,16 @@ def load_predictor(path, device="cpu") -> tuple[Predictor, dict]:
 
 
 def run_fit(recordings_path, model_out, neurons_out, summary_out, *, seed: int,
-            settings: PredictorSettings, device="cpu", threads=None, keys=None) -> dict:
-    """`simreg fit-predictor`: read, fit, evaluate, write the model and the two reports."""
+            settings: PredictorSettings, device="cpu", threads=None, keys=None,
+            image_size=(36, 64)) -> dict:
+    """`simreg fit-predictor`: read, fit, evaluate, write the model and the two reports. A
+    published static dataset (Sensorium/Lurz layout) is made frames of ``image_size``."""
     import pandas as pd
 
     from simreg.neural.recordings import read_recording
     from simreg.outputs import provenance, write_csv
 
-    recording = read_recording(recordings_path)
+    recording = read_recording(recordings_path, image_size)
     started = time.perf_counter()
     predictor, history = fit_predictor(recording, seed, settings, device=device, threads=threads)
     result = evaluate_predictor(predictor, recording)
