@@ -343,3 +343,36 @@ def test_a_sensorium_archive_is_read_and_the_predictor_is_fitted_on_it(tmp_path)
     assert len(history) == 2 and np.isfinite(history[-1]["val_loss"])
     report = evaluate_predictor(predictor, recording)
     assert report["test_correlation"].shape == (12,)
+
+
+def test_a_shared_core_has_one_readout_per_scan_and_the_similarity_averages_its_scans(tmp_path):
+    """neural.multi_scan: shared_core — one model over two scans: one core, a readout per scan
+    (of its own number of neurons); saved and loaded it predicts each scan, and its S_neural
+    is the mean of the two scans' similarities."""
+    import pandas as pd
+
+    from simreg.neural.predictor import PredictorSettings, load_predictors, run_fit
+    from simreg.targets.neural_similarity import predicted_responses
+
+    sizes = dict(train_images=120, validation_images=30, test_images=5, test_repeats=2)
+    frames = stimuli(155, (8, 8))
+    for k, n in enumerate((10, 7)):
+        write_recording(simulate_scan(frames, f"sim{k}", k, n_neurons=n, complex_fraction=0.5,
+                                      seed=0, **sizes), tmp_path / f"sim{k}.h5")
+    torch.set_num_threads(2)
+    settings = PredictorSettings(hidden_channels=4, input_kernel=3, hidden_kernel=3, layers=2,
+                                 max_epochs=2, patience=2, batch_size=32, lr=0.01)
+    run_fit([str(tmp_path / "sim0.h5"), str(tmp_path / "sim1.h5")], tmp_path / "m.pt",
+            tmp_path / "n.csv", tmp_path / "s.csv", seed=0, settings=settings, image_size=(8, 8))
+    loaded = load_predictors(tmp_path / "m.pt")
+    assert [p.scan for p, _ in loaded] == ["sim0", "sim1"]
+    assert loaded[0][0].model is loaded[1][0].model  # one model, one core
+    assert set(loaded[0][0].model.readout.keys()) == {"sim0", "sim1"}
+    assert [len(oracle) for _, oracle in loaded] == [10, 7]
+    assert list(pd.read_csv(tmp_path / "s.csv")["scan_id"]) == ["sim0", "sim1"]
+    test_frames = stimuli(12, (8, 8), seed=5)
+    per_scan = predicted_responses(tmp_path / "m.pt", test_frames)
+    assert [r.shape for _, r, _ in per_scan] == [(12, 10), (12, 7)]
+    rows = combined_rows(per_scan)
+    expected = np.mean([neural_similarity(r, w) for _, r, w in per_scan], axis=0)
+    np.testing.assert_allclose((rows @ rows.T).numpy(), expected, atol=1e-5)

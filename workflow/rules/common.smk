@@ -75,7 +75,7 @@ def neural_params(part):
             k
             for k in neural
             if (k not in NEURAL_SIMULATION or k == "image_size")
-            and k not in ("recordings", "stimuli", "scans", "model_seeds")
+            and k not in ("recordings", "stimuli", "scans", "multi_scan", "model_seeds")
         ]
     return json.dumps({k: neural[k] for k in keys})
 

@@ -24,7 +24,7 @@ rule simulate_recordings:
 
 rule fit_predictor:
     input:
-        lambda w: paths.recordings_file(config, w.scan),
+        lambda w: [paths.recordings_file(config, s) for s in paths.predictor_scans(config, w.scan)],
     output:
         **paths.predictor_files("{scan}", "{seed}"),
     log:

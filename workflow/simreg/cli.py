@@ -248,7 +248,9 @@ def parser() -> argparse.ArgumentParser:
     sr.set_defaults(run=cmd_simulate_recordings)
 
     fp_ = sub.add_parser("fit-predictor", help="fit the predictive model to one scan")
-    fp_.add_argument("--recordings", required=True, help="recordings HDF5 (simreg.neural.recordings)")
+    fp_.add_argument("--recordings", required=True, nargs="+",
+                     help="recordings of one scan (HDF5 of simreg.neural.recordings, or a "
+                     "Sensorium/Lurz static .zip/folder); several: one model, shared core")
     fp_.add_argument("--seed", type=int, required=True)
     fp_.add_argument("--model-out", required=True)
     fp_.add_argument("--neurons-out", required=True, help="per-neuron report CSV")

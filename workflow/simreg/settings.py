@@ -248,6 +248,7 @@ class Neural:
     stimuli: str | None = None    # dataset_color of the stimuli; None: imagenet_gray or imagenette_gray
     image_size: list = field(default_factory=lambda: [36, 64])  # §3: 36 x 64 gray images
     scans: int = 6                # Fig. 1: "6 distinct scans"
+    multi_scan: str = "per_scan"  # per_scan: a model per scan; shared_core: one core, a readout per scan
     neurons: int = 1000           # per simulated scan
     train_images: int = 4000
     validation_images: int = 500

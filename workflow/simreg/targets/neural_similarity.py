@@ -91,16 +91,18 @@ def predictor_frame_shape(predictors: list[str]) -> tuple[int, int]:
     return shapes.pop()
 
 
-def predicted_responses(predictor_file, frames) -> tuple[str, np.ndarray, np.ndarray]:
-    """(scan, predicted responses, weights) of one fitted model for ``frames`` (N, h, w)."""
-    from simreg.neural.predictor import load_predictor
+def predicted_responses(predictor_file, frames) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(scan, predicted responses, weights) of each scan of one fitted model (one scan, or a
+    shared core with a readout per scan) for ``frames`` (N, h, w)."""
+    from simreg.neural.predictor import load_predictors
 
-    predictor, saved = load_predictor(predictor_file)
-    if tuple(predictor.image_shape) != tuple(frames.shape[1:]):
-        raise ValueError(f"{predictor_file} was fitted on {predictor.image_shape} frames, "
-                         f"not {frames.shape[1:]}")
-    responses = predictor.predict(frames)
-    return predictor.scan, responses, np.asarray(saved["oracle_correlation"], np.float64)
+    out = []
+    for predictor, oracle in load_predictors(predictor_file):
+        if tuple(predictor.image_shape) != tuple(frames.shape[1:]):
+            raise ValueError(f"{predictor_file} was fitted on {predictor.image_shape} frames, "
+                             f"not {frames.shape[1:]}")
+        out.append((predictor.scan, predictor.predict(frames), oracle))
+    return out
 
 
 def off_diagonal_correlation(a: np.ndarray, b: np.ndarray) -> dict:
@@ -133,7 +135,7 @@ def build_neural_similarity(predictors: list[str], pixel_file, out, *, images_fi
     s_frames = pixel_similarity(frames, block_size)
     populations = []
     for path in predictors:
-        populations.append(predicted_responses(path, frames))
+        populations.extend(predicted_responses(path, frames))
         print(f"neural similarity: predicted {len(frames)} frames with {path}",
               file=sys.stderr, flush=True)
     simulator = simulator_correlation(recordings, frames, s_frames)
