@@ -54,7 +54,7 @@ def plot_neural_pixel_similarity(pairs: list[tuple[str, str]], out_pdf: str | Pa
         stats = pair_correlation(s_pixel, s_neural)
         name = Path(pixel_file).stem
         common = {"regularization": name, "pairs": stats["pairs"], "pixel_file": pixel_file,
-                  "neural_file": neural_file, "scans": ", ".join(map(str, neural_attrs.get("scans", []))),
+                  "neural_file": neural_file, "scans": _scans(neural_attrs.get("scans", "")),
                   "frames": "neural file's /frames" if "frame_shape" in neural_attrs else "pixel file"}
         rows.append({**common, "source": "predictor", "pearson_r": stats["pearson_r"],
                      "spearman_r": stats["spearman_r"]})
@@ -95,3 +95,17 @@ def frame_pixel_similarity(pixel_file, neural_file) -> tuple[np.ndarray, np.ndar
             return h5["indices"][...], pixel_similarity(h5["frames"][...]), attrs
     indices, s_pixel, _ = read_similarity(pixel_file)
     return indices, s_pixel, attrs
+
+
+def _scans(value) -> str:
+    """The neural file's scans attribute (a JSON list as provenance stores it) as 'a, b'."""
+    import json
+
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    return ", ".join(map(str, np.atleast_1d(value)))
