@@ -107,12 +107,21 @@ def predicted_responses(predictor_file, frames) -> list[tuple[str, np.ndarray, n
 
 def off_diagonal_correlation(a: np.ndarray, b: np.ndarray) -> dict:
     """Pearson and Spearman correlation of two similarity matrices over the pairs i < j."""
-    from scipy.stats import rankdata
-
     upper = np.triu_indices(len(a), k=1)
     x, y = a[upper].astype(np.float64), b[upper].astype(np.float64)
     return {"pearson_r": float(np.corrcoef(x, y)[0, 1]),
-            "spearman_r": float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])}
+            "spearman_r": float(np.corrcoef(average_ranks(x), average_ranks(y))[0, 1])}
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 0..n-1 of ``values``, ties given their mean rank (as Spearman's r needs)."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(ordered)) + 1]
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat((starts + ends - 1) / 2.0, ends - starts)
+    return ranks
 
 
 def build_neural_similarity(predictors: list[str], pixel_file, out, *, images_file=None,
