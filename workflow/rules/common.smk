@@ -115,8 +115,8 @@ def neural_params(part):
         keys = [
             k
             for k in neural
-            if k not in NEURAL_SIMULATION
-            and k not in ("recordings", "stimuli", "scans", "model_seeds")
+            if (k not in NEURAL_SIMULATION or k == "image_size")
+            and k not in ("recordings", "stimuli", "scans", "multi_scan", "model_seeds")
         ]
     return json.dumps({k: neural[k] for k in keys})
 

@@ -27,7 +27,10 @@ rule simulate_recordings:
 
 rule fit_predictor:
     input:
-        lambda w: paths.recordings_file(config, w.scan),
+        lambda w: [
+            paths.recordings_file(config, s)
+            for s in paths.predictor_scans(config, w.scan)
+        ],
     output:
         **paths.predictor_files("{scan}", "{seed}"),
     log:
@@ -57,6 +60,9 @@ rule fit_predictor:
 rule neural_similarity:
     input:
         predictors=paths.all_predictor_models(config),
+        recordings=[
+            paths.recordings_file(config, scan) for scan in paths.neural_scans(config)
+        ],
         pixel=rules.similarity.output[0],
         images=rules.similarity.input[0],
     output:
@@ -76,5 +82,5 @@ rule neural_similarity:
         code=command_code("neural_similarity"),
     shell:
         "simreg neural-similarity --predictors {input.predictors} --pixel-similarity {input.pixel}"
-        " --images {input.images} --out {output} --dtype {params.dtype}"
-        " --block-size {params.block_size} >> {log} 2>&1"
+        " --images {input.images} --recordings {input.recordings} --out {output}"
+        " --dtype {params.dtype} --block-size {params.block_size} >> {log} 2>&1"

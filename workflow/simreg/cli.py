@@ -111,7 +111,8 @@ def cmd_fit_predictor(a):
     settings = PredictorSettings(**{k: v for k, v in a.params.items() if k in fields})
     device = "cuda" if a.device == "auto" and _cuda() else ("cpu" if a.device == "auto" else a.device)
     run_fit(a.recordings, a.model_out, a.neurons_out, a.summary_out, seed=a.seed,
-            settings=settings, device=device, threads=a.threads, keys=a.keys)
+            settings=settings, device=device, threads=a.threads, keys=a.keys,
+            image_size=a.params.get("image_size", [36, 64]))
 
 
 def _cuda() -> bool:
@@ -124,7 +125,7 @@ def cmd_neural_similarity(a):
     from simreg.targets.neural_similarity import build_neural_similarity
 
     build_neural_similarity(a.predictors, a.pixel_similarity, a.out, images_file=a.images,
-                            dtype=a.dtype, block_size=a.block_size)
+                            recordings=a.recordings, dtype=a.dtype, block_size=a.block_size)
 
 
 def cmd_train(a):
@@ -295,7 +296,9 @@ def parser() -> argparse.ArgumentParser:
     sr.set_defaults(run=cmd_simulate_recordings)
 
     fp_ = sub.add_parser("fit-predictor", help="fit the predictive model to one scan")
-    fp_.add_argument("--recordings", required=True, help="recordings HDF5 (simreg.neural.recordings)")
+    fp_.add_argument("--recordings", required=True, nargs="+",
+                     help="recordings of one scan (HDF5 of simreg.neural.recordings, or a "
+                     "Sensorium/Lurz static .zip/folder); several: one model, shared core")
     fp_.add_argument("--seed", type=int, required=True)
     fp_.add_argument("--model-out", required=True)
     fp_.add_argument("--neurons-out", required=True, help="per-neuron report CSV")
@@ -314,6 +317,8 @@ def parser() -> argparse.ArgumentParser:
                     help="the set's pixel similarity file (its images and indices)")
     ns.add_argument("--images", default=None, help="dataset HDF5 of the images (default: the "
                     "path recorded in the pixel similarity file)")
+    ns.add_argument("--recordings", nargs="*", default=[],
+                    help="the scans' recordings; simulated ones add the simulator's own r")
     ns.add_argument("--out", required=True)
     ns.add_argument("--dtype", default=similarity.dtype, choices=["float32", "float16"])
     ns.add_argument("--block-size", type=int, default=similarity.block_size)

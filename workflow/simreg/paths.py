@@ -109,15 +109,29 @@ def recordings_file(config: dict, scan: str) -> str:
 
 def neural_stimuli(config: dict) -> str:
     """The dataset_color of the simulated population's stimuli (neural.stimuli; default:
-    ImageNet when configured, otherwise CIFAR-10, both gray)."""
+    ImageNet when configured, otherwise Imagenette, both gray: Li et al. showed ImageNet)."""
     chosen = config["neural"]["stimuli"]
     if chosen:
         return chosen
-    return "imagenet_gray" if config["data"]["imagenet_dir"] else "cifar10_gray"
+    return "imagenet_gray" if config["data"]["imagenet_dir"] else "imagenette_gray"
+
+
+SHARED_CORE = "shared"  # the model name of a shared core over all scans (neural.multi_scan)
+
+
+def predictor_scans(config: dict, model: str) -> list[str]:
+    """The scans a fitted model (``model``: a scan, or SHARED_CORE) is fitted to."""
+    return neural_scans(config) if model == SHARED_CORE else [model]
 
 
 def all_predictor_models(config: dict) -> list[str]:
-    return [predictor_files(scan, seed)["model"] for scan in neural_scans(config)
+    scans = neural_scans(config)
+    if config["neural"].get("multi_scan") == "shared_core":
+        if SHARED_CORE in scans:
+            raise ValueError(f"neural.recordings: a scan may not be named {SHARED_CORE!r} with "
+                             "neural.multi_scan: shared_core")
+        scans = [SHARED_CORE]
+    return [predictor_files(scan, seed)["model"] for scan in scans
             for seed in config["neural"]["model_seeds"]]
 
 

@@ -88,6 +88,15 @@ class Modulators(nn.ModuleDict):
 def build_predictor(scan: str, n_neurons: int, image_shape, mean_activity,
                     settings: PredictorSettings, n_state: int = 2):
     """The FiringRateEncoder of one scan (input: 1-channel images of ``image_shape``)."""
+    return build_shared_predictor({scan: n_neurons}, image_shape, {scan: mean_activity},
+                                  settings, n_state)
+
+
+def build_shared_predictor(neurons: dict, image_shape, mean_activity: dict,
+                           settings: PredictorSettings, n_state: int = 2):
+    """The FiringRateEncoder of one or more scans: one core, and per scan (``neurons``: scan ->
+    its number of neurons) a readout, a shifter network and a modulator, as the Sinz lab's
+    multi-scan models combine scans."""
     cores = neuralpredictors("neuralpredictors.layers.cores")
     readouts = neuralpredictors("neuralpredictors.layers.readouts")
     shifters = neuralpredictors("neuralpredictors.layers.shifters")
@@ -105,23 +114,24 @@ def build_predictor(scan: str, n_neurons: int, image_shape, mean_activity,
         core.eval()
         in_shape = tuple(core(torch.zeros(1, 1, *image_shape)).shape[1:])
         core.train()
-    mean = torch.as_tensor(mean_activity, dtype=torch.float32)
+    means = {scan: torch.as_tensor(m, dtype=torch.float32) for scan, m in mean_activity.items()}
+    shapes = {scan: in_shape for scan in neurons}
     if settings.readout == "gaussian":
         readout = readouts.MultiReadoutBase(
-            {scan: in_shape}, {scan: n_neurons}, base_readout=readouts.FullGaussian2d,
-            mean_activity_dict={scan: mean}, bias=True, init_mu_range=0.3, init_sigma=0.1,
+            shapes, dict(neurons), base_readout=readouts.FullGaussian2d,
+            mean_activity_dict=means, bias=True, init_mu_range=0.3, init_sigma=0.1,
             gauss_type="full", feature_reg_weight=settings.gamma_readout)
-        shifter = shifters.MLPShifter([scan], input_channels=2, hidden_channels_shifter=5,
+        shifter = shifters.MLPShifter(list(neurons), input_channels=2, hidden_channels_shifter=5,
                                       shift_layers=3)
     elif settings.readout == "factorized":
         readout = readouts.MultiReadoutBase(
-            {scan: in_shape}, {scan: n_neurons}, base_readout=readouts.FullFactorized2d,
-            mean_activity_dict={scan: mean}, bias=True,
+            shapes, dict(neurons), base_readout=readouts.FullFactorized2d,
+            mean_activity_dict=means, bias=True,
             spatial_and_feature_reg_weight=settings.gamma_readout)
         shifter = None  # FullFactorized2d cannot shift
     else:
         raise ValueError(f"neural.readout must be 'gaussian' or 'factorized', not {settings.readout!r}")
-    modulator = Modulators({scan: GainModulator(n_state, n_neurons)})
+    modulator = Modulators({scan: GainModulator(n_state, n) for scan, n in neurons.items()})
     return encoders.FiringRateEncoder(core, readout, shifter=shifter, modulator=modulator)
 
 
@@ -215,24 +225,53 @@ def oracle_correlation(repeats: list[np.ndarray]) -> np.ndarray:
 
 def fit_predictor(recording, seed: int, settings: PredictorSettings, device="cpu",
                   threads: int | None = None, log=sys.stderr):
-    """Fit the model to the train tier with early stopping on the validation tier.
-    Returns (Predictor, history list of per-epoch dicts)."""
+    """Fit the model of one scan to its train tier with early stopping on the validation
+    tier. Returns (Predictor, history list of per-epoch dicts)."""
+    predictors, history = fit_shared([recording], seed, settings, device, threads, log)
+    return predictors[0], history
+
+
+class _Scan:
+    """One scan's tensors, standardized by its training tier."""
+
+    def __init__(self, recording, predictor):
+        stats = predictor.stats
+        self.recording, self.predictor = recording, predictor
+        self.train, self.validation = recording.tier("train"), recording.tier("validation")
+        self.images = torch.from_numpy(stats.images(recording.images))
+        self.state = torch.from_numpy(stats.state(_state(recording)).astype(np.float32))
+        self.pupil = torch.from_numpy(stats.pupil(recording.pupil_center()).astype(np.float32))
+        self.responses = torch.from_numpy(recording.responses)
+        self.ids = torch.from_numpy(recording.image_ids)
+
+    def predict(self, trials):
+        return _predict_trials(self.predictor, self.images, self.state, self.pupil, self.ids, trials)
+
+
+def fit_shared(recordings: list, seed: int, settings: PredictorSettings, device="cpu",
+               threads: int | None = None, log=sys.stderr):
+    """Fit one model to one or more scans: a shared core, one readout (and shifter and
+    modulator) per scan; each epoch interleaves the scans' batches (as neuralpredictors'
+    LongCycler does), and early stopping follows the mean over scans of the validation
+    correlation. Returns (one Predictor per scan, history list of per-epoch dicts)."""
     measures = neuralpredictors("neuralpredictors.measures.modules")
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
     np_rng = np.random.default_rng(seed)
-    train, validation = recording.tier("train"), recording.tier("validation")
-    stats = Standardizer.fit(recording, train)
-    shape = recording.images.shape[1:]
-    model = build_predictor(recording.scan_id, recording.n_neurons, shape,
-                            recording.responses[train].mean(0), settings).to(device)
-    predictor = Predictor(model, recording.scan_id, stats, shape, device)
-    images = torch.from_numpy(stats.images(recording.images))
-    state = torch.from_numpy(stats.state(_state(recording)).astype(np.float32))
-    pupil = torch.from_numpy(stats.pupil(recording.pupil_center()).astype(np.float32))
-    responses = torch.from_numpy(recording.responses)
-    ids = torch.from_numpy(recording.image_ids)
+    names = [r.scan_id for r in recordings]
+    if len(set(names)) != len(names):
+        raise ValueError(f"scans must have distinct names, got {names}")
+    shapes = {tuple(r.images.shape[1:]) for r in recordings}
+    if len(shapes) != 1:
+        raise ValueError(f"the scans' frames differ in size: {sorted(shapes)}")
+    shape = shapes.pop()
+    model = build_shared_predictor(
+        {r.scan_id: r.n_neurons for r in recordings}, shape,
+        {r.scan_id: r.responses[r.tier("train")].mean(0) for r in recordings}, settings).to(device)
+    scans = [_Scan(r, Predictor(model, r.scan_id, Standardizer.fit(r, r.tier("train")), shape,
+                                device)) for r in recordings]
+    name = "+".join(names)
     loss_fn = measures.PoissonLoss(avg=False)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     # The Sinz lab's standard schedule: neuralpredictors' early_stopping goes back to the best
@@ -245,27 +284,30 @@ def fit_predictor(recording, seed: int, settings: PredictorSettings, device="cpu
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=settings.lr_decay_factor, patience=settings.patience,
         threshold=tolerance, threshold_mode="abs", min_lr=settings.min_lr)
-    scale = np.sqrt(len(train) / settings.batch_size)  # as the Sinz lab's trainers weigh it
+    n_train = sum(len(s.train) for s in scans)
+    n_validation = sum(len(s.validation) for s in scans)
     history, restored, started = [], set(), time.perf_counter()
     epochs, total = 0, 0.0  # epochs trained so far and the last one's summed loss
 
     def validation_correlation(_model) -> float:
         """The library's objective: called after each epoch, and again around each return to
         the best weights (which is logged, once, instead of recorded)."""
-        val = _predict_trials(predictor, images, state, pupil, ids, validation)
-        val_corr = float(np.mean(correlation(val, recording.responses[validation])))
+        predicted = [s.predict(s.validation) for s in scans]
+        val_corr = float(np.mean([np.mean(correlation(p, s.recording.responses[s.validation]))
+                                  for p, s in zip(predicted, scans)]))
         if history and history[-1]["epoch"] == epochs:
             if val_corr != history[-1]["val_correlation"] and epochs not in restored:
                 restored.add(epochs)
-                print(f"fit {recording.scan_id} seed {seed}: back to the best weights "
+                print(f"fit {name} seed {seed}: back to the best weights "
                       f"(val corr {val_corr:.4f})", file=log, flush=True)
         elif epochs > 0:
-            val_loss = float(loss_fn(torch.from_numpy(val), responses[validation]) / len(validation))
+            val_loss = sum(float(loss_fn(torch.from_numpy(p), s.responses[s.validation]))
+                           for p, s in zip(predicted, scans)) / n_validation
             lr = optimizer.param_groups[0]["lr"]
-            history.append({"epoch": epochs, "lr": lr, "train_loss": total / len(train),
+            history.append({"epoch": epochs, "lr": lr, "train_loss": total / n_train,
                             "val_loss": val_loss, "val_correlation": val_corr})
-            print(f"fit {recording.scan_id} seed {seed}: epoch {epochs} lr {lr:g} train loss "
-                  f"{total / len(train):.4f} val loss {val_loss:.4f} val corr "
+            print(f"fit {name} seed {seed}: epoch {epochs} lr {lr:g} train loss "
+                  f"{total / n_train:.4f} val loss {val_loss:.4f} val corr "
                   f"{val_corr:.4f} ({time.perf_counter() - started:.0f} s)", file=log, flush=True)
         return val_corr
 
@@ -276,27 +318,38 @@ def fit_predictor(recording, seed: int, settings: PredictorSettings, device="cpu
             scheduler=scheduler, lr_decay_steps=settings.lr_decay_steps):
         lr = optimizer.param_groups[0]["lr"]
         if history and lr != history[-1]["lr"]:
-            print(f"fit {recording.scan_id} seed {seed}: learning rate lowered to {lr:g}",
+            print(f"fit {name} seed {seed}: learning rate lowered to {lr:g}",
                   file=log, flush=True)
         model.train()
-        order = np_rng.permutation(train)
+        batches = []
+        for k, s in enumerate(scans):
+            order = np_rng.permutation(s.train)
+            batches.append([(k, order[i:i + settings.batch_size])
+                            for i in range(0, len(order), settings.batch_size)])
+        # interleave the scans' batches, cycling the shorter lists (neuralpredictors' LongCycler)
+        longest = max(len(b) for b in batches)
         total = 0.0
-        for i in range(0, len(order), settings.batch_size):
-            t = torch.from_numpy(order[i:i + settings.batch_size])
-            out = predictor._forward(images[ids[t]], state[t], pupil[t])
-            loss = (scale * loss_fn(out, responses[t].to(device)) / len(t)
-                    + model.regularizer(data_key=recording.scan_id))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(t)
+        for step in range(longest):
+            for k, scan_batches in enumerate(batches):
+                if len(scans) > 1 or step < len(scan_batches):
+                    _, trials = scan_batches[step % len(scan_batches)]
+                    s = scans[k]
+                    scale = np.sqrt(len(s.train) / settings.batch_size)  # as the Sinz lab's trainers weigh it
+                    t = torch.from_numpy(trials)
+                    out = s.predictor._forward(s.images[s.ids[t]], s.state[t], s.pupil[t])
+                    loss = (scale * loss_fn(out, s.responses[t].to(device)) / len(t)
+                            + model.regularizer(data_key=s.recording.scan_id))
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    total += float(loss.detach()) * len(t)
         epochs += 1
     model.eval()
     if history:
         kept = max(history, key=lambda row: row["val_correlation"])
-        print(f"fit {recording.scan_id} seed {seed}: kept epoch {kept['epoch']} (val corr "
+        print(f"fit {name} seed {seed}: kept epoch {kept['epoch']} (val corr "
               f"{kept['val_correlation']:.4f}) of {len(history)}", file=log, flush=True)
-    return predictor, history
+    return [s.predictor for s in scans], history
 
 
 def _predict_trials(predictor, images, state, pupil, ids, trials, batch_size=512):
@@ -340,57 +393,82 @@ def summarize(result: dict) -> dict:
     return summary
 
 
-def save_predictor(predictor: Predictor, settings: PredictorSettings, result: dict,
-                   history: list, path, **attrs) -> None:
+def save_predictor(predictor, settings: PredictorSettings, result, history: list, path,
+                   **attrs) -> None:
+    """Save a fitted model: one Predictor and its evaluation, or (a shared core) lists of the
+    Predictors of its scans and their evaluations."""
     from simreg.outputs import atomic_output, provenance
 
+    predictors = predictor if isinstance(predictor, list) else [predictor]
+    results = result if isinstance(result, list) else [result]
+    scans = [p.scan for p in predictors]
     with atomic_output(path) as tmp:
-        torch.save({"model": predictor.model.state_dict(), "scan": predictor.scan,
-                    "settings": asdict(settings), "stats": asdict(predictor.stats),
-                    "image_shape": list(predictor.image_shape),
-                    "n_neurons": int(len(result["oracle_correlation"])),
-                    "oracle_correlation": np.asarray(result["oracle_correlation"], np.float32),
-                    "test_correlation": np.asarray(result["test_correlation"], np.float32),
+        torch.save({"model": predictors[0].model.state_dict(), "scans": scans,
+                    "settings": asdict(settings),
+                    "stats": {p.scan: asdict(p.stats) for p in predictors},
+                    "image_shape": list(predictors[0].image_shape),
+                    "n_neurons": {p.scan: int(len(r["oracle_correlation"]))
+                                  for p, r in zip(predictors, results)},
+                    "oracle_correlation": {p.scan: np.asarray(r["oracle_correlation"], np.float32)
+                                           for p, r in zip(predictors, results)},
+                    "test_correlation": {p.scan: np.asarray(r["test_correlation"], np.float32)
+                                         for p, r in zip(predictors, results)},
                     "history": history, "provenance": provenance(**attrs)}, tmp)
 
 
-def load_predictor(path, device="cpu") -> tuple[Predictor, dict]:
-    """The Predictor saved at ``path`` and the saved dict (oracle correlations, ...)."""
+def load_predictors(path, device="cpu") -> list[tuple[Predictor, np.ndarray]]:
+    """The Predictors saved at ``path`` (one per scan of the model), each with its neurons'
+    oracle correlations."""
     saved = torch.load(path, map_location=device, weights_only=False)
     settings = PredictorSettings(**saved["settings"])
-    n = saved["n_neurons"]
-    model = build_predictor(saved["scan"], n, saved["image_shape"], np.zeros(n), settings)
+    scans = saved["scans"]
+    neurons = saved["n_neurons"]
+    model = build_shared_predictor(neurons, saved["image_shape"],
+                                   {scan: np.zeros(neurons[scan]) for scan in scans}, settings)
     model.load_state_dict(saved["model"])
     model.to(device).eval()
-    return Predictor(model, saved["scan"], Standardizer(**saved["stats"]), saved["image_shape"],
-                     device), saved
+    return [(Predictor(model, scan, Standardizer(**saved["stats"][scan]), saved["image_shape"],
+                       device), np.asarray(saved["oracle_correlation"][scan], np.float64))
+            for scan in scans]
 
 
-def run_fit(recordings_path, model_out, neurons_out, summary_out, *, seed: int,
-            settings: PredictorSettings, device="cpu", threads=None, keys=None) -> dict:
-    """`simreg fit-predictor`: read, fit, evaluate, write the model and the two reports."""
+def run_fit(recordings_paths, model_out, neurons_out, summary_out, *, seed: int,
+            settings: PredictorSettings, device="cpu", threads=None, keys=None,
+            image_size=(36, 64)) -> dict:
+    """`simreg fit-predictor`: read, fit, evaluate, write the model and the two reports. One
+    recordings path fits one scan's model; several fit one model with a shared core and a
+    readout per scan. A published static dataset (Sensorium/Lurz layout) is made frames of
+    ``image_size``."""
     import pandas as pd
 
     from simreg.neural.recordings import read_recording
     from simreg.outputs import provenance, write_csv
 
-    recording = read_recording(recordings_path)
+    paths = [recordings_paths] if isinstance(recordings_paths, (str, bytes)) or not hasattr(
+        recordings_paths, "__iter__") else list(recordings_paths)
+    recordings = [read_recording(p, image_size) for p in paths]
     started = time.perf_counter()
-    predictor, history = fit_predictor(recording, seed, settings, device=device, threads=threads)
-    result = evaluate_predictor(predictor, recording)
-    summary = summarize(result)
+    predictors, history = fit_shared(recordings, seed, settings, device=device, threads=threads)
+    results = [evaluate_predictor(p, r) for p, r in zip(predictors, recordings)]
+    summaries = [summarize(r) for r in results]
     seconds = round(time.perf_counter() - started, 1)
-    meta = {"scan": recording.scan_id, "model_seed": seed, "recordings": str(recordings_path),
-            "epochs": len(history), **(keys or {})}
-    save_predictor(predictor, settings, result, history, model_out, **meta, **summary,
+    meta = {"scan": "+".join(r.scan_id for r in recordings), "model_seed": seed,
+            "recordings": ", ".join(map(str, paths)), "epochs": len(history),
+            "core": "shared" if len(recordings) > 1 else "one scan", **(keys or {})}
+    overall = {k: float(np.mean([s[k] for s in summaries])) for k in summaries[0]
+               if k != "n_neurons"}
+    save_predictor(predictors, settings, results, history, model_out, **meta, **overall,
                    seconds=seconds)
-    neurons = pd.DataFrame({"neuron": np.arange(recording.n_neurons),
-                            **{k: np.asarray(v) for k, v in result.items()}})
+    neurons = pd.concat([pd.DataFrame({"scan_id": r.scan_id, "neuron": np.arange(r.n_neurons),
+                                       **{k: np.asarray(v) for k, v in res.items()}})
+                         for r, res in zip(recordings, results)], ignore_index=True)
     for key, value in provenance(**meta).items():
         neurons[key] = value
     write_csv(neurons, neurons_out)
-    write_csv(pd.DataFrame([{**provenance(**meta, seconds=seconds), **summary}]), summary_out)
-    print("fit-predictor: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                                        for k, v in summary.items()),
-          file=sys.stderr, flush=True)
-    return summary
+    write_csv(pd.DataFrame([{**provenance(**meta, seconds=seconds), "scan_id": r.scan_id, **s}
+                            for r, s in zip(recordings, summaries)]), summary_out)
+    for r, summary in zip(recordings, summaries):
+        print(f"fit-predictor {r.scan_id}: " + ", ".join(
+            f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items()),
+            file=sys.stderr, flush=True)
+    return summaries[0] if len(summaries) == 1 else summaries

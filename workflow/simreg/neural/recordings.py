@@ -21,6 +21,8 @@ A simulated scan (:mod:`simreg.neural.simulate`) adds what real recordings canno
     /simulation/rates       float32 (I, N)     noiseless response to each image at the
                                                neutral behaviour (mean pupil, eye centred,
                                                mean running)
+    /simulation/population/ the neurons' parameters and calibration, to run them on other
+                            frames (simreg.neural.simulate.saved_population)
 
 :func:`read_recording` checks a file against this format and names the first field that is
 missing or malformed.
@@ -58,6 +60,7 @@ class Recording:
     behavior: dict              # name -> (T,) float32, names BEHAVIOR
     rates: np.ndarray | None = None   # (I, N) noiseless rates, simulated scans only
     attrs: dict = field(default_factory=dict)
+    population: dict | None = None    # simulated scans: the saved population (name -> array)
 
     @property
     def n_neurons(self) -> int:
@@ -93,13 +96,19 @@ def write_recording(recording: Recording, path: str | Path, **attrs) -> None:
             h5.create_dataset(f"behavior/{name}", data=recording.behavior[name].astype(np.float32))
         if recording.rates is not None:
             h5.create_dataset("simulation/rates", data=recording.rates.astype(np.float32))
+        for name, value in (recording.population or {}).items():
+            h5.create_dataset(f"simulation/population/{name}", data=value)
         for key, value in provenance(scan_id=recording.scan_id, **recording.attrs,
                                      **attrs).items():
             h5.attrs[key] = value
 
 
-def read_recording(path: str | Path) -> Recording:
-    """Load one scan and check it against the format; raise RecordingError naming the field."""
+def read_recording(path: str | Path, image_size=(36, 64)) -> Recording:
+    """Load one scan and check it against the format; raise RecordingError naming the field.
+    A Sensorium/Lurz static dataset (folder or zip) is read by :func:`read_static`, its
+    frames made ``image_size``."""
+    if is_static_dataset(path):
+        return read_static(path, image_size)
     path = str(path)
     try:
         h5 = h5py.File(path, "r")
@@ -168,3 +177,84 @@ def check_recording(r: Recording, path: str = "recording") -> None:
         bad("tiers", "test images must not be shown in the train or validation tiers")
     if r.rates is not None and r.rates.shape != (len(r.images), r.responses.shape[1]):
         bad("simulation/rates", f"must be (images, neurons), has shape {r.rates.shape}")
+
+
+# ---- published static datasets: Sensorium 2022 / Lurz et al. 2021 ---------------------------
+# The Sinz lab publishes its static-image scans (grayscale ImageNet) as a file tree, or its zip
+# (static<animal>-<session>-<scan>-GrayImageNet-<hash>.zip, holding that folder):
+#
+#     data/images/<trial>.npy      (1, H, W) the frame shown on the trial (0-255)
+#     data/responses/<trial>.npy   (N,)      each neuron's response
+#     data/behavior/<trial>.npy    (3,)      pupil dilation, its derivative, running speed
+#     data/pupil_center/<trial>.npy (2,)     pupil centre (x, y); optional here
+#     meta/trials/tiers.npy        (T,)      train / validation / test / final_test
+#     meta/trials/frame_image_id.npy (T,)    the image shown (repeats share an id); optional
+#     meta/neurons/unit_ids.npy    (N,)
+#     meta/statistics/...                    per-key summary statistics
+#
+# It is read with neuralpredictors' own FileTreeDataset (which also unpacks the zip beside
+# itself, as in the Sinz lab's loaders); the frames are made our stimulus size by the one frame
+# procedure (simreg.neural.images.to_stimuli), so real scans, simulated scans and Fig. 1 share
+# it. Trials of other tiers (Sensorium's held-out final_test) are left out.
+STATIC_TIERS = {"train": "train", "validation": "validation", "test": "test"}
+
+
+def is_static_dataset(path) -> bool:
+    """A Sensorium/Lurz file tree or its zip (not our HDF5 format)."""
+    path = Path(path)
+    return path.suffix == ".zip" or (path.is_dir() and (path / "data").is_dir())
+
+
+def read_static(path, image_size=(36, 64), scan_id: str | None = None) -> Recording:
+    """One scan of a Sensorium 2022 / Lurz et al. 2021 static dataset (folder or zip) as a
+    :class:`Recording` with frames of ``image_size``; checked like our own format."""
+    from simreg.neural.compat import neuralpredictors
+    from simreg.neural.images import to_stimuli
+
+    datasets = neuralpredictors("neuralpredictors.data.datasets")
+    path = str(path)
+    folder = Path(path[:-4] if path.endswith(".zip") else path)
+    if not path.endswith(".zip") and not (folder / "data").is_dir():
+        raise RecordingError(f"static dataset {path}: no 'data' folder (expected the Sensorium "
+                             "layout data/images, data/responses, data/behavior, meta/trials)")
+    keys = ["images", "responses", "behavior"]
+    has_pupil = (folder / "data" / "pupil_center").is_dir() or path.endswith(".zip")
+    try:
+        dataset = datasets.FileTreeDataset(path, *keys, "pupil_center") if has_pupil else None
+    except Exception:  # noqa: BLE001 - the zip held no pupil_center: read without it
+        dataset = None
+    if dataset is None:
+        has_pupil = False
+        dataset = datasets.FileTreeDataset(path, *keys)
+    trial_info = dataset.trial_info
+    if "tiers" not in trial_info.keys():
+        raise RecordingError(f"static dataset {path}: 'meta/trials/tiers.npy' is missing")
+    tiers = np.array([str(t) for t in trial_info.tiers])
+    keep = np.flatnonzero(np.isin(tiers, list(STATIC_TIERS)))
+    ids = (np.asarray(trial_info.frame_image_id) if "frame_image_id" in trial_info.keys()
+           else np.arange(len(tiers)))
+    images, responses, behavior, pupil = [], [], [], []
+    for i in keep:
+        point = dataset[int(i)]
+        images.append(np.asarray(point.images, np.float32).reshape(point.images.shape[-2:]))
+        responses.append(np.asarray(point.responses, np.float32).ravel())
+        behavior.append(np.asarray(point.behavior, np.float32).ravel())
+        pupil.append(np.asarray(point.pupil_center, np.float32).ravel() if has_pupil else np.zeros(2))
+    images, behavior, pupil = np.stack(images), np.stack(behavior), np.stack(pupil)
+    if images.max() > 1.0:
+        images = images / 255.0  # the published frames are 0-255
+    unique, first, image_ids = np.unique(ids[keep], return_index=True, return_inverse=True)
+    frames = to_stimuli(np.clip(images[first], 0.0, 1.0), image_size)
+    name = scan_id or folder.name
+    recording = Recording(
+        scan_id=name, images=frames, responses=np.maximum(np.stack(responses), 0.0),
+        image_ids=image_ids.astype(np.int64), tiers=tiers[keep],
+        behavior={"pupil_x": pupil[:, 0], "pupil_y": pupil[:, 1],
+                  "pupil_size": np.maximum(behavior[:, 0], 1e-6),
+                  "running_speed": behavior[:, -1]},
+        attrs={"source": f"static dataset (Sensorium/Lurz layout): {Path(path).resolve()}",
+               "loader": "neuralpredictors.data.datasets.FileTreeDataset",
+               "unit_ids": [int(u) for u in getattr(dataset.neurons, "unit_ids", [])],
+               "frames": f"simreg.neural.images.to_stimuli -> {list(image_size)}"})
+    check_recording(recording, path)
+    return recording
