@@ -162,7 +162,7 @@ class Jacobian:
     projections: int = 1          # random projections per step (Hoffman et al. 2019: 1)
     output: str = "probabilities"  # Schaeffer eq. 1's f (its cross-entropy logs it); or logits
     estimator: str = "frobenius"  # eq. 1's ||J||_F; or column_sums, ||1ᵀJ|| (what §3.4 ran)
-    squared: bool = True          # frobenius: ||J||²_F (Hoffman et al.), unbiased at 1 projection
+    squared: bool = False         # frobenius: eq. 1's ||J||_F; true: ||J||²_F (Hoffman et al.)
 
 
 @dataclass(frozen=True)
