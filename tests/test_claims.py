@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from simreg.report.claims import (CLAIMS, CONTRADICTED, HOLDS, INCONCLUSIVE, NOT_RUN, SEP,
-                                  claims_inputs, claims_params, evaluate_claims, interval,
-                                  verdict)
+                                  claim_of, claims_inputs, claims_params, evaluate_claims,
+                                  interval, verdict)
 
 ROOT = Path(__file__).resolve().parents[1]
 EPSILONS = [0.0, 0.05, 0.1]
@@ -77,6 +77,38 @@ def test_a_missing_grid_is_not_run():
     assert set(table["claim"]) == {c.id for c in CLAIMS.values()}
     assert (table["verdict"] == NOT_RUN).all()
     assert table["note"].str.startswith("no grid").all()
+
+
+def test_a_pair_pass_variant_is_its_own_row_with_its_own_models(tmp_path):
+    """A claim's pair-pass variant (claims.pair_pass_claims) reads only its own files and
+    gives its own rows: here the split models show the effect, the fused ones the opposite."""
+    split, fused = tmp_path / "split.csv", tmp_path / "fused.csv"
+    noise_table(gain=0.3, spread=0.01).to_csv(split, index=False)
+    noise_table(gain=-0.3, spread=0.01).to_csv(fused, index=False)
+    table = evaluate_claims(
+        {"C1_noise_ratios": {"noise": [str(split)]},
+         "C1_noise_ratios_fused": {"noise": [str(fused)]}},
+        {"C1_noise_ratios": PARAMS, "C1_noise_ratios_fused": {**PARAMS, "pair_pass": "fused"}})
+    rows = table[(table["claim"] == "C1") & (table["verdict"] != NOT_RUN)]
+    is_fused = rows["comparison"].str.contains("[fused pair pass]", regex=False)
+    assert is_fused.sum() == 3 and (~is_fused).sum() == 3
+    assert (rows[is_fused]["verdict"] == CONTRADICTED).all()
+    assert (rows[~is_fused]["verdict"] == HOLDS).all()
+
+
+def test_the_verdict_on_the_first_seeds_uses_only_those(tmp_path):
+    """first_seeds: seeds 0-2 show no effect (inconclusive), all seven a clear one (holds)."""
+    noise = noise_table(gain=0.5, spread=0.0)  # RD/UD 1.5 on every seed
+    early = (noise["seed"] < 3) & (noise["method"] == "threshold") & (noise["epsilon"] > 0)
+    ratio = noise.loc[early, "seed"].map({0: 0.9, 1: 1.1, 2: 1.0})  # seeds 0-2: around 1
+    noise.loc[early, "accuracy"] = noise.loc[early, "accuracy"] / 1.5 * ratio
+    path = tmp_path / "noise.csv"
+    noise.to_csv(path, index=False)
+    table = evaluate_claims({"C1_noise_ratios": {"noise": [str(path)]}},
+                            {"C1_noise_ratios": {**PARAMS, "first_seeds": 3}})
+    rows = table[(table["claim"] == "C1") & (table["verdict"] != NOT_RUN)]
+    assert (rows["verdict"] == HOLDS).all(), rows
+    assert (rows["first_seeds_verdict"] == f"{INCONCLUSIVE} on 3 seeds").all(), rows
 
 
 def test_per_seed_values_are_the_ratio_at_the_selection_epsilon(tmp_path):
@@ -288,8 +320,13 @@ def test_the_reference_config_checks_every_claim_the_subset_can():
     from simreg.report.targets import all_models
 
     config = load_config_files("configs/cifar10-reference.yaml")
-    run = {CLAIMS[key].id for key in claims_params(config)}
+    params = claims_params(config)
+    run = {claim_of(key)[0].id for key in params}
     assert run == {f"C{i}" for i in (1, 2, 3, 4, 6, 7, 8, 9)} | {f"R{i}" for i in range(1, 6)}
+    # C1-C3 also under the fused pair pass (issue #24 §2), each verdict also on 3 seeds
+    fused = {claim_of(key)[0].id for key in params if claim_of(key)[1] == "fused"}
+    assert fused == {"C1", "C2", "C3"}
+    assert all(p["first_seeds"] == 3 for p in params.values())
     assert config["training"]["validation_fraction"] >= 0.1
     seeds: dict = {}
     for key in all_models(config):

@@ -222,6 +222,20 @@ class Selection:
 
 
 @dataclass(frozen=True)
+class Claims:
+    """What results/claims.md checks besides each claim at the config's own settings
+    (simreg.report.claims, docs/claims.md)."""
+    # Claim ids (e.g. C1, C2, C3) checked a second time with their grids' similarity models
+    # trained under the other ``regularization.pair_pass`` (issue: how much the paper's effect
+    # depends on the pass); only the methods below are retrained, the baselines are shared.
+    pair_pass_claims: list = field(default_factory=list)
+    pair_pass_methods: list = field(default_factory=lambda: ["threshold"])
+    # Each verdict is also given on the first this many seeds of its grid, where it has more
+    # (how a verdict moves from 3 to 7 seeds); 0: not.
+    first_seeds: int = 3
+
+
+@dataclass(frozen=True)
 class Corruptions:
     """The corrupted test sets (§5.4, CIFAR-10-C; simreg.data.corrupted)."""
     source: str = "auto"          # official files when they can be had, else generated
@@ -319,6 +333,7 @@ SECTIONS: dict[str, type] = {
     "whitebox": Whitebox,
     "minimal_distance": MinimalDistance,
     "selection": Selection,
+    "claims": Claims,
     "adversarial": Adversarial,
     "sgr": Sgr,
     "jacobian": Jacobian,

@@ -49,7 +49,7 @@ CLAIMS_TABLE = table_file("claims")
 CLAIMS_REPORT = str(RESULTS / "claims.md")
 COLUMNS = ["claim", "paper", "item", "comparison", "statistic", "direction", "null",
            "paper_value", "n_seeds", "seeds", "values", "mean", "sem", "ci_low", "ci_high",
-           "verdict", "note"]
+           "verdict", "first_seeds_verdict", "note"]
 
 
 @dataclass(frozen=True)
@@ -477,27 +477,83 @@ def claim_params(key: str, config: dict) -> dict:
     return params
 
 
+def other_pair_pass(config: dict) -> str:
+    """The pair pass that ``claims.pair_pass_claims`` are checked under a second time."""
+    from simreg.train.model_key import PAIR_PASSES
+
+    return next(p for p in PAIR_PASSES if p != config["regularization"]["pair_pass"])
+
+
+def variant_key(key: str, pair_pass: str) -> str:
+    """The key of claim entry ``key`` checked under ``pair_pass``: "C1_noise_ratios_fused"."""
+    return f"{key}_{pair_pass}"
+
+
+def claim_of(key: str) -> tuple[Claim, str]:
+    """(claim, pair pass variant or '') of a key of the rule's params or inputs."""
+    from simreg.train.model_key import PAIR_PASSES
+
+    if key in CLAIMS:
+        return CLAIMS[key], ""
+    for pair_pass in PAIR_PASSES:
+        base = key.removesuffix(f"_{pair_pass}")
+        if base != key and base in CLAIMS:
+            return CLAIMS[base], pair_pass
+    raise KeyError(f"no claim entry {key!r}")
+
+
+def claim_variants(key: str, config: dict) -> dict[str, list]:
+    """Rule key -> the models a claim entry reads: its grids' models under the config's pair
+    pass, and, where ``claims.pair_pass_claims`` names the claim, under the other pass (the
+    ``claims.pair_pass_methods`` models retrained, the rest dropped but the baselines)."""
+    from simreg.paths import NO_REGULARIZATION
+    from simreg.report.targets import grid_models
+    from simreg.train.model_key import ModelKey, join_pairs, split_pairs
+
+    grids = claim_grids(key, config)
+    if not grids:
+        return {}
+    models = list(dict.fromkeys(m for g in grids
+                                for m in grid_models(config["figures"][g], config)))
+    variants = {key: models}
+    claims = config.get("claims", {})
+    if CLAIMS[key].id in claims.get("pair_pass_claims", []):
+        other, methods = other_pair_pass(config), claims.get("pair_pass_methods", [])
+        rekeyed = [m if m.method == NO_REGULARIZATION else
+                   ModelKey.make(m.task, m.regularization, m.method, m.alpha, m.threshold,
+                                 join_pairs(split_pairs(m.pairs)[0], other), m.seed, m.recipe)
+                   for m in models if m.method in (NO_REGULARIZATION, *methods)]
+        if any(m.method != NO_REGULARIZATION for m in rekeyed):
+            variants[variant_key(key, other)] = list(dict.fromkeys(rekeyed))
+    return variants
+
+
 def claims_inputs(config: dict) -> dict[str, list[str]]:
     """Input files of the claims rule, as ``<claim key>__<evaluation>`` -> files: for each
-    claim with a configured grid, the evaluations it reads of its grids' models only."""
-    from simreg.report.targets import evaluation_files, grid_models
+    claim with a configured grid (and each of its pair-pass variants), the evaluations it
+    reads of its models only."""
+    from simreg.report.targets import evaluation_files
 
     inputs = {}
     for key, claim in CLAIMS.items():
-        grids = claim_grids(key, config)
-        if not grids:
-            continue
-        models = list(dict.fromkeys(m for g in grids
-                                    for m in grid_models(config["figures"][g], config)))
-        for kind in claim.reads:
-            inputs[f"{key}{SEP}{kind}"] = list(dict.fromkeys(
-                f for m in models for f in evaluation_files(kind, m, config)))
+        for variant, models in claim_variants(key, config).items():
+            for kind in claim.reads:
+                inputs[f"{variant}{SEP}{kind}"] = list(dict.fromkeys(
+                    f for m in models for f in evaluation_files(kind, m, config)))
     return inputs
 
 
 def claims_params(config: dict) -> dict:
-    """Per claim with a configured grid: its params (claims absent here are not run)."""
-    return {key: claim_params(key, config) for key in CLAIMS if claim_grids(key, config)}
+    """Per claim entry with a configured grid, and per pair-pass variant of it: its params
+    (claims absent here are not run)."""
+    first_seeds = config.get("claims", {}).get("first_seeds", 0)
+    params = {}
+    for key in CLAIMS:
+        for variant in claim_variants(key, config):
+            params[variant] = {**claim_params(key, config), "first_seeds": first_seeds}
+            if variant != key:
+                params[variant]["pair_pass"] = claim_of(variant)[1]
+    return params
 
 
 # ---- verdicts -----------------------------------------------------------------------------
@@ -530,18 +586,25 @@ def verdict(low: float, high: float, direction: str, null: float, margin: float 
 
 
 def _row(key: str, claim: Claim, comparison: str, null: float, per_seed=None,
-         note: str = "") -> dict:
+         note: str = "", first_seeds: int = 0) -> dict:
+    """One comparison's row; ``first_seeds`` > 1 also gives the verdict on that many first
+    seeds where there are more."""
     row = {"claim": claim.id, "paper": claim.paper, "item": claim.item,
            "comparison": comparison or claim.statement, "statistic": claim.describes,
            "direction": claim.direction, "null": null, "paper_value": claim.paper_value,
            "n_seeds": 0, "seeds": "", "values": "", "mean": np.nan, "sem": np.nan,
-           "ci_low": np.nan, "ci_high": np.nan, "verdict": NOT_RUN, "note": note}
+           "ci_low": np.nan, "ci_high": np.nan, "verdict": NOT_RUN,
+           "first_seeds_verdict": "", "note": note}
     if per_seed is None:
         return row
     per_seed = per_seed.sort_values("seed")
     finite = per_seed[np.isfinite(per_seed["value"].astype(float))]
     mean, sem, low, high = interval(finite["value"])
     dropped = len(per_seed) - len(finite)
+    if 1 < first_seeds < len(finite):
+        first = interval(finite["value"].iloc[:first_seeds])
+        first_verdict = verdict(first[2], first[3], claim.direction, null, claim.margin)
+        row["first_seeds_verdict"] = f"{first_verdict} on {first_seeds} seeds"
     row.update(n_seeds=len(finite), seeds=";".join(str(int(s)) for s in finite["seed"]),
                values=";".join(f"{v:.6g}" for v in finite["value"]), mean=mean, sem=sem,
                ci_low=low, ci_high=high,
@@ -554,29 +617,36 @@ def _row(key: str, claim: Claim, comparison: str, null: float, per_seed=None,
 
 
 def evaluate_claims(files: dict[str, dict[str, list[str]]], params: dict) -> pd.DataFrame:
-    """Every claim's rows. ``files``: claim key -> evaluation -> its files; ``params``: claim
-    key -> its params (a claim absent from ``params`` has no grid in the config: not run)."""
-    from simreg.report.draw import read_inputs
-
+    """Every claim's rows. ``files``: claim key (or pair-pass variant key) -> evaluation ->
+    its files; ``params``: the same keys -> params (a claim absent from ``params`` has no grid
+    in the config: not run)."""
     rows = []
     for key, claim in CLAIMS.items():
         if key not in params:
             rows.append(_row(key, claim, claim.statement, claim.null,
                              note=f"no grid for it in the config ({', '.join(claim.grids)})"))
             continue
-        null = claim.null_value(params[key])
-        data = read_inputs({kind: files.get(key, {}).get(kind, []) for kind in claim.reads})
-        if any(isinstance(d, pd.DataFrame) and d.empty for d in data.values()):
-            rows.append(_row(key, claim, claim.statement, null, note="no outputs to read"))
-            continue
-        per_seed = globals()[claim.statistic](data, params[key])
-        if per_seed.empty:
-            rows.append(_row(key, claim, claim.statement, null,
-                             note="its grid has no models to compare"))
-            continue
-        for comparison, seeds in per_seed.groupby("comparison", sort=False):
-            rows.append(_row(key, claim, f"{claim.statement}: {comparison}", null, seeds))
+        for variant in [key, *(v for v in params if v != key and claim_of(v)[0] is claim)]:
+            rows += _claim_rows(variant, claim, files.get(variant, {}), params[variant])
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _claim_rows(key: str, claim: Claim, files: dict[str, list[str]], params: dict) -> list:
+    """The rows of one claim entry (or pair-pass variant of it)."""
+    from simreg.report.draw import read_inputs
+
+    null = claim.null_value(params)
+    statement = claim.statement + (f" [{params['pair_pass']} pair pass]"
+                                   if "pair_pass" in params else "")
+    data = read_inputs({kind: files.get(kind, []) for kind in claim.reads})
+    if any(isinstance(d, pd.DataFrame) and d.empty for d in data.values()):
+        return [_row(key, claim, statement, null, note="no outputs to read")]
+    per_seed = globals()[claim.statistic](data, params)
+    if per_seed.empty:
+        return [_row(key, claim, statement, null, note="its grid has no models to compare")]
+    return [_row(key, claim, f"{statement}: {comparison}", null, seeds,
+                 first_seeds=params.get("first_seeds", 0))
+            for comparison, seeds in per_seed.groupby("comparison", sort=False)]
 
 
 def claims_markdown(table: pd.DataFrame) -> str:
@@ -598,8 +668,9 @@ def claims_markdown(table: pd.DataFrame) -> str:
             sem = "" if np.isnan(row.sem) else f" ± {row.sem:.2g}"
             cells = [row.claim, f"{row.paper} {row.item}", row.comparison, claimed,
                      f"{row.mean:.3g}{sem}", ci, f"{row.n_seeds}: {row.values}",
-                     row.paper_value, f"**{row.verdict}**" + (f": {row.note}" if row.note
-                                                              else "")]
+                     row.paper_value, f"**{row.verdict}**"
+                     + (f" ({row.first_seeds_verdict})" if row.first_seeds_verdict else "")
+                     + (f": {row.note}" if row.note else "")]
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
