@@ -78,3 +78,10 @@ rule all:
         all_targets(config),
         CLAIMS_TABLE,
         CLAIMS_REPORT,
+
+
+# Every figure the config draws (PNG, PDF and the numbers drawn), without the tables: with
+# results/claims.md, what `simreg export` copies (docs/results/).
+rule figures:
+    input:
+        figure_targets(config),

@@ -25,6 +25,7 @@ from simreg.report.targets import (
     all_models,
     all_targets,
     figure_file,
+    figure_targets,
     table_file,
     target_inputs,
     target_reads,

@@ -13,6 +13,7 @@
     simreg evaluate KIND       one evaluation of one model, any registered kind
     simreg figure NAME / table NAME   one registered figure or table         (simreg.report)
     simreg claims              the papers' claims checked, with verdicts     (simreg.report)
+    simreg export --to DIR     a finished run's claims and figures, to commit (simreg.report)
     simreg check-config FILE ...      merge and validate config files        (simreg.config)
     simreg plan [--configfile F ...]  jobs per rule and figure, device hours (simreg.plan)
 
@@ -181,6 +182,17 @@ def cmd_claims(a):
     from simreg.report.claims import claims_files, write_claims
 
     write_claims(claims_files(a.reads), a.params, a.out, a.md)
+
+
+def cmd_export(a):
+    from pathlib import Path
+
+    from simreg.config import load_config
+    from simreg.report.export import export_run
+
+    config = load_config(Path(a.repository) / "config.yaml", *a.configfile)
+    copied = export_run(config, a.results, a.to, a.command, a.wall, a.machine)
+    print(f"simreg export: {len(copied)} files and README.md in {a.to}", file=sys.stderr)
 
 
 def cmd_check_config(a):
@@ -394,6 +406,19 @@ def parser() -> argparse.ArgumentParser:
     cl.add_argument("--out", required=True, help="the CSV")
     cl.add_argument("--md", required=True, help="the Markdown report")
     cl.set_defaults(run=cmd_claims)
+
+    ex = sub.add_parser("export", help="copy a finished run's claims report and figures (PNG, "
+                        ".data.csv) with a README saying how they were made, to commit beside "
+                        "the code (simreg.report.export)")
+    ex.add_argument("--to", required=True, help="e.g. docs/results/cifar10-subset")
+    ex.add_argument("--configfile", nargs="+", default=[], metavar="FILE",
+                    help="the run's config files, merged over config.yaml")
+    ex.add_argument("--repository", default=".", help="the checkout whose config.yaml the run used")
+    ex.add_argument("--results", default="results", help="the run's results folder")
+    ex.add_argument("--command", required=True, help="the command that made the run")
+    ex.add_argument("--wall", required=True, help="its measured wall time, as text")
+    ex.add_argument("--machine", required=True, help="where it ran, as text")
+    ex.set_defaults(run=cmd_export, logged=False)
 
     cc = sub.add_parser("check-config", help="merge config files in order (as Snakemake merges "
                         "--configfile over config.yaml) and validate them; every problem names "

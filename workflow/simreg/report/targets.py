@@ -363,6 +363,13 @@ def target_inputs(name: str, config: dict) -> dict[str, list[str]]:
             for kind in target_reads(name, config)}
 
 
+def figure_targets(config: dict) -> list[str]:
+    """The PDF of every figure the config draws (the figure rule writes its PNG and
+    .data.csv with it)."""
+    return [path for path in all_targets(config)
+            if path.startswith(str(RESULTS / "figures"))]
+
+
 def all_targets(config: dict) -> list[str]:
     """Every figure and table the config asks for: optional parts (``opt_in``) only where
     the config enables them."""

@@ -1,0 +1,66 @@
+"""`simreg export` (simreg.report.export): a finished run's claims report and figures copied
+out of results/ with a README saying how they were made, and nothing else of results/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simreg.cli import main
+from simreg.report.export import MAX_BYTES, export_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fake_run(results: Path) -> None:
+    """A results tree of configs/quick.yaml's shape: the claims outputs, one figure drawn
+    (PNG, PDF, data), a checkpoint that must not leave, and two benchmark files."""
+    (results / "tables").mkdir(parents=True)
+    (results / "figures").mkdir()
+    (results / "claims.md").write_text("# Claims\n")
+    (results / "tables" / "claims.csv").write_text("claim,verdict\nC1,holds\n")
+    for suffix in (".png", ".pdf", ".data.csv"):
+        (results / "figures" / f"noise_accuracy{suffix}").write_text("x")
+    (results / "checkpoints").mkdir()
+    (results / "checkpoints" / "last.pt").write_text("weights")
+    for rule, seconds in (("train", 90.0), ("train", 30.0), ("noise", 6.0)):
+        folder = results / "benchmarks" / rule / f"run{seconds:g}"
+        folder.mkdir(parents=True)
+        (folder / "seed0.tsv").write_text(f"s\th:m:s\n{seconds}\t0:00:00\n")
+
+
+def test_export_copies_the_report_and_drawn_figures_only(tmp_path, monkeypatch):
+    results, out = tmp_path / "run" / "results", tmp_path / "report"
+    fake_run(results)
+    monkeypatch.chdir(ROOT)
+    main(["export", "--to", str(out), "--configfile", "configs/quick.yaml",
+          "--results", str(results), "--command", "snakemake results/claims.md",
+          "--wall", "12 min", "--machine", "2 CPU cores"])
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["README.md", "claims.csv", "claims.md", "noise_accuracy.data.csv",
+                     "noise_accuracy.png"]
+    readme = (out / "README.md").read_text()
+    assert "`snakemake results/claims.md`" in readme and "12 min" in readme
+    assert "| train | 2 | 2.0 |" in readme and "| noise | 1 | 0.1 |" in readme
+    assert "commit: `unknown`" in readme  # the fake run is not in a git checkout
+
+
+def test_export_refuses_a_report_too_large_to_commit(tmp_path):
+    from simreg.config import load_config
+
+    results = tmp_path / "results"
+    fake_run(results)
+    (results / "figures" / "noise_accuracy.png").write_bytes(b"0" * (MAX_BYTES + 1))
+    config = load_config(ROOT / "config.yaml", ROOT / "configs/quick.yaml")
+    with pytest.raises(ValueError, match="over the"):
+        export_run(config, results, tmp_path / "report", "c", "w", "m")
+    assert not (tmp_path / "report").exists()
+
+
+def test_export_without_a_claims_report_names_it(tmp_path):
+    from simreg.config import load_config
+
+    config = load_config(ROOT / "config.yaml", ROOT / "configs/quick.yaml")
+    with pytest.raises(FileNotFoundError, match="claims.md"):
+        export_run(config, tmp_path / "results", tmp_path / "report", "c", "w", "m")
