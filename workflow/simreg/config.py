@@ -101,7 +101,9 @@ def validate_config(config: dict) -> dict:
     """Validate ``config`` in place (filling defaults) and return it; raise ConfigError.
 
     A figure set to null (``figures: {minimal_distance: null}``) is left out: that is how a
-    config merged over config.yaml drops a figure it does not want.
+    config merged over config.yaml drops a figure it does not want. So is a method's entry
+    of a grid's ``alpha`` mapping set to null: mappings merge, so a config that drops a
+    method from a grid of config.yaml also drops its strengths (``alpha: {jacobian: null}``).
     """
     from simreg.train.regularizers import load_plugins
 
@@ -116,6 +118,11 @@ def validate_config(config: dict) -> dict:
     if isinstance(figures, dict):
         for name in [name for name, grid in figures.items() if grid is None]:
             del figures[name]
+        for grid in figures.values():
+            alpha = grid.get("alpha") if isinstance(grid, dict) else None
+            if isinstance(alpha, dict):
+                for method in [m for m, strengths in alpha.items() if strengths is None]:
+                    del alpha[method]
     validator = DefaultFillingValidator(load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
