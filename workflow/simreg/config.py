@@ -106,10 +106,11 @@ def _known_keys(error) -> set[str]:
 def validate_config(config: dict) -> dict:
     """Validate ``config`` in place (filling defaults) and return it; raise ConfigError.
 
-    A figure set to null (``figures: {minimal_distance: null}``) is left out: that is how a
-    config merged over config.yaml drops a figure it does not want. So is a method's entry
-    of a grid's ``alpha`` mapping set to null: mappings merge, so a config that drops a
-    method from a grid of config.yaml also drops its strengths (``alpha: {jacobian: null}``).
+    Only the figure grids that ``experiments`` selects are kept (simreg.report.experiments):
+    that is how a config merged over config.yaml says what it builds. A figure set to null
+    (``figures: {minimal_distance: null}``) is left out too. So is a method's entry of a
+    grid's ``alpha`` mapping set to null: mappings merge, so a config that drops a method
+    from a grid of config.yaml also drops its strengths (``alpha: {jacobian: null}``).
     """
     from simreg.train.regularizers import load_plugins
 
