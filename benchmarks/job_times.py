@@ -1,0 +1,74 @@
+"""Per-job time of a finished run, by kind: the rule, with the Boundary setting for Boundary
+jobs and the method for trainings. From the ``benchmark:`` files Snakemake wrote
+(``results/benchmarks/<rule>/...tsv``): jobs, median wall seconds, median CPU seconds (what a
+job costs on an idle core; wall time also counts waiting for a core), and their sums.
+
+    python benchmarks/job_times.py [--benchmarks results/benchmarks] [--since FILE]
+        [--markdown]
+
+``--since FILE`` keeps only the files newer than FILE (e.g. a run's first output), so that
+benchmarks of earlier runs in the same folder do not count. Prints JSON (or a Markdown
+table with ``--markdown``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+
+# the path part after <rule>/<rule>/ that names a job's kind, per rule
+KIND_PART = {"boundary": 0, "train": 2}  # boundary/<setting>/..., train/<task>/<reg>/<method>/
+
+
+def job_kind(path: Path, root: Path) -> str:
+    parts = path.relative_to(root).parts
+    rule = parts[0]
+    rest = parts[2:] if len(parts) > 2 and parts[1] == rule else parts[1:]
+    if rule in KIND_PART and len(rest) > KIND_PART[rule] + 1:
+        return f"{rule} ({rest[KIND_PART[rule]]})"
+    return rule
+
+
+def job_times(root: Path, since: Path | None = None) -> list[dict]:
+    cutoff = since.stat().st_mtime if since else None
+    found = defaultdict(list)
+    for path in sorted(root.rglob("*.tsv")):
+        if cutoff is not None and path.stat().st_mtime < cutoff:
+            continue
+        row = pd.read_csv(path, sep="\t").iloc[-1]
+        found[job_kind(path, root)].append((float(row["s"]), float(row["cpu_time"])))
+    rows = []
+    for kind, times in sorted(found.items()):
+        wall, cpu = zip(*times)
+        rows.append({"kind": kind, "jobs": len(times),
+                     "median_wall_s": round(statistics.median(wall), 1),
+                     "median_cpu_s": round(statistics.median(cpu), 1),
+                     "total_wall_s": round(sum(wall), 1), "total_cpu_s": round(sum(cpu), 1)})
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| kind | jobs | median CPU s | median wall s | total CPU min |",
+             "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['kind']} | {r['jobs']} | {r['median_cpu_s']:g} | {r['median_wall_s']:g} | "
+              f"{r['total_cpu_s'] / 60:.1f} |" for r in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--benchmarks", default="results/benchmarks")
+    p.add_argument("--since", default=None)
+    p.add_argument("--markdown", action="store_true")
+    a = p.parse_args()
+    rows = job_times(Path(a.benchmarks), Path(a.since) if a.since else None)
+    print(markdown(rows) if a.markdown else json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
