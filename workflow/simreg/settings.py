@@ -336,6 +336,10 @@ class Claims:
         ["threshold"], type="array", items={"type": "string"},
         meaning="the similarity methods retrained under the other pair pass for pair_pass_claims "
                 "(the baselines are shared)")
+    pair_pass_seeds: list | None = setting(
+        None, type=["array", "null"], items={"type": "integer", "minimum": 0},
+        meaning="the seeds of those retrained models (null: the grid's); compare them with the "
+                "config's pass on the same seeds through first_seeds")
     first_seeds: int = setting(
         3, type="integer", minimum=0,
         meaning="each verdict is also given on the first this many seeds, where its grid has more"

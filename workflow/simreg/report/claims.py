@@ -505,7 +505,8 @@ def claim_of(key: str) -> tuple[Claim, str]:
 def claim_variants(key: str, config: dict) -> dict[str, list]:
     """Rule key -> the models a claim entry reads: its grids' models under the config's pair
     pass, and, where ``claims.pair_pass_claims`` names the claim, under the other pass (the
-    ``claims.pair_pass_methods`` models retrained, the rest dropped but the baselines)."""
+    ``claims.pair_pass_methods`` models retrained, of ``claims.pair_pass_seeds`` where it is
+    given; the rest dropped but the baselines)."""
     from simreg.paths import NO_REGULARIZATION
     from simreg.report.targets import grid_models
     from simreg.train.model_key import ModelKey, join_pairs, split_pairs
@@ -519,10 +520,12 @@ def claim_variants(key: str, config: dict) -> dict[str, list]:
     claims = config.get("claims", {})
     if CLAIMS[key].id in claims.get("pair_pass_claims", []):
         other, methods = other_pair_pass(config), claims.get("pair_pass_methods", [])
+        seeds = claims.get("pair_pass_seeds")
         rekeyed = [m if m.method == NO_REGULARIZATION else
                    ModelKey.make(m.task, m.regularization, m.method, m.alpha, m.threshold,
                                  join_pairs(split_pairs(m.pairs)[0], other), m.seed, m.recipe)
-                   for m in models if m.method in (NO_REGULARIZATION, *methods)]
+                   for m in models if m.method in (NO_REGULARIZATION, *methods)
+                   and (seeds is None or int(m.seed) in seeds)]
         if any(m.method != NO_REGULARIZATION for m in rekeyed):
             variants[variant_key(key, other)] = list(dict.fromkeys(rekeyed))
     return variants
