@@ -24,10 +24,17 @@ def fake_run(results: Path) -> None:
         (results / "figures" / f"noise_accuracy{suffix}").write_text("x")
     (results / "checkpoints").mkdir()
     (results / "checkpoints" / "last.pt").write_text("weights")
-    for rule, seconds in (("train", 90.0), ("train", 30.0), ("noise", 6.0)):
-        folder = results / "benchmarks" / rule / f"run{seconds:g}"
-        folder.mkdir(parents=True)
-        (folder / "seed0.tsv").write_text(f"s\th:m:s\n{seconds}\t0:00:00\n")
+    from simreg.config import load_config
+    from simreg.report.targets import all_models
+
+    config = load_config(ROOT / "config.yaml", ROOT / "configs/quick.yaml")
+    stems = sorted(key.stem for key in all_models(config))
+    # two trainings and a noise evaluation of the config's models, one of another config's
+    for rule, stem, seconds in (("train", stems[0], 90.0), ("train", stems[1], 30.0),
+                                ("noise", stems[0], 6.0), ("train", "other/x/none/a0/seed9", 60)):
+        path = results / "benchmarks" / rule / rule / f"{stem}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"s\th:m:s\tcpu_time\n{seconds}\t0:00:00\t{seconds / 2}\n")
 
 
 def test_export_copies_the_report_and_drawn_figures_only(tmp_path, monkeypatch):
@@ -42,7 +49,8 @@ def test_export_copies_the_report_and_drawn_figures_only(tmp_path, monkeypatch):
                      "noise_accuracy.png"]
     readme = (out / "README.md").read_text()
     assert "`snakemake results/claims.md`" in readme and "12 min" in readme
-    assert "| train | 2 | 2.0 |" in readme and "| noise | 1 | 0.1 |" in readme
+    # per rule: CPU then wall minutes; the other config's training is not counted
+    assert "| train | 2 | 1.0 | 2.0 |" in readme and "| noise | 1 | 0.1 | 0.1 |" in readme
     assert "commit: `unknown`" in readme  # the fake run is not in a git checkout
 
 

@@ -43,16 +43,27 @@ def run_files(config: dict, results: Path) -> list[Path]:
     return files
 
 
-def job_times(results: Path) -> pd.DataFrame:
-    """Per rule: jobs and their summed wall seconds, from the run's benchmark files
-    (results/benchmarks/<rule>/...tsv, Snakemake's ``s`` column)."""
+def job_times(results: Path, config: dict | None = None) -> pd.DataFrame:
+    """Per rule: jobs and their summed wall and CPU seconds, from the run's benchmark files
+    (results/benchmarks/<rule>/...tsv, Snakemake's ``s`` and ``cpu_time`` columns). With
+    ``config``, a per-model job counts only where its model is one of the config's (a results
+    folder may hold models of other configs)."""
+    from simreg.report.targets import all_models
+
+    stems = {f"{key.stem}.tsv" for key in all_models(config)} if config else None
     rows = []
     for tsv in sorted((results / "benchmarks").rglob("*.tsv")):
-        seconds = pd.read_csv(tsv, sep="\t")["s"].iloc[-1]
-        rows.append({"rule": tsv.relative_to(results / "benchmarks").parts[0], "s": seconds})
-    frame = pd.DataFrame(rows, columns=["rule", "s"])
-    return (frame.groupby("rule")["s"].agg(jobs="count", seconds="sum").reset_index()
-            .sort_values("seconds", ascending=False))
+        path = tsv.as_posix()
+        if stems is not None and "/seed" in path and not any(path.endswith("/" + stem)
+                                                              for stem in stems):
+            continue
+        last = pd.read_csv(tsv, sep="\t").iloc[-1]
+        rows.append({"rule": tsv.relative_to(results / "benchmarks").parts[0],
+                     "s": float(last["s"]), "cpu": float(last.get("cpu_time", float("nan")))})
+    frame = pd.DataFrame(rows, columns=["rule", "s", "cpu"])
+    return (frame.groupby("rule").agg(jobs=("s", "count"), seconds=("s", "sum"),
+                                      cpu_seconds=("cpu", "sum"))
+            .reset_index().sort_values("cpu_seconds", ascending=False))
 
 
 def commit_of(folder: Path) -> str:
@@ -78,10 +89,12 @@ def readme(files: list[Path], times: pd.DataFrame, command: str, commit: str,
              "The verdicts are in [claims.md](claims.md) (the method: docs/claims.md). "
              "Each figure is here as its PNG and the numbers it draws (`.data.csv`).", ""]
     if len(times):
-        lines += [f"Job time from the run's benchmark files ({int(times['jobs'].sum())} jobs, "
-                  f"{times['seconds'].sum() / 60:.0f} min summed over jobs that ran side by "
-                  "side):", "", "| rule | jobs | minutes |", "| --- | --- | --- |"]
-        lines += [f"| {r.rule} | {r.jobs} | {r.seconds / 60:.1f} |"
+        lines += [f"Job time from the run's benchmark files ({int(times['jobs'].sum())} jobs): "
+                  f"{times['cpu_seconds'].sum() / 60:.0f} CPU minutes, what the jobs cost on "
+                  f"idle cores; {times['seconds'].sum() / 60:.0f} minutes of job wall time, "
+                  "summed over jobs that ran side by side (it also counts waiting for a core):",
+                  "", "| rule | jobs | CPU minutes | wall minutes |", "| --- | --- | --- | --- |"]
+        lines += [f"| {r.rule} | {r.jobs} | {r.cpu_seconds / 60:.1f} | {r.seconds / 60:.1f} |"
                   for r in times.itertuples(index=False)]
         lines.append("")
     lines += ["Files:", ""] + [f"- [{f.name}]({f.name})" for f in files]
@@ -103,6 +116,6 @@ def export_run(config: dict, results: str | Path, out: str | Path, command: str,
     for f in files:
         shutil.copyfile(f, out / f.name)
         copied.append(out / f.name)
-    write_text(readme(copied, job_times(results), command, commit_of(results.resolve().parent),
-                      wall, machine), out / "README.md")
+    write_text(readme(copied, job_times(results, config), command,
+                      commit_of(results.resolve().parent), wall, machine), out / "README.md")
     return copied
