@@ -27,9 +27,10 @@ import pytest
 import torch
 import yaml
 
-from simreg.train.model_key import ModelKey, checkpoint_dir, metrics_file, model_file
-from simreg.train.packs import (Pack, member_files, pack_checkpoint_dir, pack_dir, pack_of,
-                                seed_packs)
+from simreg.paths import (checkpoint_dir, member_files, metrics_file, model_file,
+                          pack_checkpoint_dir, pack_dir)
+from simreg.train.model_key import ModelKey
+from simreg.train.packs import Pack, pack_of, seed_packs
 
 from test_new_method import TOY
 

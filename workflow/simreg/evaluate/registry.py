@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from simreg.paths import RESULTS, corruptions_file, dataset_and_color, dataset_file
-from simreg.train.model_key import ModelKey, baseline_key, model_file
+from simreg.paths import RESULTS, corruptions_file, dataset_and_color, dataset_file, model_file
+from simreg.train.model_key import ModelKey, baseline_key
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from simreg.evaluate.registry import EVALUATIONS, robustbench_files
 from simreg.paths import (NO_REGULARIZATION, NOT_APPLICABLE, RESULTS, as_list, corruptions_file,
-                          dataset_file, neural_similarity_file, regularization_set,
-                          similarity_file)
-from simreg.train.model_key import ModelKey, join_pairs, metrics_file
+                          dataset_file, join_pairs, metrics_file, neural_similarity_file,
+                          regularization_set, similarity_file)
+from simreg.train.model_key import ModelKey
 
 # The training metrics (metrics.csv of each model) are read like an evaluation's table.
 METRICS = "metrics"

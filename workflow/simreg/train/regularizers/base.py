@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from simreg.train.model_key import split_pairs
+from simreg.paths import split_pairs
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
