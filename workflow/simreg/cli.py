@@ -219,15 +219,8 @@ def cmd_plan(a):
                       benchmark_json=a.benchmark_json, targets=a.targets or ["all"]))
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="simreg", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import MODULE first: it registers regularizers or evaluations "
-                        "(the config's `plugins`; also read from $SIMREG_PLUGINS, "
-                        "comma-separated, which the Snakefile sets)")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _add_dataset(sub) -> None:
+    """The ``simreg dataset`` command."""
     d = sub.add_parser("dataset", help="fetch a dataset and store it as HDF5 in one color mode")
     data = defaults.Data()
     d.add_argument("--name", required=True)
@@ -241,6 +234,10 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--split-seed", type=int, default=data.split_seed)
     d.set_defaults(run=cmd_dataset)
 
+
+def _add_corruptions(sub) -> None:
+    """The ``simreg corruptions`` command."""
+    data = defaults.Data()
     c = sub.add_parser("corruptions", help="the corrupted test set of a dataset, in one color "
                        "(official CIFAR-10-C/100-C files, or generated with the CIFAR constants)")
     corruptions = defaults.Corruptions()
@@ -260,6 +257,11 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--n-images", type=int, default=corruptions.n_images)
     c.set_defaults(run=cmd_corruptions)
 
+
+def _add_download(sub) -> None:
+    """The ``simreg download`` command."""
+    data = defaults.Data()
+    corruptions = defaults.Corruptions()
     dl = sub.add_parser("download", help="fetch a dataset's files (or, with --corruptions, its "
                         "official corrupted test set) for the jobs that read them; the "
                         "download rules run it on the login node")
@@ -274,6 +276,9 @@ def parser() -> argparse.ArgumentParser:
     dl.add_argument("--out", required=True, help="JSON record of what was fetched")
     dl.set_defaults(run=cmd_download)
 
+
+def _add_robustbench_corruptions(sub) -> None:
+    """The ``simreg robustbench-corruptions`` command."""
     rb = sub.add_parser("robustbench-corruptions",
                         help="accuracy of a RobustBench model on a corrupted test set")
     robustbench = defaults.Robustbench()
@@ -288,6 +293,9 @@ def parser() -> argparse.ArgumentParser:
     rb.add_argument("--device", default="auto")
     rb.set_defaults(run=cmd_robustbench_corruptions)
 
+
+def _add_similarity(sub) -> None:
+    """The ``simreg similarity`` command."""
     s = sub.add_parser("similarity", help="pixel similarity matrix of N regularization images")
     similarity = defaults.Similarity()
     s.add_argument("--dataset", required=True)
@@ -299,6 +307,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu")
     s.set_defaults(run=cmd_similarity)
 
+
+def _add_simulate_recordings(sub) -> None:
+    """The ``simreg simulate-recordings`` command."""
     sr = sub.add_parser("simulate-recordings", help="one scan of a simulated V1 population")
     sr.add_argument("--stimuli", required=True, help="dataset HDF5 whose train images are shown")
     sr.add_argument("--scan", required=True, help="scan name; sim<k> is the k-th scan of the seed")
@@ -307,6 +318,9 @@ def parser() -> argparse.ArgumentParser:
                     help="JSON of neural.* sizes (image_size, neurons, train_images, ...)")
     sr.set_defaults(run=cmd_simulate_recordings)
 
+
+def _add_fit_predictor(sub) -> None:
+    """The ``simreg fit-predictor`` command."""
     fp_ = sub.add_parser("fit-predictor", help="fit the predictive model to one scan")
     fp_.add_argument("--recordings", required=True, nargs="+",
                      help="recordings of one scan (HDF5 of simreg.neural.recordings, or a "
@@ -322,6 +336,10 @@ def parser() -> argparse.ArgumentParser:
     fp_.add_argument("--threads", type=int, default=None)
     fp_.set_defaults(run=cmd_fit_predictor)
 
+
+def _add_neural_similarity(sub) -> None:
+    """The ``simreg neural-similarity`` command."""
+    similarity = defaults.Similarity()
     ns = sub.add_parser("neural-similarity",
                         help="the predictive models' similarity of a regularization set")
     ns.add_argument("--predictors", nargs="+", required=True, help="model.pt of each fit")
@@ -335,6 +353,10 @@ def parser() -> argparse.ArgumentParser:
     ns.add_argument("--dtype", default=similarity.dtype, choices=["float32", "float16"])
     ns.add_argument("--block-size", type=int, default=similarity.block_size)
     ns.set_defaults(run=cmd_neural_similarity)
+
+
+def _add_train(sub) -> None:
+    """The ``simreg train`` command."""
     t = sub.add_parser("train", help="train one classifier with a registered method")
     t.add_argument("--task-data", required=True)
     t.add_argument("--input", type=_named_file, action="append", default=[], metavar="NAME=PATH",
@@ -349,6 +371,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=None)
     t.set_defaults(run=cmd_train)
 
+
+def _add_train_pack(sub) -> None:
+    """The ``simreg train-pack`` command."""
     tp = sub.add_parser("train-pack", help="train several seeds of one model in one process "
                         "(config training.pack_size)")
     tp.add_argument("--task-data", required=True)
@@ -366,6 +391,9 @@ def parser() -> argparse.ArgumentParser:
     tp.add_argument("--threads", type=int, default=None)
     tp.set_defaults(run=cmd_train_pack)
 
+
+def _add_fgsm_perturbations(sub) -> None:
+    """The ``simreg fgsm-perturbations`` command."""
     fp = sub.add_parser("fgsm-perturbations",
                         help="gradient signs of the unregularized FGSM source model")
     fp.add_argument("--model", required=True, help="model.pt of the source model")
@@ -377,6 +405,9 @@ def parser() -> argparse.ArgumentParser:
     fp.add_argument("--device", default="auto")
     fp.set_defaults(run=cmd_fgsm_perturbations)
 
+
+def _add_evaluate(sub) -> None:
+    """The ``simreg evaluate`` command."""
     e = sub.add_parser("evaluate", help="run one registered evaluation of one model")
     e.add_argument("kind", help="evaluation name (simreg.evaluate.registry)")
     e.add_argument("--input", type=_named_file, action="append", default=[], metavar="NAME=PATH",
@@ -388,6 +419,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.set_defaults(run=cmd_evaluate)
 
+
+def _add_report(sub) -> None:
+    """The ``simreg figure`` and ``simreg table`` commands."""
     for kind in ("figure", "table"):
         r = sub.add_parser(kind, help=f"build one registered {kind} (simreg.report.targets)")
         r.add_argument("name")
@@ -397,6 +431,9 @@ def parser() -> argparse.ArgumentParser:
         r.add_argument("--params", type=_json, default={})
         r.set_defaults(run=cmd_report)
 
+
+def _add_claims(sub) -> None:
+    """The ``simreg claims`` command."""
     cl = sub.add_parser("claims", help="check the papers' claims on the tidy outputs "
                         "(simreg.report.claims): claims.csv and claims.md")
     cl.add_argument("--reads", nargs="+", action="append", metavar=("CLAIM__KIND", "FILE"),
@@ -407,6 +444,10 @@ def parser() -> argparse.ArgumentParser:
     cl.add_argument("--md", required=True, help="the Markdown report")
     cl.set_defaults(run=cmd_claims)
 
+
+def _add_export(sub) -> None:
+    """The ``simreg export`` command."""
+    data = defaults.Data()
     ex = sub.add_parser("export", help="copy a finished run's claims report and figures (PNG, "
                         ".data.csv) with a README saying how they were made, to commit beside "
                         "the code (simreg.report.export)")
@@ -420,6 +461,9 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--machine", required=True, help="where it ran, as text")
     ex.set_defaults(run=cmd_export, logged=False)
 
+
+def _add_check_config(sub) -> None:
+    """The ``simreg check-config`` command."""
     cc = sub.add_parser("check-config", help="merge config files in order (as Snakemake merges "
                         "--configfile over config.yaml) and validate them; every problem names "
                         "its file, line or key")
@@ -427,6 +471,9 @@ def parser() -> argparse.ArgumentParser:
                     help="e.g. config.yaml configs/quick.yaml")
     cc.set_defaults(run=cmd_check_config, logged=False)  # a user's command, not a job's
 
+
+def _add_plan(sub) -> None:
+    """The ``simreg plan`` command."""
     pl = sub.add_parser("plan", help="a config's jobs per rule and per figure/table (from "
                         "Snakemake's own DAG) and its device hours per stage, from measured "
                         "benchmark files (docs/running.md); run from the repository")
@@ -442,6 +489,25 @@ def parser() -> argparse.ArgumentParser:
                     "--cores, writing every job's benchmark file, and record its sizes")
     pl.add_argument("--cores", type=int, default=2)
     pl.set_defaults(run=cmd_plan, logged=False)
+
+
+# One function per command, each adding its subparser (in the order of `simreg --help`).
+COMMANDS = (_add_dataset, _add_corruptions, _add_download, _add_robustbench_corruptions,
+            _add_similarity, _add_simulate_recordings, _add_fit_predictor, _add_neural_similarity,
+            _add_train, _add_train_pack, _add_fgsm_perturbations, _add_evaluate, _add_report,
+            _add_claims, _add_export, _add_check_config, _add_plan)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="simreg", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first: it registers regularizers or evaluations "
+                        "(the config's `plugins`; also read from $SIMREG_PLUGINS, "
+                        "comma-separated, which the Snakefile sets)")
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
     return p
 
 

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from simreg.evaluate.registry import implements
 from simreg.models.inference import predict
 from simreg.outputs import atomic_output, write_csv
 from simreg.settings import Boundary
@@ -258,6 +259,7 @@ def boundary_score(distances: np.ndarray, solved: np.ndarray) -> float:
     return float(np.median(solved_distances)) if len(solved_distances) else float("nan")
 
 
+@implements("boundary")
 def run(context, *, setting: str, attack: dict, n_images: int | None, repeats: int,
         subset_seed: int, batch_size: int, init_retries: int, init_directions: int,
         init_steps: int) -> None:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from simreg.data.store import read_split
 from simreg.data.subsets import first_images
+from simreg.evaluate.registry import implements
 from simreg.models.inference import load_model, pick_device, to_input
 from simreg.outputs import atomic_output, model_provenance
 
@@ -89,6 +90,7 @@ def transfer_accuracy(model, images_u8: torch.Tensor, labels: torch.Tensor, sign
     return rows
 
 
+@implements("fgsm_transfer")
 def run(context, *, epsilons) -> None:
     """Tidy CSV: model keys, epsilon, accuracy (one row per ε), plus the source model, on the
     test images the perturbation file holds."""

@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from simreg.evaluate.registry import implements
 from simreg.evaluate.sparse_attacks import jsma, sparsefool
 from simreg.models.inference import predict
 from simreg.outputs import write_csv
@@ -339,6 +340,7 @@ def minimal_distances(candidates: pd.DataFrame) -> pd.DataFrame:
 
 # --- the pipeline step ----------------------------------------------------------------------
 
+@implements("minimal_distance")
 def run(context, *, suite: dict, n_images: int, seed: int, batch_size: int,
         candidates_out=None) -> None:
     """Write a tidy CSV, one row per (image, norm): image (test-set index), label, norm,

@@ -15,6 +15,7 @@ import sys
 import h5py
 import numpy as np
 
+from simreg.evaluate.registry import implements
 from simreg.outputs import atomic_output, provenance
 
 # The model-key columns a Boundary Attack output records.
@@ -60,6 +61,7 @@ def read_perturbations(boundary_h5) -> tuple[np.ndarray, dict]:
     return delta[nonzero], attrs
 
 
+@implements("spectrum")
 def run(context) -> None:
     """The spectrum of ``context.inputs["boundary"]`` into ``context.outputs["h5"]``."""
     build_spectrum(context.inputs["boundary"], context.outputs["h5"], keys=context.keys)

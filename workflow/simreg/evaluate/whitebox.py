@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from simreg.evaluate.fgsm import fgsm, gradient_sign
+from simreg.evaluate.registry import implements
 from simreg.models.inference import to_input
 
 
@@ -55,6 +56,7 @@ def whitebox_accuracy(model, images_u8: torch.Tensor, labels: torch.Tensor, epsi
             for (attack, e), c in correct.items()]
 
 
+@implements("whitebox")
 def run(context, *, epsilons_255, n_images: int | None, pgd_steps: int, pgd_rel_stepsize: float,
         seed: int = 0, batch_size: int = 256) -> None:
     """Tidy CSV: model keys, attack, epsilon_255, epsilon, accuracy, on the first
