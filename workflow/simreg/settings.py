@@ -317,6 +317,11 @@ class Resources:
     eval_runtime: int = 60
     attack_runtime: int = 480
     similarity_mem_mb: int = 16000
+    similarity_runtime: int = 120
+    dataset_mem_mb: int = 8000
+    dataset_runtime: int = 60
+    corruptions_mem_mb: int = 8000
+    corruptions_runtime: int = 120
 
 
 # Config section name -> its settings class.
