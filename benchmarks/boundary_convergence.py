@@ -57,7 +57,7 @@ def train_quick(npz: str, width: int, epochs: int, save: Path):
         model = build_model("resnet18", 1, 10, width=width)
         model.set_input_normalization(x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3)))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-        for epoch in range(epochs):
+        for _epoch in range(epochs):
             order = torch.randperm(len(y))
             for start in range(0, len(y), 64):
                 idx = order[start : start + 64]

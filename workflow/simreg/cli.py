@@ -447,7 +447,6 @@ def _add_claims(sub) -> None:
 
 def _add_export(sub) -> None:
     """The ``simreg export`` command."""
-    data = defaults.Data()
     ex = sub.add_parser("export", help="copy a finished run's claims report and figures (PNG, "
                         ".data.csv) with a README saying how they were made, to commit beside "
                         "the code (simreg.report.export)")

@@ -36,7 +36,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGE = "simreg"
@@ -66,7 +66,7 @@ def source_hash(root: Path | None = None) -> str:
     return _source_hash(PACKAGE_DIR) if root is None else _source_hash.__wrapped__(Path(root))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _source_hash(root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py"), key=lambda p: p.relative_to(root).as_posix()):
@@ -260,18 +260,18 @@ class ImportGraph:
         return digest.hexdigest()[:16]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _graph() -> ImportGraph:
     return ImportGraph()
 
 
-@lru_cache(maxsize=None)
+@cache
 def code_hash(*entries: str) -> str:
     """The hash of the package code that ``entries`` run (see the module docstring)."""
     return _graph().code_hash(*entries)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _decorated(decorator: str, under: str) -> dict[str, str]:
     return _graph().decorated(decorator, under)
 

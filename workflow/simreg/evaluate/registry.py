@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from simreg.code import load_registered, registered_entry
 from simreg.paths import RESULTS, corruptions_file, dataset_and_color, dataset_file, model_file

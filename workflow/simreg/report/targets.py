@@ -12,7 +12,7 @@ in report/draw.py), and (for a figure) its grid in the config.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from simreg.code import load_registered, registered_entry
 from simreg.evaluate.registry import EVALUATIONS, robustbench_files
