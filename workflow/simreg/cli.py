@@ -110,7 +110,7 @@ def cmd_fit_predictor(a):
 
     fields = {f.name for f in dataclasses.fields(PredictorSettings)}
     settings = PredictorSettings(**{k: v for k, v in a.params.items() if k in fields})
-    device = "cuda" if a.device == "auto" and _cuda() else ("cpu" if a.device == "auto" else a.device)
+    device = a.device if a.device != "auto" else ("cuda" if _cuda() else "cpu")
     run_fit(a.recordings, a.model_out, a.neurons_out, a.summary_out, seed=a.seed,
             settings=settings, device=device, threads=a.threads, keys=a.keys,
             image_size=a.params.get("image_size", [36, 64]))
@@ -246,7 +246,8 @@ def _add_corruptions(sub) -> None:
     c.add_argument("--dataset", required=True, help="the dataset HDF5 in --color")
     c.add_argument("--rgb-dataset", required=True, help="the dataset HDF5 in rgb")
     c.add_argument("--out", required=True)
-    c.add_argument("--source", default=corruptions.source, choices=["auto", "official", "generated"])
+    c.add_argument("--source", default=corruptions.source,
+                   choices=["auto", "official", "generated"])
     c.add_argument("--dir", default=corruptions.dir,
                    help="folder holding CIFAR-10-C/ (or the folder itself); default --data-root")
     c.add_argument("--data-root", default=data.root)

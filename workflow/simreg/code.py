@@ -293,7 +293,8 @@ def load_registered(registry: dict, decorator: str, under: str, name: str):
     """The callable registered as ``name``: imports the module whose ``@decorator`` registers
     it (:func:`registered_entry`), unless a plugin has registered it already."""
     if name not in registry:
-        importlib.import_module(registered_entry(registry, decorator, under, name).partition(":")[0])
+        module = registered_entry(registry, decorator, under, name).partition(":")[0]
+        importlib.import_module(module)
     if name not in registry:
         raise KeyError(f"importing {registered_entry(registry, decorator, under, name)} "
                        f"registered no {name!r}")

@@ -184,7 +184,9 @@ def predictor_files(scan: str, seed) -> dict[str, str]:
 def neural_scans(config: dict) -> list[str]:
     """The scans the predictors are fitted to: the user's recordings, or simulated ones."""
     recordings = config["neural"]["recordings"]
-    return sorted(recordings) if recordings else [f"sim{i}" for i in range(config["neural"]["scans"])]
+    if recordings:
+        return sorted(recordings)
+    return [f"sim{i}" for i in range(config["neural"]["scans"])]
 
 
 def recordings_file(config: dict, scan: str) -> str:

@@ -278,10 +278,12 @@ class Neural:
     population, the predictive model fitted per scan and model seed, its similarity."""
 
     recordings: dict = field(default_factory=dict)  # scan -> HDF5; {}: simulate
-    stimuli: str | None = None    # dataset_color of the stimuli; None: imagenet_gray or imagenette_gray
+    # dataset_color of the stimuli; None: imagenet_gray or imagenette_gray
+    stimuli: str | None = None
     image_size: list = field(default_factory=lambda: [36, 64])  # §3: 36 x 64 gray images
     scans: int = 6                # Fig. 1: "6 distinct scans"
-    multi_scan: str = "per_scan"  # per_scan: a model per scan; shared_core: one core, a readout per scan
+    # per_scan: a model per scan; shared_core: one core, a readout per scan
+    multi_scan: str = "per_scan"
     neurons: int = 1000           # per simulated scan
     train_images: int = 4000
     validation_images: int = 500

@@ -304,7 +304,8 @@ def run(context, *, setting: str, attack: dict, n_images: int | None, repeats: i
                   f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
         solved = attempts[r] > 0
         rows.append({"setting": setting, "repeat": r, "score": boundary_score(distances[r], solved),
-                     "n_images": n, "n_solved": int(solved.sum()), "n_unsolved": int((~solved).sum()),
+                     "n_images": n, "n_solved": int(solved.sum()),
+                     "n_unsolved": int((~solved).sum()),
                      "n_init_retried": int((attempts[r] > 1).sum()),
                      "start_score": boundary_score(starts[r], solved),
                      "accepted_median": float(np.median(accepted[r][solved])) if solved.any()

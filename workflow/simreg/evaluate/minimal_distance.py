@@ -254,7 +254,8 @@ def plan_runs(suite: dict) -> list[Run]:
     for name, settings_list in (suite.get("attacks") or {}).items():
         if name not in ATTACKS:
             raise ValueError(f"unknown attack {name!r}; allowed: {sorted(ATTACKS)}")
-        if not (isinstance(settings_list, list) and all(isinstance(s, dict) for s in settings_list)):
+        if not (isinstance(settings_list, list)
+                and all(isinstance(s, dict) for s in settings_list)):
             raise ValueError(f"attack {name!r} needs a list of settings (dicts), "
                              f"got {settings_list!r}")
         attack = ATTACKS[name]

@@ -266,7 +266,8 @@ register(Evaluation(
 # rule robustbench_corruptions scores each on the task's corrupted set
 # (simreg.evaluate.robustbench).
 def robustbench_file(task: str, threat_model: str, name: str) -> str:
-    return str(RESULTS / "corruption_accuracy" / "robustbench" / task / threat_model / f"{name}.csv")
+    folder = RESULTS / "corruption_accuracy" / "robustbench" / task / threat_model
+    return str(folder / f"{name}.csv")
 
 
 def robustbench_files(config: dict, task: str) -> list[str]:

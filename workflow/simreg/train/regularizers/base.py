@@ -74,8 +74,9 @@ class Parameter:
 
 @dataclass
 class Batch:
-    """One classification step as the regularizer sees it: the classifier, the inputs shown to it (after augmentation and ``adversarial_batch``), labels, the K similarity
-    layers' features, logits and the cross-entropy."""
+    """One classification step as the regularizer sees it: the classifier, the inputs shown to
+    it (after augmentation and ``adversarial_batch``), labels, the K similarity layers'
+    features, logits and the cross-entropy."""
 
     model: "nn.Module"
     x: "torch.Tensor"

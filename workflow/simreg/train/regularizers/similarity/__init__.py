@@ -103,7 +103,8 @@ class SimilarityTarget(Regularizer):
         if self.pair_list is None:
             pairs = sample_pairs(len(self.images), count, generator)
         else:
-            pairs = self.pair_list[torch.randint(len(self.pair_list), (count,), generator=generator)]
+            drawn = torch.randint(len(self.pair_list), (count,), generator=generator)
+            pairs = self.pair_list[drawn]
         return pairs.view(n_steps, self.reg_pairs, 2).to(device)
 
     def loss(self, batch: Batch, pairs):
