@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from simreg.train.regularizers.similarity.representation import RepresentationSimilarity, fisher_z, similarity_loss
+from simreg.train.regularizers.similarity.representation import (RepresentationSimilarity,
+                                                                 fisher_z, similarity_loss)
 from simreg.models.resnet import ResNet
 
 torch.set_num_threads(2)
