@@ -38,13 +38,16 @@ def test_schema_defaults_fill_an_empty_config():
 
 
 def test_defaults_come_from_the_typed_settings_alone():
-    """One source: an empty config validates to exactly the settings' defaults, and every
-    section of the schema declares exactly the settings' fields (no dead or missing key)."""
+    """One source: an empty config validates to exactly the settings' defaults, each section of
+    the schema declares exactly the settings' fields, and the schema file declares no section
+    or top-level key itself (only the figure grids and the structural definitions)."""
     import dataclasses
 
     from simreg import settings
 
-    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    schema_file = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    assert set(schema_file["properties"]) == {"figures"}
+    schema = load_schema()
     c = validate_config({})
     for name, cls in settings.SECTIONS.items():
         expected = dataclasses.asdict(cls())
@@ -55,10 +58,52 @@ def test_defaults_come_from_the_typed_settings_alone():
         assert c[name] == expected, name
         declared = set(schema["properties"][name]["properties"])
         assert declared == {f.name for f in dataclasses.fields(cls)}, name
-        assert not any("default" in p for p in schema["properties"][name]["properties"].values()), (
-            f"{name}: defaults belong in simreg/settings.py, not in the schema")
     for name, value in settings.TOP_LEVEL.items():
         assert c[name] == value
+    assert set(schema["properties"]) == {*settings.SECTIONS, *settings.TOP_LEVEL, "figures"}
+
+
+def _declared_keys(properties: dict, prefix: str = ""):
+    for key, sub in properties.items():
+        yield prefix + key, sub
+        if isinstance(sub, dict) and "properties" in sub and sub.get("type") == "object":
+            yield from _declared_keys(sub["properties"], f"{prefix}{key}.")
+
+
+def test_every_declared_key_has_a_type_a_default_and_a_meaning():
+    from simreg import settings
+
+    schema = load_schema()
+    names = [*settings.TOP_LEVEL, *settings.SECTIONS]
+    keys = dict(_declared_keys({n: schema["properties"][n] for n in names}))
+    assert len(keys) > 150
+    for key, sub in keys.items():
+        assert sub.get("description", "").strip(), f"{key} has no description"
+        assert "default" in sub, key
+        assert {"type", "enum", "$ref", "oneOf"} & set(sub), f"{key} has no type"
+
+
+def test_a_setting_without_a_meaning_is_refused():
+    from simreg.settings import setting
+
+    with pytest.raises(ValueError, match="meaning"):
+        setting(1, type="integer")
+
+
+def test_docs_config_md_is_generated_from_the_declarations():
+    """docs/config.md is what `python -m simreg.config_reference` prints, and it names every
+    declared key with its default."""
+    from simreg import settings
+    from simreg.config_reference import reference
+
+    text = reference()
+    assert (ROOT / "docs" / "config.md").read_text() == text, (
+        "docs/config.md is stale: python -m simreg.config_reference > docs/config.md")
+    for name in settings.SECTIONS:
+        assert f"## `{name}`" in text
+    assert "| `regularization.threshold`" not in text  # keys are listed under their section
+    assert "| `threshold` | number | `0.8` | ≥ 0; ≤ 1 |" in text
+    assert "| `fast_path.compile` | boolean | `false` |" in text
 
 
 def test_training_settings_default_to_the_config_defaults():

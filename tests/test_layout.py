@@ -23,7 +23,7 @@ LAYERS = [
     {"simreg.train"},
     {"simreg.evaluate"},
     {"simreg.report"},
-    {"simreg.config", "simreg.cli", "simreg.plan"},  # the entry points: may use every stage
+    {"simreg.config", "simreg.config_reference", "simreg.cli", "simreg.plan"},  # entry points
 ]
 
 

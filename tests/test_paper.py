@@ -4,6 +4,7 @@ with the targets registry, and rendered into docs/paper.md."""
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from simreg.report.paper import (PAPER_ITEMS, STATUSES, checked_cell, claim_items, item_claims,
@@ -84,10 +85,28 @@ def test_reproduced_only_where_every_claim_holds_on_the_reference_run():
     holds = {c: "holds" for c in ("C1", "C2", "C3", "C7")}
     assert checked_cell(fig3, holds).startswith("**reproduced**")
     assert checked_cell(fig3, {**holds, "C3": "inconclusive"}).startswith("**checked**")
-    # the committed page: no reference run yet, so no row calls its item reproduced
+    # the committed page: an item is reproduced only where the committed run says so
+    from simreg.report.paper import CHECKED
+
     rows = [line for line in paper_markdown().splitlines() if line.startswith("| Fig.")
             or line.startswith("| Table")]
-    assert rows and not any("reproduced" in row for row in rows)
+    reproduced = [row for row in rows if "reproduced" in row]
+    assert rows and all(CHECKED.get(c) == "holds" for row in reproduced
+                        for c in re.findall(r"\b(C\d) ", row.split("|")[-2]))
+
+
+def test_reference_verdicts_summarize_the_committed_table(tmp_path):
+    """Per claim: the common verdict of its rows at the config's pair pass, "k of n hold"
+    where they differ; the other pair pass's rows and not-run rows do not count."""
+    from simreg.report.paper import reference_verdicts
+
+    path = tmp_path / "claims.csv"
+    pd.DataFrame({"claim": ["C1", "C1", "C1", "C2", "C2", "C3"],
+                  "comparison": ["a", "b", "a [fused pair pass]: x", "c", "d", "e"],
+                  "verdict": ["holds", "inconclusive", "holds", "holds", "holds",
+                              "not run"]}).to_csv(path, index=False)
+    assert reference_verdicts(path) == {"C1": "1 of 2 hold", "C2": "holds"}
+    assert reference_verdicts(tmp_path / "none.csv") == {}
 
 
 def test_readme_lists_the_registries_outputs():

@@ -15,6 +15,7 @@
     simreg claims              the papers' claims checked, with verdicts     (simreg.report)
     simreg export --to DIR     a finished run's claims and figures, to commit (simreg.report)
     simreg check-config FILE ...      merge and validate config files        (simreg.config)
+    simreg list-experiments           the experiment sets and their targets  (simreg.report)
     simreg plan [--configfile F ...]  jobs per rule and figure, device hours (simreg.plan)
 
 Commands take explicit paths and only the parameters they need (JSON for structured ones),
@@ -204,6 +205,18 @@ def cmd_check_config(a):
         sys.exit(f"simreg check-config: {error}")
     print(f"simreg check-config: {' + '.join(a.files)}: valid "
           f"({len(config.get('figures') or {})} figure grids)")
+
+
+def cmd_list_experiments(a):
+    from simreg.report.experiments import ALL, EXPERIMENTS, experiment_targets
+
+    print(f"{ALL}: every grid the config gives under 'figures' (the default)")
+    for experiment in EXPERIMENTS.values():
+        print(f"{experiment.name}: {experiment.description}")
+        print(f"    grids:   {', '.join(experiment.grids)}")
+        print(f"    targets: {', '.join(experiment_targets(experiment))}")
+    print("A config's `experiments: [...]` names sets or single figures; `all` builds the "
+          "targets of the grids they select.")
 
 
 def cmd_plan(a):
@@ -472,6 +485,14 @@ def _add_check_config(sub) -> None:
     cc.set_defaults(run=cmd_check_config, logged=False)  # a user's command, not a job's
 
 
+
+def _add_list_experiments(sub) -> None:
+    """The ``simreg list-experiments`` command."""
+    le = sub.add_parser("list-experiments", help="the experiment sets a config's "
+                        "`experiments` may select, with their figure grids and targets")
+    le.set_defaults(run=cmd_list_experiments, logged=False)
+
+
 def _add_plan(sub) -> None:
     """The ``simreg plan`` command."""
     pl = sub.add_parser("plan", help="a config's jobs per rule and per figure/table (from "
@@ -495,7 +516,7 @@ def _add_plan(sub) -> None:
 COMMANDS = (_add_dataset, _add_corruptions, _add_download, _add_robustbench_corruptions,
             _add_similarity, _add_simulate_recordings, _add_fit_predictor, _add_neural_similarity,
             _add_train, _add_train_pack, _add_fgsm_perturbations, _add_evaluate, _add_report,
-            _add_claims, _add_export, _add_check_config, _add_plan)
+            _add_claims, _add_export, _add_check_config, _add_list_experiments, _add_plan)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,9 +1,12 @@
-"""Loading and validating the configuration against workflow/schemas/config.schema.yaml.
+"""Loading and validating the configuration.
 
-The schema holds the config's keys, types, ranges and descriptions; the defaults come from
-the typed settings (:mod:`simreg.settings`) and the method names from the regularizer
-registry, both filled into the schema when it is loaded. Validation fills in defaults and
-stops on the first problem with a message that names the key and says what is allowed.
+The schema is built when it is loaded: every section key and top-level key (type, range,
+default, description) from its one declaration in :mod:`simreg.settings`, the structural
+definitions and the figure grids from workflow/schemas/config.schema.yaml, the method names
+from the regularizer registry and the experiment names from
+:mod:`simreg.report.experiments`. Validation fills in defaults, keeps only the figure grids
+that ``experiments`` selects, and stops on the first problem with a message that names the
+key and says what is allowed.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ class ConfigError(ValueError):
 
 
 def load_schema() -> dict:
-    """The schema with each section's defaults (simreg.settings) and the registered methods."""
+    """The whole schema: the file's definitions and figure grids, every section and top-level
+    key declared in simreg.settings, the registered methods and the experiment names."""
     from simreg import settings
+    from simreg.report.experiments import selectable
     from simreg.train.regularizers import REGULARIZERS
 
     try:
@@ -35,13 +40,14 @@ def load_schema() -> dict:
     except DuplicateKeyError as error:
         raise ConfigError(f"schema {SCHEMA_PATH}: {error}") from None
     properties = schema["properties"]
-    for name, value in settings.TOP_LEVEL.items():
-        properties[name]["default"] = copy.deepcopy(value)
-    for name in settings.SECTIONS:
-        section = properties[name]
-        section["default"] = {}
-        for key, value in settings.defaults(name).items():
-            section["properties"][key]["default"] = value
+    declared = {**settings.top_level_schema(),
+                **{name: settings.section_schema(name) for name in settings.SECTIONS}}
+    twice = sorted(set(declared) & set(properties))
+    if twice:
+        raise ConfigError(f"schema {SCHEMA_PATH}: {twice} are declared in simreg/settings.py; "
+                          "remove them from the schema file")
+    properties.update(declared)
+    properties["experiments"]["items"]["enum"] = selectable()
     schema["definitions"]["method"] = {"enum": sorted(REGULARIZERS)}
     return schema
 
@@ -100,10 +106,11 @@ def _known_keys(error) -> set[str]:
 def validate_config(config: dict) -> dict:
     """Validate ``config`` in place (filling defaults) and return it; raise ConfigError.
 
-    A figure set to null (``figures: {minimal_distance: null}``) is left out: that is how a
-    config merged over config.yaml drops a figure it does not want. So is a method's entry
-    of a grid's ``alpha`` mapping set to null: mappings merge, so a config that drops a
-    method from a grid of config.yaml also drops its strengths (``alpha: {jacobian: null}``).
+    Only the figure grids that ``experiments`` selects are kept (simreg.report.experiments):
+    that is how a config merged over config.yaml says what it builds. A figure set to null
+    (``figures: {minimal_distance: null}``) is left out too. So is a method's entry of a
+    grid's ``alpha`` mapping set to null: mappings merge, so a config that drops a method
+    from a grid of config.yaml also drops its strengths (``alpha: {jacobian: null}``).
     """
     from simreg.train.regularizers import load_plugins
 
@@ -127,9 +134,26 @@ def validate_config(config: dict) -> dict:
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(describe(e) for e in errors))
+    _select_experiments(config)
     _regularize_on_imagenet_tree(config)
     _check_consistency(config)
     return config
+
+
+def _select_experiments(config: dict) -> None:
+    """Keep only the figure grids that ``experiments`` selects (simreg.report.experiments)."""
+    from simreg.report.experiments import EXPERIMENTS, selected_grids
+
+    missing = sorted(name for name in config["experiments"]
+                     if name not in EXPERIMENTS and name != "all"
+                     and name not in config["figures"])
+    if missing:
+        raise ConfigError(f"config key 'experiments': {missing} are figures without a grid "
+                          "under 'figures'; give their grids or select them otherwise")
+    grids = selected_grids(config["experiments"])
+    if grids is not None:
+        for name in [name for name in config["figures"] if name not in grids]:
+            del config["figures"][name]
 
 
 IMAGENETTE, IMAGENET = "imagenette_", "imagenet_"

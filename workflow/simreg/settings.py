@@ -1,329 +1,687 @@
-"""Typed settings: the one source of every configuration default.
+"""Typed settings: the one declaration of every config key.
 
-Each config section is a dataclass here; its field defaults are the paper's settings. The
-JSON schema (workflow/schemas/config.schema.yaml) holds types, ranges and descriptions but
-no defaults of these sections: :func:`simreg.config.load_schema` fills them in from here,
-and tests/test_config.py keeps the schema's keys equal to these fields. Code that needs a
-default (the trainer, the attacks, the CLI, the benchmark) reads it from here too.
+Each config section is a dataclass here, and each of its keys one field declared with
+:func:`setting`: its default (the paper's setting), its meaning, and its JSON-schema type and
+range. Everything else is generated from these declarations: the section schemas that
+:func:`simreg.config.load_schema` validates against (:func:`section_schema`; the schema file
+workflow/schemas/config.schema.yaml keeps only the structural definitions and the figure
+grids), the defaults that validation fills in, and the reference page docs/config.md
+(``python -m simreg.config_reference > docs/config.md``; tests/test_config.py fails when it
+drifts). Code that needs a default (the trainer, the attacks, the CLI, the benchmark) reads it
+from here too.
 
 Paper sections are given as in Attias, Pehlevan & Obeid 2024 (arXiv 2410.03952).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 
-
-@dataclass(frozen=True)
-class Data:
-    root: str = "data"
-    download: bool = True
-    imagenet_dir: str | None = None
-    npz: dict = field(default_factory=dict)
-    test_fraction: float = 0.2
-    split_seed: int = 0
+_DEFINITIONS = "#/definitions/"
 
 
-@dataclass(frozen=True)
-class Model:
-    architecture: str = "resnet18"  # §4
-    width: int = 64
-    # Per classification dataset, overriding `architecture`: App. 7.4, 7.8 and Table 3 use
-    # a ResNet34 for CIFAR-100 (gray and color).
-    dataset_architecture: dict = field(default_factory=lambda: {"cifar100": "resnet34"})
+def setting(default=None, meaning: str = "", *, section: type | None = None,
+            ref: str | None = None, **schema):
+    """One config key: ``default``, ``meaning`` (its description) and its JSON-schema keywords
+    (``type``, ``minimum``, ``enum``, ``items``, ...; ``ref="seeds"`` for
+    ``$ref: "#/definitions/seeds"``). ``section``: a dataclass of nested keys, declared the
+    same way, whose defaults are this key's default."""
+    if not meaning:
+        raise ValueError("every setting needs a meaning")
+    if ref is not None:
+        schema["$ref"] = _DEFINITIONS + ref
+    metadata = {"meaning": " ".join(meaning.split()), "schema": schema, "section": section}
+    if section is not None:
+        return field(default_factory=lambda: dataclasses.asdict(section()), metadata=metadata)
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class FastPath:
     """``training.fast_path``: speed options of the model's forward passes in training
-    (:mod:`simreg.train.fast_path`, docs/choices.md). All off: a run's weights are bit for
-    bit those of a run without them."""
-    autocast: str = "none"        # "bfloat16": forward passes in bf16, losses and SGD in fp32
-    channels_last: bool = False   # the model's weights and inputs in NHWC memory format
-    compile: bool = False         # torch.compile of the model's forward pass
+    (simreg.train.fast_path, docs/choices.md, 'Training speed'). All off: a run's weights are
+    bit for bit those of a run without them."""
+
+    autocast: str = setting(
+        "none", enum=["none", "bfloat16"],
+        meaning="bfloat16: every forward pass of the model (classification, the regularizer's "
+                "passes, PGD, validation) under torch.autocast in bf16; features come back in "
+                "fp32, so losses and SGD stay fp32")
+    channels_last: bool = setting(
+        False, type="boolean",
+        meaning="the model's weights and inputs in channels_last (NHWC) memory format; saved "
+                "weights stay contiguous")
+    compile: bool = setting(
+        False, type="boolean",
+        meaning="torch.compile of the model's forward pass (needs a C++ compiler on CPU; the "
+                "first steps compile); refused for methods whose loss differentiates an input "
+                "gradient (gn, jacobian, sgr: double backward)")
+
+
+@dataclass(frozen=True)
+class Data:
+    """where the datasets come from: torchvision downloads, ImageNet, your own NPZ files"""
+
+    root: str = setting("data", "torchvision download/data root", type="string")
+    download: bool = setting(True, "download torchvision datasets if missing", type="boolean")
+    imagenet_dir: str | None = setting(
+        None, type=["string", "null"],
+        meaning="ImageFolder root of the ImageNet regularization images (cannot be downloaded)")
+    npz: dict = setting(
+        {},
+        type="object", additionalProperties={"type": "string"},
+        propertyNames={"pattern": "^[a-z0-9]+$"},
+        meaning="local datasets: name -> NPZ path (keys images/labels, or train_/test_ split "
+                "keys)")
+    test_fraction: float = setting(
+        0.2, type="number", exclusiveMinimum=0, exclusiveMaximum=1,
+        meaning="test share for sources without their own test split (digits, unsplit NPZ)")
+    split_seed: int = setting(0, "seed of that split", type="integer", minimum=0)
+
+
+@dataclass(frozen=True)
+class Model:
+    """§4: the classifier (a ResNet)"""
+
+    architecture: str = setting("resnet18", "§4: ResNet18", enum=["resnet18", "resnet34"])
+    width: int = setting(64, "channels of the first stage", type="integer", minimum=1)
+    dataset_architecture: dict = setting(
+        {"cifar100": "resnet34"},
+        type="object", propertyNames={"pattern": "^[a-z0-9]+$"},
+        additionalProperties={"enum": ["resnet18", "resnet34"]},
+        meaning="classification dataset -> architecture, overriding `architecture` (App. 7.4, "
+                "7.8, Table 3: ResNet34 for CIFAR-100)")
 
 
 @dataclass(frozen=True)
 class Training:
-    epochs: int = 40          # §4
-    batch_size: int = 64      # §4
-    optimizer: str = "sgd"    # authors' code: SGD; or "adam" (Roth et al. trained with Adam)
-    lr: float = 0.1
-    momentum: float = 0.9     # SGD's
-    betas: list = field(default_factory=lambda: [0.9, 0.999])  # Adam's (Kingma & Ba defaults)
-    weight_decay: float = 0.0
-    lr_decay: float = 0.3     # lr * decay^((epoch mod cycle) // step), authors' code
-    lr_step_epochs: int = 4
-    lr_cycle_epochs: int = 20
-    validation_fraction: float = 0.01
-    # Random crop + flip per classification dataset: the authors' code augments CIFAR only.
-    # A dataset not named here (an NPZ, photos) is not augmented; `true`/`false` sets all.
-    augment: bool | dict = field(default_factory=lambda: {
-        "cifar10": True, "cifar100": True, "mnist": False, "fashionmnist": False,
-        "digits": False})
-    device: str = "auto"
-    # Seeds of one model key trained by one job (simreg.train.packs); 1: one job per seed.
-    pack_size: int = 1
-    fast_path: dict = field(default_factory=lambda: dataclasses.asdict(FastPath()))
+    """§4 and the authors' code: how every classifier is trained (a grid's `training` entry
+    overrides these per method)"""
+
+    epochs: int = setting(40, "§4: 40 epochs", type="integer", minimum=1)
+    batch_size: int = setting(64, "classification batch", type="integer", minimum=1)
+    optimizer: str = setting(
+        "sgd", enum=["sgd", "adam"],
+        meaning="sgd (torch.optim.SGD with momentum, the authors' code) or adam "
+                "(torch.optim.Adam, Roth et al.; weight_decay is then an L2 term in the gradient,"
+                " not AdamW's); the learning-rate schedule scales either (docs/choices.md, 'Each "
+                "method's own recipe')")
+    lr: float = setting(
+        0.1, type="number", exclusiveMinimum=0,
+        meaning="base learning rate (of SGD or Adam)")
+    momentum: float = setting(
+        0.9, type="number", minimum=0, maximum=1,
+        meaning="SGD's momentum (Adam ignores it)")
+    betas: list = setting(
+        [0.9, 0.999],
+        type="array", items={"type": "number", "minimum": 0, "exclusiveMaximum": 1}, minItems=2,
+        maxItems=2,
+        meaning="Adam's (β1, β2) (SGD ignores them)")
+    weight_decay: float = setting(0.0, "0 in the authors' code", type="number", minimum=0)
+    lr_decay: float = setting(
+        0.3, type="number", exclusiveMinimum=0, maximum=1,
+        meaning="lr * decay^((epoch mod cycle) // step)")
+    lr_step_epochs: int = setting(
+        4, type="integer", minimum=1,
+        meaning="epochs per step of the schedule (authors' code: 4)")
+    lr_cycle_epochs: int = setting(
+        20, type="integer", minimum=1,
+        meaning="epochs per cycle of the schedule, after which the rate restarts (authors' code: "
+                "20)")
+    validation_fraction: float = setting(
+        0.01, type="number", exclusiveMinimum=0, exclusiveMaximum=1,
+        meaning="held out; the kept epoch has the lowest validation loss")
+    augment: bool | dict = setting(
+        {"cifar10": True, "cifar100": True, "mnist": False, "fashionmnist": False, "digits": False},
+        oneOf=[{"type": "boolean"},
+               {"type": "object", "propertyNames": {"pattern": "^[a-z0-9]+$"},
+                "additionalProperties": {"type": "boolean"}}],
+        meaning="random crop (reflect pad 4) + horizontal flip of the classification batches: per"
+                " dataset (the authors' code: CIFAR yes, MNIST/FashionMNIST no; a dataset not "
+                "named: no), or true/false for every dataset")
+    device: str = setting(
+        "auto", type="string", pattern="^(auto|cpu|mps|cuda(:[0-9]+)?)$",
+        meaning="auto (CUDA if present), cpu, mps or cuda[:N]")
+    pack_size: int = setting(
+        1, type="integer", minimum=1,
+        meaning="seeds of one model key (its grids' seeds, in order) trained together by one job "
+                "(rule train_pack; docs/running.md); 1: one job per seed (rule train)")
+    fast_path: dict = setting(
+        None, section=FastPath,
+        meaning="speed options of the model's forward passes in training (docs/choices.md, "
+                "'Training speed'); all off by default, so results do not change by accident; a "
+                "key left out keeps its default")
 
 
 @dataclass(frozen=True)
 class Regularization:
-    threshold: float = 0.8        # §5, eq. 5: Th
-    inner_threshold: float = 0.4  # App. 7.7 double variant (our choice)
-    reg_pairs: int = 16           # §4: pairs per step k
-    n_images: int = 5000          # §4: N regularization images
-    image_seed: int = 0
-    z_eps: float = 1e-5           # eq. 3 as in the authors' code
-    mean_momentum: float = 0.1    # eq. 4 running feature mean
-    pair_pass: str = "split"      # the k pairs as two batches of k (authors' code) or one of 2k
+    """§4-5: the similarity regularizer (eq. 3-5)"""
+
+    threshold: float = setting(
+        0.8, type="number", minimum=0, maximum=1,
+        meaning="§5: threshold Th of S_Th (eq. 5)")
+    inner_threshold: float = setting(
+        0.4, type="number", minimum=0, maximum=1,
+        meaning="inner threshold of the double variant (App. 7.7); our choice, the paper's value "
+                "was not found")
+    reg_pairs: int = setting(16, "§4: regularization pairs per step", type="integer", minimum=1)
+    n_images: int = setting(5000, "§4: N regularization images", type="integer", minimum=2)
+    image_seed: int = setting(0, "seed that picks the N images", type="integer", minimum=0)
+    z_eps: float = setting(
+        1e-05, type="number", exclusiveMinimum=0, maximum=0.1,
+        meaning="ε in z(s) = log((1+s+ε)/(1-s+ε)) (authors' code)")
+    mean_momentum: float = setting(
+        0.1, type="number", exclusiveMinimum=0, maximum=1,
+        meaning="running per-channel feature mean of S_CNN")
+    pair_pass: str = setting(
+        "split", type="string", enum=["split", "fused"],
+        meaning="how the similarity methods' k pairs go through the network: split, two batches "
+                "of k each normalized by its own BatchNorm statistics (the authors' code); fused,"
+                " one batch of 2k (docs/choices.md). Enters the model key only when fused")
 
 
 @dataclass(frozen=True)
 class Similarity:
-    dtype: str = "float32"
-    block_size: int = 2048
+    """how the pixel similarity S_pixel of the N regularization images is computed and stored"""
+
+    dtype: str = setting(
+        "float32", enum=["float32", "float16"],
+        meaning="storage type of S_pixel (float16 halves disk/memory at N = 50,000)")
+    block_size: int = setting(2048, "rows computed per block", type="integer", minimum=1)
 
 
 @dataclass(frozen=True)
 class Noise:
-    seed: int = 0
-    clip: str = "image"           # each noisy image to its own [min, max] (authors' code)
-    n_images: int | None = None
-    epsilons: dict = field(default_factory=dict)
+    """§5.1, Fig. 3 left: accuracy under Gaussian, uniform and salt-and-pepper noise"""
+
+    seed: int = setting(0, "noise seed, the same for every model", type="integer", minimum=0)
+    clip: str = setting(
+        "image", enum=["image", "unit"],
+        meaning="clip each noisy image to its own [min, max] (image; authors' code) or to [0, 1] "
+                "(unit)")
+    n_images: int | None = setting(
+        None, type=["integer", "null"], minimum=1,
+        meaning="test images used (null = all)")
+    epsilons: dict = setting(
+        {}, type="object", additionalProperties={"$ref": "#/definitions/noise_grids"},
+        meaning="§5.1: ε grid per dataset and noise kind (10 values; CIFAR [0, 0.1], MNIST-type "
+                "[0, 0.5], salt-and-pepper [0, 0.3])")
 
 
 @dataclass(frozen=True)
 class FgsmTransfer:
-    source_seed: int = 100        # the one source model's seed, outside every grid's seeds
-    n_images: int | None = None
-    batch_size: int = 512
-    epsilons: dict = field(default_factory=dict)
+    """§5.1, Fig. 3 centre: FGSM of one fixed unregularized model, transferred to every evaluated
+    model"""
+
+    source_seed: int = setting(
+        100, type="integer", minimum=0,
+        meaning="seed of the one unregularized source model per task; must not be a seed of any "
+                "figure grid (the source is never an evaluated model)")
+    n_images: int | None = setting(
+        None, type=["integer", "null"], minimum=1,
+        meaning="first n test images (null = all)")
+    batch_size: int = setting(
+        512, type="integer", minimum=1,
+        meaning="images perturbed and scored together")
+    epsilons: dict = setting(
+        {}, ref='epsilon_grids',
+        meaning="ε grid per dataset (authors' code: CIFAR-10 [0, 0.02], CIFAR-100 [0, 0.005], "
+                "MNIST-type [0, 0.5])")
 
 
 @dataclass(frozen=True)
 class Boundary:
-    n_images: int | None = 1000   # App. 7.1
-    repeats: int = 5              # App. 7.1
-    subset_seed: int = 0
-    batch_size: int = 250
-    init_retries: int = 3
-    init_directions: int = 1000
-    init_steps: int = 50
-    settings: dict = field(default_factory=lambda: {
-        "paper": {"steps": 50},
-        # step sizes adapted from every step's statistics (docs/attacks.md)
-        "converged": {"steps": 10000, "update_stats_every_k": 1}})
+    """App. 7.1, Fig. 3 right: decision-based Boundary Attack (foolbox 3), score = median
+    ||δ||²/d"""
+
+    n_images: int | None = setting(
+        1000, type=["integer", "null"], minimum=1,
+        meaning="random test subset, the same for every model (paper: 1000)")
+    repeats: int = setting(
+        5, type="integer", minimum=1,
+        meaning="attack repeats (paper: 5); the score is their mean")
+    subset_seed: int = setting(
+        0, type="integer", minimum=0,
+        meaning="seed of the subset and of the attack's draws")
+    batch_size: int = setting(250, "images attacked together", type="integer", minimum=1)
+    init_retries: int = setting(
+        3, type="integer", minimum=1,
+        meaning="blended-noise starting-point tries before the other-class fallback")
+    init_directions: int = setting(1000, "random noise draws per try", type="integer", minimum=1)
+    init_steps: int = setting(
+        50, type="integer", minimum=1,
+        meaning="blend line-search steps (foolbox's BoundaryAttack default: 50)")
+    settings: dict = setting(
+        {"paper": {"steps": 50}, "converged": {"steps": 10000, "update_stats_every_k": 1}},
+        type="object", minProperties=1, propertyNames={"pattern": "^[a-z0-9_]+$"},
+        additionalProperties={"$ref": "#/definitions/boundary_setting"},
+        meaning="setting name -> attack arguments; each is its own output and figure panel "
+                "(docs/attacks.md)")
 
 
 @dataclass(frozen=True)
 class Spectrum:
-    setting: str = "converged"    # §5.5: 10k steps
+    """§5.5, Fig. 7: Fourier spectrum of minimal Boundary Attack perturbations"""
+
+    setting: str = setting(
+        "converged", type="string",
+        meaning="the boundary setting whose perturbations are analysed (paper: 10k steps)")
 
 
 @dataclass(frozen=True)
 class Whitebox:
-    n_images: int | None = 1000
-    epsilons_255: list = field(default_factory=lambda: [0, 1, 2, 4, 8])
-    pgd_steps: int = 20
-    pgd_rel_stepsize: float = 0.1
-    seed: int = 0
-    batch_size: int = 256
+    """white-box FGSM and PGD-L∞ accuracy, ε in units of 1/255 (as SGR and AFD report)"""
+
+    n_images: int | None = setting(
+        1000, type=["integer", "null"], minimum=1,
+        meaning="first n test images (null = all)")
+    epsilons_255: list = setting(
+        [0, 1, 2, 4, 8], type="array", items={"type": "number", "minimum": 0}, minItems=1,
+        meaning="ε grid in units of 1/255 (0: clean accuracy)")
+    pgd_steps: int = setting(20, "PGD-L∞ steps", type="integer", minimum=1)
+    pgd_rel_stepsize: float = setting(
+        0.1, type="number", exclusiveMinimum=0,
+        meaning="PGD step size relative to ε")
+    seed: int = setting(0, "seed of PGD's random start", type="integer", minimum=0)
+    batch_size: int = setting(256, "images attacked together", type="integer", minimum=1)
 
 
 @dataclass(frozen=True)
 class MinimalDistance:
-    n_images: int = 1000          # supplement §3
-    seed: int = 0
-    batch_size: int = 100
-    suite: dict = field(default_factory=dict)  # {} = simreg.evaluate.minimal_distance.PAPER_SUITE
+    """supplement §3: smallest L0/L1/L2/L∞ adversarial distance per image over an attack suite"""
 
-
-# ---- related defenses (issue #13; docs/methods.md) ------------------------------------------
-@dataclass(frozen=True)
-class Adversarial:
-    """PGD-L∞ perturbations made during training (pgd_at, afd, sgr with perturbation pgd)."""
-    epsilons: dict = field(default_factory=lambda: {  # AFD §3.2; Madry et al.
-        "cifar10": 0.031, "cifar100": 0.031, "mnist": 0.3, "fashionmnist": 0.3, "digits": 0.3})
-    steps: int = 7                # Madry et al. CIFAR-10: 7 steps of 2/255 at ε = 8/255
-    rel_stepsize: float = 0.25    # step size / ε
-    random_start: bool = True
-
-
-@dataclass(frozen=True)
-class Sgr:
-    perturbation: str = "sign"    # Roth §4.1: gradient, sign, fgsm or pgd (Table 1: sign)
-    beta: float = 0.1             # Roth Alg. 1, footnote 2
-
-
-@dataclass(frozen=True)
-class Jacobian:
-    projections: int = 1          # random projections per step (Hoffman et al. 2019: 1)
-    output: str = "probabilities"  # Schaeffer eq. 1's f (its cross-entropy logs it); or logits
-    estimator: str = "frobenius"  # eq. 1's ||J||_F; or column_sums, ||1ᵀJ|| (what §3.4 ran)
-    squared: bool = False         # frobenius: eq. 1's ||J||_F; true: ||J||²_F (Hoffman et al.)
-
-
-@dataclass(frozen=True)
-class InputGradients:
-    """How sgr, gn and jacobian take ∇ₓ through BatchNorm (simreg.train.input_gradients)."""
-    batchnorm: str = "per_sample"  # the training pass's statistics fixed for x; or batch
-
-
-@dataclass(frozen=True)
-class Afd:
-    embedding_lr: float = 0.1     # AFD Table A1: LR_E
-    discriminator_lr: float = 0.1  # AFD Table A1: LR_Da
-    momentum: float = 0.9         # AFD App. 6.1
-    width: int = 512              # AFD §3.2: hidden units of Da (64 MNIST, 512 CIFAR)
-    leaky_slope: float = 0.2
-
-
-@dataclass(frozen=True)
-class LrcNoise:
-    zetas: list = field(default_factory=lambda: [1, 2, 4, 8, 16])  # Roth Fig. 3
-    epsilon: float = 0.3          # Roth Fig. 3: fixed ε
-    draws: int = 100              # Roth §4.3: worst of 100
-    n_images: int | None = 1000
-    seed: int = 0
-    batch_size: int = 500
-    unit: str = "standardized"    # ε on the image standardized per image (Roth §5); or pixel
-    epsilons: list = field(default_factory=lambda: [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7])
-    epsilons_zeta: float = 8.0    # Roth App. Fig. 4: accuracy vs ε at ζ = 8
-
-
-@dataclass(frozen=True)
-class Eigenspectrum:
-    n_images: int | None = 3000   # Schaeffer §3.1: 3000 images
-    seed: int = 0
-    first: int = 10               # Schaeffer §2.3: eigenvalues 10 to 316
-    last: int = 316
-    batch_size: int = 500
-
-
-@dataclass(frozen=True)
-class Sensitivity:
-    n_images: int | None = 500
-    epsilons_255: list = field(default_factory=lambda: [2, 4, 8])
-    pgd_steps: int = 20           # AFD Table A2: PGD-L∞ on CIFAR, 20 steps
-    pgd_rel_stepsize: float = 0.1
-    seed: int = 0
-    batch_size: int = 256
+    n_images: int = setting(
+        1000, type="integer", minimum=1,
+        meaning="random test subset, the same for every model (paper: 1000)")
+    seed: int = setting(
+        0, type="integer", minimum=0,
+        meaning="seed of the random test subset and of the attacks' random starts")
+    batch_size: int = setting(100, "images attacked together", type="integer", minimum=1)
+    suite: dict = setting(
+        {}, type="object",
+        meaning="attacks and their settings (docs/minimal_distance.md); checked by "
+                "simreg.evaluate.minimal_distance")
 
 
 @dataclass(frozen=True)
 class Selection:
-    # §5.2, Fig. 4 caption: U_D and R_D at ε = 0.1 for the random noises and ε = 0.02 for
-    # transferred FGSM (gray CIFAR-10).
-    epsilon: dict = field(default_factory=lambda: {
-        "gaussian": 0.1, "uniform": 0.1, "salt_pepper": 0.1, "fgsm_transfer": 0.02})
-    dataset_epsilon: dict = field(default_factory=dict)  # dataset -> {attack: ε} overrides
+    """§5.2, Fig. 4, App. 7.5: the ε at which R_D and U_D (accuracy at high distortion) are read"""
+
+    epsilon: dict = setting(
+        {"gaussian": 0.1, "uniform": 0.1, "salt_pepper": 0.1, "fgsm_transfer": 0.02},
+        ref='attack_epsilons',
+        meaning="attack -> ε (Fig. 4 caption: 0.1 for the random noises, 0.02 for transferred "
+                "FGSM); must be on the attack's ε grid")
+    dataset_epsilon: dict = setting(
+        {},
+        type="object", propertyNames={"pattern": "^[a-z0-9]+$"},
+        additionalProperties={"$ref": "#/definitions/attack_epsilons"},
+        meaning="dataset -> {attack: ε}, overriding `epsilon` for datasets with other ε grids")
 
 
 @dataclass(frozen=True)
 class Claims:
-    """What results/claims.md checks besides each claim at the config's own settings
-    (simreg.report.claims, docs/claims.md)."""
-    # Claim ids (e.g. C1, C2, C3) checked a second time with their grids' similarity models
-    # trained under the other ``regularization.pair_pass`` (issue: how much the paper's effect
-    # depends on the pass); only the methods below are retrained, the baselines are shared.
-    pair_pass_claims: list = field(default_factory=list)
-    pair_pass_methods: list = field(default_factory=lambda: ["threshold"])
-    # Each verdict is also given on the first this many seeds of its grid, where it has more
-    # (how a verdict moves from 3 to 7 seeds); 0: not.
-    first_seeds: int = 3
+    """what results/claims.md checks besides each claim at the config's own settings
+    (docs/claims.md)"""
+
+    pair_pass_claims: list = setting(
+        [], type="array", items={"type": "string", "pattern": "^[CR][0-9]+$"},
+        meaning="claim ids (C1, C2, ...) checked a second time with their grids' similarity "
+                "models trained under the other regularization.pair_pass")
+    pair_pass_methods: list = setting(
+        ["threshold"], type="array", items={"type": "string"},
+        meaning="the similarity methods retrained under the other pair pass for pair_pass_claims "
+                "(the baselines are shared)")
+    first_seeds: int = setting(
+        3, type="integer", minimum=0,
+        meaning="each verdict is also given on the first this many seeds, where its grid has more"
+                " (0: not)")
+
+
+@dataclass(frozen=True)
+class Adversarial:
+    """PGD-L∞ perturbations made during training (methods pgd_at, afd; sgr with perturbation pgd)"""
+
+    epsilons: dict = setting(
+        {"cifar10": 0.031, "cifar100": 0.031, "mnist": 0.3, "fashionmnist": 0.3, "digits": 0.3},
+        type="object", additionalProperties={"type": "number", "minimum": 0},
+        propertyNames={"pattern": "^[a-z0-9]+$"},
+        meaning="dataset -> budget ε in [0, 1] pixel units (AFD §3.2: 0.031 CIFAR, 0.3 MNIST)")
+    steps: int = setting(7, "PGD steps (Madry et al. CIFAR-10: 7)", type="integer", minimum=1)
+    rel_stepsize: float = setting(
+        0.25, type="number", exclusiveMinimum=0,
+        meaning="step size relative to ε (Madry et al. CIFAR-10: 2/8)")
+    random_start: bool = setting(True, "uniform random start in the ε-ball", type="boolean")
+
+
+@dataclass(frozen=True)
+class Sgr:
+    """structured gradient regularization (Roth et al. 2018; docs/methods.md)"""
+
+    perturbation: str = setting(
+        "sign", enum=["sign", "gradient", "fgsm", "pgd"],
+        meaning="perturbations whose covariance function is Σ (Roth §4.1; Table 1 reports sign)")
+    beta: float = setting(
+        0.1, type="number", exclusiveMinimum=0, maximum=1,
+        meaning="decay rate of the running covariance (Roth Alg. 1: 0.1)")
+
+
+@dataclass(frozen=True)
+class Jacobian:
+    """Jacobian penalty (Schaeffer et al. eq. 1)"""
+
+    projections: int = setting(
+        1, type="integer", minimum=1,
+        meaning="random projections per step for ||J||_F")
+    output: str = setting(
+        "probabilities", enum=["probabilities", "logits"],
+        meaning="the output whose input Jacobian is penalized: probabilities = softmax of the "
+                "logits, Schaeffer eq. 1's f (its cross-entropy is -sum y log f); logits for "
+                "comparison")
+    estimator: str = setting(
+        "frobenius", enum=["frobenius", "column_sums"],
+        meaning="the penalized norm: frobenius = ||J||_F per image, eq. 1 as written (random "
+                "projections); column_sums = ||1^T J||, the norm of the Jacobian's column sums "
+                "that Schaeffer §3.4 says was run (needs output logits: the probabilities' column"
+                " sums are 0)")
+    squared: bool = setting(
+        False, type="boolean",
+        meaning="frobenius: penalize ||J||_F^2 as Hoffman et al. do (true: unbiased from one "
+                "projection) or ||J||_F as eq. 1 writes (false: the square root of the estimate, "
+                "biased low at few projections; docs/choices.md)")
+
+
+@dataclass(frozen=True)
+class InputGradients:
+    """how sgr, gn and jacobian take input gradients through BatchNorm (docs/choices.md)"""
+
+    batchnorm: str = setting(
+        "per_sample", enum=["per_sample", "batch"],
+        meaning="per_sample = each image's own gradient, BatchNorm normalizing with the training "
+                "pass's statistics (fixed with respect to the input); batch = through the "
+                "training pass's batch statistics, which couple the images' gradients")
+
+
+@dataclass(frozen=True)
+class Afd:
+    """adversarial feature desensitization (Bashivan et al., Alg. 1, Table A1)"""
+
+    embedding_lr: float = setting(
+        0.1, type="number", exclusiveMinimum=0,
+        meaning="learning rate of the embedding step (LR_E: 0.1)")
+    discriminator_lr: float = setting(
+        0.1, type="number", exclusiveMinimum=0,
+        meaning="learning rate of the discriminator step (LR_Da: 0.1)")
+    momentum: float = setting(
+        0.9, type="number", minimum=0, maximum=1,
+        meaning="SGD momentum of those two steps")
+    width: int = setting(
+        512, type="integer", minimum=1,
+        meaning="hidden units of the discriminator (64 MNIST, 512 CIFAR)")
+    leaky_slope: float = setting(0.2, "LeakyReLU negative slope", type="number", minimum=0)
+
+
+@dataclass(frozen=True)
+class LrcNoise:
+    """long-range-correlated noise attack (Roth §4.3, Fig. 3): worst of `draws` Gaussian draws per
+    image"""
+
+    zetas: list = setting(
+        [1, 2, 4, 8, 16], type="array", items={"type": "number", "exclusiveMinimum": 0}, minItems=1,
+        meaning="decay lengths ζ in pixels (Roth: 1-16)")
+    epsilon: float = setting(
+        0.3, type="number", minimum=0,
+        meaning="scale of the unit-variance noise, in `unit` (Roth Fig. 3: 0.3)")
+    draws: int = setting(100, "draws per image (Roth: 100)", type="integer", minimum=1)
+    n_images: int | None = setting(
+        1000, type=["integer", "null"], minimum=1,
+        meaning="first n test images (null = all)")
+    seed: int = setting(0, "noise seed, the same for every model", type="integer", minimum=0)
+    batch_size: int = setting(500, "images scored together", type="integer", minimum=1)
+    unit: str = setting(
+        "standardized", enum=["standardized", "pixel"],
+        meaning="unit of ε: standardized = on each image standardized to zero mean, unit variance"
+                " (Roth §5; the noise in [0, 1] pixels is ε times the image's standard "
+                "deviation); pixel = on the [0, 1] pixels (docs/choices.md)")
+    epsilons: list = setting(
+        [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7], type="array", items={"type": "number", "minimum": 0},
+        meaning="ε of the accuracy-vs-ε curve at ζ = epsilons_zeta (Roth App. Fig. 4: 0.01 to "
+                "0.7); [] = no such curve")
+    epsilons_zeta: float = setting(
+        8.0, type="number", exclusiveMinimum=0,
+        meaning="decay length of the accuracy-vs-ε curve (Roth App. Fig. 4: 8)")
+
+
+@dataclass(frozen=True)
+class Eigenspectrum:
+    """power-law exponent of the penultimate-layer covariance eigenspectrum (Schaeffer §2.3)"""
+
+    n_images: int | None = setting(
+        3000, type=["integer", "null"], minimum=2,
+        meaning="random test subset (Schaeffer: 3000; null = all)")
+    seed: int = setting(0, "seed of the random test subset", type="integer", minimum=0)
+    first: int = setting(
+        10, type="integer", minimum=1,
+        meaning="first eigenvalue rank of the fit (Schaeffer: 10)")
+    last: int = setting(
+        316, type="integer", minimum=2,
+        meaning="last rank of the fit (Schaeffer: 316), cut at the spectrum's length")
+    batch_size: int = setting(500, "images passed together", type="integer", minimum=1)
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """representation sensitivity ||E(x) - E(x')|| / ||E(x)|| under white-box PGD-L∞ (AFD Fig. 4)"""
+
+    n_images: int | None = setting(
+        500, type=["integer", "null"], minimum=1,
+        meaning="first n test images (null = all)")
+    epsilons_255: list = setting(
+        [2, 4, 8], type="array", items={"type": "number", "minimum": 0}, minItems=1,
+        meaning="ε in units of 1/255")
+    pgd_steps: int = setting(20, "PGD-L∞ steps (AFD Table A2: 20)", type="integer", minimum=1)
+    pgd_rel_stepsize: float = setting(
+        0.1, type="number", exclusiveMinimum=0,
+        meaning="PGD step size relative to ε")
+    seed: int = setting(0, "seed of PGD's random start", type="integer", minimum=0)
+    batch_size: int = setting(256, "images attacked together", type="integer", minimum=1)
 
 
 @dataclass(frozen=True)
 class Corruptions:
-    """The corrupted test sets (§5.4, CIFAR-10-C; simreg.data.corrupted)."""
-    source: str = "auto"          # official files when they can be had, else generated
-    dir: str | None = None        # folder holding CIFAR-10-C/ (None: data.root)
-    verify: bool = True           # check the official files' MD5s
-    seed: int = 0                 # generated corruptions
-    n_images: int | None = None   # generate for the first n test images (None: all)
+    """§5.4: corrupted test sets (CIFAR-10-C and the like; simreg.data.corrupted,
+    docs/choices.md)"""
+
+    source: str = setting(
+        "auto", enum=["auto", "official", "generated"],
+        meaning="official: the Zenodo release (CIFAR-10/100 only); generated: the 15 corruptions "
+                "with the CIFAR constants; auto: official when it can be had (found or "
+                "downloaded), else generated")
+    dir: str | None = setting(
+        None, type=["string", "null"],
+        meaning="folder holding CIFAR-10-C/ and CIFAR-100-C/ (or RobustBench's data_dir); null = "
+                "data.root")
+    verify: bool = setting(True, "check the official files' MD5s", type="boolean")
+    seed: int = setting(0, "seed of the generated corruptions", type="integer", minimum=0)
+    n_images: int | None = setting(
+        None, type=["integer", "null"], minimum=1,
+        meaning="corrupt the first n test images (null = all)")
 
 
 @dataclass(frozen=True)
 class CorruptionAccuracy:
-    n_images: int | None = None   # first n test images (None: all)
-    batch_size: int = 1000
+    """§5.4-5.5, Figs. 6, 7 left: accuracy per corruption and severity"""
 
-
-def _robustbench_models() -> list:
-    # App. 7.9, Fig. 24: L∞ (Carmon2019Unlabeled), L2 (Engstrom2019Robustness) and
-    # corruption-trained (Modas2021PRIMEResNet18) models, and RobustBench's standard model.
-    return [{"name": "Standard", "threat_model": "corruptions"},
-            {"name": "Modas2021PRIMEResNet18", "threat_model": "corruptions"},
-            {"name": "Engstrom2019Robustness", "threat_model": "L2"},
-            {"name": "Carmon2019Unlabeled", "threat_model": "Linf"}]
+    n_images: int | None = setting(
+        None, type=["integer", "null"], minimum=1,
+        meaning="first n test images (null = all)")
+    batch_size: int = setting(1000, "images scored together", type="integer", minimum=1)
 
 
 @dataclass(frozen=True)
 class Robustbench:
-    # opt-in: `all` builds Fig. 24 only when true (it needs the robustbench extra and
-    # hand-fetched weights); asked for by name, the figure is built either way
-    enabled: bool = False
-    model_dir: str = "models"     # weights at <model_dir>/cifar10/<threat_model>/<name>.pt
-    models: list = field(default_factory=_robustbench_models)
-    severities: list = field(default_factory=lambda: [5])  # App. 7.9: severity 5
-    n_images: int | None = None
-    batch_size: int = 500
+    """App. 7.9, Fig. 24: RobustBench reference models on color CIFAR-10-C (optional extra: pip
+    install -e '.[robustbench]')"""
+
+    enabled: bool = setting(
+        False, type="boolean",
+        meaning="opt-in: `all` builds Fig. 24 (robustbench_comparison) only when true, as it "
+                "needs the robustbench extra and the weights; asked for by name (snakemake "
+                "results/figures/robustbench_comparison.pdf) it is built either way")
+    model_dir: str = setting(
+        "models", type="string",
+        meaning="weights are read from <model_dir>/cifar10/<threat_model>/<name>.pt (never "
+                "downloaded)")
+    models: list = setting(
+        # App. 7.9, Fig. 24: L∞ (Carmon2019Unlabeled), L2 (Engstrom2019Robustness) and
+        # corruption-trained (Modas2021PRIMEResNet18) models, and RobustBench's standard model
+        [{"name": "Standard", "threat_model": "corruptions"},
+         {"name": "Modas2021PRIMEResNet18", "threat_model": "corruptions"},
+         {"name": "Engstrom2019Robustness", "threat_model": "L2"},
+         {"name": "Carmon2019Unlabeled", "threat_model": "Linf"}],
+        type="array", minItems=1,
+        items={"type": "object", "additionalProperties": False,
+               "required": ["name", "threat_model"],
+               "properties": {
+                   "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$",
+                            "description": "RobustBench model name"},
+                   "threat_model": {"enum": ["corruptions", "Linf", "L2"],
+                                    "description": "RobustBench threat model (folder of the "
+                                                   "weights)"}}},
+        meaning="the reference models: RobustBench name and threat model of each (App. 7.9: "
+                "standard, PRIME, L2 and L∞ models)")
+    severities: list = setting(
+        [5],
+        type="array", items={"type": "integer", "minimum": 1, "maximum": 5}, minItems=1,
+        uniqueItems=True,
+        meaning="corruption severities scored (App. 7.9: 5)")
+    n_images: int | None = setting(
+        None, type=["integer", "null"], minimum=1,
+        meaning="first n test images (null = all)")
+    batch_size: int = setting(500, "images scored together", type="integer", minimum=1)
 
 
 @dataclass(frozen=True)
 class Neural:
-    """The neural arm (Li et al. 2019; paper §3, App. 7.1): recordings or a simulated V1
-    population, the predictive model fitted per scan and model seed, its similarity."""
+    """the neural arm (Li et al. 2019; paper §3, App. 7.1): recordings of mouse V1 or a simulated
+    population, the predictive model, its similarity (docs/neural.md)"""
 
-    recordings: dict = field(default_factory=dict)  # scan -> HDF5; {}: simulate
-    # dataset_color of the stimuli; None: imagenet_gray or imagenette_gray
-    stimuli: str | None = None
-    image_size: list = field(default_factory=lambda: [36, 64])  # §3: 36 x 64 gray images
-    scans: int = 6                # Fig. 1: "6 distinct scans"
-    # per_scan: a model per scan; shared_core: one core, a readout per scan
-    multi_scan: str = "per_scan"
-    neurons: int = 1000           # per simulated scan
-    train_images: int = 4000
-    validation_images: int = 500
-    test_images: int = 100
-    test_repeats: int = 10
-    complex_fraction: float = 0.5
-    simulation_seed: int = 0
-    model_seeds: list = field(default_factory=lambda: [0, 1, 2])  # Fig. 1: "more than 3 models"
-    hidden_channels: int = 32
-    input_kernel: int = 9
-    hidden_kernel: int = 7
-    layers: int = 3               # §3: "3-layered CNN with skip connections"
-    readout: str = "gaussian"
-    gamma_input: float = 10.0
-    gamma_readout: float = 0.005
-    batch_size: int = 64
-    lr: float = 0.005
-    max_epochs: int = 100
-    patience: int = 5
-    lr_decay_steps: int = 3       # Sinz lab's standard trainer: 3 plateaus, rate x 0.3, min 1e-4
-    lr_decay_factor: float = 0.3
-    min_lr: float = 0.0001
+    recordings: dict = setting(
+        {},
+        type="object", additionalProperties={"type": "string"},
+        propertyNames={"pattern": "^[a-z0-9_]+$"},
+        meaning="your recordings: scan name -> HDF5 file in the format of "
+                "simreg.neural.recordings, or a Sensorium 2022 / Lurz et al. 2021 static dataset "
+                "(its zip or unpacked folder); one model per scan and model seed, S_neural "
+                "averaged over them; empty: simulate `scans` scans")
+    stimuli: str | None = setting(
+        None, oneOf=[{"$ref": "#/definitions/dataset_color"}, {"type": "null"}],
+        meaning="images shown to the simulated population (train split), made frames of "
+                "image_size; null: imagenet_gray when data.imagenet_dir is set, else "
+                "imagenette_gray (downloaded by torchvision, MD5-checked)")
+    image_size: list = setting(
+        [36, 64], type="array", items={"type": "integer", "minimum": 4}, minItems=2, maxItems=2,
+        meaning="stimulus height, width in pixels (§3: 36 x 64); other images are centre-cropped "
+                "and resized")
+    scans: int = setting(
+        6, type="integer", minimum=1,
+        meaning="simulated scans (populations of different neurons)")
+    multi_scan: str = setting(
+        "per_scan", enum=["per_scan", "shared_core"],
+        meaning="how scans are combined: per_scan = one model per scan and model seed; "
+                "shared_core = one model per model seed with a shared core and one readout per "
+                "scan (the Sinz lab's multi-scan models); S_neural is averaged over the models' "
+                "scans either way")
+    neurons: int = setting(1000, "neurons per simulated scan", type="integer", minimum=1)
+    train_images: int = setting(
+        4000, type="integer", minimum=1,
+        meaning="images shown once each, to fit the predictor")
+    validation_images: int = setting(
+        500, type="integer", minimum=1,
+        meaning="images shown once each, for early stopping")
+    test_images: int = setting(
+        100, type="integer", minimum=2,
+        meaning="held-out images shown test_repeats times each")
+    test_repeats: int = setting(
+        10, type="integer", minimum=2,
+        meaning="repeats of each test image (oracle correlation)")
+    complex_fraction: float = setting(0.5, "fraction of complex cells", ref='probability')
+    simulation_seed: int = setting(
+        0, type="integer", minimum=0,
+        meaning="seed of the simulated population and its responses")
+    model_seeds: list = setting(
+        [0, 1, 2], ref='seeds',
+        meaning="predictive models fitted per scan, one per seed")
+    hidden_channels: int = setting(32, "channels of each core layer", type="integer", minimum=1)
+    input_kernel: int = setting(9, "first core layer's kernel size", type="integer", minimum=1)
+    hidden_kernel: int = setting(7, "other core layers' kernel size", type="integer", minimum=1)
+    layers: int = setting(3, "core layers (§3: 3, outputs stacked)", type="integer", minimum=1)
+    readout: str = setting(
+        "gaussian", enum=["gaussian", "factorized"],
+        meaning="FullGaussian2d (with shifter) or FullFactorized2d (no shifter)")
+    gamma_input: float = setting(
+        10.0, type="number", minimum=0,
+        meaning="Laplace smoothness penalty of the input filters")
+    gamma_readout: float = setting(
+        0.005, type="number", minimum=0,
+        meaning="L1 penalty of the readout features")
+    batch_size: int = setting(64, "predictor training batch", type="integer", minimum=1)
+    lr: float = setting(0.005, "Adam learning rate", type="number", exclusiveMinimum=0)
+    max_epochs: int = setting(
+        100, type="integer", minimum=1,
+        meaning="predictor training epochs at most (early stopping ends it sooner)")
+    patience: int = setting(
+        5, type="integer", minimum=1,
+        meaning="epochs without a better validation correlation before stopping")
+    lr_decay_steps: int = setting(
+        3, type="integer", minimum=1,
+        meaning="plateaus (no better validation correlation for `patience` epochs; each returns "
+                "to the best weights) before stopping; 1 = stop at the first")
+    lr_decay_factor: float = setting(
+        0.3, type="number", exclusiveMinimum=0, maximum=1,
+        meaning="learning-rate factor when the epoch after a return to the best weights is no "
+                "better either")
+    min_lr: float = setting(
+        0.0001, type="number", minimum=0,
+        meaning="the learning rate is not lowered below this")
 
 
 @dataclass(frozen=True)
 class Resources:
-    gpu: int = 1
-    train_threads: int = 4
-    train_mem_mb: int = 16000
-    train_runtime: int = 240
-    eval_threads: int = 2
-    eval_mem_mb: int = 8000
-    eval_runtime: int = 60
-    attack_runtime: int = 480
-    similarity_mem_mb: int = 16000
-    similarity_runtime: int = 120
-    dataset_mem_mb: int = 8000
-    dataset_runtime: int = 60
-    corruptions_mem_mb: int = 8000
-    corruptions_runtime: int = 120
+    """per-job resources that Snakemake schedules on"""
+
+    gpu: int = setting(
+        1, type="integer", minimum=0,
+        meaning="GPUs per training/attack job (0 on CPU-only machines)")
+    train_threads: int = setting(4, "CPU threads per training job", type="integer", minimum=1)
+    train_mem_mb: int = setting(16000, "memory per training job, MB", type="integer", minimum=256)
+    train_runtime: int = setting(240, "minutes", type="integer", minimum=1)
+    eval_threads: int = setting(2, "CPU threads per evaluation job", type="integer", minimum=1)
+    eval_mem_mb: int = setting(8000, "memory per evaluation job, MB", type="integer", minimum=256)
+    eval_runtime: int = setting(60, "minutes", type="integer", minimum=1)
+    attack_runtime: int = setting(
+        480, type="integer", minimum=1,
+        meaning="minutes, Boundary Attack and minimal-distance jobs")
+    similarity_mem_mb: int = setting(
+        16000, type="integer", minimum=256,
+        meaning="memory of the similarity job, MB")
+    similarity_runtime: int = setting(
+        120, type="integer", minimum=1,
+        meaning="minutes, a pixel or neural similarity job")
+    dataset_mem_mb: int = setting(
+        8000, type="integer", minimum=256,
+        meaning="memory of a dataset job (rule dataset), MB")
+    dataset_runtime: int = setting(60, "minutes, a dataset job", type="integer", minimum=1)
+    corruptions_mem_mb: int = setting(
+        8000, type="integer", minimum=256,
+        meaning="memory of a corrupted test set job (rule corruptions), MB")
+    corruptions_runtime: int = setting(
+        120, type="integer", minimum=1,
+        meaning="minutes, a corrupted test set job")
 
 
 # Config section name -> its settings class.
@@ -355,11 +713,36 @@ SECTIONS: dict[str, type] = {
     "neural": Neural,
     "resources": Resources,
 }
-# Top-level scalar keys and their defaults.
-TOP_LEVEL = {
-    "container_image": "containers/simreg.sif",
-    "plugins": [],
-}
+
+
+@dataclass(frozen=True)
+class TopLevel:
+    """The config's keys outside every section (besides ``figures``, the model grids)."""
+
+    plugins: list = setting(
+        [], type="array", items={"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_.]*$"},
+        meaning="Python modules imported before the registries are read (by the Snakefile and "
+                "by every simreg command): each registers its own regularizers "
+                "(simreg.train.regularizers) or evaluations (simreg.evaluate.registry). They "
+                "must be importable (installed or on PYTHONPATH).")
+    container_image: str = setting(
+        "containers/simreg.sif", type="string",
+        meaning="image every job runs in under --use-singularity (= --sdm apptainer): a local "
+                ".sif path (relative to the working directory; the default is built once with "
+                "`apptainer build containers/simreg.sif containers/simreg.def`), or a registry "
+                "image such as the one .github/workflows/container.yml publishes on a version "
+                "tag, docker://ghcr.io/<owner>/simreg:<version>. A local path that does not "
+                "exist stops the run before any job, naming the build command. Unused without "
+                "apptainer.")
+    experiments: list = setting(
+        ["all"], type="array", minItems=1, uniqueItems=True, items={"type": "string"},
+        meaning="what `all` builds: experiment sets (`simreg list-experiments`; e.g. "
+                "paper-main, neural, defenses) or figure names, whose grids under `figures` are "
+                "kept and every other grid dropped; all: every grid the config gives")
+
+
+# Top-level keys (outside the sections and ``figures``) and their defaults.
+TOP_LEVEL = dataclasses.asdict(TopLevel())
 
 
 def augments(augment: bool | dict, dataset: str) -> bool:
@@ -378,3 +761,35 @@ def defaults(section: str) -> dict:
 def section(config: dict, name: str):
     """The typed settings of section ``name`` of a validated ``config``."""
     return SECTIONS[name](**config[name])
+
+
+def meaning(cls: type) -> str:
+    """A section's description: its class docstring on one line."""
+    return " ".join((cls.__doc__ or "").split())
+
+
+def key_schema(declared: dataclasses.Field) -> dict:
+    """The JSON schema of one declared key, with its description and default."""
+    metadata = declared.metadata
+    nested = metadata["section"]
+    if nested is not None:
+        schema = {"type": "object", "additionalProperties": False,
+                  "properties": {f.name: key_schema(f) for f in dataclasses.fields(nested)}}
+    else:
+        schema = copy.deepcopy(metadata["schema"])
+    default = (declared.default_factory() if declared.default is dataclasses.MISSING
+               else declared.default)
+    return {**schema, "description": metadata["meaning"], "default": default}
+
+
+def section_schema(name: str) -> dict:
+    """The JSON schema of config section ``name``: every key's type, range, meaning and
+    default, no other key allowed; an absent section is filled in with its defaults."""
+    cls = SECTIONS[name]
+    return {"type": "object", "additionalProperties": False, "description": meaning(cls),
+            "default": {}, "properties": {f.name: key_schema(f) for f in dataclasses.fields(cls)}}
+
+
+def top_level_schema() -> dict:
+    """The JSON schema of each top-level key (:class:`TopLevel`), by name."""
+    return {f.name: key_schema(f) for f in dataclasses.fields(TopLevel)}

@@ -15,19 +15,40 @@ checks it against each target's ``reproduces`` and against the caption numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
-from simreg.report.claims import CLAIMS, HOLDS
+from simreg.report.claims import CLAIMS, HOLDS, NOT_RUN
 from simreg.report.targets import ATTIAS, LI, TARGETS
 
 STATUSES = ("drawn", "partly", "not yet")
-# The verdict of each claim (claim id -> verdict, e.g. {"C1": "holds"}) on the committed
-# reference run, and its report; empty until a reference run lands (issue #24). An item is
-# "reproduced" only where every claim on it holds there.
-CHECKED: dict[str, str] = {}
-REFERENCE_REPORT = "results/cifar10-subset/claims.md"  # relative to docs/
+# The committed reference run's report (docs/results/cifar10-subset/, issue #24), relative to
+# docs/. An item is "reproduced" only where every claim on it holds there.
+REFERENCE_REPORT = "results/cifar10-subset/claims.md"
+REFERENCE_TABLE = Path(__file__).resolve().parents[3] / "docs/results/cifar10-subset/claims.csv"
+
+
+def reference_verdicts(table: str | Path = REFERENCE_TABLE) -> dict[str, str]:
+    """Claim id -> its verdict on the committed reference run, from its claims.csv (empty
+    when there is none): the common verdict of the claim's rows at the config's own pair
+    pass, or "k of n hold" where they differ; claims the run did not check are left out."""
+    if not Path(table).exists():
+        return {}
+    import pandas as pd
+
+    rows = pd.read_csv(table, keep_default_na=False)
+    rows = rows[~rows["comparison"].str.contains("pair pass]", regex=False)
+                & (rows["verdict"] != NOT_RUN)]
+    verdicts = {}
+    for claim, group in rows.groupby("claim", sort=False):
+        kinds = set(group["verdict"])
+        verdicts[claim] = (kinds.pop() if len(kinds) == 1 else
+                           f"{(group['verdict'] == HOLDS).sum()} of {len(group)} hold")
+    return verdicts
+
+
+CHECKED: dict[str, str] = reference_verdicts()
 PAPERS = (ATTIAS, LI)
 
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch import nn
 
-# What a regularizer may need from the DAG (see simreg.train.regularizers.inputs).
+# What a regularizer may need from the DAG (its files: simreg.paths.method_inputs).
 # "neural_similarity": the predictive model's similarity of the regularization set (same
 # layout as the pixel file).
 NEEDS = ("similarity", "source_model", "neural_similarity")
