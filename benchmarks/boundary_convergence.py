@@ -5,10 +5,10 @@ the same images. Printed as JSON (not a test; the numbers depend on the model).
 Per attack setting, one walk of the largest step count, read after each step count (and
 after 0 steps: the starting point): the median score; at the end the median and quartiles of
 the accepted steps per image, how many images never moved, and the median final spherical and
-source step sizes (simreg.evaluate.boundary.WalkRecorder). The white-box suite (DDN, FMN and C&W, all L2)
-attacks the model's own prediction, as the Boundary Attack does, and its score is the median
-over the same images of (smallest L2 distance found)²/d. ``--hsj-steps`` adds foolbox's
-HopSkipJump (L2), a second decision-based attack, from the same starting points.
+source step sizes (simreg.evaluate.boundary.WalkRecorder). The white-box suite (DDN, FMN and
+C&W, all L2) attacks the model's own prediction, as the Boundary Attack does, and its score is
+the median over the same images of (smallest L2 distance found)²/d. ``--hsj-steps`` adds
+foolbox's HopSkipJump (L2), a second decision-based attack, from the same starting points.
 
 The model: ``--model model.pt --dataset task.h5`` (as ``simreg train`` and ``simreg dataset``
 write them), or else a ResNet18 of ``--width`` trained here for ``--epochs`` epochs on the
@@ -57,7 +57,7 @@ def train_quick(npz: str, width: int, epochs: int, save: Path):
         model = build_model("resnet18", 1, 10, width=width)
         model.set_input_normalization(x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3)))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-        for epoch in range(epochs):
+        for _epoch in range(epochs):
             order = torch.randperm(len(y))
             for start in range(0, len(y), 64):
                 idx = order[start : start + 64]

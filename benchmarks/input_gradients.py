@@ -95,7 +95,8 @@ def coupling(trainer: Trainer, n: int) -> dict:
         vjp[mode] = vector_jacobian(x, logits.softmax(1), v).detach()
     out["probabilities_vjp"] = compare(vjp["batch"], vjp["per_sample"])
     x, logits = differentiable_forward(batch, "per_sample")
-    out["per_sample_logits_max_abs_difference"] = float((logits - batch.logits).detach().abs().max())
+    difference = (logits - batch.logits).detach().abs().max()
+    out["per_sample_logits_max_abs_difference"] = float(difference)
     return out
 
 

@@ -112,8 +112,9 @@ def compare(before: Path, after: Path, ignore: list[str]) -> int:
                     _drop(ca, key)
                     _drop(cb, key)
                 a, b = (json.dumps(c, indent=1, sort_keys=True) for c in (ca, cb))
-            diff = list(difflib.unified_diff(a.splitlines(), b.splitlines(), f"before/{name}{suffix}",
-                                             f"after/{name}{suffix}", lineterm="", n=0))
+            diff = list(difflib.unified_diff(a.splitlines(), b.splitlines(),
+                                             f"before/{name}{suffix}", f"after/{name}{suffix}",
+                                             lineterm="", n=0))
             count = len(b.splitlines()) if suffix == ".jobs.txt" else None
             print(f"{name}{suffix}: {'identical' if not diff else 'DIFFERS'}"
                   + (f" ({count} jobs)" if count is not None else ""))

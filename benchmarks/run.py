@@ -229,7 +229,8 @@ def gratings(n: int, size: int = 32, classes: int = 10, seed: int = 0):
     phase = torch.rand(n, generator=generator) * 2 * torch.pi
     grid = torch.arange(size).float()
     yy, xx = torch.meshgrid(grid, grid, indexing="ij")
-    wave = torch.sin(0.6 * (xx * torch.cos(angle)[:, None, None] + yy * torch.sin(angle)[:, None, None])
+    wave = torch.sin(0.6 * (xx * torch.cos(angle)[:, None, None]
+                            + yy * torch.sin(angle)[:, None, None])
                      + phase[:, None, None])
     x = 0.5 + 0.35 * wave + 0.1 * torch.randn(n, size, size, generator=generator)
     return x.clamp(0, 1)[:, None], labels
@@ -301,7 +302,8 @@ def corruption_generation_seconds(n_images: int) -> dict:
               "corruption_generation_cpu_s": round(time.process_time() - cpu_started, 1),
               "corruption_generation_s_per_corruption": seconds}
     if n_images != 10000:
-        result["corruption_generation_s_for_10000_extrapolated"] = round(total * 10000 / n_images, 1)
+        result["corruption_generation_s_for_10000_extrapolated"] = round(
+            total * 10000 / n_images, 1)
         result["corruption_note"] = (f"measured on {n_images} images, not 10,000; the 10,000 "
                                      "figure is scaled linearly")
     return result
@@ -348,12 +350,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         synthetic_dataset(workdir / "task.h5", 5000)
-        build_similarity(workdir / "task.h5", workdir / "similarity.h5", n_images=5000, image_seed=0)
+        build_similarity(workdir / "task.h5", workdir / "similarity.h5", n_images=5000,
+                         image_seed=0)
         result.update(training_rates(workdir, list(dict.fromkeys(["none", *methods])),
                                      a.fast_path, a.width, a.steps, device, a.repeats))
         rates = result["train_steps_per_s"]
         if "threshold" in rates:
-            result["train_threshold_step_time_over_none"] = round(rates["none"] / rates["threshold"], 3)
+            result["train_threshold_step_time_over_none"] = round(
+                rates["none"] / rates["threshold"], 3)
         # One epoch of the paper's task: CIFAR-10's 50,000 training images less the 1%
         # validation split, in batches of 64 (the validation pass is not counted).
         steps_per_epoch = int(50000 * 0.99) // 64
@@ -370,7 +374,8 @@ def main() -> None:
         if packs:
             result["packed_model_steps_per_s"] = packs
             result["packed_gain_over_single"] = {
-                name: round(rate / rates[name.split("_pack")[0]], 3) for name, rate in packs.items()}
+                name: round(rate / rates[name.split("_pack")[0]], 3)
+                for name, rate in packs.items()}
         result.update(grid_gpu_hours(result["model_40_epochs_s_extrapolated"]))
         if a.only == "train":
             print(json.dumps(result, indent=2))

@@ -44,7 +44,8 @@ def frames():
                            "attack": "misclassified" if d == 0 else "x"}
                           for img, d in enumerate([0.0, 1.0, 2.0, 10.0, np.inf])
                           for norm in ("l2", "linf")]
-    return tuple(pd.DataFrame(rows) for rows in (noise, metrics, fgsm, boundary, whitebox, distances))
+    return tuple(pd.DataFrame(rows)
+                 for rows in (noise, metrics, fgsm, boundary, whitebox, distances))
 
 
 def test_models_table_has_one_row_per_model_with_every_evaluation():

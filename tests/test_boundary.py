@@ -178,8 +178,8 @@ def test_evaluate_writes_scores_per_repeat_and_perturbations(saved_model, tmp_pa
     for r in range(2):
         solved = ~np.isnan(distance[r])
         assert frame["score"].iloc[r] == pytest.approx(np.median(distance[r][solved]))
-        np.testing.assert_allclose((delta[r][solved] ** 2).mean(axis=(1, 2, 3)), distance[r][solved],
-                                   rtol=1e-5)
+        np.testing.assert_allclose((delta[r][solved] ** 2).mean(axis=(1, 2, 3)),
+                                   distance[r][solved], rtol=1e-5)
 
 
 def test_points_on_the_boundary_are_moved_out_only_where_needed():

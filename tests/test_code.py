@@ -147,3 +147,40 @@ def test_editing_the_trainer_reruns_the_trainings_only(package_copy):
 def test_editing_an_evaluation_reruns_that_evaluation_and_what_draws_with_it(package_copy):
     changed = changed_by(package_copy, "evaluate/boundary.py", rule_entries())
     assert changed == {"evaluate boundary"}
+
+
+def test_a_registration_is_found_statically_and_follows_its_module(tmp_path):
+    """A rule hashes a registered callable's module without importing it: the decorator in
+    the source names the registration (``@runs("x")``, or a bare ``@drawing`` under the
+    function's own name)."""
+    root = write_package(tmp_path / "simreg", {
+        **FAKE,
+        "impl.py": ("from simreg.common import X\n\n\n"
+                    "def runs(name):\n    return lambda f: f\n\n\n"
+                    "@runs(\"x\")\ndef go(context):\n    return X\n\n\n"
+                    "def drawing(f):\n    return f\n\n\n"
+                    "@drawing\ndef curve(data):\n    return 0\n\n\n"
+                    "def helper():\n    return 1\n"),
+        "unrelated.py": "def runs(f):\n    return f\n",
+    })
+    graph = ImportGraph(root, "simreg")
+    assert graph.decorated("runs") == {"x": "simreg.impl:go"}
+    assert graph.decorated("drawing") == {"curve": "simreg.impl:curve"}
+    assert graph.decorated("runs", under="simreg.unrelated") == {}
+    commands = {"x": ("simreg.cli:cmd_b", graph.decorated("runs")["x"])}
+    assert changed_by(root, "impl.py", commands) == {"x"}
+    assert changed_by(root, "common.py", commands) == {"x"}
+    (root / "dup.py").write_text("@runs(\"x\")\ndef again(context):\n    pass\n")
+    with pytest.raises(ValueError, match="twice"):
+        ImportGraph(root, "simreg").decorated("runs")
+
+
+def test_the_code_hashed_is_the_code_run():
+    """Each registry's callable (what a command runs) is the one the static scan names (what
+    its rule hashes)."""
+    from simreg.evaluate.registry import EVALUATIONS, runner
+    from simreg.report.targets import TARGETS, get_drawing
+
+    for entry, function in [*((e.implementation, runner(e.name)) for e in EVALUATIONS.values()),
+                            *((t.implementation, get_drawing(t.draw)) for t in TARGETS.values())]:
+        assert entry == f"{function.__module__}:{function.__qualname__}"

@@ -148,7 +148,8 @@ def test_config_yaml_uses_only_schema_keys():
         ({"regularization": {"threshold": 1.5}}, ["regularization.threshold", "maximum"]),  # range
         ({"model": {"architecture": "vgg"}}, ["model.architecture", "resnet18"]),  # enum
         ({"figures": {"noise_accuracy": {"colour": 1}}}, ["figures.noise_accuracy", "colour"]),
-        ({"figures": {"noise_accuracy": {"methods": ["telepathy"]}}}, ["figures.noise_accuracy.methods.0"]),
+        ({"figures": {"noise_accuracy": {"methods": ["telepathy"]}}},
+         ["figures.noise_accuracy.methods.0"]),
     ],
 )
 def test_bad_config_names_the_key(override, names):
@@ -163,7 +164,8 @@ def test_task_needs_a_noise_grid():
     grid = {"task": "svhn_gray", "regularization": "svhn_gray", "methods": ["none"],
             "alpha": [1], "threshold": [0.5], "seeds": [0]}
     with pytest.raises(ConfigError, match="noise.epsilons.svhn"):
-        validate_config({"data": {"npz": {"svhn": "svhn.npz"}}, "figures": {"noise_accuracy": grid}})
+        validate_config({"data": {"npz": {"svhn": "svhn.npz"}},
+                         "figures": {"noise_accuracy": grid}})
 
 
 def test_quick_config_overrides_every_figure_grid():

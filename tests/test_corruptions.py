@@ -27,8 +27,8 @@ def photo_tiles():
     """16 natural 32x32 RGB images: tiles of scikit-learn's two embedded photographs."""
     from sklearn.datasets import load_sample_images
 
-    tiles = [p[:384, :608].reshape(12, 32, 19, 32, 3).transpose(0, 2, 1, 3, 4).reshape(-1, 32, 32, 3)
-             for p in load_sample_images().images]
+    tiles = [p[:384, :608].reshape(12, 32, 19, 32, 3).transpose(0, 2, 1, 3, 4)
+             .reshape(-1, 32, 32, 3) for p in load_sample_images().images]
     return np.ascontiguousarray(np.concatenate(tiles)[::29][:16])
 
 

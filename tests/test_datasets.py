@@ -187,7 +187,7 @@ def _fake_imagenette(root):
 
     rng = np.random.default_rng(0)
     train = root / "imagenette2" / "train"
-    for c, wnid in enumerate(["n01440764", "n02102040"]):
+    for _c, wnid in enumerate(["n01440764", "n02102040"]):
         (train / wnid).mkdir(parents=True)
         for i in range(2):
             Image.fromarray(rng.integers(0, 256, (300 + 40 * i, 420, 3), dtype=np.uint8)).save(

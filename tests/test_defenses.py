@@ -14,8 +14,9 @@ from pathlib import Path
 
 from simreg.evaluate.eigenspectrum import eigenspectrum, power_law_fit
 from simreg.evaluate.lrc_noise import sample_lrc, worst_of_draws_accuracy
-from simreg.train.discriminator import ProjectionDiscriminator, discriminator_loss
-from simreg.train.displacement_covariance import DisplacementCovariance
+from simreg.train.regularizers.adversarial.discriminator import (ProjectionDiscriminator,
+                                                                discriminator_loss)
+from simreg.train.regularizers.gradient.displacement_covariance import DisplacementCovariance
 from simreg.train.regularizers import Batch, TrainContext, get_regularizer
 from simreg.train.regularizers.gradient import gradient_norm_penalty
 from simreg.train.regularizers.smoothness import (jacobian_column_sums, jacobian_frobenius,

@@ -40,7 +40,8 @@ def test_lock_is_released_when_the_holder_dies(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time; from simreg import devices; "
-         f"print(devices.claim_gpu(n_gpus=2, lock_dir={str(tmp_path)!r}, environ={{}}), flush=True); "
+         f"print(devices.claim_gpu(n_gpus=2, lock_dir={str(tmp_path)!r}, environ={{}}), "
+         "flush=True); "
          "time.sleep(60)"],
         stdout=subprocess.PIPE, text=True)
     try:
@@ -63,7 +64,8 @@ def test_waits_for_a_free_gpu(tmp_path):
     waiter = subprocess.Popen(
         [sys.executable, "-c",
          "from simreg import devices; "
-         f"print(devices.claim_gpu(n_gpus=1, lock_dir={str(tmp_path)!r}, environ={{}}, poll_s=0.05))"],
+         f"print(devices.claim_gpu(n_gpus=1, lock_dir={str(tmp_path)!r}, environ={{}}, "
+         "poll_s=0.05))"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
     assert waiter.poll() is None  # still waiting

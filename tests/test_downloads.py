@@ -27,7 +27,8 @@ def test_download_jobs_are_local_and_compute_jobs_only_read():
     """The paper's config: CIFAR-10 and its corruptions are fetched by local jobs that the
     dataset and corruptions jobs wait for; those run with --no-download."""
     rules = workflow_rules()
-    assert "localrule=True" in rules["download"] and "localrule=True" in rules["download_corruptions"]
+    assert "localrule=True" in rules["download"]
+    assert "localrule=True" in rules["download_corruptions"]
     assert "localrule=True" not in rules["dataset"] | rules["corruptions"]
     text = dry_run("results/datasets/cifar10_gray_c.h5")
     commands = [line.removeprefix("Shell command: ") for line in text.splitlines()

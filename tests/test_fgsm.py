@@ -61,7 +61,8 @@ def test_transfer_from_itself_equals_whitebox_fgsm(saved_model, tmp_path):
     assert sign.dtype == np.int8 and sign.shape == (200, 1, 8, 8)
     assert list(indices) == list(range(200)) and attrs["n_images"] == 200
     out = tmp_path / "transfer.csv"
-    run_evaluation("fgsm_transfer", {"model": model_path, "dataset": dataset, "perturbations": signs},
+    run_evaluation("fgsm_transfer",
+                   {"model": model_path, "dataset": dataset, "perturbations": signs},
                    {"csv": out}, {"epsilons": [0.0, 0.1, 0.3]}, keys={"task": "digits_gray"},
                    device="cpu")
     frame = pd.read_csv(out)
@@ -82,7 +83,8 @@ def test_transfer_from_itself_equals_whitebox_fgsm(saved_model, tmp_path):
         transferred = frame.loc[frame["epsilon"] == eps, "accuracy"].item()
         assert transferred == pytest.approx(whitebox[eps255], abs=1e-9)
     with torch.no_grad():
-        assert frame["accuracy"].iloc[0] == pytest.approx((model(x).argmax(1) == y).float().mean().item())
+        clean = (model(x).argmax(1) == y).float().mean().item()
+        assert frame["accuracy"].iloc[0] == pytest.approx(clean)
 
 
 def test_transfer_refuses_signs_of_other_images(saved_model, tmp_path):
@@ -94,7 +96,8 @@ def test_transfer_refuses_signs_of_other_images(saved_model, tmp_path):
         f["sign"] = np.zeros((10, 3, 8, 8), dtype=np.int8)
         f["indices"] = np.arange(10)
     with pytest.raises(ValueError, match="does not match"):
-        run_evaluation("fgsm_transfer", {"model": model_path, "dataset": dataset, "perturbations": bad},
+        run_evaluation("fgsm_transfer",
+                       {"model": model_path, "dataset": dataset, "perturbations": bad},
                        {"csv": tmp_path / "x.csv"}, {"epsilons": [0.1]}, device="cpu")
 
 
@@ -138,7 +141,8 @@ def test_transfer_table_names_its_source_model(saved_model, tmp_path):
     source = {"task": "digits_gray", "method": "none", "seed": 100}
     build_perturbations(model_path, dataset, signs, n_images=20, device="cpu", keys=source)
     out = tmp_path / "transfer.csv"
-    run_evaluation("fgsm_transfer", {"model": model_path, "dataset": dataset, "perturbations": signs},
+    run_evaluation("fgsm_transfer",
+                   {"model": model_path, "dataset": dataset, "perturbations": signs},
                    {"csv": out}, {"epsilons": [0.0, 0.1]}, keys={"task": "digits_gray", "seed": 0},
                    device="cpu")
     frame = pd.read_csv(out)

@@ -21,8 +21,9 @@ def test_snakemake_lint_is_clean(configfile):
 
 
 def test_snakefmt_check_passes():
-    out = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/rules/"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/rules/"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -48,3 +49,21 @@ def test_every_rule_logs_its_stdout_and_stderr():
                 # the hash of the code it runs (simreg.code): an edit reruns the job
                 assert re.search(r"\n\s+code=(command_code\(|report_code)", rule), (path, rule[:40])
     assert rules >= 14
+
+
+def test_rules_take_resources_from_the_config_and_every_job_has_a_benchmark():
+    """A rule's threads, mem_mb, runtime and gpu come from the config's ``resources`` section
+    (no number written in a rule), and every job that runs on the cluster (not a localrule)
+    writes a benchmark file: its time and memory are on disk (simreg plan reads them)."""
+    import re
+
+    jobs = 0
+    for path in sorted((ROOT / "workflow/rules").glob("*.smk")):
+        for rule in re.split(r"\n\s*rule\b", "\n" + path.read_text())[1:]:
+            name = rule.split(":", 1)[0].strip()
+            for resource in ("threads", "mem_mb", "runtime", "gpu"):
+                assert not re.search(rf"\b{resource}\s*[:=]\s*[\d(]", rule), (path.name, name)
+            if "shell:" in rule and "localrule: True" not in rule:
+                jobs += 1
+                assert "benchmark:" in rule, (path.name, name)
+    assert jobs >= 11

@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from simreg.train.representation import RepresentationSimilarity, fisher_z, similarity_loss
+from simreg.train.regularizers.similarity.representation import (RepresentationSimilarity,
+                                                                 fisher_z, similarity_loss)
 from simreg.models.resnet import ResNet
 
 torch.set_num_threads(2)
@@ -154,7 +155,7 @@ def test_regularization_pass_is_two_batches_of_k_as_in_the_authors_code():
     from simreg.models.inference import to_input
     from simreg.models.resnet import build_model
     from simreg.train.regularizers.base import Batch
-    from simreg.train.representation import similarity_loss
+    from simreg.train.regularizers.similarity.representation import similarity_loss
 
     torch.manual_seed(0)
     images = torch.randint(0, 256, (12, 8, 8, 1), dtype=torch.uint8)

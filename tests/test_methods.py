@@ -142,5 +142,5 @@ def test_get_method_unknown_name():
     assert "no-such-method" in message
     for name in REGULARIZERS:
         assert name in message
-    assert set(REGULARIZERS) >= {"none", "pixel", "threshold", "high", "low", "positive", "negative",
-                            "double", "shuffle"}
+    assert set(REGULARIZERS) >= {"none", "pixel", "threshold", "high", "low", "positive",
+                                 "negative", "double", "shuffle"}

@@ -141,7 +141,8 @@ def test_the_fit_lowers_the_learning_rate_at_plateaus_and_keeps_the_best_weights
     predicted = predictor.predict(scan.images[scan.image_ids[validation]],
                                   _state(scan)[validation], scan.pupil_center()[validation])
     best = max(row["val_correlation"] for row in history)
-    assert float(np.mean(correlation(predicted, scan.responses[validation]))) == pytest.approx(best, abs=1e-5)
+    validation_r = float(np.mean(correlation(predicted, scan.responses[validation])))
+    assert validation_r == pytest.approx(best, abs=1e-5)
 
 
 def test_a_population_is_fully_similar_to_itself():
@@ -215,7 +216,8 @@ def test_neural_and_pixel_similarity_are_computed_on_identical_frames(tmp_path, 
     seen = []
     original = Predictor.predict
     monkeypatch.setattr(Predictor, "predict",
-                        lambda self, x, *a, **k: seen.append(np.array(x)) or original(self, x, *a, **k))
+                        lambda self, x, *a, **k: (seen.append(np.array(x))
+                                                  or original(self, x, *a, **k)))
     build_neural_similarity([str(tmp_path / "m.pt")], tmp_path / "pixel.h5", tmp_path / "neural.h5")
 
     indices, s_pixel_file, _ = read_similarity(tmp_path / "pixel.h5")
@@ -261,7 +263,8 @@ def test_the_population_is_set_up_in_degrees_and_saved_with_the_scan(tmp_path):
     g = gratings(shape, 0.5, params["frequency"][i], params["orientation"][i],
                  params["phase"][i] - 2 * np.pi * params["frequency"][i] * (
                      params["x"][i] * degrees_per_pixel(shape)[1] * np.cos(params["orientation"][i])
-                     + params["y"][i] * degrees_per_pixel(shape)[0] * np.sin(params["orientation"][i])),
+                     + params["y"][i] * degrees_per_pixel(shape)[0]
+                     * np.sin(params["orientation"][i])),
                  contrast=0.1)
     cells.luminance = 0.5
     linear = (g.reshape(1, -1) - 0.5) / 0.5 @ cells.filters["even"][i]

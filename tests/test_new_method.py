@@ -8,6 +8,7 @@ hand its file over), keeps a running step count (``state_dict``) and logs it (``
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -64,7 +65,9 @@ def toy_run(quick_run, tmp_path_factory):
     plugin_dir = tmp_path_factory.mktemp("plugin")
     (plugin_dir / "toy_method.py").write_text(TOY)
     (workdir / "toy.yaml").write_text("plugins: [toy_method]\n")
-    env = {**env, "PYTHONPATH": str(plugin_dir)}
+    # the plugin's folder first, before a PYTHONPATH already set (e.g. to a checkout's workflow/)
+    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(plugin_dir),
+                                                              env.get("PYTHONPATH")]))}
     target = f"results/noise/{STEM}.csv"
     command = [sys.executable, "-m", "snakemake", target, "--cores", "2", "--configfile",
                "configs/quick.yaml", "toy.yaml"]

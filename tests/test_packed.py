@@ -73,7 +73,8 @@ def compare(alone, together, atol):
         assert meta_b["pack_seeds"] == str(list(SEEDS))
         rows_a, rows_b = pd.read_csv(alone / f"{seed}.csv"), pd.read_csv(together / f"{seed}.csv")
         for column in ("train_ce", "train_reg", "val_loss", "val_accuracy"):
-            assert rows_b[column].to_numpy() == pytest.approx(rows_a[column].to_numpy(), rel=atol, abs=atol)
+            assert rows_b[column].to_numpy() == pytest.approx(rows_a[column].to_numpy(),
+                                                              rel=atol, abs=atol)
         assert (rows_b["best"] == rows_a["best"]).all()
     # the seeds really differ (a pack that trained one model three times would fail here)
     first, second = weights(together / f"{SEEDS[0]}.pt")[0], weights(together / f"{SEEDS[1]}.pt")[0]
@@ -186,7 +187,8 @@ def test_a_resumed_pack_equals_an_uninterrupted_one(data, tmp_path, monkeypatch)
     assert not list((tmp_path / "cut").glob("*.pt")), "an interrupted pack wrote a model"
     packed(data, "threshold", tmp_path / "cut", checkpoint_dir=tmp_path / "ckpt_cut")
     for seed in SEEDS:
-        a, b = weights(tmp_path / "whole" / f"{seed}.pt")[0], weights(tmp_path / "cut" / f"{seed}.pt")[0]
+        a = weights(tmp_path / "whole" / f"{seed}.pt")[0]
+        b = weights(tmp_path / "cut" / f"{seed}.pt")[0]
         assert all(torch.equal(a[name], b[name]) for name in a)
     assert not list((tmp_path / "ckpt_cut").glob("last-*.pt")), "checkpoint left after success"
 

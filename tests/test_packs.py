@@ -27,9 +27,10 @@ import pytest
 import torch
 import yaml
 
-from simreg.train.model_key import ModelKey, checkpoint_dir, metrics_file, model_file
-from simreg.train.packs import (Pack, member_files, pack_checkpoint_dir, pack_dir, pack_of,
-                                seed_packs)
+from simreg.paths import (checkpoint_dir, member_files, metrics_file, model_file,
+                          pack_checkpoint_dir, pack_dir)
+from simreg.train.model_key import ModelKey
+from simreg.train.packs import Pack, pack_of, seed_packs
 
 from test_new_method import TOY
 
@@ -295,7 +296,8 @@ def test_killed_pack_resumes_and_each_seed_has_its_usual_files(runs, tiny):
                            ("metrics", metrics_file(key(seed=s)))):
             linked = packed / path
             assert linked.stat().st_size > 0
-            assert linked.read_bytes() == (packed / member_files(PACK, key(seed=s))[kind]).read_bytes()
+            member = packed / member_files(PACK, key(seed=s))[kind]
+            assert linked.read_bytes() == member.read_bytes()
         assert not (packed / checkpoint_dir(key(seed=s))).exists()  # the pack's, not per seed
     # done, and the pack folder is not needed again: no job reruns without it
     wanted = [model_file(key(seed=s)) for s in SEEDS]

@@ -33,7 +33,7 @@ def model(batchnorm=True):
     torch.manual_seed(0)
     net = build_model("resnet18", 1, 10, width=4)
     if not batchnorm:
-        for name, module in list(net.named_modules()):
+        for _name, module in list(net.named_modules()):
             for child_name, child in list(module.named_children()):
                 if isinstance(child, nn.BatchNorm2d):
                     setattr(module, child_name, nn.Identity())

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from simreg.train.augment import crop_flip
-from simreg.train.pairs import eligible_pair_list, sample_pairs
+from simreg.train.regularizers.similarity.pairs import eligible_pair_list, sample_pairs
 from simreg.train.settings import TrainSettings, learning_rate
 
 torch.set_num_threads(2)

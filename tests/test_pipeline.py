@@ -5,8 +5,6 @@ Runs every rule (dataset, similarity, train, evaluations, figure, table) on the 
 digits data, then checks the outputs against independent computations and their provenance.
 """
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -3,7 +3,6 @@ scaled by the documented model (simreg.plan)."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys

@@ -17,7 +17,8 @@ from simreg.config import ConfigError, load_config, validate_config
 from simreg.paths import WILDCARDS
 from simreg.report.targets import grid_models
 from simreg.train import recipe
-from simreg.train.model_key import ModelKey, model_file
+from simreg.paths import model_file
+from simreg.train.model_key import ModelKey
 from simreg.train.settings import settings_from_config, settings_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +113,8 @@ def test_an_override_changes_the_model_key_and_none_keeps_it():
 
 
 def test_a_pack_of_recipe_models_keeps_the_recipe():
-    from simreg.train.packs import Pack, pack_dir
+    from simreg.paths import pack_dir
+    from simreg.train.packs import Pack
 
     first = key_of(digits_config({"gn": GN_RECIPE}), "gn")
     members = (first, dataclasses.replace(first, seed="1"))

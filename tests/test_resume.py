@@ -35,8 +35,8 @@ def data(tmp_path_factory):
 
 
 def run_train(task, sim, out, checkpoint_dir, settings=SETTINGS):
-    train(task, {"similarity": sim}, out / "model.pt", out / "metrics.csv", checkpoint_dir, settings,
-          device="cpu", threads=1)
+    train(task, {"similarity": sim}, out / "model.pt", out / "metrics.csv", checkpoint_dir,
+          settings, device="cpu", threads=1)
 
 
 def file_id(path):

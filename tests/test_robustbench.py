@@ -205,7 +205,8 @@ def test_fig24_builds_through_the_commands_its_rules_run(tiny_in_zoo, tmp_path):
     scored = pd.read_csv(reference)
     at_5 = scored[(scored["severity"] == 5) & (scored["corruption"] != "clean")]
     assert len(at_5) == 15
-    assert means[f"RobustBench {tiny_in_zoo} (corruptions)"] == pytest.approx(at_5["accuracy"].mean())
+    assert (means[f"RobustBench {tiny_in_zoo} (corruptions)"]
+            == pytest.approx(at_5["accuracy"].mean()))
     threshold = pd.read_csv(ours[1])
     threshold = threshold[(threshold["severity"] == 5) & (threshold["corruption"] != "clean")]
     label = next(label for label in means.index if "most robust" in label)

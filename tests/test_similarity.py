@@ -11,7 +11,8 @@ import simreg
 from simreg.targets import pixel_similarity as similarity
 from simreg.data.sources import Splits
 from simreg.data.store import write_dataset
-from simreg.targets.pixel_similarity import build_similarity, choose_images, pixel_similarity, read_similarity
+from simreg.targets.pixel_similarity import (build_similarity, choose_images, pixel_similarity,
+                                             read_similarity)
 
 torch.set_num_threads(2)
 
@@ -47,7 +48,8 @@ def test_per_pixel_mean_is_subtracted():
     rng = np.random.default_rng(2)
     images = rng.uniform(0, 255, size=(20, 6, 6, 1))
     offset = rng.uniform(0, 1000, size=(1, 6, 6, 1))
-    np.testing.assert_allclose(pixel_similarity(images + offset), pixel_similarity(images), atol=1e-6)
+    np.testing.assert_allclose(pixel_similarity(images + offset), pixel_similarity(images),
+                               atol=1e-6)
     # Without centring the offset would dominate: the raw cosine similarity is nearly 1.
     raw = images.reshape(20, -1) + offset.reshape(1, -1)
     raw = raw / np.linalg.norm(raw, axis=1, keepdims=True)

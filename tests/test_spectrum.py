@@ -7,8 +7,8 @@ import h5py
 import numpy as np
 import pytest
 
-from simreg.evaluate.spectrum import (build_spectrum, frequency_radius, power_spectrum, radial_profile,
-                             read_spectrum)
+from simreg.evaluate.spectrum import (build_spectrum, frequency_radius, power_spectrum,
+                                      radial_profile, read_spectrum)
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (32, 32), (9, 12)])
@@ -39,7 +39,8 @@ def test_parseval_and_a_pure_frequency():
 
 def test_scaling_a_perturbation_does_not_change_its_spectrum():
     delta = np.random.default_rng(1).normal(size=(4, 1, 8, 8))
-    np.testing.assert_allclose(power_spectrum(delta), power_spectrum(delta * np.array([1, 10, 0.1, 3])[:, None, None, None]))
+    scales = np.array([1, 10, 0.1, 3])[:, None, None, None]
+    np.testing.assert_allclose(power_spectrum(delta), power_spectrum(delta * scales))
 
 
 def test_build_uses_solved_perturbations_only(tmp_path):

@@ -45,5 +45,6 @@ def test_evaluate_writes_tidy_csv(saved_model, tmp_path):
                     "pgd_rel_stepsize": 0.5}, keys={"task": "digits_gray"}, device="cpu")
     frame = pd.read_csv(out)
     assert len(frame) == 4 and set(frame["attack"]) == {"fgsm", "pgd_linf"}
-    assert {"task", "method", "seed", "pgd_steps", "n_images", "simreg_version"} <= set(frame.columns)
+    assert ({"task", "method", "seed", "pgd_steps", "n_images", "simreg_version"}
+            <= set(frame.columns))
     assert frame["accuracy"].between(0, 1).all()

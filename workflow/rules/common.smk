@@ -11,7 +11,20 @@ from simreg.evaluate.registry import (
     fgsm_source,
     robustbench_missing,
 )
-from simreg.paths import as_list, dataset_file, similarity_file
+from simreg.paths import (
+    as_list,
+    checkpoint_dir,
+    dataset_file,
+    log_file,
+    member_files,
+    method_inputs,
+    metrics_file,
+    model_file,
+    pack_checkpoint_dir,
+    pack_dir,
+    pack_log,
+    similarity_file,
+)
 from simreg.report.claims import (
     CLAIMS_REPORT,
     CLAIMS_TABLE,
@@ -30,23 +43,9 @@ from simreg.report.targets import (
     target_inputs,
     target_reads,
 )
-from simreg.train import regularizers
-from simreg.train.model_key import (
-    ModelKey,
-    checkpoint_dir,
-    log_file,
-    metrics_file,
-    model_file,
-)
-from simreg.train.packs import (
-    Pack,
-    member_files,
-    pack_checkpoint_dir,
-    pack_dir,
-    pack_log,
-    pack_of,
-    seed_packs,
-)
+from simreg.train.model_key import ModelKey, baseline_key
+from simreg.train.packs import Pack, pack_of, seed_packs
+from simreg.train.regularizers import get_regularizer
 from simreg.train.settings import TrainSettings, settings_from_config, settings_record
 
 MODEL = ModelKey.wildcards()  # every model path with its wildcards: rule patterns
@@ -80,6 +79,13 @@ def command_code(command, *implementations):
 
 def model_key(wildcards):
     return ModelKey.from_wildcards(wildcards)
+
+
+def regularizer_inputs(key):
+    """The DAG inputs that model ``key``'s method needs, by name (its regularizer's `needs`)."""
+    return method_inputs(
+        key, get_regularizer(key.method).needs, baseline_key(key.task, key.seed)
+    )
 
 
 def optional(flag, value):
@@ -128,7 +134,7 @@ def neural_params(part):
 def train_inputs(wildcards):
     return {
         "task": dataset_file(wildcards.task),
-        **regularizers.inputs(model_key(wildcards)),
+        **regularizer_inputs(model_key(wildcards)),
     }
 
 
@@ -176,7 +182,7 @@ def pack(wildcards):
 def train_pack_inputs(wildcards):
     """The task, and each file the method needs: one path if the seeds share it, else a list
     of one per seed (source_model), in the seeds' order."""
-    members = [regularizers.inputs(key) for key in pack(wildcards).members]
+    members = [regularizer_inputs(key) for key in pack(wildcards).members]
     files = {name: [m[name] for m in members] for name in members[0]}
     return {
         "task": dataset_file(wildcards.task),

@@ -44,8 +44,8 @@ rule corruptions:
     conda:
         "../../envs/simreg.yaml"
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=config["resources"]["corruptions_mem_mb"],
+        runtime=config["resources"]["corruptions_runtime"],
     params:
         source=config["corruptions"]["source"],
         directory=config["corruptions"]["dir"] or config["data"]["root"],

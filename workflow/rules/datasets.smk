@@ -36,8 +36,8 @@ rule dataset:
     conda:
         "../../envs/simreg.yaml"
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=config["resources"]["dataset_mem_mb"],
+        runtime=config["resources"]["dataset_runtime"],
     params:
         data_root=config["data"]["root"],
         npz=json.dumps(config["data"]["npz"]),

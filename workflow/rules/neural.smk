@@ -75,7 +75,7 @@ rule neural_similarity:
         "../../envs/simreg.yaml"
     resources:
         mem_mb=config["resources"]["similarity_mem_mb"],
-        runtime=120,
+        runtime=config["resources"]["similarity_runtime"],
     params:
         dtype=config["similarity"]["dtype"],
         block_size=config["similarity"]["block_size"],

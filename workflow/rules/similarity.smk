@@ -11,7 +11,7 @@ rule similarity:
         "../../envs/simreg.yaml"
     resources:
         mem_mb=config["resources"]["similarity_mem_mb"],
-        runtime=120,
+        runtime=config["resources"]["similarity_runtime"],
     params:
         image_seed=config["regularization"]["image_seed"],
         dtype=config["similarity"]["dtype"],

@@ -111,7 +111,7 @@ def cmd_fit_predictor(a):
 
     fields = {f.name for f in dataclasses.fields(PredictorSettings)}
     settings = PredictorSettings(**{k: v for k, v in a.params.items() if k in fields})
-    device = "cuda" if a.device == "auto" and _cuda() else ("cpu" if a.device == "auto" else a.device)
+    device = a.device if a.device != "auto" else ("cuda" if _cuda() else "cpu")
     run_fit(a.recordings, a.model_out, a.neurons_out, a.summary_out, seed=a.seed,
             settings=settings, device=device, threads=a.threads, keys=a.keys,
             image_size=a.params.get("image_size", [36, 64]))
@@ -232,15 +232,8 @@ def cmd_plan(a):
                       benchmark_json=a.benchmark_json, targets=a.targets or ["all"]))
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="simreg", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import MODULE first: it registers regularizers or evaluations "
-                        "(the config's `plugins`; also read from $SIMREG_PLUGINS, "
-                        "comma-separated, which the Snakefile sets)")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _add_dataset(sub) -> None:
+    """The ``simreg dataset`` command."""
     d = sub.add_parser("dataset", help="fetch a dataset and store it as HDF5 in one color mode")
     data = defaults.Data()
     d.add_argument("--name", required=True)
@@ -254,6 +247,10 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--split-seed", type=int, default=data.split_seed)
     d.set_defaults(run=cmd_dataset)
 
+
+def _add_corruptions(sub) -> None:
+    """The ``simreg corruptions`` command."""
+    data = defaults.Data()
     c = sub.add_parser("corruptions", help="the corrupted test set of a dataset, in one color "
                        "(official CIFAR-10-C/100-C files, or generated with the CIFAR constants)")
     corruptions = defaults.Corruptions()
@@ -262,7 +259,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--dataset", required=True, help="the dataset HDF5 in --color")
     c.add_argument("--rgb-dataset", required=True, help="the dataset HDF5 in rgb")
     c.add_argument("--out", required=True)
-    c.add_argument("--source", default=corruptions.source, choices=["auto", "official", "generated"])
+    c.add_argument("--source", default=corruptions.source,
+                   choices=["auto", "official", "generated"])
     c.add_argument("--dir", default=corruptions.dir,
                    help="folder holding CIFAR-10-C/ (or the folder itself); default --data-root")
     c.add_argument("--data-root", default=data.root)
@@ -273,6 +271,11 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--n-images", type=int, default=corruptions.n_images)
     c.set_defaults(run=cmd_corruptions)
 
+
+def _add_download(sub) -> None:
+    """The ``simreg download`` command."""
+    data = defaults.Data()
+    corruptions = defaults.Corruptions()
     dl = sub.add_parser("download", help="fetch a dataset's files (or, with --corruptions, its "
                         "official corrupted test set) for the jobs that read them; the "
                         "download rules run it on the login node")
@@ -287,6 +290,9 @@ def parser() -> argparse.ArgumentParser:
     dl.add_argument("--out", required=True, help="JSON record of what was fetched")
     dl.set_defaults(run=cmd_download)
 
+
+def _add_robustbench_corruptions(sub) -> None:
+    """The ``simreg robustbench-corruptions`` command."""
     rb = sub.add_parser("robustbench-corruptions",
                         help="accuracy of a RobustBench model on a corrupted test set")
     robustbench = defaults.Robustbench()
@@ -301,6 +307,9 @@ def parser() -> argparse.ArgumentParser:
     rb.add_argument("--device", default="auto")
     rb.set_defaults(run=cmd_robustbench_corruptions)
 
+
+def _add_similarity(sub) -> None:
+    """The ``simreg similarity`` command."""
     s = sub.add_parser("similarity", help="pixel similarity matrix of N regularization images")
     similarity = defaults.Similarity()
     s.add_argument("--dataset", required=True)
@@ -312,6 +321,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu")
     s.set_defaults(run=cmd_similarity)
 
+
+def _add_simulate_recordings(sub) -> None:
+    """The ``simreg simulate-recordings`` command."""
     sr = sub.add_parser("simulate-recordings", help="one scan of a simulated V1 population")
     sr.add_argument("--stimuli", required=True, help="dataset HDF5 whose train images are shown")
     sr.add_argument("--scan", required=True, help="scan name; sim<k> is the k-th scan of the seed")
@@ -320,6 +332,9 @@ def parser() -> argparse.ArgumentParser:
                     help="JSON of neural.* sizes (image_size, neurons, train_images, ...)")
     sr.set_defaults(run=cmd_simulate_recordings)
 
+
+def _add_fit_predictor(sub) -> None:
+    """The ``simreg fit-predictor`` command."""
     fp_ = sub.add_parser("fit-predictor", help="fit the predictive model to one scan")
     fp_.add_argument("--recordings", required=True, nargs="+",
                      help="recordings of one scan (HDF5 of simreg.neural.recordings, or a "
@@ -335,6 +350,10 @@ def parser() -> argparse.ArgumentParser:
     fp_.add_argument("--threads", type=int, default=None)
     fp_.set_defaults(run=cmd_fit_predictor)
 
+
+def _add_neural_similarity(sub) -> None:
+    """The ``simreg neural-similarity`` command."""
+    similarity = defaults.Similarity()
     ns = sub.add_parser("neural-similarity",
                         help="the predictive models' similarity of a regularization set")
     ns.add_argument("--predictors", nargs="+", required=True, help="model.pt of each fit")
@@ -348,6 +367,10 @@ def parser() -> argparse.ArgumentParser:
     ns.add_argument("--dtype", default=similarity.dtype, choices=["float32", "float16"])
     ns.add_argument("--block-size", type=int, default=similarity.block_size)
     ns.set_defaults(run=cmd_neural_similarity)
+
+
+def _add_train(sub) -> None:
+    """The ``simreg train`` command."""
     t = sub.add_parser("train", help="train one classifier with a registered method")
     t.add_argument("--task-data", required=True)
     t.add_argument("--input", type=_named_file, action="append", default=[], metavar="NAME=PATH",
@@ -362,6 +385,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=None)
     t.set_defaults(run=cmd_train)
 
+
+def _add_train_pack(sub) -> None:
+    """The ``simreg train-pack`` command."""
     tp = sub.add_parser("train-pack", help="train several seeds of one model in one process "
                         "(config training.pack_size)")
     tp.add_argument("--task-data", required=True)
@@ -379,6 +405,9 @@ def parser() -> argparse.ArgumentParser:
     tp.add_argument("--threads", type=int, default=None)
     tp.set_defaults(run=cmd_train_pack)
 
+
+def _add_fgsm_perturbations(sub) -> None:
+    """The ``simreg fgsm-perturbations`` command."""
     fp = sub.add_parser("fgsm-perturbations",
                         help="gradient signs of the unregularized FGSM source model")
     fp.add_argument("--model", required=True, help="model.pt of the source model")
@@ -390,6 +419,9 @@ def parser() -> argparse.ArgumentParser:
     fp.add_argument("--device", default="auto")
     fp.set_defaults(run=cmd_fgsm_perturbations)
 
+
+def _add_evaluate(sub) -> None:
+    """The ``simreg evaluate`` command."""
     e = sub.add_parser("evaluate", help="run one registered evaluation of one model")
     e.add_argument("kind", help="evaluation name (simreg.evaluate.registry)")
     e.add_argument("--input", type=_named_file, action="append", default=[], metavar="NAME=PATH",
@@ -401,6 +433,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.set_defaults(run=cmd_evaluate)
 
+
+def _add_report(sub) -> None:
+    """The ``simreg figure`` and ``simreg table`` commands."""
     for kind in ("figure", "table"):
         r = sub.add_parser(kind, help=f"build one registered {kind} (simreg.report.targets)")
         r.add_argument("name")
@@ -410,6 +445,9 @@ def parser() -> argparse.ArgumentParser:
         r.add_argument("--params", type=_json, default={})
         r.set_defaults(run=cmd_report)
 
+
+def _add_claims(sub) -> None:
+    """The ``simreg claims`` command."""
     cl = sub.add_parser("claims", help="check the papers' claims on the tidy outputs "
                         "(simreg.report.claims): claims.csv and claims.md")
     cl.add_argument("--reads", nargs="+", action="append", metavar=("CLAIM__KIND", "FILE"),
@@ -420,6 +458,9 @@ def parser() -> argparse.ArgumentParser:
     cl.add_argument("--md", required=True, help="the Markdown report")
     cl.set_defaults(run=cmd_claims)
 
+
+def _add_export(sub) -> None:
+    """The ``simreg export`` command."""
     ex = sub.add_parser("export", help="copy a finished run's claims report and figures (PNG, "
                         ".data.csv) with a README saying how they were made, to commit beside "
                         "the code (simreg.report.export)")
@@ -433,6 +474,9 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--machine", required=True, help="where it ran, as text")
     ex.set_defaults(run=cmd_export, logged=False)
 
+
+def _add_check_config(sub) -> None:
+    """The ``simreg check-config`` command."""
     cc = sub.add_parser("check-config", help="merge config files in order (as Snakemake merges "
                         "--configfile over config.yaml) and validate them; every problem names "
                         "its file, line or key")
@@ -440,10 +484,17 @@ def parser() -> argparse.ArgumentParser:
                     help="e.g. config.yaml configs/quick.yaml")
     cc.set_defaults(run=cmd_check_config, logged=False)  # a user's command, not a job's
 
+
+
+def _add_list_experiments(sub) -> None:
+    """The ``simreg list-experiments`` command."""
     le = sub.add_parser("list-experiments", help="the experiment sets a config's "
                         "`experiments` may select, with their figure grids and targets")
     le.set_defaults(run=cmd_list_experiments, logged=False)
 
+
+def _add_plan(sub) -> None:
+    """The ``simreg plan`` command."""
     pl = sub.add_parser("plan", help="a config's jobs per rule and per figure/table (from "
                         "Snakemake's own DAG) and its device hours per stage, from measured "
                         "benchmark files (docs/running.md); run from the repository")
@@ -459,6 +510,25 @@ def parser() -> argparse.ArgumentParser:
                     "--cores, writing every job's benchmark file, and record its sizes")
     pl.add_argument("--cores", type=int, default=2)
     pl.set_defaults(run=cmd_plan, logged=False)
+
+
+# One function per command, each adding its subparser (in the order of `simreg --help`).
+COMMANDS = (_add_dataset, _add_corruptions, _add_download, _add_robustbench_corruptions,
+            _add_similarity, _add_simulate_recordings, _add_fit_predictor, _add_neural_similarity,
+            _add_train, _add_train_pack, _add_fgsm_perturbations, _add_evaluate, _add_report,
+            _add_claims, _add_export, _add_check_config, _add_list_experiments, _add_plan)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="simreg", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first: it registers regularizers or evaluations "
+                        "(the config's `plugins`; also read from $SIMREG_PLUGINS, "
+                        "comma-separated, which the Snakefile sets)")
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
     return p
 
 

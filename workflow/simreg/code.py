@@ -12,8 +12,15 @@ An entry is ``"module"`` or ``"module:function"``. A module's closure is every m
 imports anywhere in its file (function-level imports included), the packages above it, and,
 for a package that imports its folder's modules by name (``pkgutil.iter_modules``, the
 regularizers), all of them. A ``module:function`` entry narrows the start: the module's
-top-level imports and the function's own. Registries name implementations as
-``"module:function"`` strings, which a rule adds as further entries.
+top-level imports and the function's own.
+
+Registries hold the implementing callables themselves, filled by a decorator on each
+(``@implements("noise")`` on an evaluation's function, ``@drawing`` on a figure's or table's).
+A rule cannot import them (the Snakefile stays torch-free), so :meth:`ImportGraph.decorated`
+finds each registration statically, from the decorator in the source: name ->
+``"module:function"``, which a rule adds as a further entry. A command looks its callable up
+the same way (:func:`load_registered`: import the module the scan names, whose decorator
+fills the registry), so the code hashed is the code run.
 
 Two kinds of module are left out of the per-command hash, on purpose:
 
@@ -28,7 +35,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from functools import lru_cache
+import importlib
+from functools import cache
 from pathlib import Path
 
 PACKAGE = "simreg"
@@ -58,7 +66,7 @@ def source_hash(root: Path | None = None) -> str:
     return _source_hash(PACKAGE_DIR) if root is None else _source_hash.__wrapped__(Path(root))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _source_hash(root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py"), key=lambda p: p.relative_to(root).as_posix()):
@@ -208,6 +216,34 @@ class ImportGraph:
             self._children[entry] = frozenset(found)
         return self._children[entry]
 
+    def decorated(self, decorator: str, under: str = PACKAGE) -> dict[str, str]:
+        """Registrations made by ``decorator`` in the modules under ``under``, found
+        statically: name -> ``"module:function"`` of every top-level function decorated with
+        ``@decorator("name")`` (a string literal) or bare ``@decorator`` (its own name)."""
+        found: dict[str, str] = {}
+        for module in sorted(self.modules):
+            if module != under and not module.startswith(under + "."):
+                continue
+            if decorator.encode() not in self.source(module):
+                continue  # cheap: most modules register nothing
+            for name, node in self.definitions(module).items():
+                for d in node.decorator_list:
+                    called = d.func if isinstance(d, ast.Call) else d
+                    if getattr(called, "attr", getattr(called, "id", None)) != decorator:
+                        continue
+                    key = name
+                    if isinstance(d, ast.Call):
+                        first = d.args[0] if d.args else None
+                        if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+                            raise ValueError(f"{module}:{name}: @{decorator}(...) must name its "
+                                             "registration by a string literal")
+                        key = first.value
+                    if key in found:
+                        raise ValueError(f"@{decorator}({key!r}) twice: {found[key]} and "
+                                         f"{module}:{name}")
+                    found[key] = f"{module}:{name}"
+        return found
+
     def code_hash(self, *entries: str) -> str:
         """SHA-256 (16 hex digits) of the code that ``entries`` run: each module's name and
         contents, a dispatcher's function by its source alone, CONFIG_ONLY left out."""
@@ -224,15 +260,45 @@ class ImportGraph:
         return digest.hexdigest()[:16]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _graph() -> ImportGraph:
     return ImportGraph()
 
 
-@lru_cache(maxsize=None)
+@cache
 def code_hash(*entries: str) -> str:
     """The hash of the package code that ``entries`` run (see the module docstring)."""
     return _graph().code_hash(*entries)
+
+
+@cache
+def _decorated(decorator: str, under: str) -> dict[str, str]:
+    return _graph().decorated(decorator, under)
+
+
+def registered_entry(registry: dict, decorator: str, under: str, name: str) -> str:
+    """The ``"module:function"`` that registers ``name`` with ``decorator`` in the package
+    folder ``under`` (found statically); for a plugin's registration (outside the package,
+    so not hashed), its callable's own module and name."""
+    found = _decorated(decorator, under)
+    if name in found:
+        return found[name]
+    if name in registry:
+        function = registry[name]
+        return f"{function.__module__}:{function.__qualname__}"
+    raise KeyError(f"no @{decorator}({name!r}) under {under}; known: {sorted(found)}")
+
+
+def load_registered(registry: dict, decorator: str, under: str, name: str):
+    """The callable registered as ``name``: imports the module whose ``@decorator`` registers
+    it (:func:`registered_entry`), unless a plugin has registered it already."""
+    if name not in registry:
+        module = registered_entry(registry, decorator, under, name).partition(":")[0]
+        importlib.import_module(module)
+    if name not in registry:
+        raise KeyError(f"importing {registered_entry(registry, decorator, under, name)} "
+                       f"registered no {name!r}")
+    return registry[name]
 
 
 def modules_of(*entries: str) -> list[str]:

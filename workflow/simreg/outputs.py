@@ -13,7 +13,7 @@ import os
 import platform
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from simreg import __version__
 from simreg.code import source_hash
@@ -53,7 +53,7 @@ def provenance(**values) -> dict:
     record = {
         "simreg_version": __version__,
         "simreg_source": source_hash(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
     }
     for key, value in values.items():

@@ -1,9 +1,17 @@
 """Where the shared inputs live, and the wildcards every path is made of.
 
-Model outputs are named by :mod:`simreg.train.model_key`, evaluation outputs by their entry
-in :mod:`simreg.evaluate.registry`, figures and tables by :mod:`simreg.report.targets`; this
-module holds what they all build on:
+A model is named by its key (:mod:`simreg.train.model_key`: the key's ``stem``), evaluation
+outputs by their entry in :mod:`simreg.evaluate.registry`, figures and tables by
+:mod:`simreg.report.targets`; this module holds what they all build on, and the files of a
+model, of a pack of seeds (:mod:`simreg.train.packs`) and of what a method needs (the train
+package itself builds no path):
 
+    results/models/{task}/{regularization}/{method}/
+        a{alpha}_t{threshold}_k{pairs}{recipe}/seed{seed}/model.pt, metrics.csv
+    results/checkpoints/<same>/last-<fingerprint>.pt  (not a Snakemake output: survives failed jobs)
+    results/packs/<model stem without the seed>/seeds{seeds}/seed{seed}/model.pt, metrics.csv
+    results/checkpoints/<same pack folder>/          (the pack's checkpoints)
+    results/logs/<step>/<stem>.log
     results/datasets/{dataset}_{color}.h5
     results/similarity/{dataset}_{color}_n{N}.h5
     results/datasets/{dataset}_{color}_c.h5        corrupted test set (CIFAR-10-C and the like)
@@ -37,6 +45,28 @@ WILDCARDS = {
     "setting": r"[a-z0-9_]+",
     "scan": r"[a-z0-9_]+",
 }
+
+
+# regularization.pair_pass: how a similarity method's k pairs go through the network (the
+# first is the default and is not written into the model key's pairs field)
+PAIR_PASSES = ("split", "fused")
+
+
+def split_pairs(pairs) -> tuple[int, str]:
+    """(k, pair pass) of a model key's pairs field: "16" -> (16, "split"),
+    "16-fused" -> (16, "fused")."""
+    k, _, pair_pass = str(pairs).partition("-")
+    pair_pass = pair_pass or PAIR_PASSES[0]
+    if pair_pass not in PAIR_PASSES:
+        raise ValueError(f"pairs {pairs!r}: pair pass {pair_pass!r} is not one of {PAIR_PASSES}")
+    return int(k), pair_pass
+
+
+def join_pairs(k, pair_pass: str = PAIR_PASSES[0]) -> str:
+    """The pairs field of k pairs passed as ``pair_pass``: "16" or "16-fused"."""
+    if pair_pass not in PAIR_PASSES:
+        raise ValueError(f"pair pass {pair_pass!r} is not one of {PAIR_PASSES}")
+    return str(int(k)) if pair_pass == PAIR_PASSES[0] else f"{int(k)}-{pair_pass}"
 
 
 def number(x: float) -> str:
@@ -76,6 +106,42 @@ def dataset_and_color(dataset_color: str) -> tuple[str, str]:
     return dataset, color
 
 
+# ---- models: files of a model key or of a pack of seeds (anything with a ``stem``) ---------
+def model_file(key) -> str:
+    return str(RESULTS / "models" / key.stem / "model.pt")
+
+
+def metrics_file(key) -> str:
+    return str(RESULTS / "models" / key.stem / "metrics.csv")
+
+
+def checkpoint_dir(key) -> str:
+    """A model's or a pack's checkpoints (``key``: a ModelKey or a Pack)."""
+    return str(RESULTS / "checkpoints" / key.stem)
+
+
+def log_file(step: str, key) -> str:
+    return str(RESULTS / "logs" / step / f"{key.stem}.log")
+
+
+def pack_dir(pack) -> str:
+    return str(RESULTS / "packs" / pack.stem)
+
+
+def member_files(pack, key) -> dict[str, str]:
+    """Where ``simreg train-pack`` writes member ``key`` of ``pack`` (inside ``pack_dir``)."""
+    folder = Path(pack_dir(pack)) / f"seed{key.seed}"
+    return {"model": str(folder / "model.pt"), "metrics": str(folder / "metrics.csv")}
+
+
+def pack_checkpoint_dir(pack) -> str:
+    return checkpoint_dir(pack)
+
+
+def pack_log(pack) -> str:
+    return log_file("train_pack", pack)
+
+
 # ---- the neural arm ----------------------------------------------------------------------
 NEURAL = RESULTS / "neural"
 
@@ -83,6 +149,25 @@ NEURAL = RESULTS / "neural"
 def neural_similarity_file(regularization: str) -> str:
     """The predictive model's similarity of a regularization set (the pixel file's layout)."""
     return str(RESULTS / "neural_similarity" / f"{regularization}.h5")
+
+
+# A method's needs that are a similarity target file of the model's regularization set ->
+# that file (the dataset of its images comes with it, as "regularization_images").
+SIMILARITY_TARGETS = {"similarity": similarity_file, "neural_similarity": neural_similarity_file}
+
+
+def method_inputs(key, needs, baseline=None) -> dict[str, str]:
+    """The DAG inputs, by name, of model ``key`` whose method ``needs`` them (its
+    regularizer's ``needs``); ``baseline``: the unregularized key of the same task and seed,
+    for a method that needs its ``source_model``."""
+    files = {}
+    for need, target_file in SIMILARITY_TARGETS.items():
+        if need in needs:
+            files[need] = target_file(key.regularization)
+            files["regularization_images"] = dataset_file(regularization_images(key.regularization))
+    if "source_model" in needs:
+        files["source_model"] = model_file(baseline)
+    return files
 
 
 def simulated_recordings_file(scan: str) -> str:
@@ -99,7 +184,9 @@ def predictor_files(scan: str, seed) -> dict[str, str]:
 def neural_scans(config: dict) -> list[str]:
     """The scans the predictors are fitted to: the user's recordings, or simulated ones."""
     recordings = config["neural"]["recordings"]
-    return sorted(recordings) if recordings else [f"sim{i}" for i in range(config["neural"]["scans"])]
+    if recordings:
+        return sorted(recordings)
+    return [f"sim{i}" for i in range(config["neural"]["scans"])]
 
 
 def recordings_file(config: dict, scan: str) -> str:

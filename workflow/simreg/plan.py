@@ -390,7 +390,10 @@ def format_table(headers, rows) -> str:
     text = [[str(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in text)) if text else len(h)
               for i, h in enumerate(headers)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+    def line(cells):
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, text)])
 
 

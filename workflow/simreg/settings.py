@@ -673,6 +673,19 @@ class Resources:
     similarity_mem_mb: int = setting(
         16000, type="integer", minimum=256,
         meaning="memory of the similarity job, MB")
+    similarity_runtime: int = setting(
+        120, type="integer", minimum=1,
+        meaning="minutes, a pixel or neural similarity job")
+    dataset_mem_mb: int = setting(
+        8000, type="integer", minimum=256,
+        meaning="memory of a dataset job (rule dataset), MB")
+    dataset_runtime: int = setting(60, "minutes, a dataset job", type="integer", minimum=1)
+    corruptions_mem_mb: int = setting(
+        8000, type="integer", minimum=256,
+        meaning="memory of a corrupted test set job (rule corruptions), MB")
+    corruptions_runtime: int = setting(
+        120, type="integer", minimum=1,
+        meaning="minutes, a corrupted test set job")
 
 
 # Config section name -> its settings class.

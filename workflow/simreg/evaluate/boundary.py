@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from simreg.evaluate.registry import implements
 from simreg.models.inference import predict
 from simreg.outputs import atomic_output, write_csv
 from simreg.settings import Boundary
@@ -258,6 +259,7 @@ def boundary_score(distances: np.ndarray, solved: np.ndarray) -> float:
     return float(np.median(solved_distances)) if len(solved_distances) else float("nan")
 
 
+@implements("boundary")
 def run(context, *, setting: str, attack: dict, n_images: int | None, repeats: int,
         subset_seed: int, batch_size: int, init_retries: int, init_directions: int,
         init_steps: int) -> None:
@@ -302,7 +304,8 @@ def run(context, *, setting: str, attack: dict, n_images: int | None, repeats: i
                   f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
         solved = attempts[r] > 0
         rows.append({"setting": setting, "repeat": r, "score": boundary_score(distances[r], solved),
-                     "n_images": n, "n_solved": int(solved.sum()), "n_unsolved": int((~solved).sum()),
+                     "n_images": n, "n_solved": int(solved.sum()),
+                     "n_unsolved": int((~solved).sum()),
                      "n_init_retried": int((attempts[r] > 1).sum()),
                      "start_score": boundary_score(starts[r], solved),
                      "accepted_median": float(np.median(accepted[r][solved])) if solved.any()

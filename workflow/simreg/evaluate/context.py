@@ -7,7 +7,6 @@ subset, seeds, and the provenance attached to what it writes.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,14 +77,13 @@ class EvaluationContext:
 def run_evaluation(kind: str, inputs: dict, outputs: dict, params: dict,
                    keys: dict | None = None, device: str = "auto") -> None:
     """Run evaluation ``kind`` (its registry entry's implementation) on ``inputs``."""
-    from simreg.evaluate.registry import get_evaluation
+    from simreg.evaluate.registry import get_evaluation, runner
 
     evaluation = get_evaluation(kind)
     missing_out = set(evaluation.outputs) - set(outputs)
     if missing_out:
         raise ValueError(f"evaluation {kind!r} writes {sorted(evaluation.outputs)}; "
                          f"missing --out for {sorted(missing_out)}")
-    module, function = evaluation.implementation.split(":")
-    implementation = getattr(importlib.import_module(module), function)
+    implementation = runner(kind)
     context = EvaluationContext.open(kind, inputs, outputs, keys, device)
     implementation(context, **params)

@@ -16,6 +16,7 @@ import torch
 
 from simreg.data.corrupted import CorruptedSet, read_corruptions
 from simreg.data.corruptions import GROUP_OF, SEVERITIES
+from simreg.evaluate.registry import implements
 from simreg.models.inference import loss_and_accuracy
 
 CLEAN = "none"
@@ -56,6 +57,7 @@ def check_same_split(corrupted: CorruptedSet, test_images: np.ndarray, test_labe
                          "(rule corruptions) from the same dataset file")
 
 
+@implements("corruption_accuracy")
 def run(context, *, n_images: int | None = None, batch_size: int = 1000) -> None:
     """Tidy CSV: model keys, corruption, severity, frequency_group, accuracy, on the first
     ``n_images`` images of the corrupted set (all when None)."""

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from simreg.evaluate.registry import implements
+
 
 @torch.no_grad()
 def penultimate_activity(model, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
@@ -45,6 +47,7 @@ def power_law_fit(eigenvalues: np.ndarray, first: int = 10, last: int = 316) -> 
             "fit_last": last_used, "n_fit": len(ranks)}
 
 
+@implements("eigenspectrum")
 def run(context, *, n_images: int | None, seed: int, first: int, last: int,
         batch_size: int = 500) -> None:
     """Tidy CSV: model keys, rank, eigenvalue, in_fit, and the fit (exponent, intercept,

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from simreg.data.store import read_split
 from simreg.data.subsets import first_images
+from simreg.evaluate.registry import implements
 from simreg.models.inference import load_model, pick_device, to_input
 from simreg.outputs import atomic_output, model_provenance
 
@@ -42,7 +43,8 @@ def fgsm(x: torch.Tensor, sign: torch.Tensor, eps: float) -> torch.Tensor:
 
 
 def build_perturbations(model_path, dataset_path, out, *, n_images: int | None = None,
-                        batch_size: int = 512, device: str = "auto", keys: dict | None = None) -> None:
+                        batch_size: int = 512, device: str = "auto",
+                        keys: dict | None = None) -> None:
     """Store the source model's gradient signs on the test subset (HDF5: /sign, /indices)."""
     dev = pick_device(device)
     model, meta = load_model(model_path, dev)
@@ -89,6 +91,7 @@ def transfer_accuracy(model, images_u8: torch.Tensor, labels: torch.Tensor, sign
     return rows
 
 
+@implements("fgsm_transfer")
 def run(context, *, epsilons) -> None:
     """Tidy CSV: model keys, epsilon, accuracy (one row per ε), plus the source model, on the
     test images the perturbation file holds."""
@@ -105,4 +108,5 @@ def run(context, *, epsilons) -> None:
                         perturbations_file=str(context.inputs["perturbations"]),
                         source_model_file=attrs.get("source_model_file", ""), **source_keys)
     for row in rows:
-        print(f"fgsm transfer: eps={row['epsilon']:g} accuracy={row['accuracy']:.4f}", file=sys.stderr)
+        print(f"fgsm transfer: eps={row['epsilon']:g} accuracy={row['accuracy']:.4f}",
+              file=sys.stderr)

@@ -26,6 +26,7 @@ import sys
 import pandas as pd
 import torch
 
+from simreg.evaluate.registry import implements
 from simreg.models.inference import to_input
 
 
@@ -107,6 +108,7 @@ def curves(zetas, epsilon: float, epsilons, epsilons_zeta: float) -> list[tuple]
             + [("epsilon", float(epsilons_zeta), float(e)) for e in epsilons])
 
 
+@implements("lrc_noise")
 def run(context, *, zetas, epsilon: float, draws: int, n_images: int | None, seed: int,
         batch_size: int = 500, unit: str = "standardized", epsilons=(),
         epsilons_zeta: float = 8.0) -> None:

@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from simreg.evaluate.registry import implements
 from simreg.evaluate.sparse_attacks import jsma, sparsefool
 from simreg.models.inference import predict
 from simreg.outputs import write_csv
@@ -253,7 +254,8 @@ def plan_runs(suite: dict) -> list[Run]:
     for name, settings_list in (suite.get("attacks") or {}).items():
         if name not in ATTACKS:
             raise ValueError(f"unknown attack {name!r}; allowed: {sorted(ATTACKS)}")
-        if not (isinstance(settings_list, list) and all(isinstance(s, dict) for s in settings_list)):
+        if not (isinstance(settings_list, list)
+                and all(isinstance(s, dict) for s in settings_list)):
             raise ValueError(f"attack {name!r} needs a list of settings (dicts), "
                              f"got {settings_list!r}")
         attack = ATTACKS[name]
@@ -339,6 +341,7 @@ def minimal_distances(candidates: pd.DataFrame) -> pd.DataFrame:
 
 # --- the pipeline step ----------------------------------------------------------------------
 
+@implements("minimal_distance")
 def run(context, *, suite: dict, n_images: int, seed: int, batch_size: int,
         candidates_out=None) -> None:
     """Write a tidy CSV, one row per (image, norm): image (test-set index), label, norm,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
+from simreg.evaluate.registry import implements
 from simreg.models.inference import loss_and_accuracy
 
 CLIPS = ("image", "unit")
@@ -73,6 +74,7 @@ def noise_accuracy(model, images_u8, labels, noise: str, epsilons, seed: int,
     return rows
 
 
+@implements("noise")
 def run(context, *, epsilons: dict[str, list[float]], seed: int, n_images: int | None = None,
         clip: str = "image") -> None:
     """Tidy CSV: model keys, noise, epsilon, accuracy (one row per noise and eps), on the

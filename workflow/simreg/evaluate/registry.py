@@ -6,9 +6,12 @@ takes, what its tidy CSV holds, and which function runs it. Every kind runs thro
 model and the test subset, derives seeds and attaches the provenance. The declarations here
 import no torch, so the Snakefile can read them.
 
-A new evaluation: a module in this package with ``run(context, **params)``, one
-``register(Evaluation(...))`` entry (here, or in a plugin module named in the config's
-``plugins``), and its config section.
+A new evaluation: a module in this package with a function ``@implements("<kind>")`` (called
+as ``function(context, **params)``), one ``register(Evaluation(...))`` entry (here, or both in
+a plugin module named in the config's ``plugins``), and its config section. The functions are
+registered in ``RUNNERS`` when their modules are imported; the declarations here import none
+of them (:func:`runner` imports the one a command runs; :mod:`simreg.code` finds it
+statically for the rules' code hash).
 
     results/noise/<model>.csv                          random noise (simreg.evaluate.noise)
     results/fgsm/perturbations/{task}/seed{seed}.h5    FGSM signs of the source model (its seed)
@@ -29,10 +32,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
-from simreg.paths import RESULTS, corruptions_file, dataset_and_color, dataset_file
-from simreg.train.model_key import ModelKey, baseline_key, model_file
+from simreg.code import load_registered, registered_entry
+from simreg.paths import RESULTS, corruptions_file, dataset_and_color, dataset_file, model_file
+from simreg.train.model_key import ModelKey, baseline_key
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,6 @@ class Evaluation:
 
     name: str                    # rule, CLI and config-section name
     description: str
-    implementation: str          # "module:function", called as function(context, **params)
     directory: str               # under results/
     outputs: dict                # output name -> file suffix; the first is the tidy table
     columns: tuple               # the tidy table's own columns (besides keys and provenance)
@@ -53,6 +56,11 @@ class Evaluation:
     settings: Callable[[dict], list] | None = None  # per-setting outputs: config -> names
     gpu: bool = True
     runtime: str = "eval_runtime"  # resources key of the job's runtime
+
+    @property
+    def implementation(self) -> str:
+        """``"module:function"`` of the function that runs it (for the rules' code hash)."""
+        return registered_entry(RUNNERS, "implements", __package__, self.name)
 
     def output_files(self, key: ModelKey, setting: str | None = None) -> dict[str, str]:
         folder = RESULTS / self.directory
@@ -85,6 +93,23 @@ class Evaluation:
 
 
 EVALUATIONS: dict[str, Evaluation] = {}
+RUNNERS: dict[str, Callable] = {}  # evaluation name -> the function that runs it
+
+
+def implements(name: str):
+    """Decorator: the function runs evaluation ``name``, called as ``function(context,
+    **params)``. Name it with a string literal (simreg.code reads it statically)."""
+    def decorate(function):
+        if RUNNERS.get(name, function) is not function:
+            raise ValueError(f"evaluation {name!r} is already run by {RUNNERS[name].__module__}")
+        RUNNERS[name] = function
+        return function
+    return decorate
+
+
+def runner(name: str) -> Callable:
+    """The function that runs evaluation ``name`` (importing its module if need be)."""
+    return load_registered(RUNNERS, "implements", __package__, name)
 
 
 def register(evaluation: Evaluation) -> Evaluation:
@@ -127,7 +152,6 @@ def fgsm_perturbations_file(task: str, seed) -> str:
 register(Evaluation(
     name="noise",
     description="test accuracy under Gaussian, uniform and salt-and-pepper noise (§5.1)",
-    implementation="simreg.evaluate.noise:run",
     directory="noise",
     outputs={"csv": ".csv"},
     columns=("noise", "epsilon", "accuracy"),
@@ -139,7 +163,6 @@ register(Evaluation(
 register(Evaluation(
     name="fgsm_transfer",
     description="accuracy under FGSM transferred from one fixed unregularized model (§5.1)",
-    implementation="simreg.evaluate.fgsm:run",
     directory="fgsm/transfer",
     outputs={"csv": ".csv"},
     columns=("epsilon", "accuracy"),
@@ -152,7 +175,6 @@ register(Evaluation(
 register(Evaluation(
     name="boundary",
     description="Boundary Attack score S(M) = median ||δ||²/d and its perturbations (App. 7.1)",
-    implementation="simreg.evaluate.boundary:run",
     directory="boundary",
     outputs={"csv": ".csv", "h5": ".h5"},
     columns=("setting", "repeat", "score", "n_images", "n_solved", "n_unsolved",
@@ -168,7 +190,6 @@ register(Evaluation(
 register(Evaluation(
     name="spectrum",
     description="Fourier spectrum of the Boundary Attack perturbations (§5.5)",
-    implementation="simreg.evaluate.spectrum:run",
     directory="spectrum",
     outputs={"h5": ".h5"},
     columns=("power", "radius", "radial_power"),
@@ -183,7 +204,6 @@ register(Evaluation(
 register(Evaluation(
     name="whitebox",
     description="accuracy under white-box FGSM and PGD-L∞, ε in units of 1/255",
-    implementation="simreg.evaluate.whitebox:run",
     directory="whitebox",
     outputs={"csv": ".csv"},
     columns=("attack", "epsilon_255", "epsilon", "accuracy"),
@@ -193,7 +213,6 @@ register(Evaluation(
 register(Evaluation(
     name="minimal_distance",
     description="smallest L0/L1/L2/L∞ adversarial distance per image over an attack suite",
-    implementation="simreg.evaluate.minimal_distance:run",
     directory="minimal_distance",
     outputs={"csv": ".csv"},
     columns=("image", "label", "norm", "distance", "attack", "n_successful"),
@@ -206,7 +225,6 @@ register(Evaluation(
     name="lrc_noise",
     description="accuracy under long-range-correlated noise, worst of draws, per decay length "
                 "ζ (Roth et al. 2018, Fig. 3) and per ε at one ζ (App. Fig. 4)",
-    implementation="simreg.evaluate.lrc_noise:run",
     directory="lrc_noise",
     outputs={"csv": ".csv"},
     columns=("curve", "zeta", "epsilon", "unit", "draws", "accuracy"),
@@ -217,7 +235,6 @@ register(Evaluation(
     name="eigenspectrum",
     description="power-law exponent of the penultimate-layer covariance eigenspectrum "
                 "(Schaeffer et al. §2.3)",
-    implementation="simreg.evaluate.eigenspectrum:run",
     directory="eigenspectrum",
     outputs={"csv": ".csv"},
     columns=("rank", "eigenvalue", "in_fit", "exponent", "intercept", "fit_first", "fit_last",
@@ -229,7 +246,6 @@ register(Evaluation(
     name="sensitivity",
     description="representation sensitivity ||E(x) − E(x')|| / ||E(x)|| under PGD-L∞ "
                 "(Bashivan et al. Fig. 4)",
-    implementation="simreg.evaluate.sensitivity:run",
     directory="sensitivity",
     outputs={"csv": ".csv"},
     columns=("epsilon_255", "epsilon", "median", "mean", "std"),
@@ -238,7 +254,6 @@ register(Evaluation(
 register(Evaluation(
     name="corruption_accuracy",
     description="accuracy per common corruption and severity, CIFAR-10-C style (§5.4-5.5)",
-    implementation="simreg.evaluate.corruption_accuracy:run",
     directory="corruption_accuracy",
     outputs={"csv": ".csv"},
     columns=("corruption", "severity", "frequency_group", "accuracy"),
@@ -251,7 +266,8 @@ register(Evaluation(
 # rule robustbench_corruptions scores each on the task's corrupted set
 # (simreg.evaluate.robustbench).
 def robustbench_file(task: str, threat_model: str, name: str) -> str:
-    return str(RESULTS / "corruption_accuracy" / "robustbench" / task / threat_model / f"{name}.csv")
+    folder = RESULTS / "corruption_accuracy" / "robustbench" / task / threat_model
+    return str(folder / f"{name}.csv")
 
 
 def robustbench_files(config: dict, task: str) -> list[str]:

@@ -20,7 +20,6 @@ import types
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from simreg.data.corrupted import read_corruptions
 from simreg.evaluate.corruption_accuracy import corruption_accuracy

@@ -11,6 +11,7 @@ import sys
 import pandas as pd
 import torch
 
+from simreg.evaluate.registry import implements
 from simreg.evaluate.whitebox import pgd_linf
 from simreg.models.inference import to_input
 
@@ -44,6 +45,7 @@ def representation_sensitivity(model, images_u8, labels, epsilons_255, *, pgd_st
     return rows
 
 
+@implements("sensitivity")
 def run(context, *, epsilons_255, n_images: int | None, pgd_steps: int,
         pgd_rel_stepsize: float, seed: int = 0, batch_size: int = 256) -> None:
     """Tidy CSV: model keys, epsilon_255, epsilon, median, mean, std of the sensitivity."""

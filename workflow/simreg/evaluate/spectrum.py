@@ -4,8 +4,8 @@ For each solved image the perturbation δ = x_adv - x is scaled to unit L2 norm,
 image weighs the same and models with larger perturbations are compared by *where* their
 perturbation energy lies, not by how much there is. Its power |F(δ)|² (2-D DFT per channel,
 zero frequency moved to the centre) is summed over channels and averaged over images; by
-Parseval the mean spectrum sums to H·W. The radial profile averages it over rings of integer radius |k| around
-the zero frequency.
+Parseval the mean spectrum sums to H·W. The radial profile averages it over rings of integer
+radius |k| around the zero frequency.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import sys
 import h5py
 import numpy as np
 
+from simreg.evaluate.registry import implements
 from simreg.outputs import atomic_output, provenance
 
 # The model-key columns a Boundary Attack output records.
@@ -60,6 +61,7 @@ def read_perturbations(boundary_h5) -> tuple[np.ndarray, dict]:
     return delta[nonzero], attrs
 
 
+@implements("spectrum")
 def run(context) -> None:
     """The spectrum of ``context.inputs["boundary"]`` into ``context.outputs["h5"]``."""
     build_spectrum(context.inputs["boundary"], context.outputs["h5"], keys=context.keys)

@@ -2,10 +2,10 @@
 SGR and AFD papers report; issue #4 §4).
 
 Both attacks use the model's own gradients and the true labels. FGSM is one signed-gradient
-step of size ε (simreg.evaluate.fgsm); PGD-L∞ is foolbox 3's ``LinfPGD`` (random start in the ε-ball,
-``steps`` steps of ``rel_stepsize``·ε, projection on the ε-ball and on [0, 1]). An image counts
-as robust when the model still classifies the attacked image correctly, so an image that is
-misclassified clean is never robust.
+step of size ε (simreg.evaluate.fgsm); PGD-L∞ is foolbox 3's ``LinfPGD`` (random start in the
+ε-ball, ``steps`` steps of ``rel_stepsize``·ε, projection on the ε-ball and on [0, 1]). An
+image counts as robust when the model still classifies the attacked image correctly, so an
+image that is misclassified clean is never robust.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from simreg.evaluate.fgsm import fgsm, gradient_sign
+from simreg.evaluate.registry import implements
 from simreg.models.inference import to_input
 
 
@@ -49,12 +50,14 @@ def whitebox_accuracy(model, images_u8: torch.Tensor, labels: torch.Tensor, epsi
             with torch.no_grad():
                 for attack, x_adv in attacked.items():
                     correct[attack, e] += (model(x_adv).argmax(1) == y).sum().item()
-        print(f"whitebox: {min(start + batch_size, len(labels))}/{len(labels)} images", file=sys.stderr)
+        print(f"whitebox: {min(start + batch_size, len(labels))}/{len(labels)} images",
+              file=sys.stderr)
     n = max(1, len(labels))
     return [{"attack": attack, "epsilon_255": float(e), "epsilon": e / 255.0, "accuracy": c / n}
             for (attack, e), c in correct.items()]
 
 
+@implements("whitebox")
 def run(context, *, epsilons_255, n_images: int | None, pgd_steps: int, pgd_rel_stepsize: float,
         seed: int = 0, batch_size: int = 256) -> None:
     """Tidy CSV: model keys, attack, epsilon_255, epsilon, accuracy, on the first

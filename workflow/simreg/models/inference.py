@@ -28,7 +28,8 @@ def to_input(images_u8: torch.Tensor) -> torch.Tensor:
 def load_model(path, device="cpu"):
     """Rebuild a trained classifier from ``model.pt``; returns (model in eval mode, metadata)."""
     saved = torch.load(path, map_location=device, weights_only=False)
-    model = build_model(saved["architecture"], saved["in_channels"], saved["n_classes"], saved["width"])
+    model = build_model(saved["architecture"], saved["in_channels"], saved["n_classes"],
+                        saved["width"])
     model.load_state_dict(saved["model"])
     return model.to(device).eval(), saved["provenance"]
 

@@ -56,7 +56,8 @@ class PredictorSettings:
     lr: float = _NEURAL.lr
     max_epochs: int = _NEURAL.max_epochs
     patience: int = _NEURAL.patience        # epochs without a better validation correlation
-    lr_decay_steps: int = _NEURAL.lr_decay_steps  # plateaus (back to the best weights) before stopping
+    # plateaus (back to the best weights) before stopping
+    lr_decay_steps: int = _NEURAL.lr_decay_steps
     lr_decay_factor: float = _NEURAL.lr_decay_factor
     min_lr: float = _NEURAL.min_lr
 
@@ -130,7 +131,8 @@ def build_shared_predictor(neurons: dict, image_shape, mean_activity: dict,
             spatial_and_feature_reg_weight=settings.gamma_readout)
         shifter = None  # FullFactorized2d cannot shift
     else:
-        raise ValueError(f"neural.readout must be 'gaussian' or 'factorized', not {settings.readout!r}")
+        raise ValueError("neural.readout must be 'gaussian' or 'factorized', "
+                         f"not {settings.readout!r}")
     modulator = Modulators({scan: GainModulator(n_state, n) for scan, n in neurons.items()})
     return encoders.FiringRateEncoder(core, readout, shifter=shifter, modulator=modulator)
 
@@ -245,7 +247,8 @@ class _Scan:
         self.ids = torch.from_numpy(recording.image_ids)
 
     def predict(self, trials):
-        return _predict_trials(self.predictor, self.images, self.state, self.pupil, self.ids, trials)
+        return _predict_trials(self.predictor, self.images, self.state, self.pupil, self.ids,
+                               trials)
 
 
 def fit_shared(recordings: list, seed: int, settings: PredictorSettings, device="cpu",
@@ -334,7 +337,8 @@ def fit_shared(recordings: list, seed: int, settings: PredictorSettings, device=
                 if len(scans) > 1 or step < len(scan_batches):
                     _, trials = scan_batches[step % len(scan_batches)]
                     s = scans[k]
-                    scale = np.sqrt(len(s.train) / settings.batch_size)  # as the Sinz lab's trainers weigh it
+                    # as the Sinz lab's trainers weigh it
+                    scale = np.sqrt(len(s.train) / settings.batch_size)
                     t = torch.from_numpy(trials)
                     out = s.predictor._forward(s.images[s.ids[t]], s.state[t], s.pupil[t])
                     loss = (scale * loss_fn(out, s.responses[t].to(device)) / len(t)

@@ -154,7 +154,8 @@ def check_recording(r: Recording, path: str = "recording") -> None:
         bad("responses", "must hold finite, non-negative values")
     n_trials = len(r.responses)
     for name in PER_TRIAL[1:]:
-        values = r.behavior[name.split("/")[1]] if name.startswith("behavior/") else getattr(r, name)
+        values = (r.behavior[name.split("/")[1]] if name.startswith("behavior/")
+                  else getattr(r, name))
         if values.shape != (n_trials,):
             bad(name, f"must have one entry per trial ({n_trials}), has shape {values.shape}")
         if name.startswith("behavior/") and not np.isfinite(values).all():
@@ -239,7 +240,8 @@ def read_static(path, image_size=(36, 64), scan_id: str | None = None) -> Record
         images.append(np.asarray(point.images, np.float32).reshape(point.images.shape[-2:]))
         responses.append(np.asarray(point.responses, np.float32).ravel())
         behavior.append(np.asarray(point.behavior, np.float32).ravel())
-        pupil.append(np.asarray(point.pupil_center, np.float32).ravel() if has_pupil else np.zeros(2))
+        pupil.append(np.asarray(point.pupil_center, np.float32).ravel() if has_pupil
+                     else np.zeros(2))
     images, behavior, pupil = np.stack(images), np.stack(behavior), np.stack(pupil)
     if images.max() > 1.0:
         images = images / 255.0  # the published frames are 0-255

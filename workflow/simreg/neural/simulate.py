@@ -229,7 +229,8 @@ def simulate_scan(stimuli: np.ndarray, scan_id: str, scan_index: int, *, n_neuro
                      + ["test"] * (test_images * test_repeats))
     trials = len(image_ids)
     state = behaviour(rng, trials)
-    running_z = (state["running_speed"] - state["running_speed"].mean()) / state["running_speed"].std()
+    speed = state["running_speed"]
+    running_z = (speed - speed.mean()) / speed.std()
     log_pupil = np.log(state["pupil_size"])
     pupil_z = (log_pupil - log_pupil.mean()) / log_pupil.std()
     gain_log = (np.outer(running_z, cells.params["run_gain"])
@@ -246,7 +247,8 @@ def simulate_scan(stimuli: np.ndarray, scan_id: str, scan_index: int, *, n_neuro
         rates=cells.rates(stimuli).astype(np.float32),
         attrs={"simulated": True, "seed": seed, "scan_index": scan_index,
                "complex_fraction": complex_fraction,
-               **{f"n_{kind}": int((cells.params["kind"] == i).sum()) for i, kind in enumerate(KINDS)},
+               **{f"n_{kind}": int((cells.params["kind"] == i).sum())
+                  for i, kind in enumerate(KINDS)},
                "degrees_per_pixel": list(degrees_per_pixel(shape)),
                "eye_shift_px_per_unit": EYE_SHIFT * shape[0]},
         population=cells.state())
@@ -263,7 +265,8 @@ def choose_stimuli(dataset_path, n_images: int, size, seed: int) -> tuple[np.nda
         raise ValueError(f"the simulation needs {n_images} stimulus images; {dataset_path} has "
                          f"{len(train.images)} training images: lower neural.train_images, "
                          "neural.validation_images or neural.test_images")
-    indices = np.sort(np.random.default_rng(seed).choice(len(train.images), n_images, replace=False))
+    rng = np.random.default_rng(seed)
+    indices = np.sort(rng.choice(len(train.images), n_images, replace=False))
     return to_stimuli(train.images[indices], size), indices
 
 
@@ -330,7 +333,8 @@ def lifetime_sparseness(rates: np.ndarray) -> np.ndarray:
     return (1 - ratio) / (1 - 1 / n)
 
 
-def physiology(cells: Population, natural_frames: np.ndarray, recording: Recording | None = None) -> dict:
+def physiology(cells: Population, natural_frames: np.ndarray,
+               recording: Recording | None = None) -> dict:
     """Statistics of the population measured as an experimenter would: gratings for spatial
     frequency, orientation and phase (F1/F0) tuning and the contrast response, natural frames
     for lifetime sparseness, and the repeated test trials of ``recording`` for the Fano
@@ -384,15 +388,19 @@ def physiology_table(stats: dict) -> list[tuple[str, str]]:
         ("cells: simple / complex / ON / OFF (fraction)",
          " / ".join(f"{np.mean(kind == k):.2f}" for k in KINDS)),
         ("preferred SF, oriented cells, median [IQR] (cycles/degree)",
-         f"{med(stats['preferred_sf_cpd'][oriented]):.3f} [{q(stats['preferred_sf_cpd'][oriented])[0]:.3f}, "
+         f"{med(stats['preferred_sf_cpd'][oriented]):.3f} "
+         f"[{q(stats['preferred_sf_cpd'][oriented])[0]:.3f}, "
          f"{q(stats['preferred_sf_cpd'][oriented])[1]:.3f}]"),
         ("receptive-field sd, median [IQR] (degrees)",
-         f"{med(stats['rf_sd_deg']):.1f} [{q(stats['rf_sd_deg'])[0]:.1f}, {q(stats['rf_sd_deg'])[1]:.1f}]"),
+         f"{med(stats['rf_sd_deg']):.1f} "
+         f"[{q(stats['rf_sd_deg'])[0]:.1f}, {q(stats['rf_sd_deg'])[1]:.1f}]"),
         ("global OSI, oriented cells, median", f"{med(stats['osi'][oriented]):.2f}"),
         ("global OSI, ON/OFF cells, median", f"{med(stats['osi'][~oriented]):.2f}"),
-        ("F1/F0 > 1 (simple by the phase test), oriented cells", f"{np.mean(stats['f1_f0'][oriented] > 1):.2f}"),
+        ("F1/F0 > 1 (simple by the phase test), oriented cells",
+         f"{np.mean(stats['f1_f0'][oriented] > 1):.2f}"),
         ("c50 of the contrast response, median (Weber contrast)", f"{med(stats['c50']):.2f}"),
-        ("lifetime sparseness on natural frames, median", f"{med(stats['lifetime_sparseness']):.2f}"),
+        ("lifetime sparseness on natural frames, median",
+         f"{med(stats['lifetime_sparseness']):.2f}"),
     ]
     if "fano_factor" in stats:
         rows.append(("Fano factor over test repeats (trial mean > 0.1), median",

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simreg.report.selection import (BASELINE, GROUP_KEYS, MODEL_KEYS, attach_baseline,
+from simreg.report.selection import (BASELINE, MODEL_KEYS, attach_baseline,
                                      normalize_keys)
 from simreg.paths import RESULTS
 from simreg.report.targets import ATTIAS, METRICS, SIMILARITY_TARGETS, table_file

@@ -61,7 +61,8 @@ def plot_corruption_severity(table: pd.DataFrame, out_pdf: str | Path, title: st
     draw_sem_bands(ax, drawn, "severity", palette, order)
     ax.set_xticks(sorted(drawn["severity"].unique()))
     ax.set_xlabel("severity (0 = clean)")
-    ax.set_ylabel(f"accuracy, mean over {data.loc[data['corruption'] != CLEAN, 'corruption'].nunique()} corruptions")
+    n_corruptions = data.loc[data["corruption"] != CLEAN, "corruption"].nunique()
+    ax.set_ylabel(f"accuracy, mean over {n_corruptions} corruptions")
     ax.legend(title="", fontsize=8)
     ax.set_title(title, fontsize=10)
     save_figure(fig, out_pdf, data=drawn)
@@ -163,7 +164,8 @@ def plot_robustbench_comparison(ours: pd.DataFrame, robustbench: pd.DataFrame,
                       ignore_index=True)
     order = list(dict.fromkeys(drawn["label"]))
     present = [c for c in BY_GROUP if c in set(drawn["corruption"])] + ["mean"]
-    drawn = drawn.rename(columns={"accuracy": "mean"}).assign(sem=np.nan, panel=f"severity {severity}")
+    drawn = drawn.rename(columns={"accuracy": "mean"}).assign(sem=np.nan,
+                                                              panel=f"severity {severity}")
     draw_corruption_bars(drawn, present, order, severity, title, out_pdf,
                          drawn[["panel", "label", "corruption", "severity", "mean"]],
                          size=(max(7, 0.6 * len(present) * max(1, len(order) / 2)), 4),

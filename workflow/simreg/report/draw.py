@@ -1,17 +1,17 @@
 """Building one figure or table from the evaluation outputs it reads.
 
 Each function takes ``data`` (evaluation name -> its tables concatenated, or the list of its
-files for outputs that are not tables), the output file and the target's ``params``; the
-registry (:mod:`simreg.report.targets`) names which function builds which target.
+files for outputs that are not tables), the output file and the target's ``params``, and is
+registered by ``@drawing`` under its name; a target's ``draw``
+(:mod:`simreg.report.targets`) names the function that builds it.
 """
 
 from __future__ import annotations
 
-import importlib
-
 import pandas as pd
 
 from simreg.report import attack_figures, noise_figures, tables
+from simreg.report.targets import drawing
 
 
 def read_tables(paths) -> pd.DataFrame:
@@ -27,16 +27,15 @@ def read_inputs(files: dict[str, list[str]]) -> dict:
 
 def build(name: str, files: dict[str, list[str]], out: str, params: dict) -> None:
     """Build target ``name`` from its input ``files`` (per evaluation) into ``out``."""
-    from simreg.report.targets import TARGETS
+    from simreg.report.targets import TARGETS, get_drawing
 
     target = TARGETS[name]
     reads = target.reads + target.optional_reads
     unknown = set(files) - set(reads)
     if unknown:
         raise ValueError(f"{name} reads {sorted(reads)}, not {sorted(unknown)}")
-    module, function = target.implementation.split(":")
     data = read_inputs({kind: files.get(kind, []) for kind in reads})
-    getattr(importlib.import_module(module), function)(data, out, params)
+    get_drawing(target.draw)(data, out, params)
 
 
 def title(params: dict, default: str = "") -> str:
@@ -44,6 +43,7 @@ def title(params: dict, default: str = "") -> str:
 
 
 # ---- figures ------------------------------------------------------------------------------
+@drawing
 def noise_accuracy(data, out, params):
     noise_figures.plot_noise_accuracy(data["noise"], out, title(params))
 
@@ -53,12 +53,14 @@ def optional_frame(data, kind):
     return frame if frame is not None and len(frame) else None
 
 
+@drawing
 def selection_plane(data, out, params):
     noise_figures.plot_selection_plane(data["noise"], out, params["epsilons"],
                                        params["min_clean_ratio"], title(params),
                                        fgsm=optional_frame(data, "fgsm_transfer"))
 
 
+@drawing
 def robustness(data, out, params):
     noise = data.get("noise")
     attack_figures.plot_robustness(out, title(params), fgsm=data["fgsm_transfer"],
@@ -66,11 +68,13 @@ def robustness(data, out, params):
                                    noise=noise if noise is not None and len(noise) else None)
 
 
+@drawing
 def noise_examples(data, out, params):
     noise_figures.plot_noise_examples(data["dataset"][0], out, params["epsilon"],
                                       params["noise_clip"], params["noise_seed"], title(params))
 
 
+@drawing
 def perturbation_spectrum(data, out, params):
     from simreg.evaluate.spectrum import read_spectrum
 
@@ -78,6 +82,7 @@ def perturbation_spectrum(data, out, params):
                                               out, title(params))
 
 
+@drawing
 def neural_pixel_similarity(data, out, params):
     from simreg.report import similarity_figures
 
@@ -86,16 +91,19 @@ def neural_pixel_similarity(data, out, params):
     similarity_figures.plot_neural_pixel_similarity(pairs, out, title(params))
 
 
+@drawing
 def minimal_distance(data, out, params):
     attack_figures.plot_minimal_distance(data["minimal_distance"], out, title(params))
 
 
+@drawing
 def corruption_severity(data, out, params):
     from simreg.report import corruption_figures
 
     corruption_figures.plot_corruption_severity(data["corruption_accuracy"], out, title(params))
 
 
+@drawing
 def corruption_types(data, out, params):
     from simreg.report import corruption_figures
 
@@ -103,6 +111,7 @@ def corruption_types(data, out, params):
                                              params.get("severity", 4))
 
 
+@drawing
 def corruption_frequency(data, out, params):
     from simreg.report import corruption_figures
 
@@ -110,6 +119,7 @@ def corruption_frequency(data, out, params):
                                                  title(params), params.get("severity", 4))
 
 
+@drawing
 def robustbench_comparison(data, out, params):
     from simreg.report import corruption_figures
 
@@ -118,6 +128,7 @@ def robustbench_comparison(data, out, params):
         params.get("severity", 5))
 
 
+@drawing
 def corruption_spectra(data, out, params):
     from simreg.report import corruption_figures
 
@@ -126,6 +137,7 @@ def corruption_spectra(data, out, params):
 
 
 # ---- tables -------------------------------------------------------------------------------
+@drawing
 def alpha_threshold_table(data, out, params):
     attack = params["noise"]
     tables.write_table(tables.alpha_threshold_table(
@@ -133,20 +145,24 @@ def alpha_threshold_table(data, out, params):
         fgsm=optional_frame(data, "fgsm_transfer")), out)
 
 
+@drawing
 def gamma_table(data, out, params):
     tables.write_table(tables.gamma_table(data["metrics"]), out)
 
 
+@drawing
 def results_table(data, out, params):
     tables.write_table(tables.results_table(data["noise"], data["metrics"]), out)
 
 
+@drawing
 def models_table(data, out, params):
     tables.write_table(tables.models_table(
         data["noise"], data["metrics"], fgsm=data["fgsm_transfer"], boundary=data["boundary"],
         whitebox=data["whitebox"], minimal_distance=data["minimal_distance"]), out)
 
 
+@drawing
 def whitebox_table(data, out, params):
     tables.write_table(tables.whitebox_table(data["whitebox"]), out)
 
@@ -160,6 +176,7 @@ def _defense_frames(data) -> dict:
             "lrc": data.get("lrc_noise"), "corruptions": data.get("corruption_accuracy")}
 
 
+@drawing
 def defense_comparison(data, out, params):
     from simreg.report import defenses
 
@@ -167,12 +184,14 @@ def defense_comparison(data, out, params):
                                      title(params))
 
 
+@drawing
 def defenses_table(data, out, params):
     from simreg.report import defenses
 
     tables.write_table(defenses.defense_table(**_defense_frames(data)), out)
 
 
+@drawing
 def attack_auc_table(data, out, params):
     from simreg.report import defenses
 
@@ -180,12 +199,14 @@ def attack_auc_table(data, out, params):
                                                  whitebox=data["whitebox"]), out)
 
 
+@drawing
 def lrc_accuracy(data, out, params):
     from simreg.report import defenses
 
     defenses.plot_lrc_accuracy(data["lrc_noise"], out, title(params))
 
 
+@drawing
 def robustness_vs_exponent(data, out, params):
     from simreg.report import defenses
 

@@ -39,7 +39,8 @@ def setting_text(alpha: float, threshold: float, sep: str = ", ") -> str:
 def varying_keys(frame: pd.DataFrame) -> list[str]:
     """Of task, regularization and reg_pairs, those that vary among regularized rows."""
     regularized = frame[frame["method"] != BASELINE]
-    return [key for key in ("task", "regularization", "reg_pairs") if regularized[key].nunique() > 1]
+    return [key for key in ("task", "regularization", "reg_pairs")
+            if regularized[key].nunique() > 1]
 
 
 def model_labels(frame: pd.DataFrame, with_setting: bool = True) -> pd.Series:

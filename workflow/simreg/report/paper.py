@@ -363,7 +363,8 @@ def readme_outputs(targets: dict | None = None) -> str:
     targets = TARGETS if targets is None else targets
     evaluations = [
         f"| `{e.directory}/{'{setting}/' if e.settings else ''}…/seed{{s}}"
-        f"{', '.join(e.outputs.values())}` | {_cell(e.description)} |" for e in EVALUATIONS.values()]
+        f"{', '.join(e.outputs.values())}` | {_cell(e.description)} |"
+        for e in EVALUATIONS.values()]
 
     def listing(kind: str) -> str:
         return ", ".join(f"`{name}`{_reproduces(t)}" for name, t in targets.items()

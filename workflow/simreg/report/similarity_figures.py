@@ -55,7 +55,8 @@ def plot_neural_pixel_similarity(pairs: list[tuple[str, str]], out_pdf: str | Pa
         name = Path(pixel_file).stem
         common = {"regularization": name, "pairs": stats["pairs"], "pixel_file": pixel_file,
                   "neural_file": neural_file, "scans": _scans(neural_attrs.get("scans", "")),
-                  "frames": "neural file's /frames" if "frame_shape" in neural_attrs else "pixel file"}
+                  "frames": ("neural file's /frames" if "frame_shape" in neural_attrs
+                             else "pixel file")}
         rows.append({**common, "source": "predictor", "pearson_r": stats["pearson_r"],
                      "spearman_r": stats["spearman_r"]})
         label = f"predictor: Pearson {stats['pearson_r']:.2f}, Spearman {stats['spearman_r']:.2f}"

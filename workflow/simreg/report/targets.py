@@ -5,18 +5,21 @@ this registry.
 A figure draws on the models of the config's figure grid of the same name
 (``figures.<name>``); a table on the grid named by its ``grid`` (None: every grid). A target
 whose grid the config does not define is not built. A new figure or table is one
-:class:`Target` entry here, its drawing function, and (for a figure) its grid in the config.
+:class:`Target` entry here, its drawing function (``@drawing``, named by the target's ``draw``;
+in report/draw.py), and (for a figure) its grid in the config.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 
+from simreg.code import load_registered, registered_entry
 from simreg.evaluate.registry import EVALUATIONS, robustbench_files
 from simreg.paths import (NO_REGULARIZATION, NOT_APPLICABLE, RESULTS, as_list, corruptions_file,
-                          dataset_file, neural_similarity_file, regularization_set,
-                          similarity_file)
-from simreg.train.model_key import ModelKey, join_pairs, metrics_file
+                          dataset_file, join_pairs, metrics_file, neural_similarity_file,
+                          regularization_set, similarity_file)
+from simreg.train.model_key import ModelKey
 
 # The training metrics (metrics.csv of each model) are read like an evaluation's table.
 METRICS = "metrics"
@@ -39,7 +42,7 @@ class Target:
     reproduces: tuple          # ((paper, item), ...), e.g. (("Attias 2024", "Fig. 3 left"),)
     description: str
     reads: tuple               # evaluation names (and METRICS) whose outputs it reads
-    implementation: str        # "module:function", called as function(data, out, params)
+    draw: str                  # the @drawing function that builds it: function(data, out, params)
     grid: str | None = None    # tables: the figure grid whose models they cover; None: all
     grids: tuple = ()          # tables over several figure grids (their union; overrides grid)
     # ((grid key, evaluations), ...): evaluations read only where the target's grid sets that
@@ -48,6 +51,11 @@ class Target:
     # an optional part (its config section's ``enabled``): `all` builds the target only when
     # that is true; asked for by name it is built either way
     opt_in: str | None = None
+
+    @property
+    def implementation(self) -> str:
+        """``"module:function"`` of its drawing (for the rules' code hash)."""
+        return registered_entry(DRAWINGS, "drawing", __package__, self.draw)
 
     @property
     def optional_reads(self) -> tuple:
@@ -79,6 +87,22 @@ def table_file(name: str, suffix: str = ".csv") -> str:
 
 
 TARGETS: dict[str, Target] = {}
+# drawing name -> the function that builds a target from its inputs: function(data, out,
+# params), registered by @drawing where it is defined (report/draw.py, or a plugin module)
+DRAWINGS: dict[str, Callable] = {}
+
+
+def drawing(function: Callable) -> Callable:
+    """Decorator: ``function`` builds the targets whose ``draw`` is its name."""
+    if DRAWINGS.get(function.__name__, function) is not function:
+        raise ValueError(f"a drawing named {function.__name__!r} is already registered")
+    DRAWINGS[function.__name__] = function
+    return function
+
+
+def get_drawing(name: str) -> Callable:
+    """The drawing ``name`` (importing its module if need be)."""
+    return load_registered(DRAWINGS, "drawing", __package__, name)
 
 
 def register(target: Target) -> Target:
@@ -96,151 +120,150 @@ DEFENSE_READS = ("noise", METRICS, "fgsm_transfer", "boundary", "whitebox", "min
 # built for it: issue #13 "CIFAR-10-C mean, where built")
 DEFENSE_CORRUPTIONS = (("corruptions", ("corruption_accuracy",)),)
 LI = "Li 2019 supplement"
-_FIG = "simreg.report.draw"
 
 for _target in (
     Target("noise_accuracy", "figure", ((ATTIAS, "Fig. 3 left"),),
-           "accuracy vs ε per noise kind and method", ("noise",), f"{_FIG}:noise_accuracy"),
+           "accuracy vs ε per noise kind and method", ("noise",), "noise_accuracy"),
     Target("noise_accuracy_variants", "figure", ((ATTIAS, "Fig. 21"),),
            "the same for the S_Th variants and the shuffle control (App. 7.7)", ("noise",),
-           f"{_FIG}:noise_accuracy"),
+           "noise_accuracy"),
     Target("selection_plane", "figure", ((ATTIAS, "Fig. 4"),),
            "R0/U0 vs RD/UD over an (α, Th) grid, one plane per attack at its configured ε",
-           ("noise", "fgsm_transfer"), f"{_FIG}:selection_plane"),
+           ("noise", "fgsm_transfer"), "selection_plane"),
     Target("attack_robustness", "figure", ((ATTIAS, "Fig. 3 centre"), (ATTIAS, "Fig. 3 right")),
            "transferred FGSM accuracy vs ε and Boundary score per method",
-           ("fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
+           ("fgsm_transfer", "boundary"), "robustness"),
     Target("robustness_by_dataset", "figure", ((ATTIAS, "Fig. 5"),),
            "noise, FGSM and Boundary per regularization image set",
-           ("noise", "fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
+           ("noise", "fgsm_transfer", "boundary"), "robustness"),
     Target("robustness_by_pairs", "figure", ((ATTIAS, "Fig. 8"),),
            "noise, FGSM and Boundary per regularization batch size k",
-           ("noise", "fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
+           ("noise", "fgsm_transfer", "boundary"), "robustness"),
     Target("robustness_by_n_images", "figure", ((ATTIAS, "Fig. 9"),),
            "noise, FGSM and Boundary per number N of regularization images",
-           ("noise", "fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
+           ("noise", "fgsm_transfer", "boundary"), "robustness"),
     Target("perturbation_spectrum", "figure",
            ((ATTIAS, "Fig. 7 centre"), (ATTIAS, "Fig. 7 right")),
            "mean power spectrum of Boundary perturbations and its radial profile",
-           ("spectrum",), f"{_FIG}:perturbation_spectrum"),
+           ("spectrum",), "perturbation_spectrum"),
     Target("minimal_distance", "figure", ((LI, "Fig. 2"),),
            "median minimal L0/L1/L2/L∞ distance per method", ("minimal_distance",),
-           f"{_FIG}:minimal_distance"),
+           "minimal_distance"),
     Target("neural_pixel_similarity", "figure", ((ATTIAS, "Fig. 1"),),
            "neural vs pixel similarity of the same pairs (scatter, r) and both matrices",
-           (SIMILARITY_TARGETS,), f"{_FIG}:neural_pixel_similarity"),
+           (SIMILARITY_TARGETS,), "neural_pixel_similarity"),
     Target("neural_robustness", "figure", ((ATTIAS, "Fig. 2"),),
            "pixel- vs neural-regularized models: noise, transferred FGSM and Boundary",
-           ("noise", "fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
+           ("noise", "fgsm_transfer", "boundary"), "robustness"),
     Target("neural_alpha", "figure", ((LI, "Fig. 1"),),
            "Gaussian-noise accuracy of neural models over an α grid", ("noise",),
-           f"{_FIG}:noise_accuracy"),
+           "noise_accuracy"),
     Target("neural_minimal_distance", "figure", ((LI, "Fig. 2"),),
            "median minimal L0/L1/L2/L∞ distance for none, neural_shuffle and neural",
-           ("minimal_distance",), f"{_FIG}:minimal_distance"),
+           ("minimal_distance",), "minimal_distance"),
     Target("neural_gamma", "table", ((LI, "Table 1"),),
            "learned layer weights γ of the neural models per α", (METRICS,),
-           f"{_FIG}:gamma_table", grid="neural_alpha"),
+           "gamma_table", grid="neural_alpha"),
     Target("alpha_threshold", "table", ((ATTIAS, "Table 1"),),
            "the selected (α, Th) per method", ("noise", "fgsm_transfer"),
-           f"{_FIG}:alpha_threshold_table",
+           "alpha_threshold_table",
            grid="selection_plane"),
     Target("gamma", "table", ((ATTIAS, "Table 2"),),
            "learned layer weights γ per dataset pair (ResNet18): mean over seeds and the share "
-           "of seeds whose γ collapsed onto each layer", (METRICS,), f"{_FIG}:gamma_table",
+           "of seeds whose γ collapsed onto each layer", (METRICS,), "gamma_table",
            grids=("robustness_by_dataset", "noise_mnist", "noise_fashionmnist")),
     Target("gamma_resnet34", "table", ((ATTIAS, "Table 3"),),
-           "the same for the ResNet34 on gray CIFAR-100", (METRICS,), f"{_FIG}:gamma_table",
+           "the same for the ResNet34 on gray CIFAR-100", (METRICS,), "gamma_table",
            grids=("noise_cifar100",)),
     Target("results", "table", (),
            "validation, clean and noise accuracy of every model group", ("noise", METRICS),
-           f"{_FIG}:results_table", grid=None),
+           "results_table", grid=None),
     Target("models", "table", (),
            "one row per model with every evaluation",
            ("noise", METRICS, "fgsm_transfer", "boundary", "whitebox", "minimal_distance"),
-           f"{_FIG}:models_table", grid="attack_robustness"),
+           "models_table", grid="attack_robustness"),
     Target("whitebox", "table", (),
            "white-box FGSM / PGD-L∞ accuracy in units of 1/255", ("whitebox",),
-           f"{_FIG}:whitebox_table", grid="attack_robustness"),
+           "whitebox_table", grid="attack_robustness"),
     # ---- issue #10: the paper's other figures, on other grids, by the same drawings ----
     Target("noise_pixel", "figure", ((ATTIAS, "Fig. 12"),),
            "Gaussian, uniform and salt-and-pepper noise accuracy of S_pixel models",
-           ("noise",), f"{_FIG}:noise_accuracy"),
+           ("noise",), "noise_accuracy"),
     Target("noise_threshold", "figure", ((ATTIAS, "Fig. 13"),),
            "Gaussian, uniform and salt-and-pepper noise accuracy of S_Th models",
-           ("noise",), f"{_FIG}:noise_accuracy"),
+           ("noise",), "noise_accuracy"),
     Target("color_cifar10", "figure", ((ATTIAS, "Fig. 10"),),
            "noise, FGSM and Boundary on color CIFAR-10 per color regularization set",
-           ("noise", "fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
+           ("noise", "fgsm_transfer", "boundary"), "robustness"),
     Target("noise_examples", "figure", ((ATTIAS, "Fig. 11"),),
            "a test image under Gaussian, uniform and salt-and-pepper noise at one ε",
-           (DATASET,), f"{_FIG}:noise_examples"),
+           (DATASET,), "noise_examples"),
     Target("noise_mnist", "figure", ((ATTIAS, "Fig. 14"),),
            "noise accuracy on MNIST per regularization set (MNIST, FashionMNIST)",
-           ("noise",), f"{_FIG}:noise_accuracy"),
+           ("noise",), "noise_accuracy"),
     Target("noise_fashionmnist", "figure", ((ATTIAS, "Fig. 15"),),
            "noise accuracy on FashionMNIST per regularization set (MNIST, FashionMNIST)",
-           ("noise",), f"{_FIG}:noise_accuracy"),
+           ("noise",), "noise_accuracy"),
     Target("noise_cifar100", "figure", ((ATTIAS, "Fig. 16"),),
            "noise accuracy of ResNet34 on gray CIFAR-100 per regularization set",
-           ("noise",), f"{_FIG}:noise_accuracy"),
+           ("noise",), "noise_accuracy"),
     Target("attacks_mnist", "figure", ((ATTIAS, "Fig. 17"),),
            "transferred FGSM and Boundary of the MNIST models of Fig. 14",
-           ("fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
+           ("fgsm_transfer", "boundary"), "robustness"),
     Target("attacks_fashionmnist", "figure", ((ATTIAS, "Fig. 18"),),
            "transferred FGSM and Boundary of the FashionMNIST models of Fig. 15",
-           ("fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
+           ("fgsm_transfer", "boundary"), "robustness"),
     Target("attacks_cifar100", "figure", ((ATTIAS, "Fig. 19"),),
            "transferred FGSM and Boundary of the CIFAR-100 models of Fig. 16",
-           ("fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
+           ("fgsm_transfer", "boundary"), "robustness"),
     Target("variants_imagenet", "figure", ((ATTIAS, "Fig. 20"),),
            "noise, FGSM and Boundary of the App. 7.7 variants, regularized on ImageNet images",
-           ("noise", "fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
+           ("noise", "fgsm_transfer", "boundary"), "robustness"),
     Target("variants_cifar10", "figure", ((ATTIAS, "Fig. 21"),),
            "the same, regularized on CIFAR-10 images", ("noise", "fgsm_transfer", "boundary"),
-           f"{_FIG}:robustness"),
+           "robustness"),
     Target("variants_cifar100", "figure", ((ATTIAS, "Fig. 22"),),
            "the same, regularized on CIFAR-100 images", ("noise", "fgsm_transfer", "boundary"),
-           f"{_FIG}:robustness"),
+           "robustness"),
     Target("color_cifar100", "figure", ((ATTIAS, "Fig. 23"),),
            "noise, FGSM and Boundary of ResNet34 on color CIFAR-100 per color regularization set",
-           ("noise", "fgsm_transfer", "boundary"), f"{_FIG}:robustness"),
+           ("noise", "fgsm_transfer", "boundary"), "robustness"),
     # ---- beyond the paper: the related defenses compared (issue #13) ----------------------
     Target("defense_comparison", "figure", (),
            "every method side by side: clean, noise, FGSM, Boundary, minimal L2, white-box "
            "PGD, training time (and common corruptions where the grid sets corruptions: true)",
-           DEFENSE_READS, f"{_FIG}:defense_comparison", reads_if=DEFENSE_CORRUPTIONS),
+           DEFENSE_READS, "defense_comparison", reads_if=DEFENSE_CORRUPTIONS),
     Target("defenses", "table", (),
            "the comparison's measures per method, mean ± SEM over seeds",
            DEFENSE_READS + ("eigenspectrum", "sensitivity", "lrc_noise"),
-           f"{_FIG}:defenses_table", grid="defense_comparison", reads_if=DEFENSE_CORRUPTIONS),
+           "defenses_table", grid="defense_comparison", reads_if=DEFENSE_CORRUPTIONS),
     Target("attack_auc", "table", (),
            "area under each attack's accuracy–ε curve per method (after Bashivan Table 2)",
-           ("noise", "fgsm_transfer", "whitebox"), f"{_FIG}:attack_auc_table",
+           ("noise", "fgsm_transfer", "whitebox"), "attack_auc_table",
            grid="defense_comparison"),
     Target("lrc_accuracy", "figure", (),
            "accuracy under long-range-correlated noise vs decay length ζ (after Roth Fig. 3) "
            "and vs ε at ζ = 8 (after Roth App. Fig. 4)", ("lrc_noise",),
-           f"{_FIG}:lrc_accuracy"),
+           "lrc_accuracy"),
     Target("robustness_vs_exponent", "figure", (),
            "white-box PGD and noise accuracy vs the eigenspectrum exponent (after Schaeffer "
-           "Fig. 8)", ("eigenspectrum", "whitebox", "noise"), f"{_FIG}:robustness_vs_exponent"),
+           "Fig. 8)", ("eigenspectrum", "whitebox", "noise"), "robustness_vs_exponent"),
     Target("corruption_severity", "figure", ((ATTIAS, "Fig. 6 left"),),
            "mean accuracy over the 15 common corruptions vs severity",
-           ("corruption_accuracy",), f"{_FIG}:corruption_severity"),
+           ("corruption_accuracy",), "corruption_severity"),
     Target("corruption_types", "figure", ((ATTIAS, "Fig. 6 right"),),
            "accuracy per common corruption at one severity", ("corruption_accuracy",),
-           f"{_FIG}:corruption_types"),
+           "corruption_types"),
     Target("corruption_frequency", "figure", ((ATTIAS, "Fig. 7 left"),),
            "accuracy per frequency group of corruptions, per regularization set",
-           ("corruption_accuracy",), f"{_FIG}:corruption_frequency"),
+           ("corruption_accuracy",), "corruption_frequency"),
     Target("robustbench_comparison", "figure", ((ATTIAS, "Fig. 24"),),
            "our most robust model against RobustBench models on color CIFAR-10-C",
-           ("corruption_accuracy", ROBUSTBENCH), f"{_FIG}:robustbench_comparison",
+           ("corruption_accuracy", ROBUSTBENCH), "robustbench_comparison",
            opt_in="robustbench"),
     Target("corruption_spectra", "figure", ((ATTIAS, "Fig. 25"),),
            "mean Fourier magnitude of each corruption, by frequency group", (CORRUPTED_SET,),
-           f"{_FIG}:corruption_spectra"),
+           "corruption_spectra"),
 ):
     register(_target)
 

@@ -87,7 +87,8 @@ def predictor_frame_shape(predictors: list[str]) -> tuple[int, int]:
     shapes = {tuple(torch.load(p, map_location="cpu", weights_only=False)["image_shape"])
               for p in predictors}
     if len(shapes) != 1:
-        raise ValueError(f"the predictors were fitted on frames of different sizes {sorted(shapes)}")
+        raise ValueError("the predictors were fitted on frames of different sizes "
+                         f"{sorted(shapes)}")
     return shapes.pop()
 
 
@@ -176,7 +177,8 @@ def build_neural_similarity(predictors: list[str], pixel_file, out, *, images_fi
             seconds=round(time.perf_counter() - started, 3))
         for key, value in record.items():
             h5.attrs[key] = value
-    extra = "".join(f"; simulator's noiseless rates: Pearson {simulator['simulator_pearson_r']:.3f}, "
+    extra = "".join(f"; simulator's noiseless rates: "
+                    f"Pearson {simulator['simulator_pearson_r']:.3f}, "
                     f"Spearman {simulator['simulator_spearman_r']:.3f}" for _ in [0] if simulator)
     print(f"neural similarity: {n} frames, {len(populations)} models of {len(scans)} scans; "
           f"with the frames' S_pixel (off-diagonal): Pearson r = {stats['pearson_r']:.3f}, "

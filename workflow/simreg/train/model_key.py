@@ -1,4 +1,4 @@
-"""Which model: the key that names every trained model, its files, and its canonical form.
+"""Which model: the key that names every trained model, and its canonical form.
 
 A model is identified by (task, regularization set, method, alpha, threshold, pairs k,
 seed, training recipe). The pairs field also names the similarity methods' pair pass where
@@ -8,11 +8,10 @@ their paths. What a method does not use is canonicalized by its regularizer's de
 (``none`` has no regularization set and alpha 0; methods without a threshold get ``na``), so
 one model is never trained twice under two names. The recipe is '' for a model trained with
 the config's ``training`` section, else the grid's overrides for the method
-(:mod:`simreg.train.recipe`, e.g. ``_adam_lr0.001``), appended to the parameter folder:
-
-    results/models/{task}/{regularization}/{method}/
-        a{alpha}_t{threshold}_k{pairs}{recipe}/seed{seed}/model.pt, metrics.csv
-    results/checkpoints/<same>/last.pt   (not a Snakemake output: survives failed jobs)
+(:mod:`simreg.train.recipe`, e.g. ``_adam_lr0.001``), appended to the parameter folder of the
+key's ``stem``, ``{task}/{regularization}/{method}/a{alpha}_t{threshold}_k{pairs}{recipe}/
+seed{seed}``; the files under results/ named by it are :mod:`simreg.paths`' (``model_file``,
+``metrics_file``, ``checkpoint_dir``, ``log_file``).
 """
 
 from __future__ import annotations
@@ -20,29 +19,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from simreg.paths import NO_REGULARIZATION, NOT_APPLICABLE, RESULTS, number
+from simreg.paths import (NO_REGULARIZATION, NOT_APPLICABLE, PAIR_PASSES, SIMILARITY_TARGETS,
+                          join_pairs, number, split_pairs)
+from simreg.train.recipe import normalize
+from simreg.train.regularizers import get_regularizer
 
-
-# regularization.pair_pass: how a similarity method's k pairs go through the network (the
-# first is the default and is not written into the model key)
-PAIR_PASSES = ("split", "fused")
-
-
-def split_pairs(pairs) -> tuple[int, str]:
-    """(k, pair pass) of a model key's pairs field: "16" -> (16, "split"),
-    "16-fused" -> (16, "fused")."""
-    k, _, pair_pass = str(pairs).partition("-")
-    pair_pass = pair_pass or PAIR_PASSES[0]
-    if pair_pass not in PAIR_PASSES:
-        raise ValueError(f"pairs {pairs!r}: pair pass {pair_pass!r} is not one of {PAIR_PASSES}")
-    return int(k), pair_pass
-
-
-def join_pairs(k, pair_pass: str = PAIR_PASSES[0]) -> str:
-    """The pairs field of k pairs passed as ``pair_pass``: "16" or "16-fused"."""
-    if pair_pass not in PAIR_PASSES:
-        raise ValueError(f"pair pass {pair_pass!r} is not one of {PAIR_PASSES}")
-    return str(int(k)) if pair_pass == PAIR_PASSES[0] else f"{int(k)}-{pair_pass}"
+__all__ = ["PAIR_PASSES", "ModelKey", "baseline_key", "join_pairs", "split_pairs"]
 
 
 @dataclass(frozen=True)
@@ -60,9 +42,6 @@ class ModelKey:
     def make(cls, task, regularization, method, alpha, threshold, pairs, seed,
              recipe: str = "") -> "ModelKey":
         """Canonical key: drops what ``method`` does not use (its regularizer says what)."""
-        from simreg.train.recipe import normalize
-        from simreg.train.regularizers import SIMILARITY_TARGETS, get_regularizer
-
         r = get_regularizer(method)
         if not set(r.needs) & set(SIMILARITY_TARGETS):  # no target file of a regularization set
             regularization = NO_REGULARIZATION
@@ -121,18 +100,3 @@ def baseline_key(task: str, seed) -> ModelKey:
     """The unregularized model (method none) of ``task`` and ``seed``."""
     return ModelKey.make(task, NO_REGULARIZATION, NO_REGULARIZATION, 0, NOT_APPLICABLE, 0, seed)
 
-
-def model_file(key: ModelKey) -> str:
-    return str(RESULTS / "models" / key.stem / "model.pt")
-
-
-def metrics_file(key: ModelKey) -> str:
-    return str(RESULTS / "models" / key.stem / "metrics.csv")
-
-
-def checkpoint_dir(key: ModelKey) -> str:
-    return str(RESULTS / "checkpoints" / key.stem)
-
-
-def log_file(step: str, key: ModelKey) -> str:
-    return str(RESULTS / "logs" / step / f"{key.stem}.log")

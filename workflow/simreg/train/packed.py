@@ -2,8 +2,8 @@
 
 The P classifiers of a pack (same task, method, α, Th, k, recipe; P seeds), with their
 regularizer modules, are stacked parameter by parameter (``torch.func.stack_module_state``)
-and one step runs all P through ``torch.func.vmap``. Each convolution of the P models becomes one grouped
-convolution and each BatchNorm normalizes, and updates the running statistics of, each
+and one step runs all P through ``torch.func.vmap``. Each convolution of the P models becomes
+one grouped convolution and each BatchNorm normalizes, and updates the running statistics of, each
 model's own channels over that model's own batch, so the P models stay independent: the
 loss is the sum of the P losses, the gradient of each model is its own loss's gradient, and
 SGD (with momentum and weight decay) and Adam, both elementwise, update each model as it
@@ -104,7 +104,8 @@ class PackedTrainer:
     def step(self, x, y, draws):
         from torch.func import vmap
 
-        losses, ce, reg = vmap(self._seed_loss, in_dims=(0, 0, 0, 0, 0, None if draws is None else 0))(
+        in_dims = (0, 0, 0, 0, 0, None if draws is None else 0)
+        losses, ce, reg = vmap(self._seed_loss, in_dims=in_dims)(
             self.params, self.buffers, self.state, x, y, draws)
         self.optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()

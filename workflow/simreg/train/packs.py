@@ -6,18 +6,16 @@ is a pack of its own. ``simreg train-pack`` writes every member of a pack into t
 folder; each seed's usual model and metrics files are hard links to them (rule
 ``train_pack_member``), so everything downstream still reads one model per seed.
 
-    results/packs/{task}/{regularization}/{method}/a{alpha}_t{threshold}_k{pairs}{recipe}/
-        seeds{seeds}/seed{seed}/model.pt, metrics.csv   ({seeds}: the members' seeds, e.g. 0-1-2)
-    results/checkpoints/<same>/                    (not an output: survives failed jobs)
+A pack's ``stem`` is its model key's without the seed folder, plus ``seeds{seeds}`` (the
+members' seeds, e.g. ``seeds0-1-2``); its files are :mod:`simreg.paths`' (``pack_dir``,
+``member_files``, ``pack_checkpoint_dir``, ``pack_log``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from dataclasses import dataclass
 
-from simreg.paths import RESULTS
 from simreg.train.model_key import ModelKey
 
 SEPARATOR = "-"  # between the seeds of the {seeds} wildcard
@@ -56,24 +54,6 @@ class Pack:
     def stem(self) -> str:
         first = self.members[0].stem
         return f"{first.rsplit('/', 1)[0]}/seeds{self.seeds}"
-
-
-def pack_dir(pack: Pack) -> str:
-    return str(RESULTS / "packs" / pack.stem)
-
-
-def member_files(pack: Pack, key: ModelKey) -> dict[str, str]:
-    """Where ``simreg train-pack`` writes member ``key`` of ``pack`` (inside ``pack_dir``)."""
-    folder = Path(pack_dir(pack)) / f"seed{key.seed}"
-    return {"model": str(folder / "model.pt"), "metrics": str(folder / "metrics.csv")}
-
-
-def pack_checkpoint_dir(pack: Pack) -> str:
-    return str(RESULTS / "checkpoints" / pack.stem)
-
-
-def pack_log(pack: Pack) -> str:
-    return str(RESULTS / "logs" / "train_pack" / f"{pack.stem}.log")
 
 
 def seed_packs(keys, size: int) -> dict[ModelKey, Pack]:

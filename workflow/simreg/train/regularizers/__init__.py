@@ -1,7 +1,17 @@
 """Training methods, one :class:`~simreg.train.regularizers.base.Regularizer` each,
-registered by name. A new method is one module in this folder (imported here automatically)
-or a plugin module named in the config's ``plugins``, that defines and ``@register``s its
-class, plus its config entry.
+registered by name. A new method is one module (or one package, with the helpers that serve
+only it) in this folder, imported here automatically, or a plugin module named in the
+config's ``plugins``, that defines and ``@register``s its class, plus its config entry.
+
+    base.py           the protocol (Regularizer, Parameter, Batch, TrainContext), the registry
+    none.py           no regularization
+    similarity/       the similarity methods (pixel, threshold and its variants): pairs.py
+                      draws the pairs,
+                      representation.py measures the network's similarity and its loss
+    neural.py         the similarity methods towards the predictive model's similarity
+    gradient/         the gradient-norm penalty (gn) and SGR; displacement_covariance.py: SGR's Σ
+    smoothness.py     the Jacobian and covariance penalties
+    adversarial/      PGD-AT and AFD; discriminator.py: AFD's discriminator and its losses
 """
 
 from __future__ import annotations
@@ -9,8 +19,6 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from simreg.paths import (dataset_file, neural_similarity_file, regularization_images,
-                          similarity_file)
 from simreg.train.regularizers.base import (REGULARIZERS, Batch, Parameter, Regularizer,
                                             TrainContext, get_regularizer, register)
 
@@ -20,27 +28,7 @@ for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
         importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = ["REGULARIZERS", "Batch", "Parameter", "Regularizer", "TrainContext",
-           "get_regularizer", "register", "inputs", "load_plugins"]
-
-
-# Needs that are a similarity target file of the regularization set -> its path (the input
-# of that name; the dataset of its images comes with it as "regularization_images").
-SIMILARITY_TARGETS = {"similarity": similarity_file, "neural_similarity": neural_similarity_file}
-
-
-def inputs(key) -> dict[str, str]:
-    """The DAG inputs that model ``key``'s method needs, by name (files of the pipeline)."""
-    from simreg.train.model_key import baseline_key, model_file
-
-    needs = get_regularizer(key.method).needs
-    files = {}
-    for need, target_file in SIMILARITY_TARGETS.items():
-        if need in needs:
-            files[need] = target_file(key.regularization)
-            files["regularization_images"] = dataset_file(regularization_images(key.regularization))
-    if "source_model" in needs:
-        files["source_model"] = model_file(baseline_key(key.task, key.seed))
-    return files
+           "get_regularizer", "register", "load_plugins"]
 
 
 def load_plugins(modules) -> None:

@@ -32,13 +32,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from simreg.train.model_key import split_pairs
+from simreg.paths import split_pairs
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch import nn
 
-# What a regularizer may need from the DAG (see simreg.train.regularizers.inputs).
+# What a regularizer may need from the DAG (its files: simreg.paths.method_inputs).
 # "neural_similarity": the predictive model's similarity of the regularization set (same
 # layout as the pixel file).
 NEEDS = ("similarity", "source_model", "neural_similarity")
@@ -74,8 +74,9 @@ class Parameter:
 
 @dataclass
 class Batch:
-    """One classification step as the regularizer sees it: the classifier, the inputs shown to it (after augmentation and ``adversarial_batch``), labels, the K similarity
-    layers' features, logits and the cross-entropy."""
+    """One classification step as the regularizer sees it: the classifier, the inputs shown to
+    it (after augmentation and ``adversarial_batch``), labels, the K similarity layers'
+    features, logits and the cross-entropy."""
 
     model: "nn.Module"
     x: "torch.Tensor"

@@ -52,7 +52,7 @@ def jacobian_frobenius(x, outputs, projections: int, generator, squared: bool = 
 
     n, k = outputs.shape
     total = torch.zeros(n, dtype=outputs.dtype, device=outputs.device)
-    for p in range(projections):
+    for _p in range(projections):
         v = torch.randn(n, k, generator=generator).to(outputs.device, outputs.dtype)
         v = v / v.norm(dim=1, keepdim=True)
         total = total + vector_jacobian(x, outputs, v).flatten(1).pow(2).sum(1)

@@ -2,7 +2,7 @@
 pairs towards a target similarity (paper eqs. 2-5).
 
 Each step samples ``reg_pairs`` pairs of the N regularization images, computes S_CNN over the
-K similarity layers (:mod:`simreg.train.representation`) and adds
+K similarity layers (:mod:`simreg.train.regularizers.similarity.representation`) and adds
 L_sim = mean (z(S_CNN) - z(S_target))² over the pairs. The methods differ in the target and
 in which pairs may be sampled. Definitions follow the authors' code (paper eq. 5, App. 7.7):
 
@@ -56,8 +56,8 @@ class SimilarityTarget(Regularizer):
 
         from simreg.data.store import read_split
         from simreg.targets.pixel_similarity import read_similarity
-        from simreg.train.pairs import eligible_pair_list
-        from simreg.train.representation import RepresentationSimilarity
+        from simreg.train.regularizers.similarity.pairs import eligible_pair_list
+        from simreg.train.regularizers.similarity.representation import RepresentationSimilarity
 
         from pathlib import Path
 
@@ -97,17 +97,18 @@ class SimilarityTarget(Regularizer):
     def plan_epoch(self, n_steps, generator, device):
         import torch
 
-        from simreg.train.pairs import sample_pairs
+        from simreg.train.regularizers.similarity.pairs import sample_pairs
 
         count = n_steps * self.reg_pairs
         if self.pair_list is None:
             pairs = sample_pairs(len(self.images), count, generator)
         else:
-            pairs = self.pair_list[torch.randint(len(self.pair_list), (count,), generator=generator)]
+            drawn = torch.randint(len(self.pair_list), (count,), generator=generator)
+            pairs = self.pair_list[drawn]
         return pairs.view(n_steps, self.reg_pairs, 2).to(device)
 
     def loss(self, batch: Batch, pairs):
-        from simreg.train.representation import similarity_loss
+        from simreg.train.regularizers.similarity.representation import similarity_loss
 
         feats_a, feats_b = self.pair_features(batch.model, pairs)
         s_cnn = self.head(feats_a, feats_b)

@@ -83,7 +83,8 @@ class DisplacementCovariance:
             spectrum = torch.fft.fft2(self.kernel()).real.permute(2, 3, 0, 1)
             spectrum = (spectrum + spectrum.transpose(-1, -2)) / 2
             values, vectors = torch.linalg.eigh(spectrum)
-            self.spectrum = (vectors * values.clamp_min(0)[..., None, :]) @ vectors.transpose(-1, -2)
+            self.spectrum = ((vectors * values.clamp_min(0)[..., None, :])
+                             @ vectors.transpose(-1, -2))
         return self.spectrum
 
     def mean_diagonal(self) -> float:

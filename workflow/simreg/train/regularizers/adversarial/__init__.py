@@ -73,7 +73,7 @@ class AdversarialFeatureDesensitization(PgdTraining):
     def setup(self, context: TrainContext) -> None:
         import torch
 
-        from simreg.train.discriminator import ProjectionDiscriminator
+        from simreg.train.regularizers.adversarial.discriminator import ProjectionDiscriminator
 
         super().setup(context)
         self.alpha = context.alpha
@@ -101,7 +101,8 @@ class AdversarialFeatureDesensitization(PgdTraining):
         """Steps 2 and 3 of Alg. 1, after the trainer's classifier step (step 1)."""
         import torch
 
-        from simreg.train.discriminator import discriminator_loss, embedding_loss
+        from simreg.train.regularizers.adversarial.discriminator import (discriminator_loss,
+                                                                        embedding_loss)
 
         model, y = batch.model, batch.y
         x = batch.x.detach()

@@ -29,7 +29,8 @@ def discriminator_loss(discriminator, h_clean, h_perturbed, y) -> torch.Tensor:
     """L_Da = mean softplus(−Da(E(x), y)) + softplus(Da(E(x'), y)) (AFD Alg. 1)."""
     import torch.nn.functional as F
 
-    return (F.softplus(-discriminator(h_clean, y)) + F.softplus(discriminator(h_perturbed, y))).mean()
+    return (F.softplus(-discriminator(h_clean, y))
+            + F.softplus(discriminator(h_perturbed, y))).mean()
 
 
 def embedding_loss(discriminator, h_perturbed, y) -> torch.Tensor:

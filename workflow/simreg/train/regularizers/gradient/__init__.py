@@ -9,10 +9,11 @@ where c is the mean diagonal of the training images' covariance (the mean pixel 
 so σΣ has the data's mean variance and α = λ reads as a noise-to-signal ratio (Roth §3.3).
 ``sgr``: Σ is the running covariance function of adversarial perturbations (β = 0.1), from
 the loss-gradient sign, the loss gradient, FGSM or PGD (``sgr.perturbation``), applied in
-the Fourier domain (:mod:`simreg.train.displacement_covariance`). ``gn``: Σ = I, so
-Ω = (c / 2m) Σᵢ ||gᵢ||². The trainer adds α·Ω with α = λ. gᵢ is each image's own gradient,
-BatchNorm normalizing with the training pass's statistics (``input_gradients.batchnorm``; the
-gradients are taken in :mod:`simreg.train.input_gradients`, shared with ``jacobian``).
+the Fourier domain (:mod:`simreg.train.regularizers.gradient.displacement_covariance`).
+``gn``: Σ = I, so Ω = (c / 2m) Σᵢ ||gᵢ||². The trainer adds α·Ω with α = λ. gᵢ is each image's
+own gradient, BatchNorm normalizing with the training pass's statistics
+(``input_gradients.batchnorm``; the gradients are taken in :mod:`simreg.train.input_gradients`,
+shared with ``jacobian``).
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class StructuredGradient(Regularizer):
     def setup(self, context: TrainContext) -> None:
         import torch
 
-        from simreg.train.displacement_covariance import DisplacementCovariance
+        from simreg.train.regularizers.gradient.displacement_covariance import (
+            DisplacementCovariance)
         from simreg.train.input_gradients import track_statistics
 
         self.c = data_variance(context.train_images)
