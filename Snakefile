@@ -15,6 +15,7 @@ min_version("9.0")
 
 from simreg import paths
 from simreg.config import PLUGINS_ENV, ConfigError, read_config_file, validate_config
+from simreg.settings import typed
 
 # The defaults beside this Snakefile, also when run from elsewhere (-s .../Snakefile -d
 # workdir); --configfile files are merged over them. Read once by us first, so that a broken
@@ -38,19 +39,23 @@ for _configfile in workflow.configfiles:
 
 
 validate_config(config)
+# The typed settings of the validated config (simreg.settings.Settings), made once: the
+# Snakefile and the rules read the config through it (SETTINGS.noise.seed, SETTINGS.figures),
+# never by dict lookups (tests/test_settings_access.py).
+SETTINGS = typed(config)
 # Plugin modules (config `plugins`) register methods and evaluations; every simreg command a
 # job runs imports them too (simreg.cli reads SIMREG_PLUGINS). An environment variable, not a
 # rule parameter, so that naming a plugin does not make Snakemake rerun other jobs.
-os.environ[PLUGINS_ENV] = ",".join(config["plugins"])
+os.environ[PLUGINS_ENV] = ",".join(SETTINGS.plugins)
 
 
 # One image for every job under --use-singularity (= --sdm apptainer; containers/);
 # the rules' conda: envs/simreg.yaml serves --software-deployment-method conda.
-container: config["container_image"]
+container: SETTINGS.container_image
 
 
 if any(m.name == "APPTAINER" for m in workflow.deployment_settings.deployment_method):
-    if problem := paths.missing_container_image(config["container_image"]):
+    if problem := paths.missing_container_image(SETTINGS.container_image):
         raise WorkflowError(problem)
 
 

@@ -1,5 +1,6 @@
 """Config validation: defaults come from the schema; bad values stop the run naming the key."""
 
+import copy
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import pytest
 import yaml
 
 from simreg.config import ConfigError, load_config, load_schema, validate_config
+from simreg.paths import as_list
 from simreg.report.targets import TARGETS, all_targets, grid_models, target_models
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,19 +170,72 @@ def test_task_needs_a_noise_grid():
                          "figures": {"noise_accuracy": grid}})
 
 
-def test_quick_config_overrides_every_figure_grid():
-    """--configfile merges over config.yaml, so the quick config must replace each grid whole."""
+def test_quick_config_shrinks_every_grid_of_config_yaml():
+    """configs/quick.yaml gives sizes (``shrink``), not grids: every grid of config.yaml but
+    Fig. 24's is planned on the digits, with at most 2 seeds and 2 values per sweep, and its
+    ``figures`` block restates no grid whole."""
+    paper = yaml.safe_load((ROOT / "config.yaml").read_text())["figures"]
     quick_raw = yaml.safe_load((ROOT / "configs" / "quick.yaml").read_text())
     merged = load_config(ROOT / "config.yaml", ROOT / "configs" / "quick.yaml")
-    dropped = {name for name, grid in quick_raw["figures"].items() if grid is None}
-    quick_raw["figures"] = {n: g for n, g in quick_raw["figures"].items() if n not in dropped}
-    assert set(merged["figures"]) == set(quick_raw["figures"])
+    assert set(merged["figures"]) == set(paper) - {"robustbench_comparison"}
+    required = {"task", "regularization", "methods", "alpha", "threshold", "seeds"}
+    assert all(grid is None or not required <= set(grid)
+               for grid in quick_raw["figures"].values())
     for name, grid in merged["figures"].items():
-        assert grid == {**grid, **quick_raw["figures"][name]}
-        assert set(quick_raw["figures"][name]) >= {"task", "regularization", "methods", "alpha",
-                                                  "threshold", "seeds"}
+        assert grid["task"] in {"digits_gray", "digits_rgb"}, name
+        assert set(as_list(grid["regularization"])) <= {"digits_gray", "photos_gray",
+                                                        "photos_rgb"}, name
+        given = quick_raw["figures"].get(name) or {}
+        assert grid["seeds"] == given.get("seeds", paper[name]["seeds"][:2]), name
+        alphas = grid["alpha"].values() if isinstance(grid["alpha"], dict) else [grid["alpha"]]
+        assert all(len(values) <= 2 for values in [*alphas, grid["threshold"]]), name
+        assert len(grid.get("reg_pairs", [])) <= 2 and len(grid.get("n_images", [])) <= 2
+        assert "per_regularization" not in grid, name
+        if name != "selection_plane":
+            assert grid["threshold"] == [0.5], name
     tasks = {k.task for k in target_models("results", merged)}
     assert tasks == {"digits_gray", "digits_rgb"}  # digits_rgb: the color figures (10, 23)
+
+
+def test_shrink_replaces_sets_and_cuts_seeds_and_sweeps_once():
+    from simreg.config import shrink_grids
+
+    grid = {"task": "cifar10_gray", "regularization": ["cifar10_gray", "mnist_gray", "svhn_gray"],
+            "methods": ["threshold", "gn"], "alpha": {"threshold": [1, 5, 10], "gn": [0.1]},
+            "threshold": [0.8], "reg_pairs": [4, 8, 32], "n_images": [100, 300],
+            "seeds": [3, 1, 2],
+            "per_regularization": {"mnist_gray": {"alpha": [4]}, "svhn_gray": {"alpha": [2]}}}
+    plane = {**grid, "alpha": [1, 5, 10], "threshold": [0.5, 0.6, 0.7]}
+    config = {"figures": {"a": grid, "b": plane},
+              "regularization": {"reg_pairs": 16, "n_images": 100},
+              "shrink": {"tasks": {"cifar10_gray": "digits_gray"},
+                         "regularization": {"cifar10_gray": "digits_gray",
+                                            "mnist_gray": "digits_gray"},
+                         "seeds": 2, "values": 2, "threshold": 0.5}}
+    shrink_grids(config)
+    assert grid["task"] == "digits_gray"
+    assert grid["regularization"] == ["digits_gray", "svhn_gray"]  # the two sets made one
+    assert grid["per_regularization"] == {"svhn_gray": {"alpha": [2]}}  # a replaced set's: gone
+    assert grid["seeds"] == [3, 1]
+    assert grid["reg_pairs"] == [4, 16]  # the first, then the section's own value
+    assert grid["n_images"] == [100]  # the first is the section's
+    assert grid["alpha"] == {"threshold": [1, 5], "gn": [0.1]} and grid["threshold"] == [0.5]
+    assert plane["alpha"] == [1, 5] and plane["threshold"] == [0.5, 0.6]  # a Th sweep: cut
+    before = copy.deepcopy(config)
+    shrink_grids(config)
+    assert config == before
+    config["shrink"]["tasks"] = {"cifar10_gray": "mnist_gray", "mnist_gray": "digits_gray"}
+    with pytest.raises(ConfigError, match="shrink.tasks"):
+        shrink_grids(config)
+
+
+def test_no_shrink_leaves_the_grids_as_given():
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text())["figures"]
+    c = paper_config()
+    assert c["shrink"] == {"tasks": {}, "regularization": {}, "seeds": None, "values": None,
+                           "threshold": None}
+    for name, grid in c["figures"].items():
+        assert {k: grid[k] for k in raw[name]} == raw[name], name
 
 
 def test_grid_models_are_canonical_and_unique():

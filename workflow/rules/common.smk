@@ -66,7 +66,7 @@ def job_device(wildcards, resources):
     training.device is auto, so that a GPU job seeing no CUDA device fails (simreg.devices).
     """
     return devices.job_device(
-        config["training"]["device"], resources.get("gpu", 0), resources.get("gres")
+        SETTINGS.training.device, resources.get("gpu", 0), resources.get("gres")
     )
 
 
@@ -115,7 +115,7 @@ NEURAL_SIMULATION = (
 def neural_params(part):
     """JSON of the neural.* keys one neural rule's command takes: the simulation's sizes,
     or the predictor's architecture and fit."""
-    neural = config["neural"]
+    neural = SETTINGS.params("neural")
     if part == "simulation":
         keys = NEURAL_SIMULATION
     else:
@@ -160,17 +160,17 @@ def recipe_epochs_factor(key):
     """How many times the config's training epochs model ``key`` trains (its recipe may set
     more), rounded up: its training job's runtime is scaled by it."""
     epochs = settings_from_config(config, key).epochs
-    return max(1, -(-epochs // config["training"]["epochs"]))
+    return max(1, -(-epochs // SETTINGS.training.epochs))
 
 
 def train_runtime(wildcards, attempt):
     factor = recipe_epochs_factor(model_key(wildcards))
-    return config["resources"]["train_runtime"] * factor * attempt
+    return SETTINGS.resources.train_runtime * factor * attempt
 
 
 # training.pack_size > 1: one job (train_pack) trains a pack of seeds of one model key; each
 # seed's model and metrics files are linked from its pack (train_pack_member).
-PACK_SIZE = config["training"]["pack_size"]
+PACK_SIZE = SETTINGS.training.pack_size
 PACKS = seed_packs(all_models(config), PACK_SIZE) if PACK_SIZE > 1 else {}
 PACK = Pack.wildcards()  # every pack path with its wildcards: rule patterns
 
@@ -220,7 +220,7 @@ def train_pack_resource(name):
     def resource(w, attempt):
         members = pack(w).members
         factor = recipe_epochs_factor(members[0]) if name == "train_runtime" else 1
-        return config["resources"][name] * len(members) * factor * attempt
+        return getattr(SETTINGS.resources, name) * len(members) * factor * attempt
 
     return resource
 
@@ -270,7 +270,7 @@ def fgsm_source_model(wildcards):
 def report_inputs(wildcards):
     if ROBUSTBENCH in target_reads(wildcards.name, config):
         # an optional part: one message on what to install and fetch, before any job runs
-        task = config["figures"][wildcards.name]["task"]
+        task = SETTINGS.figures[wildcards.name]["task"]
         if problem := robustbench_missing(config, task, robustbench_installed()):
             raise WorkflowError(problem)
     return target_inputs(wildcards.name, config)
@@ -299,7 +299,7 @@ def report_reads(wildcards, input):
 
 
 def figure_params(wildcards):
-    grid = config["figures"][wildcards.name]
+    grid = SETTINGS.figures[wildcards.name]
     extra = {k: grid[k] for k in ("noise", "min_clean_ratio", "severity") if k in grid}
     # a selection plane: R_D/U_D at the configured ε per attack
     if "min_clean_ratio" in grid:
@@ -307,14 +307,14 @@ def figure_params(wildcards):
     if "epsilon" in grid:  # example images under noise (Fig. 11)
         extra.update(
             epsilon=grid["epsilon"],
-            noise_clip=config["noise"]["clip"],
-            noise_seed=config["noise"]["seed"],
+            noise_clip=SETTINGS.noise.clip,
+            noise_seed=SETTINGS.noise.seed,
         )
     return json.dumps({"title": f"{wildcards.name}: {grid['task']}", **extra})
 
 
 def table_params(wildcards):
-    grid = config["figures"].get("selection_plane", {})
+    grid = SETTINGS.figures.get("selection_plane", {})
     extra = {k: grid[k] for k in ("noise", "min_clean_ratio") if k in grid}
     if grid:
         extra["epsilons"] = configured_epsilons(config, grid["task"])

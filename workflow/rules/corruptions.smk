@@ -17,9 +17,9 @@ rule download_corruptions:
     conda:
         "../../envs/simreg.yaml"
     params:
-        data_root=config["data"]["root"],
-        directory=config["corruptions"]["dir"] or config["data"]["root"],
-        source=config["corruptions"]["source"],
+        data_root=SETTINGS.data.root,
+        directory=SETTINGS.corruptions.dir or SETTINGS.data.root,
+        source=SETTINGS.corruptions.source,
         code=command_code("download"),
     shell:
         "simreg download --corruptions --name {wildcards.dataset} --data-root {params.data_root}"
@@ -44,14 +44,14 @@ rule corruptions:
     conda:
         "../../envs/simreg.yaml"
     resources:
-        mem_mb=config["resources"]["corruptions_mem_mb"],
-        runtime=config["resources"]["corruptions_runtime"],
+        mem_mb=SETTINGS.resources.corruptions_mem_mb,
+        runtime=SETTINGS.resources.corruptions_runtime,
     params:
-        source=config["corruptions"]["source"],
-        directory=config["corruptions"]["dir"] or config["data"]["root"],
-        verify="--verify" if config["corruptions"]["verify"] else "--no-verify",
-        seed=config["corruptions"]["seed"],
-        n_images=optional("--n-images", config["corruptions"]["n_images"]),
+        source=SETTINGS.corruptions.source,
+        directory=SETTINGS.corruptions.dir or SETTINGS.data.root,
+        verify="--verify" if SETTINGS.corruptions.verify else "--no-verify",
+        seed=SETTINGS.corruptions.seed,
+        n_images=optional("--n-images", SETTINGS.corruptions.n_images),
         code=command_code("corruptions"),
     shell:
         "simreg corruptions --name {wildcards.dataset} --color {wildcards.color}"
@@ -76,17 +76,17 @@ rule robustbench_corruptions:
         name=r"[A-Za-z0-9_-]+",
     conda:
         "../../envs/robustbench.yaml"
-    threads: config["resources"]["eval_threads"]
+    threads: SETTINGS.resources.eval_threads
     resources:
-        mem_mb=config["resources"]["eval_mem_mb"],
-        runtime=config["resources"]["eval_runtime"],
-        gpu=config["resources"]["gpu"],
-        slurm_partition=devices.slurm_partition(config["resources"]["gpu"]),
+        mem_mb=SETTINGS.resources.eval_mem_mb,
+        runtime=SETTINGS.resources.eval_runtime,
+        gpu=SETTINGS.resources.gpu,
+        slurm_partition=devices.slurm_partition(SETTINGS.resources.gpu),
     params:
-        model_dir=config["robustbench"]["model_dir"],
-        severities=" ".join(str(s) for s in config["robustbench"]["severities"]),
-        n_images=optional("--n-images", config["robustbench"]["n_images"]),
-        batch_size=config["robustbench"]["batch_size"],
+        model_dir=SETTINGS.robustbench.model_dir,
+        severities=" ".join(str(s) for s in SETTINGS.robustbench.severities),
+        n_images=optional("--n-images", SETTINGS.robustbench.n_images),
+        batch_size=SETTINGS.robustbench.batch_size,
         device=job_device,
         code=command_code("robustbench_corruptions"),
     shell:

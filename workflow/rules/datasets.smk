@@ -9,7 +9,7 @@ rule download:
     conda:
         "../../envs/simreg.yaml"
     params:
-        data_root=config["data"]["root"],
+        data_root=SETTINGS.data.root,
         code=command_code("download"),
     shell:
         "simreg download --name {wildcards.dataset} --data-root {params.data_root}"
@@ -20,7 +20,7 @@ rule dataset:
     input:
         # your own data (data.npz): a real input, so a dry run sees a missing file and a
         # replaced file rebuilds the dataset
-        npz=lambda w: config["data"]["npz"].get(w.dataset, []),
+        npz=lambda w: SETTINGS.data.npz.get(w.dataset, []),
         # with data.download: the record of the download job (files under data.root)
         downloaded=lambda w: (
             download.marker_file(w.dataset)
@@ -36,18 +36,18 @@ rule dataset:
     conda:
         "../../envs/simreg.yaml"
     resources:
-        mem_mb=config["resources"]["dataset_mem_mb"],
-        runtime=config["resources"]["dataset_runtime"],
+        mem_mb=SETTINGS.resources.dataset_mem_mb,
+        runtime=SETTINGS.resources.dataset_runtime,
     params:
-        data_root=config["data"]["root"],
-        npz=json.dumps(config["data"]["npz"]),
+        data_root=SETTINGS.data.root,
+        npz=json.dumps(SETTINGS.data.npz),
         imagenet=(
-            f"--imagenet-dir {config['data']['imagenet_dir']}"
-            if config["data"]["imagenet_dir"]
+            f"--imagenet-dir {SETTINGS.data.imagenet_dir}"
+            if SETTINGS.data.imagenet_dir
             else ""
         ),
-        test_fraction=config["data"]["test_fraction"],
-        split_seed=config["data"]["split_seed"],
+        test_fraction=SETTINGS.data.test_fraction,
+        split_seed=SETTINGS.data.split_seed,
         code=command_code("dataset"),
     shell:
         "simreg dataset --name {wildcards.dataset} --color {wildcards.color} --out {output}"

@@ -17,13 +17,13 @@ for evaluation in EVALUATIONS.values():
             benchmark_file(evaluation.name, evaluation.log_file(MODEL, "{setting}"))
         conda:
             "../../envs/simreg.yaml"
-        threads: config["resources"]["eval_threads"]
+        threads: SETTINGS.resources.eval_threads
         resources:
-            mem_mb=config["resources"]["eval_mem_mb"],
-            runtime=config["resources"][evaluation.runtime],
-            gpu=config["resources"]["gpu"] if evaluation.gpu else 0,
+            mem_mb=SETTINGS.resources.eval_mem_mb,
+            runtime=getattr(SETTINGS.resources, evaluation.runtime),
+            gpu=SETTINGS.resources.gpu if evaluation.gpu else 0,
             slurm_partition=devices.slurm_partition(
-                config["resources"]["gpu"] if evaluation.gpu else 0
+                SETTINGS.resources.gpu if evaluation.gpu else 0
             ),
         params:
             kind=evaluation.name,

@@ -15,15 +15,15 @@ rule fgsm_perturbations:
         "results/benchmarks/fgsm_perturbations/{task}/seed{seed}.tsv"
     conda:
         "../../envs/simreg.yaml"
-    threads: config["resources"]["eval_threads"]
+    threads: SETTINGS.resources.eval_threads
     resources:
-        mem_mb=config["resources"]["eval_mem_mb"],
-        runtime=config["resources"]["eval_runtime"],
-        gpu=config["resources"]["gpu"],
-        slurm_partition=devices.slurm_partition(config["resources"]["gpu"]),
+        mem_mb=SETTINGS.resources.eval_mem_mb,
+        runtime=SETTINGS.resources.eval_runtime,
+        gpu=SETTINGS.resources.gpu,
+        slurm_partition=devices.slurm_partition(SETTINGS.resources.gpu),
     params:
-        n_images=optional("--n-images", config["fgsm_transfer"]["n_images"]),
-        batch_size=config["fgsm_transfer"]["batch_size"],
+        n_images=optional("--n-images", SETTINGS.fgsm_transfer.n_images),
+        batch_size=SETTINGS.fgsm_transfer.batch_size,
         model_keys=lambda w: json.dumps(fgsm_source(w.task, w.seed).columns()),
         device=job_device,
         code=command_code("fgsm_perturbations"),

@@ -15,8 +15,8 @@ rule simulate_recordings:
     conda:
         "../../envs/simreg.yaml"
     resources:
-        mem_mb=config["resources"]["eval_mem_mb"],
-        runtime=config["resources"]["eval_runtime"],
+        mem_mb=SETTINGS.resources.eval_mem_mb,
+        runtime=SETTINGS.resources.eval_runtime,
     params:
         sizes=neural_params("simulation"),
         code=command_code("simulate_recordings"),
@@ -39,12 +39,12 @@ rule fit_predictor:
         "results/benchmarks/fit_predictor/{scan}/seed{seed}.tsv"
     conda:
         "../../envs/simreg.yaml"
-    threads: config["resources"]["train_threads"]
+    threads: SETTINGS.resources.train_threads
     resources:
-        mem_mb=config["resources"]["train_mem_mb"],
-        runtime=config["resources"]["train_runtime"],
-        gpu=config["resources"]["gpu"],
-        slurm_partition=devices.slurm_partition(config["resources"]["gpu"]),
+        mem_mb=SETTINGS.resources.train_mem_mb,
+        runtime=SETTINGS.resources.train_runtime,
+        gpu=SETTINGS.resources.gpu,
+        slurm_partition=devices.slurm_partition(SETTINGS.resources.gpu),
     params:
         settings=neural_params("predictor"),
         model_keys=lambda w: json.dumps({"scan": w.scan, "model_seed": int(w.seed)}),
@@ -74,11 +74,11 @@ rule neural_similarity:
     conda:
         "../../envs/simreg.yaml"
     resources:
-        mem_mb=config["resources"]["similarity_mem_mb"],
-        runtime=config["resources"]["similarity_runtime"],
+        mem_mb=SETTINGS.resources.similarity_mem_mb,
+        runtime=SETTINGS.resources.similarity_runtime,
     params:
-        dtype=config["similarity"]["dtype"],
-        block_size=config["similarity"]["block_size"],
+        dtype=SETTINGS.similarity.dtype,
+        block_size=SETTINGS.similarity.block_size,
         code=command_code("neural_similarity"),
     shell:
         "simreg neural-similarity --predictors {input.predictors} --pixel-similarity {input.pixel}"

@@ -26,7 +26,7 @@ rule figure:
     benchmark:
         "results/benchmarks/figure/{name}.tsv"
     wildcard_constraints:
-        name="|".join(config["figures"]) or "no_figure",
+        name="|".join(SETTINGS.figures) or "no_figure",
     localrule: True
     conda:
         "../../envs/simreg.yaml"

@@ -10,12 +10,12 @@ rule similarity:
     conda:
         "../../envs/simreg.yaml"
     resources:
-        mem_mb=config["resources"]["similarity_mem_mb"],
-        runtime=config["resources"]["similarity_runtime"],
+        mem_mb=SETTINGS.resources.similarity_mem_mb,
+        runtime=SETTINGS.resources.similarity_runtime,
     params:
-        image_seed=config["regularization"]["image_seed"],
-        dtype=config["similarity"]["dtype"],
-        block_size=config["similarity"]["block_size"],
+        image_seed=SETTINGS.regularization.image_seed,
+        dtype=SETTINGS.similarity.dtype,
+        block_size=SETTINGS.similarity.block_size,
         code=command_code("similarity"),
     shell:
         "simreg similarity --dataset {input} --out {output} --n-images {wildcards.n}"

@@ -19,12 +19,12 @@ if PACK_SIZE == 1:
             benchmark_file("train", log_file("train", MODEL))
         conda:
             "../../envs/simreg.yaml"
-        threads: config["resources"]["train_threads"]
+        threads: SETTINGS.resources.train_threads
         resources:
-            mem_mb=lambda w, attempt: config["resources"]["train_mem_mb"] * attempt,
+            mem_mb=lambda w, attempt: SETTINGS.resources.train_mem_mb * attempt,
             runtime=train_runtime,
-            gpu=config["resources"]["gpu"],
-            slurm_partition=devices.slurm_partition(config["resources"]["gpu"]),
+            gpu=SETTINGS.resources.gpu,
+            slurm_partition=devices.slurm_partition(SETTINGS.resources.gpu),
         params:
             # Checkpoints live outside the outputs, so a failed job keeps them and a rerun resumes.
             checkpoint_dir=checkpoint_dir(MODEL),
@@ -54,13 +54,13 @@ else:
             benchmark_file("train_pack", pack_log(PACK))
         conda:
             "../../envs/simreg.yaml"
-        threads: config["resources"]["train_threads"]
+        threads: SETTINGS.resources.train_threads
         resources:
             # per seed, times the pack's seeds (what training them one after another takes)
             mem_mb=train_pack_resource("train_mem_mb"),
             runtime=train_pack_resource("train_runtime"),
-            gpu=config["resources"]["gpu"],
-            slurm_partition=devices.slurm_partition(config["resources"]["gpu"]),
+            gpu=SETTINGS.resources.gpu,
+            slurm_partition=devices.slurm_partition(SETTINGS.resources.gpu),
         params:
             # Checkpoints live outside the outputs, so a failed job keeps them and a rerun resumes.
             checkpoint_dir=pack_checkpoint_dir(PACK),

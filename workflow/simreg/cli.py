@@ -198,13 +198,14 @@ def cmd_export(a):
 
 def cmd_check_config(a):
     from simreg.config import ConfigError, load_config
+    from simreg.settings import typed
 
     try:
         config = load_config(*a.files)
     except ConfigError as error:
         sys.exit(f"simreg check-config: {error}")
     print(f"simreg check-config: {' + '.join(a.files)}: valid "
-          f"({len(config.get('figures') or {})} figure grids)")
+          f"({len(typed(config).figures)} figure grids)")
 
 
 def cmd_list_experiments(a):

@@ -135,6 +135,7 @@ def validate_config(config: dict) -> dict:
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(describe(e) for e in errors))
     _select_experiments(config)
+    shrink_grids(config)
     _regularize_on_imagenet_tree(config)
     _check_consistency(config)
     return config
@@ -154,6 +155,51 @@ def _select_experiments(config: dict) -> None:
     if grids is not None:
         for name in [name for name in config["figures"] if name not in grids]:
             del config["figures"][name]
+
+
+# sweeps of a regularization-section key: shrunk, they keep that key's own value
+SECTION_SWEEPS = ("reg_pairs", "n_images")
+
+
+def shrink_grids(config: dict) -> None:
+    """Make every figure grid smaller as ``shrink`` says (simreg.settings.Shrink): tasks and
+    regularization sets replaced, seeds and sweeps cut to their first values (a ``reg_pairs``
+    or ``n_images`` sweep to its first n - 1 and the regularization section's own value, so
+    that its last point is the model the other grids train), a single Th replaced. A second
+    call changes nothing (a replacement may not itself be replaced)."""
+    shrink = config["shrink"]
+    for key in ("tasks", "regularization"):
+        chained = sorted(set(shrink[key].values()) & set(shrink[key]))
+        if chained:
+            raise ConfigError(f"config key 'shrink.{key}': {chained} are both replaced and "
+                              "replacements; map each set straight to its final one")
+    tasks, sets = shrink["tasks"], shrink["regularization"]
+    for grid in config["figures"].values():
+        grid["task"] = tasks.get(grid["task"], grid["task"])
+        regularization = grid["regularization"]
+        if isinstance(regularization, list):
+            grid["regularization"] = list(dict.fromkeys(sets.get(r, r) for r in regularization))
+        else:
+            grid["regularization"] = sets.get(regularization, regularization)
+        if "per_regularization" in grid:
+            grid["per_regularization"] = {k: v for k, v in grid["per_regularization"].items()
+                                          if k not in sets}
+            if not grid["per_regularization"]:
+                del grid["per_regularization"]
+        if shrink["seeds"] is not None:
+            grid["seeds"] = grid["seeds"][:shrink["seeds"]]
+        if shrink["threshold"] is not None and len(grid["threshold"]) == 1:
+            grid["threshold"] = [shrink["threshold"]]
+        if shrink["values"] is not None:
+            n = shrink["values"]
+            alpha = grid["alpha"]
+            grid["alpha"] = ({m: a[:n] for m, a in alpha.items()} if isinstance(alpha, dict)
+                             else alpha[:n])
+            grid["threshold"] = grid["threshold"][:n]
+            for key in SECTION_SWEEPS:
+                if isinstance(grid.get(key), list):
+                    own = config["regularization"][key]
+                    grid[key] = list(dict.fromkeys([*grid[key][:n - 1], own]))
 
 
 IMAGENETTE, IMAGENET = "imagenette_", "imagenet_"

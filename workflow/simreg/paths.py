@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from simreg.settings import typed
+
 RESULTS = Path("results")
 NO_REGULARIZATION = "none"
 NOT_APPLICABLE = "na"
@@ -183,24 +185,24 @@ def predictor_files(scan: str, seed) -> dict[str, str]:
 
 def neural_scans(config: dict) -> list[str]:
     """The scans the predictors are fitted to: the user's recordings, or simulated ones."""
-    recordings = config["neural"]["recordings"]
-    if recordings:
-        return sorted(recordings)
-    return [f"sim{i}" for i in range(config["neural"]["scans"])]
+    neural = typed(config).neural
+    if neural.recordings:
+        return sorted(neural.recordings)
+    return [f"sim{i}" for i in range(neural.scans)]
 
 
 def recordings_file(config: dict, scan: str) -> str:
     """The recordings of ``scan``: the user's file, or the simulated one."""
-    return config["neural"]["recordings"].get(scan) or simulated_recordings_file(scan)
+    return typed(config).neural.recordings.get(scan) or simulated_recordings_file(scan)
 
 
 def neural_stimuli(config: dict) -> str:
     """The dataset_color of the simulated population's stimuli (neural.stimuli; default:
     ImageNet when configured, otherwise Imagenette, both gray: Li et al. showed ImageNet)."""
-    chosen = config["neural"]["stimuli"]
-    if chosen:
-        return chosen
-    return "imagenet_gray" if config["data"]["imagenet_dir"] else "imagenette_gray"
+    settings = typed(config)
+    if settings.neural.stimuli:
+        return settings.neural.stimuli
+    return "imagenet_gray" if settings.data.imagenet_dir else "imagenette_gray"
 
 
 SHARED_CORE = "shared"  # the model name of a shared core over all scans (neural.multi_scan)
@@ -213,13 +215,14 @@ def predictor_scans(config: dict, model: str) -> list[str]:
 
 def all_predictor_models(config: dict) -> list[str]:
     scans = neural_scans(config)
-    if config["neural"].get("multi_scan") == "shared_core":
+    neural = typed(config).neural
+    if neural.multi_scan == "shared_core":
         if SHARED_CORE in scans:
             raise ValueError(f"neural.recordings: a scan may not be named {SHARED_CORE!r} with "
                              "neural.multi_scan: shared_core")
         scans = [SHARED_CORE]
     return [predictor_files(scan, seed)["model"] for scan in scans
-            for seed in config["neural"]["model_seeds"]]
+            for seed in neural.model_seeds]
 
 
 # The container image every job runs in under --use-singularity / --sdm apptainer (config

@@ -47,6 +47,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from simreg.settings import typed
+
 BENCHMARKS = Path("results") / "benchmarks"
 CALIBRATION_CONFIG = "configs/quick.yaml"
 
@@ -151,7 +153,7 @@ def _task_volume(task: str | None, default: float) -> float:
 
 
 def _suite_steps(config: dict) -> float:
-    suite = config["minimal_distance"].get("suite") or {}
+    suite = typed(config).minimal_distance.suite or {}
     total = 0
     for runs in (suite.get("attacks") or {}).values():
         for run in runs or []:
@@ -181,7 +183,7 @@ EVALUATION_SIZES = {
 def shape(config: dict, wildcards: dict, default_volume: float) -> float:
     """width^2 x pixels of the job's task: a planned job whose shape differs from the
     calibration's is not comparable (module docstring)."""
-    return config["model"]["width"] ** 2 * _task_volume(wildcards.get("task"), default_volume)
+    return typed(config).model.width ** 2 * _task_volume(wildcards.get("task"), default_volume)
 
 
 def rule_size(config: dict, rule: str, wildcards: dict, default_volume: float) -> float | None:
@@ -192,11 +194,11 @@ def rule_size(config: dict, rule: str, wildcards: dict, default_volume: float) -
     dataset = (task or "").split("_")[0]
     if rule in ("train", "train_pack"):
         seeds = len(wildcards.get("seeds", "0").split("-"))
-        return config["training"]["epochs"] * TRAIN_IMAGES.get(dataset, 1.0) * seeds
+        return typed(config).training.epochs * TRAIN_IMAGES.get(dataset, 1.0) * seeds
     if rule not in EVALUATION_SIZES:
         return None
     name, keys = EVALUATION_SIZES[rule]
-    section = config.get(name) or {}
+    section = typed(config).params(name)
     size = section.get("n_images") or TEST_IMAGES.get(dataset, 1.0)  # null: the whole test set
     for key in keys:
         value = section.get(key)
@@ -267,7 +269,8 @@ def estimate(config: dict, jobs: dict[int, Job], edges, measured: dict[str, list
                 seeds = len(wc.get("seeds", "0").split("-"))
                 # a CIFAR-10 epoch (49,500 images), scaled to the task's training images
                 images = TRAIN_IMAGES.get((wc.get("task") or "").split("_")[0], CIFAR10_EPOCH)
-                seconds += per_epoch * images / CIFAR10_EPOCH * config["training"]["epochs"] * seeds
+                epochs = typed(config).training.epochs
+                seconds += per_epoch * images / CIFAR10_EPOCH * epochs * seeds
             basis = "benchmarks/run.py epoch_s"
             if untimed:
                 basis += f" (not timed, counted as none: {', '.join(sorted(untimed))})"
@@ -323,7 +326,7 @@ def calibration_sizes(config: dict, jobs: list[tuple[str, dict]]) -> dict:
             sums[rule] += size
             counts[rule] += 1
     return {"sizes": {r: sums[r] / counts[r] for r in sums}, "volume": volume,
-            "shape": config["model"]["width"] ** 2 * volume}
+            "shape": typed(config).model.width ** 2 * volume}
 
 
 def dry_run_jobs(configfiles=(), targets=("all",), snakefile="Snakefile", cwd=None) -> list[dict]:
@@ -419,9 +422,10 @@ def report(configfiles, benchmarks_root=BENCHMARKS, benchmark_json=None, targets
     epoch_s, notes = None, []
     if benchmark_json:
         timed = json.loads(Path(benchmark_json).read_text())
-        if timed.get("width") not in (None, config["model"]["width"]):
+        width = typed(config).model.width
+        if timed.get("width") not in (None, width):
             notes.append(f"{benchmark_json} timed width {timed['width']}, this config trains "
-                         f"width {config['model']['width']}: not used")
+                         f"width {width}: not used")
         else:
             epoch_s = timed.get("epoch_s")
     out += notes

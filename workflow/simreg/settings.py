@@ -719,6 +719,39 @@ SECTIONS: dict[str, type] = {
 }
 
 
+_DATASET_MAP = dict(type="object", propertyNames={"pattern": "^[a-z0-9]+_(gray|rgb)$"},
+                    additionalProperties={"$ref": _DEFINITIONS + "dataset_color"})
+
+
+@dataclass(frozen=True)
+class Shrink:
+    """``shrink``: every figure grid made smaller at once, after a config's own grid entries
+    are merged (simreg.config.shrink_grids; configs/quick.yaml). All empty: the grids as
+    given."""
+
+    tasks: dict = setting(
+        {}, **_DATASET_MAP,
+        meaning="task -> task each grid trains on instead (e.g. cifar10_gray: digits_gray)")
+    regularization: dict = setting(
+        {}, **_DATASET_MAP,
+        meaning="regularization image set -> the set each grid regularizes on instead; a grid's "
+                "sets that become the same set are one set; a `per_regularization` entry of a "
+                "replaced set is dropped (its α and Th are the paper's for that pair)")
+    seeds: int | None = setting(
+        None, type=["integer", "null"], minimum=1,
+        meaning="each grid keeps its first n seeds (null: all)")
+    values: int | None = setting(
+        None, type=["integer", "null"], minimum=1,
+        meaning="each grid's sweeps (its `alpha` list or each method's, `threshold`) keep their "
+                "first n values; a `reg_pairs` or `n_images` sweep keeps its first n - 1 and "
+                "the regularization section's own value, the model the other grids train "
+                "(null: all)")
+    threshold: float | None = setting(
+        None, type=["number", "null"], minimum=0, maximum=1,
+        meaning="the Th of every grid that gives a single one (a grid sweeping Th keeps its "
+                "first `values`); null: as given")
+
+
 @dataclass(frozen=True)
 class TopLevel:
     """The config's keys outside every section (besides ``figures``, the model grids)."""
@@ -743,6 +776,11 @@ class TopLevel:
         meaning="what `all` builds: experiment sets (`simreg list-experiments`; e.g. "
                 "paper-main, neural, defenses) or figure names, whose grids under `figures` are "
                 "kept and every other grid dropped; all: every grid the config gives")
+    shrink: dict = setting(
+        None, section=Shrink,
+        meaning="every figure grid made smaller at once, for a small run (configs/quick.yaml): "
+                "tasks and regularization sets replaced, seeds and sweeps cut; a config's own "
+                "grid entries are merged first, then shrunk")
 
 
 # Top-level keys (outside the sections and ``figures``) and their defaults.
@@ -765,6 +803,45 @@ def defaults(section: str) -> dict:
 def section(config: dict, name: str):
     """The typed settings of section ``name`` of a validated ``config``."""
     return SECTIONS[name](**config[name])
+
+
+class Settings:
+    """The typed settings of a validated config (:func:`simreg.config.validate_config`): each
+    section as its dataclass (``s.noise.seed``), each top-level key (``s.plugins``; ``s.shrink``
+    as a :class:`Shrink`) and the figure grids (``s.figures``, name -> grid dict). Code reads
+    the config through this, not by dict lookups (tests/test_settings_access.py). A section
+    the config lacks (a hand-made config of a test) has its defaults. Each attribute is built
+    when first read, from the config as it is then."""
+
+    def __init__(self, config: dict):
+        self._config = config
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        config = self._config
+        if name in SECTIONS:
+            value = SECTIONS[name](**config.get(name, {}))
+        elif name == "shrink":
+            value = Shrink(**config.get(name) or {})
+        elif name in TOP_LEVEL:
+            value = config.get(name, copy.deepcopy(TOP_LEVEL[name]))
+        elif name == "figures":
+            value = config.get(name) or {}
+        else:
+            raise AttributeError(f"no config section or key {name!r}")
+        self.__dict__[name] = value
+        return value
+
+    def params(self, name: str) -> dict:
+        """Section ``name`` as the plain dict a job's params carry, in the config's key order
+        (Snakemake reruns a job whose params' text changes, order included)."""
+        return dict(self._config.get(name, {}))
+
+
+def typed(config: dict) -> Settings:
+    """The typed settings of a validated ``config`` (see :class:`Settings`)."""
+    return config if isinstance(config, Settings) else Settings(config)
 
 
 def meaning(cls: type) -> str:

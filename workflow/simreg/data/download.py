@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 from simreg.outputs import provenance, write_text
+from simreg.settings import typed
 
 RESULTS = Path("results") / "downloads"
 # The Snakefile reads these names when it plans, so they are written out here rather than
@@ -42,13 +43,14 @@ def corruptions_marker_file(dataset: str) -> str:
 
 def downloads_dataset(config: dict, dataset: str) -> bool:
     """Whether the config fetches ``dataset`` from the internet (a download job is planned)."""
-    return bool(config["data"]["download"]) and dataset in DOWNLOADABLE
+    return bool(typed(config).data.download) and dataset in DOWNLOADABLE
 
 
 def downloads_corruptions(config: dict, dataset: str) -> bool:
     """Whether the config fetches ``dataset``'s official corrupted test set."""
-    return (bool(config["data"]["download"]) and dataset in OFFICIAL_CORRUPTIONS
-            and config["corruptions"]["source"] in ("auto", "official"))
+    settings = typed(config)
+    return (bool(settings.data.download) and dataset in OFFICIAL_CORRUPTIONS
+            and settings.corruptions.source in ("auto", "official"))
 
 
 def fetch_dataset(name: str, data_root: str | Path) -> dict:

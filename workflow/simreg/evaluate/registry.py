@@ -36,6 +36,7 @@ from collections.abc import Callable
 
 from simreg.code import load_registered, registered_entry
 from simreg.paths import RESULTS, corruptions_file, dataset_and_color, dataset_file, model_file
+from simreg.settings import typed
 from simreg.train.model_key import ModelKey, baseline_key
 
 
@@ -126,9 +127,9 @@ def get_evaluation(name: str) -> Evaluation:
         raise ValueError(f"unknown evaluation {name!r}; known: {sorted(EVALUATIONS)}") from None
 
 
-def dataset_grid(section: dict, task: str):
-    """The per-dataset ε grid of a config section (noise, fgsm_transfer) for a task."""
-    return section["epsilons"][dataset_and_color(task)[0]]
+def dataset_grid(section, task: str):
+    """The per-dataset ε grid of a config section (typed: noise, fgsm_transfer) for a task."""
+    return section.epsilons[dataset_and_color(task)[0]]
 
 
 # FGSM's source perturbations: made once per task by the rule fgsm_perturbations from one
@@ -142,11 +143,16 @@ def fgsm_source(task: str, seed) -> ModelKey:
 
 
 def fgsm_source_seed(config: dict) -> int:
-    return int(config["fgsm_transfer"]["source_seed"])
+    return int(typed(config).fgsm_transfer.source_seed)
 
 
 def fgsm_perturbations_file(task: str, seed) -> str:
     return str(RESULTS / "fgsm" / "perturbations" / task / f"seed{seed}.h5")
+
+
+def noise_params(noise, task: str) -> dict:
+    return {"epsilons": dataset_grid(noise, task), "seed": noise.seed,
+            "n_images": noise.n_images, "clip": noise.clip}
 
 
 register(Evaluation(
@@ -155,9 +161,7 @@ register(Evaluation(
     directory="noise",
     outputs={"csv": ".csv"},
     columns=("noise", "epsilon", "accuracy"),
-    params=lambda config, task, setting: {
-        "epsilons": dataset_grid(config["noise"], task), "seed": config["noise"]["seed"],
-        "n_images": config["noise"]["n_images"], "clip": config["noise"]["clip"]},
+    params=lambda config, task, setting: noise_params(typed(config).noise, task),
 ))
 
 register(Evaluation(
@@ -167,10 +171,17 @@ register(Evaluation(
     outputs={"csv": ".csv"},
     columns=("epsilon", "accuracy"),
     params=lambda config, task, setting: {
-        "epsilons": dataset_grid(config["fgsm_transfer"], task)},
+        "epsilons": dataset_grid(typed(config).fgsm_transfer, task)},
     config_inputs=lambda config, key, setting: {
         "perturbations": fgsm_perturbations_file(key.task, fgsm_source_seed(config))},
 ))
+
+def boundary_params(boundary, setting: str) -> dict:
+    return {"setting": setting, "attack": boundary.settings[setting],
+            **{k: getattr(boundary, k) for k in ("n_images", "repeats", "subset_seed",
+                                                 "batch_size", "init_retries", "init_directions",
+                                                 "init_steps")}}
+
 
 register(Evaluation(
     name="boundary",
@@ -179,11 +190,8 @@ register(Evaluation(
     outputs={"csv": ".csv", "h5": ".h5"},
     columns=("setting", "repeat", "score", "n_images", "n_solved", "n_unsolved",
              "n_init_retried", "start_score", "accepted_median", "seconds", "mean_score"),
-    params=lambda config, task, setting: {
-        "setting": setting, "attack": config["boundary"]["settings"][setting],
-        **{k: config["boundary"][k] for k in ("n_images", "repeats", "subset_seed", "batch_size",
-                                               "init_retries", "init_directions", "init_steps")}},
-    settings=lambda config: list(config["boundary"]["settings"]),
+    params=lambda config, task, setting: boundary_params(typed(config).boundary, setting),
+    settings=lambda config: list(typed(config).boundary.settings),
     runtime="attack_runtime",
 ))
 
@@ -197,7 +205,7 @@ register(Evaluation(
     uses_model=False,
     extra_inputs=lambda key, setting: {
         "boundary": EVALUATIONS["boundary"].output_files(key, setting)["h5"]},
-    settings=lambda config: [config["spectrum"]["setting"]],
+    settings=lambda config: [typed(config).spectrum.setting],
     gpu=False,
 ))
 
@@ -207,7 +215,7 @@ register(Evaluation(
     directory="whitebox",
     outputs={"csv": ".csv"},
     columns=("attack", "epsilon_255", "epsilon", "accuracy"),
-    params=lambda config, task, setting: dict(config["whitebox"]),
+    params=lambda config, task, setting: typed(config).params("whitebox"),
 ))
 
 register(Evaluation(
@@ -216,7 +224,7 @@ register(Evaluation(
     directory="minimal_distance",
     outputs={"csv": ".csv"},
     columns=("image", "label", "norm", "distance", "attack", "n_successful"),
-    params=lambda config, task, setting: dict(config["minimal_distance"]),
+    params=lambda config, task, setting: typed(config).params("minimal_distance"),
     runtime="attack_runtime",
 ))
 
@@ -228,7 +236,7 @@ register(Evaluation(
     directory="lrc_noise",
     outputs={"csv": ".csv"},
     columns=("curve", "zeta", "epsilon", "unit", "draws", "accuracy"),
-    params=lambda config, task, setting: dict(config["lrc_noise"]),
+    params=lambda config, task, setting: typed(config).params("lrc_noise"),
 ))
 
 register(Evaluation(
@@ -239,7 +247,7 @@ register(Evaluation(
     outputs={"csv": ".csv"},
     columns=("rank", "eigenvalue", "in_fit", "exponent", "intercept", "fit_first", "fit_last",
              "n_fit"),
-    params=lambda config, task, setting: dict(config["eigenspectrum"]),
+    params=lambda config, task, setting: typed(config).params("eigenspectrum"),
 ))
 
 register(Evaluation(
@@ -249,7 +257,7 @@ register(Evaluation(
     directory="sensitivity",
     outputs={"csv": ".csv"},
     columns=("epsilon_255", "epsilon", "median", "mean", "std"),
-    params=lambda config, task, setting: dict(config["sensitivity"]),
+    params=lambda config, task, setting: typed(config).params("sensitivity"),
 ))
 register(Evaluation(
     name="corruption_accuracy",
@@ -257,7 +265,7 @@ register(Evaluation(
     directory="corruption_accuracy",
     outputs={"csv": ".csv"},
     columns=("corruption", "severity", "frequency_group", "accuracy"),
-    params=lambda config, task, setting: dict(config["corruption_accuracy"]),
+    params=lambda config, task, setting: typed(config).params("corruption_accuracy"),
     extra_inputs=lambda key, setting: {"corruptions": corruptions_file(key.task)},
 ))
 
@@ -272,7 +280,7 @@ def robustbench_file(task: str, threat_model: str, name: str) -> str:
 
 def robustbench_files(config: dict, task: str) -> list[str]:
     return [robustbench_file(task, m["threat_model"], m["name"])
-            for m in config["robustbench"]["models"]]
+            for m in typed(config).robustbench.models]
 
 
 def robustbench_weights(model_dir, dataset: str, threat_model: str, name: str) -> Path:
@@ -287,9 +295,10 @@ def robustbench_missing(config: dict, task: str, extra_installed: bool) -> str |
     """What Fig. 24 still lacks to score the RobustBench models on ``task``'s corrupted set:
     one message saying what to install and which weights to fetch to where; None when
     nothing is missing. Models whose table exists already need neither."""
-    model_dir = config["robustbench"]["model_dir"]
+    robustbench = typed(config).robustbench
+    model_dir = robustbench.model_dir
     dataset = dataset_and_color(task)[0]
-    to_score = [m for m in config["robustbench"]["models"]
+    to_score = [m for m in robustbench.models
                 if not Path(robustbench_file(task, m["threat_model"], m["name"])).exists()]
     weights = [robustbench_weights(model_dir, dataset, m["threat_model"], m["name"])
                for m in to_score]

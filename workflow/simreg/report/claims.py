@@ -31,6 +31,7 @@ import pandas as pd
 from simreg.report.selection import (BASELINE, MODEL_KEYS, attach_baseline,
                                      normalize_keys)
 from simreg.paths import RESULTS
+from simreg.settings import typed
 from simreg.report.targets import ATTIAS, METRICS, SIMILARITY_TARGETS, table_file
 
 GREATER, LESS, NO_EFFECT = "greater", "less", "none"
@@ -458,7 +459,7 @@ for _claim in (
 # ---- which claims a config can check, and their inputs ------------------------------------
 def claim_grids(key: str, config: dict) -> list[str]:
     """The claim's grids that the config defines (empty: not run)."""
-    return [g for g in CLAIMS[key].grids if config["figures"].get(g)]
+    return [g for g in CLAIMS[key].grids if typed(config).figures.get(g)]
 
 
 def claim_params(key: str, config: dict) -> dict:
@@ -466,13 +467,14 @@ def claim_params(key: str, config: dict) -> dict:
     bound A0 (the selection plane's ``min_clean_ratio``), C6's severity."""
     from simreg.report.selection import configured_epsilons
 
+    figures = typed(config).figures
     grids = claim_grids(key, config)
-    grid = config["figures"][grids[0]]
+    grid = figures[grids[0]]
     params = {"epsilons": configured_epsilons(config, grid["task"])}
     if "severity" in grid:
         params["severity"] = grid["severity"]
     if CLAIMS[key].statistic == "clean_ratio":
-        plane = config["figures"].get("selection_plane") or {}
+        plane = figures.get("selection_plane") or {}
         params["null"] = plane.get("min_clean_ratio", CLAIMS[key].null)
     return params
 
@@ -481,7 +483,7 @@ def other_pair_pass(config: dict) -> str:
     """The pair pass that ``claims.pair_pass_claims`` are checked under a second time."""
     from simreg.train.model_key import PAIR_PASSES
 
-    return next(p for p in PAIR_PASSES if p != config["regularization"]["pair_pass"])
+    return next(p for p in PAIR_PASSES if p != typed(config).regularization.pair_pass)
 
 
 def variant_key(key: str, pair_pass: str) -> str:
@@ -511,16 +513,17 @@ def claim_variants(key: str, config: dict) -> dict[str, list]:
     from simreg.report.targets import grid_models
     from simreg.train.model_key import ModelKey, join_pairs, split_pairs
 
-    grids = claim_grids(key, config)
+    settings = typed(config)
+    grids = claim_grids(key, settings)
     if not grids:
         return {}
     models = list(dict.fromkeys(m for g in grids
-                                for m in grid_models(config["figures"][g], config)))
+                                for m in grid_models(settings.figures[g], settings)))
     variants = {key: models}
-    claims = config.get("claims", {})
-    if CLAIMS[key].id in claims.get("pair_pass_claims", []):
-        other, methods = other_pair_pass(config), claims.get("pair_pass_methods", [])
-        seeds = claims.get("pair_pass_seeds")
+    claims = settings.claims
+    if CLAIMS[key].id in claims.pair_pass_claims:
+        other, methods = other_pair_pass(settings), claims.pair_pass_methods
+        seeds = claims.pair_pass_seeds
         rekeyed = [m if m.method == NO_REGULARIZATION else
                    ModelKey.make(m.task, m.regularization, m.method, m.alpha, m.threshold,
                                  join_pairs(split_pairs(m.pairs)[0], other), m.seed, m.recipe)
@@ -549,7 +552,7 @@ def claims_inputs(config: dict) -> dict[str, list[str]]:
 def claims_params(config: dict) -> dict:
     """Per claim entry with a configured grid, and per pair-pass variant of it: its params
     (claims absent here are not run)."""
-    first_seeds = config.get("claims", {}).get("first_seeds", 0)
+    first_seeds = typed(config).claims.first_seeds
     params = {}
     for key in CLAIMS:
         for variant in claim_variants(key, config):

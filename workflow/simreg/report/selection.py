@@ -87,9 +87,11 @@ def attach_baseline(models: pd.DataFrame) -> pd.DataFrame:
 def configured_epsilons(config: dict, task: str) -> dict[str, float]:
     """The ε of R_D/U_D per attack for ``task`` (e.g. "cifar10_gray"): the config's
     ``selection.epsilon``, updated by ``selection.dataset_epsilon.<dataset>``."""
-    selection = config["selection"]
+    from simreg.settings import typed
+
+    selection = typed(config).selection
     dataset = task.rsplit("_", 1)[0]
-    return {**selection["epsilon"], **selection["dataset_epsilon"].get(dataset, {})}
+    return {**selection.epsilon, **selection.dataset_epsilon.get(dataset, {})}
 
 
 def attack_accuracy(noise: pd.DataFrame, fgsm: pd.DataFrame | None = None) -> pd.DataFrame:

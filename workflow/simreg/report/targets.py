@@ -19,6 +19,7 @@ from simreg.evaluate.registry import EVALUATIONS, robustbench_files
 from simreg.paths import (NO_REGULARIZATION, NOT_APPLICABLE, RESULTS, as_list, corruptions_file,
                           dataset_file, join_pairs, metrics_file, neural_similarity_file,
                           regularization_set, similarity_file)
+from simreg.settings import typed
 from simreg.train.model_key import ModelKey
 
 # The training metrics (metrics.csv of each model) are read like an evaluation's table.
@@ -294,10 +295,11 @@ def grid_models(grid: dict, config: dict) -> list[ModelKey]:
     """
     from simreg.train.recipe import grid_recipe
 
-    defaults = config["regularization"]
-    pair_pass = defaults.get("pair_pass", "split")
+    settings = typed(config)
+    defaults = settings.regularization
+    pair_pass = defaults.pair_pass
     per_set = grid.get("per_regularization", {})
-    recipe = {method: grid_recipe(grid, method, config["training"])
+    recipe = {method: grid_recipe(grid, method, settings.params("training"))
               for method in dict.fromkeys([NO_REGULARIZATION, *grid["methods"]])}
     keys = []
     for seed in grid["seeds"]:
@@ -307,9 +309,9 @@ def grid_models(grid: dict, config: dict) -> list[ModelKey]:
             # App. Table 1: (α, Th) per classification-regularization pair
             alphas = per_set.get(images, {}).get("alpha")  # None: the grid's (per method)
             thresholds = per_set.get(images, {}).get("threshold", grid["threshold"])
-            for n in as_list(grid.get("n_images", defaults["n_images"])):
+            for n in as_list(grid.get("n_images", defaults.n_images)):
                 reg = regularization_set(images, n)
-                for pairs in as_list(grid.get("reg_pairs", defaults["reg_pairs"])):
+                for pairs in as_list(grid.get("reg_pairs", defaults.reg_pairs)):
                     for method in grid["methods"]:
                         for alpha in alphas if alphas is not None else grid_alphas(grid, method):
                             for threshold in thresholds:
@@ -324,14 +326,14 @@ def is_built(name: str, config: dict) -> bool:
     """Whether the config asks for target ``name`` (its grid, or one of its grids, is
     configured)."""
     if TARGETS[name].grids:
-        return any(g in config["figures"] for g in TARGETS[name].grids)
+        return any(g in typed(config).figures for g in TARGETS[name].grids)
     grid = TARGETS[name].grid_name()
-    return grid is None or grid in config["figures"]
+    return grid is None or grid in typed(config).figures
 
 
 def target_models(name: str, config: dict) -> list[ModelKey]:
     grid = TARGETS[name].grid_name()
-    figures = config["figures"]
+    figures = typed(config).figures
     if TARGETS[name].grids:
         keys = [k for g in TARGETS[name].grids if g in figures
                 for k in grid_models(figures[g], config)]
@@ -343,7 +345,8 @@ def target_models(name: str, config: dict) -> list[ModelKey]:
 
 def all_models(config: dict) -> list[ModelKey]:
     """Every model of every configured figure grid, each once, in the grids' order."""
-    keys = [k for g in config["figures"].values() for k in grid_models(g, config)]
+    settings = typed(config)
+    keys = [k for g in settings.figures.values() for k in grid_models(g, settings)]
     return list(dict.fromkeys(keys))
 
 
@@ -363,7 +366,7 @@ def evaluation_files(kind: str, key: ModelKey, config: dict) -> list[str]:
 
 def grid_files(kind: str, name: str, config: dict) -> list[str]:
     """The inputs of kind ROBUSTBENCH or CORRUPTED_SET of target ``name``, for its grid's task."""
-    task = config["figures"][TARGETS[name].grid_name()]["task"]
+    task = typed(config).figures[TARGETS[name].grid_name()]["task"]
     if kind == ROBUSTBENCH:
         return robustbench_files(config, task)
     return [corruptions_file(task)]
@@ -373,7 +376,7 @@ def target_reads(name: str, config: dict) -> tuple:
     """The evaluations target ``name`` reads under ``config``: its ``reads``, then those of
     its ``reads_if`` whose key its grid sets true."""
     target = TARGETS[name]
-    grid = config["figures"].get(target.grid_name()) or {}
+    grid = typed(config).figures.get(target.grid_name()) or {}
     return target.reads + tuple(kind for key, kinds in target.reads_if if grid.get(key)
                                 for kind in kinds)
 
@@ -396,5 +399,6 @@ def figure_targets(config: dict) -> list[str]:
 def all_targets(config: dict) -> list[str]:
     """Every figure and table the config asks for: optional parts (``opt_in``) only where
     the config enables them."""
-    return [target.file for name, target in TARGETS.items() if is_built(name, config)
-            and (target.opt_in is None or config[target.opt_in]["enabled"])]
+    settings = typed(config)
+    return [target.file for name, target in TARGETS.items() if is_built(name, settings)
+            and (target.opt_in is None or getattr(settings, target.opt_in).enabled)]

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from simreg.paths import split_pairs
+from simreg.settings import typed
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -59,9 +60,8 @@ class Parameter:
     default: Any = None
 
     def read(self, config: dict, dataset: str | None = None):
-        value: Any = config
-        for part in self.config.split("."):
-            value = value[part]
+        section, key = self.config.split(".")
+        value: Any = getattr(getattr(typed(config), section), key)
         if self.per_dataset:
             if dataset is None:
                 raise ValueError(f"config key {self.config!r} is per dataset: name the dataset")
