@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
-import pandas as pd
+from simreg.plan import read_benchmarks
 
 # the path part after <rule>/<rule>/ that names a job's kind, per rule
 KIND_PART = {"boundary": 0, "train": 2}  # boundary/<setting>/..., train/<task>/<reg>/<method>/
@@ -35,13 +36,12 @@ def job_kind(path: Path, root: Path) -> str:
 
 
 def job_times(root: Path, since: Path | None = None) -> list[dict]:
-    cutoff = since.stat().st_mtime if since else None
     found = defaultdict(list)
-    for path in sorted(root.rglob("*.tsv")):
-        if cutoff is not None and path.stat().st_mtime < cutoff:
-            continue
-        row = pd.read_csv(path, sep="\t").iloc[-1]
-        found[job_kind(path, root)].append((float(row["s"]), float(row["cpu_time"])))
+    measured = read_benchmarks(root, since.stat().st_mtime if since else None)
+    for jobs in measured.values():
+        for job in jobs:
+            cpu = math.nan if job["cpu_time"] is None else job["cpu_time"]
+            found[job_kind(Path(job["path"]), root)].append((job["s"], cpu))
     rows = []
     for kind, times in sorted(found.items()):
         wall, cpu = zip(*times)

@@ -73,6 +73,27 @@ def test_hours_are_the_measured_mean_scaled_by_the_grids_sizes(tmp_path):
     assert est.hours["evaluation"] == pytest.approx(5 / 3600)
 
 
+def test_the_benchmark_reader_gives_wall_cpu_and_rss_per_rule(tmp_path):
+    """One reader for plan, export and benchmarks/job_times.py: the last row of each
+    rule's files; a missing column or NA is None; an empty file, a file outside a rule's
+    folder and (with ``since``) an older file are skipped."""
+    import os
+
+    files = {"train/train/a.tsv": "s\th:m:s\tmax_rss\tcpu_time\n9\t0\t1\t2\n7.5\t0\tNA\t6.25\n",
+             "noise/b.tsv": "s\th:m:s\n3.0\t0:00:03\n", "noise/empty.tsv": "",
+             "stray.tsv": "s\n1\n"}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    measured = plan.read_benchmarks(tmp_path)
+    assert sorted(measured) == ["noise", "train"]
+    assert measured["train"] == [{"s": 7.5, "cpu_time": 6.25, "max_rss": None,
+                                  "path": str(tmp_path / "train/train/a.tsv")}]
+    assert [(m["s"], m["cpu_time"]) for m in measured["noise"]] == [(3.0, None)]
+    os.utime(tmp_path / "noise/b.tsv", (1000, 1000))
+    assert sorted(plan.read_benchmarks(tmp_path, since=2000)) == ["train"]
+
+
 def test_parse_dot_reads_rules_wildcards_and_edges():
     text = ('\t0[label = "all", color = "0.00 0.6 0.85", style="rounded"];\n'
             '\t3[label = "train\\nseed: 0\\ntask: digits_gray", color = "x"];\n'

@@ -189,10 +189,12 @@ def cmd_export(a):
     from pathlib import Path
 
     from simreg.config import load_config
+    from simreg.plan import read_benchmarks
     from simreg.report.export import export_run
 
     config = load_config(Path(a.repository) / "config.yaml", *a.configfile)
-    copied = export_run(config, a.results, a.to, a.command, a.wall, a.machine)
+    copied = export_run(config, a.results, a.to, a.command, a.wall, a.machine,
+                        measured=read_benchmarks(Path(a.results) / "benchmarks"))
     print(f"simreg export: {len(copied)} files and README.md in {a.to}", file=sys.stderr)
 
 

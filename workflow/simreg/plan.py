@@ -213,27 +213,34 @@ def rule_size(config: dict, rule: str, wildcards: dict, default_volume: float) -
 
 
 # ---- measurements ---------------------------------------------------------------------------
-def read_benchmarks(root: str | Path = BENCHMARKS) -> dict[str, list[dict]]:
-    """Every benchmark TSV under ``root``, per rule (``root/<rule>/...``): seconds, max RSS
-    (MB) and the job's wildcards as far as its path tells them."""
+def read_benchmarks(root: str | Path = BENCHMARKS, since: float | None = None
+                    ) -> dict[str, list[dict]]:
+    """Every benchmark TSV under ``root`` (Snakemake's ``benchmark:`` files,
+    ``root/<rule>/...tsv``), per rule, in path order: the last row's wall seconds (``s``), CPU
+    seconds (``cpu_time``) and max RSS (``max_rss``, MB; None where Snakemake wrote none), and
+    the file's ``path`` (which names the job's wildcards). With ``since`` (a time stamp), only
+    files modified at or after it. The one reader of these files (``simreg plan``,
+    ``simreg export``, benchmarks/job_times.py)."""
     root = Path(root)
     found = defaultdict(list)
     for path in sorted(root.glob("*/**/*.tsv")):
+        if since is not None and path.stat().st_mtime < since:
+            continue
         with open(path) as f:
             rows = list(csv.DictReader(f, delimiter="\t"))
         if not rows:
             continue
+        last = rows[-1]
         rule = path.relative_to(root).parts[0]
-        rss = rows[-1].get("max_rss", "")
-        found[rule].append({"s": float(rows[-1]["s"]), "max_rss": _float(rss),
-                            "path": str(path)})
+        found[rule].append({"s": float(last["s"]), "cpu_time": _float(last.get("cpu_time")),
+                            "max_rss": _float(last.get("max_rss")), "path": str(path)})
     return dict(found)
 
 
 def _float(text):
     try:
         return float(text)
-    except ValueError:
+    except (TypeError, ValueError):
         return None
 
 
