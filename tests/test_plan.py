@@ -94,6 +94,17 @@ def test_the_benchmark_reader_gives_wall_cpu_and_rss_per_rule(tmp_path):
     assert sorted(plan.read_benchmarks(tmp_path, since=2000)) == ["train"]
 
 
+def test_the_minimal_distance_size_repeats_only_the_pgd_familys_epsilon_search():
+    """Per image: a PGD setting takes steps x (grid + bisection) ε levels x repeats (the only
+    randomised attacks); a minimizer its steps (x binary search steps) once."""
+    suite = {"repeats": 5, "eps_search": {"grid": 4, "bisection": 2},
+             "attacks": {"pgd_l2": [{"steps": 10}, {"steps": 10, "random_start": False}],
+                         "cw_l2": [{"steps": 100, "binary_search_steps": 3}], "ddn_l2": []}}
+    config = {"minimal_distance": {"n_images": 7, "suite": suite}}
+    assert plan._suite_steps(config) == 10 * 6 * 5 + 10 * 6 + 300
+    assert plan.rule_size(config, "minimal_distance", {}, 0.0) == 7 * (300 + 60 + 300)
+
+
 def test_parse_dot_reads_rules_wildcards_and_edges():
     text = ('\t0[label = "all", color = "0.00 0.6 0.85", style="rounded"];\n'
             '\t3[label = "train\\nseed: 0\\ntask: digits_gray", color = "x"];\n'

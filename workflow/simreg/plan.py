@@ -151,13 +151,22 @@ def _task_volume(task: str | None, default: float) -> float:
 
 
 def _suite_steps(config: dict) -> float:
+    """The steps the minimal-distance suite takes per image: each setting's steps (x binary
+    search steps); for the PGD family (fixed ε), x the ε search's grid + bisection levels x
+    the suite's repeats (the only randomised attacks: simreg.evaluate.minimal_distance)."""
     suite = config["minimal_distance"].get("suite") or {}
+    repeats = suite.get("repeats") or 1
+    search = {"grid": 9, "bisection": 5, **(suite.get("eps_search") or {})}
     total = 0
-    for runs in (suite.get("attacks") or {}).values():
+    for name, runs in (suite.get("attacks") or {}).items():
         for run in runs or []:
-            total += (run.get("steps") or run.get("max_iter") or 1) * (
+            steps = (run.get("steps") or run.get("max_iter") or 1) * (
                 run.get("binary_search_steps") or 1)
-    return max(total, 1) * (suite.get("repeats") or 1)
+            if name.startswith(("pgd_", "adam_pgd_")):
+                levels = run.get("grid", search["grid"]) + run.get("bisection", search["bisection"])
+                steps *= levels * (repeats if run.get("random_start", True) else 1)
+            total += steps
+    return max(total, 1)
 
 
 TEST_IMAGES = {"digits": 359, "photos": 416, "cifar10": 10000, "cifar100": 10000,
@@ -210,6 +219,19 @@ def rule_size(config: dict, rule: str, wildcards: dict, default_volume: float) -
     elif rule == "minimal_distance":
         size *= _suite_steps(config)
     return size
+
+
+def planned_work(config: dict, jobs: dict[int, Job], edges) -> dict[str, float]:
+    """Per scaled rule, the sum of its jobs' sizes (:func:`rule_size`): training images seen
+    (epochs x images x seeds) for trainings; images x steps x repeats x values for an
+    evaluation. What the scaling multiplies, so what a change of the grid's sizes changes."""
+    wildcards = full_wildcards(jobs, edges)
+    work = defaultdict(float)
+    for i, job in jobs.items():
+        size = rule_size(config, job.rule, wildcards[i], 0.0)
+        if size:
+            work[job.rule] += size
+    return dict(work)
 
 
 # ---- measurements ---------------------------------------------------------------------------
@@ -408,9 +430,14 @@ def report(configfiles, benchmarks_root=BENCHMARKS, benchmark_json=None, targets
     config = load_config(configfiles)
     jobs, edges = snakemake_dag(configfiles, targets)
     counts = per_rule(jobs)
+    work = planned_work(config, jobs, edges)
     out = [f"simreg plan: {' + '.join(['config.yaml', *configfiles])}: {len(jobs)} jobs "
            f"(snakemake --dag --forceall {' '.join(targets)})", "",
-           "Jobs per rule:", format_table(["rule", "jobs"], counts.most_common()), ""]
+           "Jobs per rule, and the work they plan (trainings: images seen; evaluations: images x "
+           "steps x repeats x values):",
+           format_table(["rule", "jobs", "work"],
+                        [(r, n, f"{work[r]:.3g}" if r in work else "")
+                         for r, n in counts.most_common()]), ""]
     targets_counts = per_target(jobs, edges)
     if targets_counts:
         rules = [r for r, _ in counts.most_common() if r not in ("all",)]
