@@ -105,6 +105,40 @@ def test_the_minimal_distance_size_repeats_only_the_pgd_familys_epsilon_search()
     assert plan.rule_size(config, "minimal_distance", {}, 0.0) == 7 * (300 + 60 + 300)
 
 
+def test_a_32x32_npz_calibrates_cifar10_jobs_and_other_shapes_are_left_out_per_job(tmp_path):
+    """An NPZ task of 32x32 images (the CIFAR-10 subset) is measured at CIFAR-10's image size:
+    its calibration scales the CIFAR-10 jobs; an MNIST job (28x28) and a ResNet34 job of the
+    same rule are left out one by one, and counted."""
+    import numpy as np
+
+    np.savez(tmp_path / "subset.npz", train_images=np.zeros((50, 32, 32, 3), np.uint8),
+             train_labels=np.zeros(50, np.int64), test_images=np.zeros((20, 32, 32, 3), np.uint8),
+             test_labels=np.zeros(20, np.int64))
+    path = tmp_path / "noise" / "a.tsv"
+    path.parent.mkdir()
+    path.write_text("s\th:m:s\tcpu_time\n30\t0\t12\n")
+    measured = plan.read_benchmarks(tmp_path)
+    config = {"model": {"width": 64, "dataset_architecture": {"cifar100": "resnet34"}},
+              "training": {"epochs": 1, "validation_fraction": 0.0},
+              "data": {"npz": {"sub": str(tmp_path / "subset.npz")}},
+              "noise": {"n_images": None}}
+    assert plan._task_volume("sub_gray", 0, config) == 1024
+    assert plan.rule_size(config, "noise", {"task": "sub_gray"}, 0) == 20  # its test images
+    assert plan.rule_size(config, "train", {"task": "sub_gray"}, 0) == 50
+    calibration = plan.calibration_sizes(config, [("noise", {"task": "sub_gray"})])
+    assert calibration["shape"] == 64 ** 2 * 1024 and calibration["architecture"] == "resnet18"
+    jobs = {0: plan.Job(0, "noise", {"task": "cifar10_gray"}),
+            1: plan.Job(1, "noise", {"task": "mnist_gray"}),
+            2: plan.Job(2, "noise", {"task": "cifar100_gray"})}
+    est = plan.estimate(config, jobs, [], measured, calibration)
+    row = next(r for r in est.rows if r[1] == "noise")
+    assert row[3] == pytest.approx(30 * 10000 / 20 / 3600)  # the CIFAR-10 job only
+    assert "2 of 3 jobs" in row[4] and est.extrapolated == ["noise"]
+    # the CPU seconds instead of the wall seconds, for a calibration on a shared machine
+    est = plan.estimate(config, jobs, [], measured, calibration, cpu=True)
+    assert est.hours["evaluation"] == pytest.approx(12 * 10000 / 20 / 3600)
+
+
 def test_parse_dot_reads_rules_wildcards_and_edges():
     text = ('\t0[label = "all", color = "0.00 0.6 0.85", style="rounded"];\n'
             '\t3[label = "train\\nseed: 0\\ntask: digits_gray", color = "x"];\n'

@@ -231,7 +231,8 @@ def cmd_plan(a):
               f"benchmark files under {a.benchmarks}", file=sys.stderr)
         return
     print(plan.report(a.configfile, benchmarks_root=a.benchmarks,
-                      benchmark_json=a.benchmark_json, targets=a.targets or ["all"]))
+                      benchmark_json=a.benchmark_json, targets=a.targets or ["all"],
+                      cpu=a.cpu_time))
 
 
 def _add_dataset(sub) -> None:
@@ -511,6 +512,10 @@ def _add_plan(sub) -> None:
                     help="run the DAG of --configfile (default configs/quick.yaml) with "
                     "--cores, writing every job's benchmark file, and record its sizes")
     pl.add_argument("--cores", type=int, default=2)
+    pl.add_argument("--cpu-time", action="store_true",
+                    help="estimate from the benchmark files' CPU seconds (and the JSON's "
+                    "epoch_cpu_s): CPU hours on idle cores, for a CPU calibration on a shared "
+                    "machine")
     pl.set_defaults(run=cmd_plan, logged=False)
 
 
