@@ -335,6 +335,22 @@ class Estimate:
     extrapolated: list = field(default_factory=list)
 
 
+def _stand_in(method: str, epoch_s: dict) -> str:
+    """The timed method whose epoch an untimed one counts at: ``threshold`` for a method that
+    regularizes on a similarity target (its step has the same pair passes), else ``none``."""
+    if method in epoch_s:
+        return method
+    from simreg.train.regularizers import get_regularizer
+
+    try:
+        needs = get_regularizer(method).needs
+    except (KeyError, ValueError):
+        needs = ()
+    if {"similarity", "neural_similarity"} & set(needs) and "threshold" in epoch_s:
+        return "threshold"
+    return "none"
+
+
 JSON_SHAPE = {"architecture": "resnet18", "volume": 32 * 32}  # what benchmarks/run.py trains
 
 
@@ -375,19 +391,20 @@ def estimate(config: dict, jobs: dict[int, Job], edges, measured: dict[str, list
             reference = {**JSON_SHAPE,
                          "shape": config["model"]["width"] ** 2 * JSON_SHAPE["volume"]}
             timed = [wc for wc in jobs_wc if comparable(config, wc, reference, cal_volume)]
-            seconds, untimed = 0.0, set()
+            seconds, untimed = 0.0, defaultdict(set)
             for wc in timed:
                 method = wc.get("method")
-                if method not in epoch_s:
-                    untimed.add(method)
-                per_epoch = epoch_s.get(method, epoch_s["none"])
+                stand_in = _stand_in(method, epoch_s)
+                if stand_in != method:
+                    untimed[stand_in].add(method)
+                per_epoch = epoch_s[stand_in]
                 seeds = len(wc.get("seeds", "0").split("-"))
                 # a CIFAR-10 epoch (49,500 images), scaled to the task's training images
                 images = TRAIN_IMAGES.get((wc.get("task") or "").split("_")[0], CIFAR10_EPOCH)
                 seconds += per_epoch * images / CIFAR10_EPOCH * config["training"]["epochs"] * seeds
             basis = "benchmarks/run.py " + ("epoch_cpu_s" if cpu else "epoch_s")
-            if untimed:
-                basis += f" (not timed, counted as none: {', '.join(sorted(untimed))})"
+            for stand_in, methods in sorted(untimed.items()):
+                basis += f" (not timed, counted as {stand_in}: {', '.join(sorted(methods))})"
             basis = left_out(basis, len(jobs_wc) - len(timed), len(jobs_wc), rule)
             rows.append((stage, rule, len(jobs_wc), seconds / 3600 if timed else None, basis))
             hours[stage] += seconds / 3600
