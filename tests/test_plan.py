@@ -176,11 +176,13 @@ def test_calibration_runs_one_job_per_rule_and_one_training_per_method(monkeypat
 def test_a_benchmark_json_times_the_trainings():
     """benchmarks/run.py's epoch_s (a CIFAR-10 epoch of 49,500 images): a job costs its
     method's epoch times the task's images over that, times the epochs; an untimed method
-    counts as none, and says so."""
+    counts as none (as threshold where it regularizes on a similarity target), and says
+    so."""
     config = {"model": {"width": 64}, "training": {"epochs": 2}}
     jobs = {0: plan.Job(0, "train", {"task": "cifar10_gray", "method": "threshold"}),
-            1: plan.Job(1, "train", {"task": "cifar10_gray", "method": "pgd_at"})}
+            1: plan.Job(1, "train", {"task": "cifar10_gray", "method": "pgd_at"}),
+            2: plan.Job(2, "train", {"task": "cifar10_gray", "method": "pixel"})}
     est = plan.estimate(config, jobs, [], {}, {}, epoch_s={"none": 10.0, "threshold": 20.0})
     row = next(r for r in est.rows if r[1] == "train")
-    assert row[3] == pytest.approx((20 + 10) * 2 * 50000 / 49500 / 3600)
-    assert "pgd_at" in row[4] and "threshold" not in row[4]
+    assert row[3] == pytest.approx((20 + 10 + 20) * 2 * 50000 / 49500 / 3600)
+    assert "counted as none: pgd_at" in row[4] and "counted as threshold: pixel" in row[4]
