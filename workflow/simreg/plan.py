@@ -25,13 +25,16 @@ calibration). A rule's size, at a fixed model and image size:
   values it runs over (epsilons, draws);
 * every other rule: its measured mean, unscaled.
 
-A rule measured at another model width or image size than the planned one is not scaled
-(time per image does not follow width^2 x pixels from a tiny model, which uses a machine
-poorly: scaled so, the quick config's trainings put a CPU run of the paper's grid near a
-million hours); it is named and left out of the hours. Calibrate with the planned model and
+A job of another model width, image size (pixels of its dataset: a built-in one's, or a
+data.npz file's) or architecture than its rule's measurement is not scaled (time per image
+does not follow width^2 x pixels from a tiny model, which uses a machine poorly: scaled so,
+the quick config's trainings put a CPU run of the paper's grid near a million hours); it is
+left out of the hours and counted in its rule's row. Calibrate with the planned model and
 data for those (``configs/calibrate.yaml``: the paper's grid with one epoch and fewer
-images), or give the training jobs ``--benchmark-json``.
-A rule that was not measured counts a job's start per job (or nothing, without a
+images; ``configs/calibrate-cpu.yaml``: its evaluations on the 32x32 CIFAR-10 subset), or
+give the training jobs ``--benchmark-json``. ``cpu=True`` (``--cpu-time``) reads the
+benchmark files' CPU seconds instead of their wall seconds (a CPU calibration on a shared
+machine). A rule that was not measured counts a job's start per job (or nothing, without a
 calibration), and is named below the table.
 """
 
