@@ -4,22 +4,28 @@ jobs and the method for trainings. From the ``benchmark:`` files Snakemake wrote
 job costs on an idle core; wall time also counts waiting for a core), and their sums.
 
     python benchmarks/job_times.py [--benchmarks results/benchmarks] [--since FILE]
-        [--markdown]
+        [--markdown] [--startup]
 
 ``--since FILE`` keeps only the files newer than FILE (e.g. a run's first output), so that
 benchmarks of earlier runs in the same folder do not count. Prints JSON (or a Markdown
 table with ``--markdown``).
+
+``--startup`` prints instead what share of the jobs' CPU time is their fixed start (a fresh
+Python importing torch, pandas, foolbox and simreg: ``simreg.plan.startup_cpu_seconds``,
+measured here, now), and how many starts one evaluation job per model (all its kinds in one
+process) would save: each model's evaluation jobs less one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
-import pandas as pd
+from simreg.plan import STAGES, read_benchmarks
 
 # the path part after <rule>/<rule>/ that names a job's kind, per rule
 KIND_PART = {"boundary": 0, "train": 2}  # boundary/<setting>/..., train/<task>/<reg>/<method>/
@@ -35,13 +41,12 @@ def job_kind(path: Path, root: Path) -> str:
 
 
 def job_times(root: Path, since: Path | None = None) -> list[dict]:
-    cutoff = since.stat().st_mtime if since else None
     found = defaultdict(list)
-    for path in sorted(root.rglob("*.tsv")):
-        if cutoff is not None and path.stat().st_mtime < cutoff:
-            continue
-        row = pd.read_csv(path, sep="\t").iloc[-1]
-        found[job_kind(path, root)].append((float(row["s"]), float(row["cpu_time"])))
+    measured = read_benchmarks(root, since.stat().st_mtime if since else None)
+    for jobs in measured.values():
+        for job in jobs:
+            cpu = math.nan if job["cpu_time"] is None else job["cpu_time"]
+            found[job_kind(Path(job["path"]), root)].append((job["s"], cpu))
     rows = []
     for kind, times in sorted(found.items()):
         wall, cpu = zip(*times)
@@ -50,6 +55,37 @@ def job_times(root: Path, since: Path | None = None) -> list[dict]:
                      "median_cpu_s": round(statistics.median(cpu), 1),
                      "total_wall_s": round(sum(wall), 1), "total_cpu_s": round(sum(cpu), 1)})
     return rows
+
+
+def model_of(path: Path) -> str | None:
+    """The model a per-model job's benchmark file names (``.../<task>/<set>/<method>/<keys>/
+    seed<k>.tsv``), None for other jobs."""
+    parts = path.with_suffix("").parts
+    return "/".join(parts[-5:]) if parts[-1].startswith("seed") and len(parts) >= 6 else None
+
+
+def startup_share(root: Path, startup_cpu_s: float, since: Path | None = None) -> dict:
+    """The fixed start's share of the jobs' CPU seconds, and the starts that one
+    evaluation job per model would save (its evaluation jobs less one, per model)."""
+    measured = read_benchmarks(root, since.stat().st_mtime if since else None)
+    jobs = [(rule, job) for rule, found in measured.items() for job in found]
+    cpu = sum(job["cpu_time"] or 0.0 for _, job in jobs)
+    per_model = defaultdict(int)
+    for rule, job in jobs:
+        model = model_of(Path(job["path"]))
+        if STAGES.get(rule, "evaluation") == "evaluation" and model is not None:
+            per_model[model] += 1
+    saved = sum(n - 1 for n in per_model.values())
+    evaluation_cpu = sum(job["cpu_time"] or 0.0 for rule, job in jobs
+                         if STAGES.get(rule, "evaluation") == "evaluation")
+    return {"jobs": len(jobs), "job_cpu_s": round(cpu, 1), "startup_cpu_s": startup_cpu_s,
+            "startup_total_cpu_s": round(len(jobs) * startup_cpu_s, 1),
+            "startup_share": round(len(jobs) * startup_cpu_s / cpu, 3),
+            "evaluation_jobs": sum(per_model.values()), "models_evaluated": len(per_model),
+            "evaluation_job_cpu_s": round(evaluation_cpu, 1),
+            "starts_saved_by_one_job_per_model": saved,
+            "cpu_s_saved_by_one_job_per_model": round(saved * startup_cpu_s, 1),
+            "saved_share_of_job_cpu": round(saved * startup_cpu_s / cpu, 3)}
 
 
 def markdown(rows: list[dict]) -> str:
@@ -65,7 +101,15 @@ def main() -> None:
     p.add_argument("--benchmarks", default="results/benchmarks")
     p.add_argument("--since", default=None)
     p.add_argument("--markdown", action="store_true")
+    p.add_argument("--startup", action="store_true",
+                   help="the fixed start's share of the jobs' CPU time (measured now)")
     a = p.parse_args()
+    if a.startup:
+        from simreg.plan import startup_cpu_seconds
+
+        print(json.dumps(startup_share(Path(a.benchmarks), startup_cpu_seconds(),
+                                       Path(a.since) if a.since else None), indent=1))
+        return
     rows = job_times(Path(a.benchmarks), Path(a.since) if a.since else None)
     print(markdown(rows) if a.markdown else json.dumps(rows, indent=1))
 

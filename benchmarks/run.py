@@ -5,7 +5,9 @@
   ``--methods`` to choose) with the pipeline's defaults
   (batch 64 + 16 regularization pairs, crop + flip augmentation, CIFAR-10's PGD budget),
   ResNet18 on 32x32 grayscale images, and each one's step time relative to ``none``
-  (``train_step_time_over_none``: steps/s of none over steps/s of the method);
+  (``train_step_time_over_none``: steps/s of none over steps/s of the method); on a CPU
+  also the process's CPU seconds per step and per CIFAR-10 epoch (``epoch_cpu_s``: what
+  an idle core takes, where other work shares the machine);
 - wall time of the pixel-similarity build (blocks + HDF5 write) for N = 5000 and 20000;
 - attacked images/s of the Boundary Attack (``--boundary-steps`` steps, one batch of
   ``--attack-images``) and of the minimal-distance suite (its quick setting), against a
@@ -107,6 +109,7 @@ class TrainingClock:
         self.trainer = Trainer(workdir / "task.h5", {"similarity": workdir / "similarity.h5"},
                                s, device)
         self.s, self.steps, self.device = s, steps, device
+        self.cpu_s_per_step: list[float] = []
         generator = torch.Generator().manual_seed(0)
         n = len(self.trainer.y_train)
         self.batches = torch.randint(n, (steps + 3, s.batch_size), generator=generator).to(device)
@@ -125,11 +128,15 @@ class TrainingClock:
                           augmentation)
 
     def steps_per_second(self) -> float:
+        """Steps per wall second; the process's CPU seconds of the same steps are kept in
+        ``cpu_s_per_step`` (on a CPU device: what a step costs on an idle core, when the
+        machine is shared)."""
         sync(self.device)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for t in range(3, self.steps + 3):
             self.step(t)
         sync(self.device)
+        self.cpu_s_per_step.append((time.process_time() - cpu_started) / self.steps)
         return self.steps / (time.perf_counter() - started)
 
 
@@ -154,6 +161,8 @@ def training_rates(workdir: Path, methods: list, specs: list, width: int, steps:
     if "threshold" in methods:
         result["train_threshold_over_none"] = round(rates[first]["threshold"]
                                                     / rates[first]["none"], 3)
+    result["train_cpu_s_per_step"] = {
+        m: round(float(np.median(clocks[first, m].cpu_s_per_step)), 4) for m in methods}
     result["train_fast_path"] = {spec: parse_fast_path(spec) for spec in specs}
     result["train_repeats"] = repeats
     result["train_load_average"] = load  # 1-min load average before and after the timings
@@ -363,6 +372,9 @@ def main() -> None:
         steps_per_epoch = int(50000 * 0.99) // 64
         result["cifar10_steps_per_epoch"] = steps_per_epoch
         result["epoch_s"] = {m: round(steps_per_epoch / r, 1) for m, r in rates.items()}
+        if device.type == "cpu":  # the process's CPU seconds: an idle core's epoch
+            result["epoch_cpu_s"] = {m: round(steps_per_epoch * c, 1)
+                                     for m, c in result["train_cpu_s_per_step"].items()}
         result["model_40_epochs_s_extrapolated"] = {m: round(40 * steps_per_epoch / r, 1)
                                                     for m, r in rates.items()}
         packs = {}

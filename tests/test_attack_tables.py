@@ -199,6 +199,17 @@ def test_figures_and_tables_draw_only_what_they_show():
     boundary = target_inputs("attack_robustness", config)["boundary"]
     assert len(boundary) == 21 * len(config["boundary"]["settings"])  # 3 methods x 7 seeds
     assert all(f.startswith("results/boundary/") for f in boundary)
+    # boundary.read_by: the 10k-step setting only for the targets (and claims) it names
+    assert config["boundary"]["read_by"] == {"converged": ["attack_robustness", "models"]}
+    for name in ("robustness_by_dataset", "defense_comparison", "variants_cifar10"):
+        files = target_inputs(name, config)["boundary"]
+        assert files and all(f.startswith("results/boundary/paper/") for f in files), name
+    from simreg.report.claims import CLAIMS, SEP, claims_inputs
+
+    c3_key = next(key for key, claim in CLAIMS.items() if claim.id == "C3")
+    c3 = claims_inputs(config)[f"{c3_key}{SEP}boundary"]
+    assert sorted(c3) == sorted(boundary)
+    assert len(target_inputs("models", config)["boundary"]) == len(boundary)
     spectra = target_inputs("perturbation_spectrum", config)["spectrum"]
     assert spectra and all(f.startswith("results/spectrum/converged/") for f in spectra)
     models = target_inputs("models", config)

@@ -152,6 +152,9 @@ def test_config_yaml_uses_only_schema_keys():
         ({"figures": {"noise_accuracy": {"colour": 1}}}, ["figures.noise_accuracy", "colour"]),
         ({"figures": {"noise_accuracy": {"methods": ["telepathy"]}}},
          ["figures.noise_accuracy.methods.0"]),
+        ({"boundary": {"read_by": {"slow": ["attack_robustness"]}}}, ["boundary.read_by", "slow"]),
+        ({"boundary": {"read_by": {"converged": ["noise_accuracy"]}}},  # reads no Boundary
+         ["boundary.read_by", "noise_accuracy"]),
     ],
 )
 def test_bad_config_names_the_key(override, names):

@@ -4,6 +4,7 @@ over candidates, the suite's validation, the ε search, and the CSV of the pipel
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import eagerpy as ep
 import foolbox as fb
@@ -137,9 +138,14 @@ def test_unknown_names_raise_naming_the_allowed_ones():
         plan_runs({"attacks": {"fmn_l2": {"steps": 3}}})
 
 
-def test_paper_suite_names_every_attack_and_quick_all_but_brendel_bethge():
+def test_paper_suite_names_the_supplements_attacks_and_quick_all_but_brendel_bethge():
+    """The paper suite: every attack family supplement §3 lists (all but FMN), each setting
+    run five times where the attack is random; quick: every attack but B&B."""
     runs = plan_runs(PAPER_SUITE)
-    assert {run.attack.name for run in runs} == set(ATTACKS)
+    assert {run.attack.name for run in runs} == {n for n in ATTACKS if not n.startswith("fmn_")}
+    assert Counter(run.repeat for run in runs if run.attack.name == "pgd_l2") == {
+        r: 2 for r in range(5)}
+    assert max(run.repeat for run in runs if run.attack.name == "cw_l2") == 0
     first_bb = min(i for i, run in enumerate(runs) if run.attack.needs_start)
     assert all(run.attack.needs_start for run in runs[first_bb:])  # BB last
     quick = {run.attack.name for run in plan_runs(QUICK_SUITE)}

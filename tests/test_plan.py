@@ -73,6 +73,72 @@ def test_hours_are_the_measured_mean_scaled_by_the_grids_sizes(tmp_path):
     assert est.hours["evaluation"] == pytest.approx(5 / 3600)
 
 
+def test_the_benchmark_reader_gives_wall_cpu_and_rss_per_rule(tmp_path):
+    """One reader for plan, export and benchmarks/job_times.py: the last row of each
+    rule's files; a missing column or NA is None; an empty file, a file outside a rule's
+    folder and (with ``since``) an older file are skipped."""
+    import os
+
+    files = {"train/train/a.tsv": "s\th:m:s\tmax_rss\tcpu_time\n9\t0\t1\t2\n7.5\t0\tNA\t6.25\n",
+             "noise/b.tsv": "s\th:m:s\n3.0\t0:00:03\n", "noise/empty.tsv": "",
+             "stray.tsv": "s\n1\n"}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    measured = plan.read_benchmarks(tmp_path)
+    assert sorted(measured) == ["noise", "train"]
+    assert measured["train"] == [{"s": 7.5, "cpu_time": 6.25, "max_rss": None,
+                                  "path": str(tmp_path / "train/train/a.tsv")}]
+    assert [(m["s"], m["cpu_time"]) for m in measured["noise"]] == [(3.0, None)]
+    os.utime(tmp_path / "noise/b.tsv", (1000, 1000))
+    assert sorted(plan.read_benchmarks(tmp_path, since=2000)) == ["train"]
+
+
+def test_the_minimal_distance_size_repeats_only_the_pgd_familys_epsilon_search():
+    """Per image: a PGD setting takes steps x (grid + bisection) ε levels x repeats (the only
+    randomised attacks); a minimizer its steps (x binary search steps) once."""
+    suite = {"repeats": 5, "eps_search": {"grid": 4, "bisection": 2},
+             "attacks": {"pgd_l2": [{"steps": 10}, {"steps": 10, "random_start": False}],
+                         "cw_l2": [{"steps": 100, "binary_search_steps": 3}], "ddn_l2": []}}
+    config = {"minimal_distance": {"n_images": 7, "suite": suite}}
+    assert plan._suite_steps(config) == 10 * 6 * 5 + 10 * 6 + 300
+    assert plan.rule_size(config, "minimal_distance", {}, 0.0) == 7 * (300 + 60 + 300)
+
+
+def test_a_32x32_npz_calibrates_cifar10_jobs_and_other_shapes_are_left_out_per_job(tmp_path):
+    """An NPZ task of 32x32 images (the CIFAR-10 subset) is measured at CIFAR-10's image size:
+    its calibration scales the CIFAR-10 jobs; an MNIST job (28x28) and a ResNet34 job of the
+    same rule are left out one by one, and counted."""
+    import numpy as np
+
+    np.savez(tmp_path / "subset.npz", train_images=np.zeros((50, 32, 32, 3), np.uint8),
+             train_labels=np.zeros(50, np.int64), test_images=np.zeros((20, 32, 32, 3), np.uint8),
+             test_labels=np.zeros(20, np.int64))
+    path = tmp_path / "noise" / "a.tsv"
+    path.parent.mkdir()
+    path.write_text("s\th:m:s\tcpu_time\n30\t0\t12\n")
+    measured = plan.read_benchmarks(tmp_path)
+    config = {"model": {"width": 64, "dataset_architecture": {"cifar100": "resnet34"}},
+              "training": {"epochs": 1, "validation_fraction": 0.0},
+              "data": {"npz": {"sub": str(tmp_path / "subset.npz")}},
+              "noise": {"n_images": None}}
+    assert plan._task_volume("sub_gray", 0, config) == 1024
+    assert plan.rule_size(config, "noise", {"task": "sub_gray"}, 0) == 20  # its test images
+    assert plan.rule_size(config, "train", {"task": "sub_gray"}, 0) == 50
+    calibration = plan.calibration_sizes(config, [("noise", {"task": "sub_gray"})])
+    assert calibration["shape"] == 64 ** 2 * 1024 and calibration["architecture"] == "resnet18"
+    jobs = {0: plan.Job(0, "noise", {"task": "cifar10_gray"}),
+            1: plan.Job(1, "noise", {"task": "mnist_gray"}),
+            2: plan.Job(2, "noise", {"task": "cifar100_gray"})}
+    est = plan.estimate(config, jobs, [], measured, calibration)
+    row = next(r for r in est.rows if r[1] == "noise")
+    assert row[3] == pytest.approx(30 * 10000 / 20 / 3600)  # the CIFAR-10 job only
+    assert "2 of 3 jobs" in row[4] and est.extrapolated == ["noise"]
+    # the CPU seconds instead of the wall seconds, for a calibration on a shared machine
+    est = plan.estimate(config, jobs, [], measured, calibration, cpu=True)
+    assert est.hours["evaluation"] == pytest.approx(12 * 10000 / 20 / 3600)
+
+
 def test_parse_dot_reads_rules_wildcards_and_edges():
     text = ('\t0[label = "all", color = "0.00 0.6 0.85", style="rounded"];\n'
             '\t3[label = "train\\nseed: 0\\ntask: digits_gray", color = "x"];\n'
@@ -110,11 +176,13 @@ def test_calibration_runs_one_job_per_rule_and_one_training_per_method(monkeypat
 def test_a_benchmark_json_times_the_trainings():
     """benchmarks/run.py's epoch_s (a CIFAR-10 epoch of 49,500 images): a job costs its
     method's epoch times the task's images over that, times the epochs; an untimed method
-    counts as none, and says so."""
+    counts as none (as threshold where it regularizes on a similarity target), and says
+    so."""
     config = {"model": {"width": 64}, "training": {"epochs": 2}}
     jobs = {0: plan.Job(0, "train", {"task": "cifar10_gray", "method": "threshold"}),
-            1: plan.Job(1, "train", {"task": "cifar10_gray", "method": "pgd_at"})}
+            1: plan.Job(1, "train", {"task": "cifar10_gray", "method": "pgd_at"}),
+            2: plan.Job(2, "train", {"task": "cifar10_gray", "method": "pixel"})}
     est = plan.estimate(config, jobs, [], {}, {}, epoch_s={"none": 10.0, "threshold": 20.0})
     row = next(r for r in est.rows if r[1] == "train")
-    assert row[3] == pytest.approx((20 + 10) * 2 * 50000 / 49500 / 3600)
-    assert "pgd_at" in row[4] and "threshold" not in row[4]
+    assert row[3] == pytest.approx((20 + 10 + 20) * 2 * 50000 / 49500 / 3600)
+    assert "counted as none: pgd_at" in row[4] and "counted as threshold: pixel" in row[4]

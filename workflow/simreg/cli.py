@@ -189,10 +189,12 @@ def cmd_export(a):
     from pathlib import Path
 
     from simreg.config import load_config
+    from simreg.plan import read_benchmarks
     from simreg.report.export import export_run
 
     config = load_config(Path(a.repository) / "config.yaml", *a.configfile)
-    copied = export_run(config, a.results, a.to, a.command, a.wall, a.machine)
+    copied = export_run(config, a.results, a.to, a.command, a.wall, a.machine,
+                        measured=read_benchmarks(Path(a.results) / "benchmarks"))
     print(f"simreg export: {len(copied)} files and README.md in {a.to}", file=sys.stderr)
 
 
@@ -230,7 +232,8 @@ def cmd_plan(a):
               f"benchmark files under {a.benchmarks}", file=sys.stderr)
         return
     print(plan.report(a.configfile, benchmarks_root=a.benchmarks,
-                      benchmark_json=a.benchmark_json, targets=a.targets or ["all"]))
+                      benchmark_json=a.benchmark_json, targets=a.targets or ["all"],
+                      cpu=a.cpu_time))
 
 
 def _add_dataset(sub) -> None:
@@ -510,6 +513,10 @@ def _add_plan(sub) -> None:
                     help="run the DAG of --configfile (default configs/quick.yaml) with "
                     "--cores, writing every job's benchmark file, and record its sizes")
     pl.add_argument("--cores", type=int, default=2)
+    pl.add_argument("--cpu-time", action="store_true",
+                    help="estimate from the benchmark files' CPU seconds (and the JSON's "
+                    "epoch_cpu_s): CPU hours on idle cores, for a CPU calibration on a shared "
+                    "machine")
     pl.set_defaults(run=cmd_plan, logged=False)
 
 

@@ -293,6 +293,19 @@ def _check_consistency(config: dict) -> None:
     if setting not in config["boundary"]["settings"]:
         raise ConfigError(f"config key 'spectrum.setting': {setting!r} is not a boundary setting; "
                           f"choose one of {', '.join(config['boundary']['settings'])}")
+    read_by = config["boundary"].get("read_by") or {}
+    unknown = sorted(set(read_by) - set(config["boundary"]["settings"]))
+    if unknown:
+        raise ConfigError(f"config key 'boundary.read_by': {unknown} are not boundary settings; "
+                          f"choose among {', '.join(config['boundary']['settings'])}")
+    from simreg.report.targets import TARGETS
+
+    readers = {name for name, target in TARGETS.items() if "boundary" in target.reads}
+    unknown = sorted({name for names in read_by.values() for name in names} - readers)
+    if unknown:
+        raise ConfigError(f"config key 'boundary.read_by': {unknown} are no figures or tables "
+                          "that read the Boundary Attack; choose among "
+                          f"{', '.join(sorted(readers))}")
 
 
 def _check_selection_epsilons(config: dict, name: str, dataset: str) -> None:

@@ -25,19 +25,23 @@ calibration). A rule's size, at a fixed model and image size:
   values it runs over (epsilons, draws);
 * every other rule: its measured mean, unscaled.
 
-A rule measured at another model width or image size than the planned one is not scaled
-(time per image does not follow width^2 x pixels from a tiny model, which uses a machine
-poorly: scaled so, the quick config's trainings put a CPU run of the paper's grid near a
-million hours); it is named and left out of the hours. Calibrate with the planned model and
+A job of another model width, image size (pixels of its dataset: a built-in one's, or a
+data.npz file's) or architecture than its rule's measurement is not scaled (time per image
+does not follow width^2 x pixels from a tiny model, which uses a machine poorly: scaled so,
+the quick config's trainings put a CPU run of the paper's grid near a million hours); it is
+left out of the hours and counted in its rule's row. Calibrate with the planned model and
 data for those (``configs/calibrate.yaml``: the paper's grid with one epoch and fewer
-images), or give the training jobs ``--benchmark-json``.
-A rule that was not measured counts a job's start per job (or nothing, without a
+images; ``configs/calibrate-cpu.yaml``: its evaluations on the 32x32 CIFAR-10 subset), or
+give the training jobs ``--benchmark-json``. ``cpu=True`` (``--cpu-time``) reads the
+benchmark files' CPU seconds instead of their wall seconds (a CPU calibration on a shared
+machine). A rule that was not measured counts a job's start per job (or nothing, without a
 calibration), and is named below the table.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import re
 import subprocess
@@ -145,21 +149,87 @@ def per_target(jobs: dict[int, Job], edges) -> dict[str, Counter]:
 
 
 # ---- sizes ----------------------------------------------------------------------------------
-def _task_volume(task: str | None, default: float) -> float:
+@functools.cache
+def _npz_counts(path: str) -> dict:
+    """Pixels per image and train/test image counts of a data.npz file, from its arrays'
+    headers (nothing is loaded): ``images`` is split 80/20 by simreg.data.sources.load_npz."""
+    import zipfile
+
+    import numpy as np
+
+    shapes = {}
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            with archive.open(name) as f:
+                major, _ = np.lib.format.read_magic(f)
+                header = (np.lib.format.read_array_header_1_0 if major == 1
+                          else np.lib.format.read_array_header_2_0)
+                shapes[name.removesuffix(".npy")] = header(f)[0]
+    images = shapes.get("train_images") or shapes["images"]
+    if "train_images" in shapes:
+        train, test = shapes["train_images"][0], shapes["test_images"][0]
+    else:
+        test = round(images[0] * 0.2)
+        train = images[0] - test
+    return {"pixels": images[1] * images[2], "train": train, "test": test}
+
+
+def _npz(config: dict | None, dataset: str) -> dict | None:
+    """What :func:`_npz_counts` reads of the config's NPZ dataset ``dataset`` (None: not one,
+    or its file is not here)."""
+    path = (typed(config).data.npz or {}).get(dataset) if config else None
+    if path is None or not Path(path).is_file():
+        return None
+    return _npz_counts(str(Path(path).resolve()))
+
+
+def _task_volume(task: str | None, default: float, config: dict | None = None) -> float:
+    """Pixels per image of the task's dataset (a built-in one's, or a data.npz file's), which
+    fix the work per image with the model; ``default`` where unknown."""
     dataset = (task or "").split("_")[0]
-    if dataset not in TRAIN_IMAGES:
-        return default
-    return IMAGE_SIDE[dataset] ** 2  # color changes only the first convolution
+    if dataset in IMAGE_SIDE:
+        return IMAGE_SIDE[dataset] ** 2  # color changes only the first convolution
+    npz = _npz(config, dataset)
+    return npz["pixels"] if npz else default
+
+
+def _images(config: dict, dataset: str, split: str) -> float:
+    """Training (less the validation split) or test images of a dataset; 1 where unknown."""
+    known = (TRAIN_IMAGES if split == "train" else TEST_IMAGES).get(dataset)
+    if known is not None:
+        return known
+    npz = _npz(config, dataset)
+    if npz is None:
+        return 1.0
+    if split == "train":
+        return npz["train"] * (1 - (typed(config).training.validation_fraction or 0.0))
+    return npz["test"]
+
+
+def architecture(config: dict, task: str | None) -> str:
+    """The model architecture the config trains on the task's dataset."""
+    model = typed(config).model
+    dataset = (task or "").split("_")[0]
+    return (model.dataset_architecture or {}).get(dataset, model.architecture)
 
 
 def _suite_steps(config: dict) -> float:
+    """The steps the minimal-distance suite takes per image: each setting's steps (x binary
+    search steps); for the PGD family (fixed ε), x the ε search's grid + bisection levels x
+    the suite's repeats (the only randomised attacks: simreg.evaluate.minimal_distance)."""
     suite = typed(config).minimal_distance.suite or {}
+    repeats = suite.get("repeats") or 1
+    search = {"grid": 9, "bisection": 5, **(suite.get("eps_search") or {})}
     total = 0
-    for runs in (suite.get("attacks") or {}).values():
+    for name, runs in (suite.get("attacks") or {}).items():
         for run in runs or []:
-            total += (run.get("steps") or run.get("max_iter") or 1) * (
+            steps = (run.get("steps") or run.get("max_iter") or 1) * (
                 run.get("binary_search_steps") or 1)
-    return max(total, 1) * (suite.get("repeats") or 1)
+            if name.startswith(("pgd_", "adam_pgd_")):
+                levels = run.get("grid", search["grid"]) + run.get("bisection", search["bisection"])
+                steps *= levels * (repeats if run.get("random_start", True) else 1)
+            total += steps
+    return max(total, 1)
 
 
 TEST_IMAGES = {"digits": 359, "photos": 416, "cifar10": 10000, "cifar100": 10000,
@@ -183,7 +253,8 @@ EVALUATION_SIZES = {
 def shape(config: dict, wildcards: dict, default_volume: float) -> float:
     """width^2 x pixels of the job's task: a planned job whose shape differs from the
     calibration's is not comparable (module docstring)."""
-    return typed(config).model.width ** 2 * _task_volume(wildcards.get("task"), default_volume)
+    return typed(config).model.width ** 2 * _task_volume(wildcards.get("task"), default_volume,
+                                                        config)
 
 
 def rule_size(config: dict, rule: str, wildcards: dict, default_volume: float) -> float | None:
@@ -194,12 +265,12 @@ def rule_size(config: dict, rule: str, wildcards: dict, default_volume: float) -
     dataset = (task or "").split("_")[0]
     if rule in ("train", "train_pack"):
         seeds = len(wildcards.get("seeds", "0").split("-"))
-        return typed(config).training.epochs * TRAIN_IMAGES.get(dataset, 1.0) * seeds
+        return typed(config).training.epochs * _images(config, dataset, "train") * seeds
     if rule not in EVALUATION_SIZES:
         return None
     name, keys = EVALUATION_SIZES[rule]
     section = typed(config).params(name)
-    size = section.get("n_images") or TEST_IMAGES.get(dataset, 1.0)  # null: the whole test set
+    size = section.get("n_images") or _images(config, dataset, "test")  # null: the test set
     for key in keys:
         value = section.get(key)
         size *= (len(value) if isinstance(value, (list, tuple)) else value or 1)
@@ -208,34 +279,55 @@ def rule_size(config: dict, rule: str, wildcards: dict, default_volume: float) -
         steps = (settings.get(wildcards.get("setting")) or {}).get("steps")
         if steps is None and settings:
             steps = sum((v or {}).get("steps", 1) for v in settings.values()) / len(settings)
-        size *= steps or 1
+        # each repeat's walk, after the blended-noise start's line search (init_steps)
+        size *= (steps or 1) + section.get("init_steps", 0)
     elif rule == "minimal_distance":
         size *= _suite_steps(config)
     return size
 
 
+def planned_work(config: dict, jobs: dict[int, Job], edges) -> dict[str, float]:
+    """Per scaled rule, the sum of its jobs' sizes (:func:`rule_size`): training images seen
+    (epochs x images x seeds) for trainings; images x steps x repeats x values for an
+    evaluation. What the scaling multiplies, so what a change of the grid's sizes changes."""
+    wildcards = full_wildcards(jobs, edges)
+    work = defaultdict(float)
+    for i, job in jobs.items():
+        size = rule_size(config, job.rule, wildcards[i], 0.0)
+        if size:
+            work[job.rule] += size
+    return dict(work)
+
+
 # ---- measurements ---------------------------------------------------------------------------
-def read_benchmarks(root: str | Path = BENCHMARKS) -> dict[str, list[dict]]:
-    """Every benchmark TSV under ``root``, per rule (``root/<rule>/...``): seconds, max RSS
-    (MB) and the job's wildcards as far as its path tells them."""
+def read_benchmarks(root: str | Path = BENCHMARKS, since: float | None = None
+                    ) -> dict[str, list[dict]]:
+    """Every benchmark TSV under ``root`` (Snakemake's ``benchmark:`` files,
+    ``root/<rule>/...tsv``), per rule, in path order: the last row's wall seconds (``s``), CPU
+    seconds (``cpu_time``) and max RSS (``max_rss``, MB; None where Snakemake wrote none), and
+    the file's ``path`` (which names the job's wildcards). With ``since`` (a time stamp), only
+    files modified at or after it. The one reader of these files (``simreg plan``,
+    ``simreg export``, benchmarks/job_times.py)."""
     root = Path(root)
     found = defaultdict(list)
     for path in sorted(root.glob("*/**/*.tsv")):
+        if since is not None and path.stat().st_mtime < since:
+            continue
         with open(path) as f:
             rows = list(csv.DictReader(f, delimiter="\t"))
         if not rows:
             continue
+        last = rows[-1]
         rule = path.relative_to(root).parts[0]
-        rss = rows[-1].get("max_rss", "")
-        found[rule].append({"s": float(rows[-1]["s"]), "max_rss": _float(rss),
-                            "path": str(path)})
+        found[rule].append({"s": float(last["s"]), "cpu_time": _float(last.get("cpu_time")),
+                            "max_rss": _float(last.get("max_rss")), "path": str(path)})
     return dict(found)
 
 
 def _float(text):
     try:
         return float(text)
-    except ValueError:
+    except (TypeError, ValueError):
         return None
 
 
@@ -247,9 +339,41 @@ class Estimate:
     extrapolated: list = field(default_factory=list)
 
 
+def _stand_in(method: str, epoch_s: dict) -> str:
+    """The timed method whose epoch an untimed one counts at: ``threshold`` for a method that
+    regularizes on a similarity target (its step has the same pair passes), else ``none``."""
+    if method in epoch_s:
+        return method
+    from simreg.train.regularizers import get_regularizer
+
+    try:
+        needs = get_regularizer(method).needs
+    except (KeyError, ValueError):
+        needs = ()
+    if {"similarity", "neural_similarity"} & set(needs) and "threshold" in epoch_s:
+        return "threshold"
+    return "none"
+
+
+JSON_SHAPE = {"architecture": "resnet18", "volume": 32 * 32}  # what benchmarks/run.py trains
+
+
+def comparable(config: dict, wildcards: dict, reference: dict, default_volume: float) -> bool:
+    """Whether a job runs the model and image size a measurement was made at
+    (``reference``: its ``shape``, width^2 x pixels, and ``architecture``; module
+    docstring)."""
+    if reference.get("architecture") not in (None, architecture(config, wildcards.get("task"))):
+        return False
+    return abs(shape(config, wildcards, default_volume) / reference["shape"] - 1) <= 1e-9
+
+
 def estimate(config: dict, jobs: dict[int, Job], edges, measured: dict[str, list[dict]],
-             calibration: dict, epoch_s: dict | None = None) -> Estimate:
-    """Device hours per rule and stage (module docstring)."""
+             calibration: dict, epoch_s: dict | None = None, cpu: bool = False) -> Estimate:
+    """Device hours per rule and stage (module docstring). With ``cpu``, from the benchmark
+    files' CPU seconds (``cpu_time``) and the calibration's CPU start (``startup_cpu_s``):
+    what the jobs cost on idle cores, when a CPU calibration shared its machine. A job of
+    another model width, image size or architecture than its measurement is left out and
+    counted in its row."""
     wildcards = full_wildcards(jobs, edges)
     cal_sizes = calibration.get("sizes", {})
     cal_volume = calibration.get("volume", 64.0)
@@ -257,31 +381,46 @@ def estimate(config: dict, jobs: dict[int, Job], edges, measured: dict[str, list
     for i, job in jobs.items():
         by_rule[job.rule].append(wildcards[i])
     rows, hours, unmeasured, extrapolations = [], defaultdict(float), [], []
+
+    def left_out(basis, n_left, n_all, rule):
+        if n_left:
+            extrapolations.append(rule)
+            basis += (f"; {n_left} of {n_all} jobs at another width, image size or architecture "
+                      "left out")
+        return basis
+
     for rule, jobs_wc in sorted(by_rule.items(), key=lambda kv: -len(kv[1])):
         stage = STAGES.get(rule, "evaluation")
         if rule in ("train", "train_pack") and epoch_s:
-            seconds, untimed = 0.0, set()
-            for wc in jobs_wc:
+            reference = {**JSON_SHAPE,
+                         "shape": typed(config).model.width ** 2 * JSON_SHAPE["volume"]}
+            timed = [wc for wc in jobs_wc if comparable(config, wc, reference, cal_volume)]
+            seconds, untimed = 0.0, defaultdict(set)
+            for wc in timed:
                 method = wc.get("method")
-                if method not in epoch_s:
-                    untimed.add(method)
-                per_epoch = epoch_s.get(method, epoch_s["none"])
+                stand_in = _stand_in(method, epoch_s)
+                if stand_in != method:
+                    untimed[stand_in].add(method)
+                per_epoch = epoch_s[stand_in]
                 seeds = len(wc.get("seeds", "0").split("-"))
                 # a CIFAR-10 epoch (49,500 images), scaled to the task's training images
                 images = TRAIN_IMAGES.get((wc.get("task") or "").split("_")[0], CIFAR10_EPOCH)
                 epochs = typed(config).training.epochs
                 seconds += per_epoch * images / CIFAR10_EPOCH * epochs * seeds
-            basis = "benchmarks/run.py epoch_s"
-            if untimed:
-                basis += f" (not timed, counted as none: {', '.join(sorted(untimed))})"
-            rows.append((stage, rule, len(jobs_wc), seconds / 3600, basis))
+            basis = "benchmarks/run.py " + ("epoch_cpu_s" if cpu else "epoch_s")
+            for stand_in, methods in sorted(untimed.items()):
+                basis += f" (not timed, counted as {stand_in}: {', '.join(sorted(methods))})"
+            basis = left_out(basis, len(jobs_wc) - len(timed), len(jobs_wc), rule)
+            rows.append((stage, rule, len(jobs_wc), seconds / 3600 if timed else None, basis))
             hours[stage] += seconds / 3600
             continue
-        if rule not in measured:
+        column = "cpu_time" if cpu else "s"
+        values = [m[column] for m in measured.get(rule, []) if m.get(column) is not None]
+        if not values:
             if rule in ("all", "train_pack_member", "download", "download_corruptions"):
                 rows.append((stage, rule, len(jobs_wc), None, "not a device job"))
                 continue
-            start = calibration.get("startup_s")
+            start = calibration.get("startup_cpu_s" if cpu else "startup_s")
             unmeasured.append(rule)
             if start is None:
                 rows.append((stage, rule, len(jobs_wc), None, "not measured"))
@@ -290,24 +429,27 @@ def estimate(config: dict, jobs: dict[int, Job], edges, measured: dict[str, list
                          "not measured: the start only"))
             hours[stage] += start * len(jobs_wc) / 3600
             continue
-        mean_s = sum(m["s"] for m in measured[rule]) / len(measured[rule])
-        start = min(calibration.get("startup_s", 0.0), mean_s)
+        mean_s = sum(values) / len(values)
+        start = min(calibration.get("startup_cpu_s" if cpu else "startup_s") or 0.0, mean_s)
         base = cal_sizes.get(rule)
-        if base and calibration.get("shape") and any(
-                abs(shape(config, wc, cal_volume) / calibration["shape"] - 1) > 1e-9
-                for wc in jobs_wc):
+        scaled = jobs_wc
+        if base and calibration.get("shape"):
+            scaled = [wc for wc in jobs_wc if comparable(config, wc, calibration, cal_volume)]
+        if not scaled:
             # measured on another model width or image size: not comparable (module docstring)
             rows.append((stage, rule, len(jobs_wc), None,
-                         "measured at another width or image size: calibrate this config"))
+                         "measured at another width, image size or architecture: calibrate "
+                         "this config"))
             extrapolations.append(rule)
             continue
-        seconds, basis = 0.0, f"mean of {len(measured[rule])}"
-        for wc in jobs_wc:
+        seconds, basis = 0.0, f"mean of {len(values)}"
+        for wc in scaled:
             size = rule_size(config, rule, wc, cal_volume)
             factor = size / base if size and base else 1.0
             seconds += start + (mean_s - start) * factor
         if base:
             basis += ", scaled"
+        basis = left_out(basis, len(jobs_wc) - len(scaled), len(jobs_wc), rule)
         rows.append((stage, rule, len(jobs_wc), seconds / 3600, basis))
         hours[stage] += seconds / 3600
     return Estimate(rows, dict(hours), unmeasured, extrapolations)
@@ -316,9 +458,11 @@ def estimate(config: dict, jobs: dict[int, Job], edges, measured: dict[str, list
 def calibration_sizes(config: dict, jobs: list[tuple[str, dict]]) -> dict:
     """The mean size of each scaled rule over the calibration's jobs ((rule, wildcards)),
     the pixels of their task and their width^2 x pixels (the base of the extrapolation)."""
-    volumes = Counter(_task_volume(wc.get("task"), 0) for _, wc in jobs if wc.get("task"))
+    volumes = Counter(_task_volume(wc.get("task"), 0, config) for _, wc in jobs
+                      if wc.get("task"))
     volumes.pop(0, None)
     volume = volumes.most_common(1)[0][0] if volumes else 64.0
+    tasks = Counter(wc["task"] for _, wc in jobs if wc.get("task"))
     sums, counts = defaultdict(float), Counter()
     for rule, wc in jobs:
         size = rule_size(config, rule, wc, volume)
@@ -326,7 +470,8 @@ def calibration_sizes(config: dict, jobs: list[tuple[str, dict]]) -> dict:
             sums[rule] += size
             counts[rule] += 1
     return {"sizes": {r: sums[r] / counts[r] for r in sums}, "volume": volume,
-            "shape": typed(config).model.width ** 2 * volume}
+            "shape": typed(config).model.width ** 2 * volume,
+            "architecture": architecture(config, tasks.most_common(1)[0][0] if tasks else None)}
 
 
 def dry_run_jobs(configfiles=(), targets=("all",), snakefile="Snakefile", cwd=None) -> list[dict]:
@@ -400,13 +545,19 @@ def format_table(headers, rows) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, text)])
 
 
-def report(configfiles, benchmarks_root=BENCHMARKS, benchmark_json=None, targets=("all",)) -> str:
+def report(configfiles, benchmarks_root=BENCHMARKS, benchmark_json=None, targets=("all",),
+           cpu: bool = False) -> str:
     config = load_config(configfiles)
     jobs, edges = snakemake_dag(configfiles, targets)
     counts = per_rule(jobs)
+    work = planned_work(config, jobs, edges)
     out = [f"simreg plan: {' + '.join(['config.yaml', *configfiles])}: {len(jobs)} jobs "
            f"(snakemake --dag --forceall {' '.join(targets)})", "",
-           "Jobs per rule:", format_table(["rule", "jobs"], counts.most_common()), ""]
+           "Jobs per rule, and the work they plan (trainings: images seen; evaluations: images x "
+           "steps x repeats x values):",
+           format_table(["rule", "jobs", "work"],
+                        [(r, n, f"{work[r]:.3g}" if r in work else "")
+                         for r, n in counts.most_common()]), ""]
     targets_counts = per_target(jobs, edges)
     if targets_counts:
         rules = [r for r, _ in counts.most_common() if r not in ("all",)]
@@ -427,15 +578,20 @@ def report(configfiles, benchmarks_root=BENCHMARKS, benchmark_json=None, targets
             notes.append(f"{benchmark_json} timed width {timed['width']}, this config trains "
                          f"width {width}: not used")
         else:
-            epoch_s = timed.get("epoch_s")
+            epoch_s = timed.get("epoch_cpu_s") if cpu else timed.get("epoch_s")
+            if cpu and epoch_s is None:
+                notes.append(f"{benchmark_json} has no epoch_cpu_s (a CPU run of "
+                             "benchmarks/run.py writes it): not used")
     out += notes
     if not measured and not epoch_s:
         out.append(f"No measurements under {benchmarks_root}: run `simreg plan --calibrate` "
                    "(or pass --benchmark-json) for device hours.")
         return "\n".join(out)
-    est = estimate(config, jobs, edges, measured, calibration, epoch_s)
+    est = estimate(config, jobs, edges, measured, calibration, epoch_s, cpu=cpu)
     where = calibration.get("machine", "the machine that wrote the benchmark files")
-    out += [f"Estimated device hours (measured on {where}; docs/running.md says how):",
+    what = ("CPU hours (the benchmark files' CPU seconds: what the jobs take on idle cores)"
+            if cpu else "device hours")
+    out += [f"Estimated {what} (measured on {where}; docs/running.md says how):",
             format_table(["stage", "rule", "jobs", "hours", "basis"],
                          [(s, r, n, "-" if h is None else hours_text(h), b)
                           for s, r, n, h, b in est.rows]), ""]
@@ -450,9 +606,10 @@ def report(configfiles, benchmarks_root=BENCHMARKS, benchmark_json=None, targets
                    f"{hours_text(total / cores)} h ({total * 3600 / cores:.0f} s; total / "
                    "cores, if the jobs keep every core busy)")
     if est.extrapolated:
-        out.append("Left out, measured at another model width or image size (" +
-                   ", ".join(sorted(set(est.extrapolated))) + "): calibrate with this config's "
-                   "model and data (configs/calibrate.yaml), or --benchmark-json for training.")
+        out.append("Jobs left out, of another model width, image size or architecture than "
+                   "their measurement (" + ", ".join(sorted(set(est.extrapolated))) + "): "
+                   "calibrate with this config's model and data (configs/calibrate.yaml), or "
+                   "--benchmark-json for training.")
     if est.unmeasured:
         out.append("Not measured (counted at a job's start only, or left out): "
                    f"{', '.join(sorted(est.unmeasured))}")
@@ -468,6 +625,22 @@ def startup_seconds(repeats: int = 3) -> float:
         subprocess.run([sys.executable, "-c", "import simreg.cli, simreg.train.trainer, "
                         "simreg.evaluate.context"], check=True)
         times.append(time.perf_counter() - started)
+    return round(min(times), 2)
+
+
+def startup_cpu_seconds(repeats: int = 3) -> float:
+    """The CPU seconds of the same fixed start (:func:`startup_seconds`): user + system time
+    of the child process, the fewest of ``repeats``; unlike wall time, it does not grow when
+    other work shares the machine."""
+    import resource
+
+    times = []
+    for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([sys.executable, "-c", "import simreg.cli, simreg.train.trainer, "
+                        "simreg.evaluate.context"], check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        times.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return round(min(times), 2)
 
 
@@ -488,6 +661,7 @@ def calibrate(configfiles=(CALIBRATION_CONFIG,), cores: int = 2, targets=("all",
                          f"{cores} cores)",
               **calibration_sizes(config, [(j["rule"], j["wildcards"]) for j in chosen])}
     record["startup_s"] = startup_seconds()
+    record["startup_cpu_s"] = startup_cpu_seconds()
     started = time.time()
     command = [sys.executable, "-m", "snakemake", *[j["output"][0] for j in chosen],
                "--cores", str(cores), *extra, "--configfile", *configfiles]

@@ -261,6 +261,15 @@ class Boundary:
         additionalProperties={"$ref": "#/definitions/boundary_setting"},
         meaning="setting name -> attack arguments; each is its own output and figure panel "
                 "(docs/attacks.md)")
+    read_by: dict = setting(
+        {"converged": ["attack_robustness", "models"]},
+        type="object", propertyNames={"pattern": "^[a-z0-9_]+$"},
+        additionalProperties={"type": "array", "items": {"type": "string"}},
+        meaning="setting name -> the only figures and tables that read it (and claims on "
+                "those figures' grids), so that its jobs run for their models alone; a "
+                "setting not named here is read by every target that reads the Boundary "
+                "Attack. The paper runs 10k steps only for Fig. 7 (spectrum.setting's jobs "
+                "run for perturbation_spectrum's models whatever this says)")
 
 
 @dataclass(frozen=True)
@@ -442,8 +451,8 @@ class LrcNoise:
         meaning="scale of the unit-variance noise, in `unit` (Roth Fig. 3: 0.3)")
     draws: int = setting(100, "draws per image (Roth: 100)", type="integer", minimum=1)
     n_images: int | None = setting(
-        1000, type=["integer", "null"], minimum=1,
-        meaning="first n test images (null = all)")
+        None, type=["integer", "null"], minimum=1,
+        meaning="first n test images (null = all; Roth §4.3: every test image)")
     seed: int = setting(0, "noise seed, the same for every model", type="integer", minimum=0)
     batch_size: int = setting(500, "images scored together", type="integer", minimum=1)
     unit: str = setting(

@@ -377,12 +377,14 @@ def run(context, *, suite: dict, n_images: int, seed: int, batch_size: int,
         write_csv(frame.drop(columns="sample").assign(**info), path)
 
 
-# Paper scale. In the spirit of supplement §3 of the paper and of Brendel et al. 2019 (every
-# attack, several settings, randomised ones repeated, best per image and norm); the paper
-# names no step counts or settings, so every number here is our choice: foolbox defaults
-# or their tenfold for the step counts, and one more aggressive setting per attack.
+# Paper scale: supplement §3 of Li et al. 2019 (after Brendel et al. 2019): its attack
+# families (PGD, AdamPGD, C&W, DDN, JSMA, SparseFool, Brendel & Bethge; FMN, which it does
+# not list, is left out) with several settings each, every setting run five times (only the
+# randomised PGD family differs between runs), best per image and norm. It names no step
+# counts or settings, so those are our choice: foolbox defaults or their tenfold for the
+# step counts, and one more aggressive setting per attack.
 PAPER_SUITE = {
-    "repeats": 2,
+    "repeats": 5,
     "eps_search": {"grid": 9, "bisection": 6, "min_fraction": 1e-4},
     "attacks": {
         **{f"{prefix}_{norm}": [{"steps": 100, "rel_stepsize": 0.025},
@@ -392,8 +394,6 @@ PAPER_SUITE = {
                   {"steps": 1000, "binary_search_steps": 9, "stepsize": 0.05,
                    "initial_const": 0.01}],
         "ddn_l2": [{"steps": 1000}, {"steps": 1000, "gamma": 0.1, "init_epsilon": 0.1}],
-        **{f"fmn_{norm}": [{"steps": 1000}, {"steps": 1000, "gamma": 0.02, "max_stepsize": 0.3}]
-           for norm in ("l0", "l1", "l2", "linf")},
         **{f"bb_{norm}": [{"steps": 1000}, {"steps": 1000, "lr": 0.01}]
            for norm in ("l0", "l1", "l2", "linf")},
         "jsma_l0": [{"max_fraction": 0.2}],

@@ -55,6 +55,9 @@ class Evaluation:
     # inputs that depend on the config too: (config, key, setting) -> {name: file}
     config_inputs: Callable[[dict, ModelKey, str | None], dict] | None = None
     settings: Callable[[dict], list] | None = None  # per-setting outputs: config -> names
+    # settings only some figures and tables read: config -> {setting: [target names]}; a
+    # setting not named is read by every target that reads the evaluation
+    read_by: Callable[[dict], dict] | None = None
     gpu: bool = True
     runtime: str = "eval_runtime"  # resources key of the job's runtime
 
@@ -74,11 +77,21 @@ class Evaluation:
         table = Path(self.output_files(key, setting)[next(iter(self.outputs))])
         return str(RESULTS / "logs" / table.relative_to(RESULTS).with_suffix(".log"))
 
-    def files(self, key: ModelKey, config: dict) -> list[str]:
-        """The tidy table (first output) of every setting of model ``key``."""
+    def files(self, key: ModelKey, config: dict, readers=None) -> list[str]:
+        """The tidy table (first output) of every setting of model ``key``; with ``readers``
+        (the names of the figures, tables or claim grids asking), of the settings they read
+        (``read_by``)."""
         first = next(iter(self.outputs))
-        settings = self.settings(config) if self.settings is not None else [None]
-        return [self.output_files(key, s)[first] for s in settings]
+        return [self.output_files(key, s)[first] for s in self.settings_read(config, readers)]
+
+    def settings_read(self, config: dict, readers=None) -> list:
+        """The settings that ``readers`` read (None: every setting; [None] without
+        settings)."""
+        if self.settings is None:
+            return [None]
+        read_by = self.read_by(config) if self.read_by is not None else {}
+        return [s for s in self.settings(config) if readers is None or s not in read_by
+                or set(readers) & set(read_by[s])]
 
     def inputs(self, key: ModelKey, setting: str | None = None,
                config: dict | None = None) -> dict[str, str]:
@@ -192,6 +205,7 @@ register(Evaluation(
              "n_init_retried", "start_score", "accepted_median", "seconds", "mean_score"),
     params=lambda config, task, setting: boundary_params(typed(config).boundary, setting),
     settings=lambda config: list(typed(config).boundary.settings),
+    read_by=lambda config: typed(config).boundary.read_by or {},
     runtime="attack_runtime",
 ))
 

@@ -537,15 +537,16 @@ def claim_variants(key: str, config: dict) -> dict[str, list]:
 def claims_inputs(config: dict) -> dict[str, list[str]]:
     """Input files of the claims rule, as ``<claim key>__<evaluation>`` -> files: for each
     claim with a configured grid (and each of its pair-pass variants), the evaluations it
-    reads of its models only."""
+    reads of its models only (of an evaluation's settings, those its grids' figures read)."""
     from simreg.report.targets import evaluation_files
 
     inputs = {}
     for key, claim in CLAIMS.items():
+        grids = claim_grids(key, config)
         for variant, models in claim_variants(key, config).items():
             for kind in claim.reads:
                 inputs[f"{variant}{SEP}{kind}"] = list(dict.fromkeys(
-                    f for m in models for f in evaluation_files(kind, m, config)))
+                    f for m in models for f in evaluation_files(kind, m, config, grids)))
     return inputs
 
 

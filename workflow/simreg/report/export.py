@@ -43,23 +43,23 @@ def run_files(config: dict, results: Path) -> list[Path]:
     return files
 
 
-def job_times(results: Path, config: dict | None = None) -> pd.DataFrame:
-    """Per rule: jobs and their summed wall and CPU seconds, from the run's benchmark files
-    (results/benchmarks/<rule>/...tsv, Snakemake's ``s`` and ``cpu_time`` columns). With
-    ``config``, a per-model job counts only where its model is one of the config's (a results
-    folder may hold models of other configs)."""
+def job_times(measured: dict[str, list[dict]], config: dict | None = None) -> pd.DataFrame:
+    """Per rule: jobs and their summed wall and CPU seconds, from the run's benchmark files as
+    ``simreg.plan.read_benchmarks`` reads them (per rule: Snakemake's ``s`` and ``cpu_time``
+    and the file's path). With ``config``, a per-model job counts only where its model is one
+    of the config's (a results folder may hold models of other configs)."""
     from simreg.report.targets import all_models
 
     stems = {f"{key.stem}.tsv" for key in all_models(config)} if config else None
     rows = []
-    for tsv in sorted((results / "benchmarks").rglob("*.tsv")):
-        path = tsv.as_posix()
-        if stems is not None and "/seed" in path and not any(path.endswith("/" + stem)
-                                                              for stem in stems):
-            continue
-        last = pd.read_csv(tsv, sep="\t").iloc[-1]
-        rows.append({"rule": tsv.relative_to(results / "benchmarks").parts[0],
-                     "s": float(last["s"]), "cpu": float(last.get("cpu_time", float("nan")))})
+    for rule, jobs in measured.items():
+        for job in jobs:
+            path = Path(job["path"]).as_posix()
+            if stems is not None and "/seed" in path and not any(path.endswith("/" + stem)
+                                                                  for stem in stems):
+                continue
+            cpu = float("nan") if job["cpu_time"] is None else job["cpu_time"]
+            rows.append({"rule": rule, "s": job["s"], "cpu": cpu})
     frame = pd.DataFrame(rows, columns=["rule", "s", "cpu"])
     return (frame.groupby("rule").agg(jobs=("s", "count"), seconds=("s", "sum"),
                                       cpu_seconds=("cpu", "sum"))
@@ -102,9 +102,12 @@ def readme(files: list[Path], times: pd.DataFrame, command: str, commit: str,
 
 
 def export_run(config: dict, results: str | Path, out: str | Path, command: str, wall: str,
-               machine: str, max_bytes: int = MAX_BYTES) -> list[Path]:
-    """Copy the run's report files (:func:`run_files`) into ``out`` with a README.md;
-    refuses, copying nothing, when they would exceed ``max_bytes``."""
+               machine: str, max_bytes: int = MAX_BYTES,
+               measured: dict[str, list[dict]] | None = None) -> list[Path]:
+    """Copy the run's report files (:func:`run_files`) into ``out`` with a README.md, whose job
+    times come from ``measured`` (the run's benchmark files, as ``simreg.plan.read_benchmarks``
+    reads them; none: no job times); refuses, copying nothing, when the files would exceed
+    ``max_bytes``."""
     results, out = Path(results), Path(out)
     files = run_files(config, results)
     size = sum(f.stat().st_size for f in files)
@@ -116,6 +119,6 @@ def export_run(config: dict, results: str | Path, out: str | Path, command: str,
     for f in files:
         shutil.copyfile(f, out / f.name)
         copied.append(out / f.name)
-    write_text(readme(copied, job_times(results, config), command,
+    write_text(readme(copied, job_times(measured or {}, config), command,
                       commit_of(results.resolve().parent), wall, machine), out / "README.md")
     return copied

@@ -350,9 +350,10 @@ def all_models(config: dict) -> list[ModelKey]:
     return list(dict.fromkeys(keys))
 
 
-def evaluation_files(kind: str, key: ModelKey, config: dict) -> list[str]:
-    """The tables (one per setting) that evaluation ``kind`` (or METRICS) wrote for ``key``;
-    for SIMILARITY_TARGETS, the pixel and the neural similarity of its regularization set."""
+def evaluation_files(kind: str, key: ModelKey, config: dict, readers=None) -> list[str]:
+    """The tables (one per setting) that evaluation ``kind`` (or METRICS) wrote for ``key``,
+    of the settings that ``readers`` (target or grid names; None: any) read; for
+    SIMILARITY_TARGETS, the pixel and the neural similarity of its regularization set."""
     if kind == METRICS:
         return [metrics_file(key)]
     if kind == DATASET:
@@ -361,7 +362,7 @@ def evaluation_files(kind: str, key: ModelKey, config: dict) -> list[str]:
         if key.regularization == NO_REGULARIZATION:
             return []
         return [similarity_file(key.regularization), neural_similarity_file(key.regularization)]
-    return EVALUATIONS[kind].files(key, config)
+    return EVALUATIONS[kind].files(key, config, readers)
 
 
 def grid_files(kind: str, name: str, config: dict) -> list[str]:
@@ -385,7 +386,8 @@ def target_inputs(name: str, config: dict) -> dict[str, list[str]]:
     """Input files of a figure or table, per evaluation it reads."""
     keys = target_models(name, config)
     return {kind: grid_files(kind, name, config) if kind in GRID_READS
-            else list(dict.fromkeys(f for key in keys for f in evaluation_files(kind, key, config)))
+            else list(dict.fromkeys(f for key in keys
+                                    for f in evaluation_files(kind, key, config, (name,))))
             for kind in target_reads(name, config)}
 
 
