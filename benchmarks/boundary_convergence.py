@@ -36,9 +36,14 @@ from simreg.evaluate.boundary import boundary_attack, squared_distance_per_dim
 from simreg.models.inference import load_model, predict, to_input
 
 NPZ = "/work/shared/data/cifar10-subset.npz"
-WHITEBOX_L2 = {"repeats": 1, "attacks": {
-    "ddn_l2": [{"steps": 200}], "fmn_l2": [{"steps": 200}],
-    "cw_l2": [{"steps": 100, "binary_search_steps": 5, "stepsize": 0.01}]}}
+WHITEBOX_L2 = {
+    "repeats": 1,
+    "attacks": {
+        "ddn_l2": [{"steps": 200}],
+        "fmn_l2": [{"steps": 200}],
+        "cw_l2": [{"steps": 100, "binary_search_steps": 5, "stepsize": 0.01}],
+    },
+}
 
 
 def train_quick(npz: str, width: int, epochs: int, save: Path):
@@ -64,10 +69,23 @@ def train_quick(npz: str, width: int, epochs: int, save: Path):
                 optimizer.zero_grad()
                 F.cross_entropy(model(x[idx]), y[idx]).backward()
                 optimizer.step()
-        torch.save({"model": model.state_dict(), "architecture": "resnet18", "width": width,
-                    "in_channels": 1, "n_classes": 10,
-                    "provenance": {"method": "none", "alpha": 0.0, "threshold": "na",
-                                   "seed": 0, "reg_pairs": 0}}, save)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "architecture": "resnet18",
+                "width": width,
+                "in_channels": 1,
+                "n_classes": 10,
+                "provenance": {
+                    "method": "none",
+                    "alpha": 0.0,
+                    "threshold": "na",
+                    "seed": 0,
+                    "reg_pairs": 0,
+                },
+            },
+            save,
+        )
     return save, dataset
 
 
@@ -78,23 +96,29 @@ def boundary_curve(model, x, steps_list, settings: dict, seed: int) -> list[dict
     for name, extra in settings.items():
         started = time.perf_counter()
         params = {**extra, "steps": max(steps_list)}
-        result = boundary_attack(model, x, seed=seed, params=params,
-                                 checkpoints=[0, *steps_list])
+        result = boundary_attack(model, x, seed=seed, params=params, checkpoints=[0, *steps_list])
         solved = result.solved.cpu()
         final = squared_distance_per_dim(x, result.adversarials)[result.solved].cpu().numpy()
         accepted = result.accepted[solved].numpy()
-        rows.append({
-            "setting": name, "attack_params": params, "images": len(x),
-            "solved": int(solved.sum()),
-            "score_after": {s: float(np.median(d.numpy())) for s, d in result.trajectory.items()},
-            "score_final": float(np.median(final)),
-            "accepted_median": float(np.median(accepted)),
-            "accepted_quartiles": [float(q) for q in np.percentile(accepted, [25, 75])],
-            "never_moved": int((accepted == 0).sum()),
-            "spherical_step_median": float(result.spherical_step[solved].median()),
-            "source_step_median": float(result.source_step[solved].median()),
-            "seconds": round(time.perf_counter() - started, 1),
-            "per_image_after": {s: d.tolist() for s, d in result.trajectory.items()}})
+        rows.append(
+            {
+                "setting": name,
+                "attack_params": params,
+                "images": len(x),
+                "solved": int(solved.sum()),
+                "score_after": {
+                    s: float(np.median(d.numpy())) for s, d in result.trajectory.items()
+                },
+                "score_final": float(np.median(final)),
+                "accepted_median": float(np.median(accepted)),
+                "accepted_quartiles": [float(q) for q in np.percentile(accepted, [25, 75])],
+                "never_moved": int((accepted == 0).sum()),
+                "spherical_step_median": float(result.spherical_step[solved].median()),
+                "source_step_median": float(result.source_step[solved].median()),
+                "seconds": round(time.perf_counter() - started, 1),
+                "per_image_after": {s: d.tolist() for s, d in result.trajectory.items()},
+            }
+        )
     return rows
 
 
@@ -108,10 +132,16 @@ def hopskipjump(model, x, steps_list, seed: int) -> dict:
     from simreg.settings import Boundary
 
     labels, defaults = predict(model, x), Boundary()
-    starts, attempt = starting_points(model, x, labels, seed=seed,
-                                      retries=defaults.init_retries,
-                                      init_directions=defaults.init_directions,
-                                      init_steps=defaults.init_steps, pool_x=x)
+    starts, attempt = starting_points(
+        model,
+        x,
+        labels,
+        seed=seed,
+        retries=defaults.init_retries,
+        init_directions=defaults.init_directions,
+        init_steps=defaults.init_steps,
+        pool_x=x,
+    )
     solved = attempt > 0
     fmodel = fb.PyTorchModel(model, bounds=(0.0, 1.0))
     out = {}
@@ -119,13 +149,19 @@ def hopskipjump(model, x, steps_list, seed: int) -> dict:
         started = time.perf_counter()
         torch.manual_seed(seed)
         found = fb.attacks.HopSkipJumpAttack(steps=steps).run(
-            fmodel, x[solved], fb.criteria.Misclassification(labels[solved]),
-            starting_points=starts[solved])
+            fmodel,
+            x[solved],
+            fb.criteria.Misclassification(labels[solved]),
+            starting_points=starts[solved],
+        )
         ok = predict(model, found) != labels[solved]
         d = squared_distance_per_dim(x[solved], found).cpu().numpy()
-        out[steps] = {"score": float(np.median(d)), "adversarial": int(ok.sum()),
-                      "seconds": round(time.perf_counter() - started, 1),
-                      "per_image": d.tolist()}
+        out[steps] = {
+            "score": float(np.median(d)),
+            "adversarial": int(ok.sum()),
+            "seconds": round(time.perf_counter() - started, 1),
+            "per_image": d.tolist(),
+        }
     return out
 
 
@@ -136,9 +172,13 @@ def whitebox_l2(model, x, seed: int) -> dict:
     labels = predict(model, x)  # the model's own prediction, as the Boundary Attack
     best = minimal_distances(attack_distances(model, x, labels, WHITEBOX_L2, seed))
     l2 = best[best["norm"] == "l2"].sort_values("sample")["distance"].to_numpy()
-    per_dim = l2 ** 2 / x[0].numel()
-    return {"suite": WHITEBOX_L2, "score": float(np.median(per_dim)),
-            "seconds": round(time.perf_counter() - started, 1), "per_image": per_dim.tolist()}
+    per_dim = l2**2 / x[0].numel()
+    return {
+        "suite": WHITEBOX_L2,
+        "score": float(np.median(per_dim)),
+        "seconds": round(time.perf_counter() - started, 1),
+        "per_image": per_dim.tolist(),
+    }
 
 
 def main() -> None:
@@ -150,13 +190,21 @@ def main() -> None:
     p.add_argument("--save", default=str(Path(tempfile.gettempdir()) / "boundary_model.pt"))
     p.add_argument("--images", type=int, default=50)
     p.add_argument("--steps", type=int, nargs="+", default=[50, 300, 1000])
-    p.add_argument("--settings", default='{"foolbox": {}}',
-                   help="JSON: setting name -> BoundaryAttack arguments besides steps")
+    p.add_argument(
+        "--settings",
+        default='{"foolbox": {}}',
+        help="JSON: setting name -> BoundaryAttack arguments besides steps",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-whitebox", action="store_true")
     p.add_argument("--no-boundary", action="store_true")
-    p.add_argument("--hsj-steps", type=int, nargs="*", default=[],
-                   help="HopSkipJump iterations to compare (a run each); none: not run")
+    p.add_argument(
+        "--hsj-steps",
+        type=int,
+        nargs="*",
+        default=[],
+        help="HopSkipJump iterations to compare (a run each); none: not run",
+    )
     a = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     if a.model:
@@ -170,9 +218,13 @@ def main() -> None:
     x_all = to_input(torch.from_numpy(test.images))
     x = x_all[: a.images]
     settings = json.loads(a.settings)
-    out = {"model": str(model_path), "test_accuracy": float(
-        (predict(model, x_all) == torch.from_numpy(test.labels)).float().mean()),
-        "torch_threads": torch.get_num_threads()}
+    out = {
+        "model": str(model_path),
+        "test_accuracy": float(
+            (predict(model, x_all) == torch.from_numpy(test.labels)).float().mean()
+        ),
+        "torch_threads": torch.get_num_threads(),
+    }
     if not a.no_boundary:
         out["curve"] = boundary_curve(model, x, a.steps, settings, a.seed)
     if a.hsj_steps:

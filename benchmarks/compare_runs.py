@@ -23,15 +23,29 @@ import torch
 
 # Columns that record how and when a file was made, or how long it took: they differ
 # between any two runs and are not results.
-VOLATILE_COLUMNS = {"simreg_version", "simreg_source", "created", "python", "seconds",
-                    "wall_s", "time_ratio", "time_ratio_sem", "code", "commit", "dirty"}
+VOLATILE_COLUMNS = {
+    "simreg_version",
+    "simreg_source",
+    "created",
+    "python",
+    "seconds",
+    "wall_s",
+    "time_ratio",
+    "time_ratio_sem",
+    "code",
+    "commit",
+    "dirty",
+}
 # Folders that hold run bookkeeping rather than results.
 SKIPPED_TOP = {"benchmarks", "logs", "checkpoints"}
 
 
 def _files(root: Path, pattern: str) -> set[Path]:
-    return {p.relative_to(root) for p in root.rglob(pattern)
-            if p.relative_to(root).parts[0] not in SKIPPED_TOP}
+    return {
+        p.relative_to(root)
+        for p in root.rglob(pattern)
+        if p.relative_to(root).parts[0] not in SKIPPED_TOP
+    }
 
 
 def _state(path: Path) -> dict:
@@ -80,17 +94,22 @@ def csvs_differ(a: Path, b: Path) -> str | None:
 
 def compare(before: Path, after: Path) -> dict:
     summary = {}
-    for kind, pattern, differ in (("model", "model.pt", models_differ),
-                                  ("csv", "*.csv", csvs_differ)):
+    for kind, pattern, differ in (
+        ("model", "model.pt", models_differ),
+        ("csv", "*.csv", csvs_differ),
+    ):
         a, b = _files(before, pattern), _files(after, pattern)
         differing = {}
         for rel in sorted(a & b):
             why = differ(before / rel, after / rel)
             if why:
                 differing[str(rel)] = why
-        summary[kind] = {"identical": len(a & b) - len(differing), "differing": differing,
-                         "only_before": sorted(map(str, a - b)),
-                         "only_after": sorted(map(str, b - a))}
+        summary[kind] = {
+            "identical": len(a & b) - len(differing),
+            "differing": differing,
+            "only_before": sorted(map(str, a - b)),
+            "only_after": sorted(map(str, b - a)),
+        }
     return summary
 
 
@@ -103,10 +122,19 @@ def main(argv=None) -> int:
     for kind, result in summary.items():
         for rel, why in result["differing"].items():
             print(f"DIFFERS {kind} {rel}: {why}")
-    print(json.dumps({kind: {"identical": r["identical"], "differing": len(r["differing"]),
-                             "only_before": len(r["only_before"]),
-                             "only_after": len(r["only_after"])}
-                      for kind, r in summary.items()}))
+    print(
+        json.dumps(
+            {
+                kind: {
+                    "identical": r["identical"],
+                    "differing": len(r["differing"]),
+                    "only_before": len(r["only_before"]),
+                    "only_after": len(r["only_after"]),
+                }
+                for kind, r in summary.items()
+            }
+        )
+    )
     return 1 if any(r["differing"] for r in summary.values()) else 0
 
 

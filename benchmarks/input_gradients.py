@@ -39,8 +39,11 @@ from simreg.config import validate_config
 from simreg.data.sources import load_npz
 from simreg.data.store import write_dataset
 from simreg.train.augment import draw_crop_flip
-from simreg.train.input_gradients import (differentiable_forward, loss_input_gradients,
-                                          vector_jacobian)
+from simreg.train.input_gradients import (
+    differentiable_forward,
+    loss_input_gradients,
+    vector_jacobian,
+)
 from simreg.train.regularizers import Batch, get_regularizer
 from simreg.train.regularizers.smoothness import jacobian_frobenius
 from simreg.train.settings import TrainSettings
@@ -57,8 +60,9 @@ def subset_task(npz: Path, path: Path) -> Path:
 def settings(method: str, width: int, batch: int, **regularizer) -> TrainSettings:
     params = get_regularizer(method).parameters_from(validate_config({}), dataset="cifar10")
     params.update(regularizer)
-    return TrainSettings(method=method, alpha=1.0, width=width, batch_size=batch, seed=0,
-                         regularizer=params)
+    return TrainSettings(
+        method=method, alpha=1.0, width=width, batch_size=batch, seed=0, regularizer=params
+    )
 
 
 def training_batch(trainer: Trainer, n: int) -> Batch:
@@ -76,17 +80,24 @@ def compare(coupled: torch.Tensor, own: torch.Tensor) -> dict:
     a, b = coupled.flatten(1).double(), own.flatten(1).double()
     per_image = (a - b).norm(dim=1) / b.norm(dim=1)
     cosine = F.cosine_similarity(a, b, dim=1)
-    return {"relative_l2_batch": float((a - b).norm() / b.norm()),
-            "relative_l2_per_image_median": float(per_image.median()),
-            "relative_l2_per_image_max": float(per_image.max()),
-            "cosine_mean": float(cosine.mean()), "cosine_median": float(cosine.median()),
-            "cosine_min": float(cosine.min())}
+    return {
+        "relative_l2_batch": float((a - b).norm() / b.norm()),
+        "relative_l2_per_image_median": float(per_image.median()),
+        "relative_l2_per_image_max": float(per_image.max()),
+        "cosine_mean": float(cosine.mean()),
+        "cosine_median": float(cosine.median()),
+        "cosine_min": float(cosine.min()),
+    }
 
 
 def coupling(trainer: Trainer, n: int) -> dict:
     batch = training_batch(trainer, n)
-    out = {"loss_gradient": compare(loss_input_gradients(batch, "batch").detach(),
-                                    loss_input_gradients(batch, "per_sample").detach())}
+    out = {
+        "loss_gradient": compare(
+            loss_input_gradients(batch, "batch").detach(),
+            loss_input_gradients(batch, "per_sample").detach(),
+        )
+    }
     v = torch.randn(batch.logits.shape, generator=torch.Generator().manual_seed(0))
     v = (v / v.norm(dim=1, keepdim=True)).to(batch.logits.device)
     vjp = {}
@@ -104,14 +115,24 @@ def exact_jacobians(batch: Batch, output: str) -> tuple[torch.Tensor, torch.Tens
     """(x, outputs, J): J (n, K, D) of the per-sample pass, one VJP per class."""
     x, logits = differentiable_forward(batch, "per_sample")
     outputs = logits.softmax(1) if output == "probabilities" else logits
-    rows = [vector_jacobian(x, outputs, F.one_hot(torch.full((len(x),), c, device=x.device),
-                                                  outputs.shape[1]).to(outputs.dtype))
-            .flatten(1).detach() for c in range(outputs.shape[1])]
+    rows = [
+        vector_jacobian(
+            x,
+            outputs,
+            F.one_hot(torch.full((len(x),), c, device=x.device), outputs.shape[1]).to(
+                outputs.dtype
+            ),
+        )
+        .flatten(1)
+        .detach()
+        for c in range(outputs.shape[1])
+    ]
     return x, outputs, torch.stack(rows, 1).double()
 
 
-def jacobian_bias(trainer: Trainer, n: int, projections: list, draws: int,
-                  direct_draws: int) -> dict:
+def jacobian_bias(
+    trainer: Trainer, n: int, projections: list, draws: int, direct_draws: int
+) -> dict:
     batch = training_batch(trainer, n)
     out = {}
     generator = torch.Generator().manual_seed(1)
@@ -119,18 +140,27 @@ def jacobian_bias(trainer: Trainer, n: int, projections: list, draws: int,
         x, outputs, J = exact_jacobians(batch, output)
         k = J.shape[1]
         exact = J.pow(2).sum((1, 2)).sqrt()
-        row = {"exact_norm_mean": float(exact.mean()),
-               "column_sums_over_frobenius_mean": float((J.sum(1).norm(dim=1) / exact).mean())}
+        row = {
+            "exact_norm_mean": float(exact.mean()),
+            "column_sums_over_frobenius_mean": float((J.sum(1).norm(dim=1) / exact).mean()),
+        }
         for p in projections:
             v = torch.randn(draws, n, p, k, generator=generator, dtype=torch.float64)
             v = v / v.norm(dim=-1, keepdim=True)
             squared = k / p * torch.einsum("rnpk,nkd->rnpd", v, J).pow(2).sum((2, 3))
             ratio = squared.sqrt().mean(0) / exact  # E[estimate] / exact, per image
-            row[f"P{p}"] = {"mean_ratio": float(ratio.mean()), "min_ratio": float(ratio.min()),
-                            "squared_mean_ratio": float((squared.mean(0) / exact**2).mean()),
-                            "relative_sd": float((squared.sqrt().std(0) / exact).mean())}
-        estimates = torch.stack([jacobian_frobenius(x, outputs, 1, generator).detach().double()
-                                 for _ in range(direct_draws)])
+            row[f"P{p}"] = {
+                "mean_ratio": float(ratio.mean()),
+                "min_ratio": float(ratio.min()),
+                "squared_mean_ratio": float((squared.mean(0) / exact**2).mean()),
+                "relative_sd": float((squared.sqrt().std(0) / exact).mean()),
+            }
+        estimates = torch.stack(
+            [
+                jacobian_frobenius(x, outputs, 1, generator).detach().double()
+                for _ in range(direct_draws)
+            ]
+        )
         row["P1_penalty_function_mean_ratio"] = float((estimates.mean(0) / exact).mean())
         row["P1_penalty_function_draws"] = direct_draws
         out[output] = row
@@ -166,16 +196,18 @@ class StepClock:
         return (time.perf_counter() - started) / self.steps
 
 
-def step_times(task: Path, width: int, batch: int, steps: int, repeats: int, device,
-               projections: list) -> dict:
+def step_times(
+    task: Path, width: int, batch: int, steps: int, repeats: int, device, projections: list
+) -> dict:
     variants = {"none": settings("none", width, batch)}
     for method in ("gn", "sgr", "jacobian"):
         for mode in ("batch", "per_sample"):
             variants[f"{method}/{mode}"] = settings(method, width, batch, batchnorm=mode)
     for p in projections:
         if p != 1:
-            variants[f"jacobian/per_sample/P{p}"] = settings("jacobian", width, batch,
-                                                             projections=p)
+            variants[f"jacobian/per_sample/P{p}"] = settings(
+                "jacobian", width, batch, projections=p
+            )
     variants["jacobian_column_sums/per_sample"] = settings("jacobian_column_sums", width, batch)
     clocks = {name: StepClock(task, s, steps, device) for name, s in variants.items()}
     timings = {name: [] for name in clocks}
@@ -185,12 +217,18 @@ def step_times(task: Path, width: int, batch: int, steps: int, repeats: int, dev
             timings[name].append(clock.seconds_per_step())
     load.append(round(os.getloadavg()[0], 2))
     median = {name: float(np.median(t)) for name, t in timings.items()}
-    out = {"seconds_per_step": {name: round(t, 4) for name, t in median.items()},
-           "over_none": {name: round(t / median["none"], 3) for name, t in median.items()},
-           "per_sample_over_batch": {m: round(median[f"{m}/per_sample"] / median[f"{m}/batch"], 3)
-                                     for m in ("gn", "sgr", "jacobian")},
-           "runs": {name: [round(t, 4) for t in ts] for name, ts in timings.items()},
-           "load_average": load, "steps": steps, "repeats": repeats}
+    out = {
+        "seconds_per_step": {name: round(t, 4) for name, t in median.items()},
+        "over_none": {name: round(t / median["none"], 3) for name, t in median.items()},
+        "per_sample_over_batch": {
+            m: round(median[f"{m}/per_sample"] / median[f"{m}/batch"], 3)
+            for m in ("gn", "sgr", "jacobian")
+        },
+        "runs": {name: [round(t, 4) for t in ts] for name, ts in timings.items()},
+        "load_average": load,
+        "steps": steps,
+        "repeats": repeats,
+    }
     return out
 
 
@@ -211,9 +249,15 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    result = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
-              "device": str(device), "torch": torch.__version__, "width": args.width,
-              "batch": args.batch, "npz": str(args.npz)}
+    result = {
+        "machine": platform.processor() or platform.machine(),
+        "threads": args.threads,
+        "device": str(device),
+        "torch": torch.__version__,
+        "width": args.width,
+        "batch": args.batch,
+        "npz": str(args.npz),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         task = subset_task(args.npz, Path(tmp) / "cifar10_gray.h5")
         if args.only in (None, "coupling", "jacobian"):
@@ -222,17 +266,22 @@ def main() -> None:
                 while len(result.get("epochs_trained", [])) < epochs:
                     row = trainer.epoch(len(result.setdefault("epochs_trained", [])))
                     result["epochs_trained"].append(
-                        {"val_accuracy": round(row["val_accuracy"], 4),
-                         "seconds": round(row["seconds"], 1)})
+                        {
+                            "val_accuracy": round(row["val_accuracy"], 4),
+                            "seconds": round(row["seconds"], 1),
+                        }
+                    )
                 label = "fresh" if epochs == 0 else f"trained_{epochs}_epochs"
                 if args.only in (None, "coupling"):
                     result.setdefault("coupling", {})[label] = coupling(trainer, args.batch)
                 if args.only in (None, "jacobian"):
                     result.setdefault("jacobian_estimate", {})[label] = jacobian_bias(
-                        trainer, args.batch, args.projections, args.draws, args.direct_draws)
+                        trainer, args.batch, args.projections, args.draws, args.direct_draws
+                    )
         if args.only in (None, "time"):
-            result["step_time"] = step_times(task, args.width, args.batch, args.steps,
-                                             args.repeats, device, args.projections)
+            result["step_time"] = step_times(
+                task, args.width, args.batch, args.steps, args.repeats, device, args.projections
+            )
     print(json.dumps(result, indent=1))
 
 

@@ -50,10 +50,16 @@ def job_times(root: Path, since: Path | None = None) -> list[dict]:
     rows = []
     for kind, times in sorted(found.items()):
         wall, cpu = zip(*times)
-        rows.append({"kind": kind, "jobs": len(times),
-                     "median_wall_s": round(statistics.median(wall), 1),
-                     "median_cpu_s": round(statistics.median(cpu), 1),
-                     "total_wall_s": round(sum(wall), 1), "total_cpu_s": round(sum(cpu), 1)})
+        rows.append(
+            {
+                "kind": kind,
+                "jobs": len(times),
+                "median_wall_s": round(statistics.median(wall), 1),
+                "median_cpu_s": round(statistics.median(cpu), 1),
+                "total_wall_s": round(sum(wall), 1),
+                "total_cpu_s": round(sum(cpu), 1),
+            }
+        )
     return rows
 
 
@@ -76,23 +82,36 @@ def startup_share(root: Path, startup_cpu_s: float, since: Path | None = None) -
         if STAGES.get(rule, "evaluation") == "evaluation" and model is not None:
             per_model[model] += 1
     saved = sum(n - 1 for n in per_model.values())
-    evaluation_cpu = sum(job["cpu_time"] or 0.0 for rule, job in jobs
-                         if STAGES.get(rule, "evaluation") == "evaluation")
-    return {"jobs": len(jobs), "job_cpu_s": round(cpu, 1), "startup_cpu_s": startup_cpu_s,
-            "startup_total_cpu_s": round(len(jobs) * startup_cpu_s, 1),
-            "startup_share": round(len(jobs) * startup_cpu_s / cpu, 3),
-            "evaluation_jobs": sum(per_model.values()), "models_evaluated": len(per_model),
-            "evaluation_job_cpu_s": round(evaluation_cpu, 1),
-            "starts_saved_by_one_job_per_model": saved,
-            "cpu_s_saved_by_one_job_per_model": round(saved * startup_cpu_s, 1),
-            "saved_share_of_job_cpu": round(saved * startup_cpu_s / cpu, 3)}
+    evaluation_cpu = sum(
+        job["cpu_time"] or 0.0
+        for rule, job in jobs
+        if STAGES.get(rule, "evaluation") == "evaluation"
+    )
+    return {
+        "jobs": len(jobs),
+        "job_cpu_s": round(cpu, 1),
+        "startup_cpu_s": startup_cpu_s,
+        "startup_total_cpu_s": round(len(jobs) * startup_cpu_s, 1),
+        "startup_share": round(len(jobs) * startup_cpu_s / cpu, 3),
+        "evaluation_jobs": sum(per_model.values()),
+        "models_evaluated": len(per_model),
+        "evaluation_job_cpu_s": round(evaluation_cpu, 1),
+        "starts_saved_by_one_job_per_model": saved,
+        "cpu_s_saved_by_one_job_per_model": round(saved * startup_cpu_s, 1),
+        "saved_share_of_job_cpu": round(saved * startup_cpu_s / cpu, 3),
+    }
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| kind | jobs | median CPU s | median wall s | total CPU min |",
-             "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {r['kind']} | {r['jobs']} | {r['median_cpu_s']:g} | {r['median_wall_s']:g} | "
-              f"{r['total_cpu_s'] / 60:.1f} |" for r in rows]
+    lines = [
+        "| kind | jobs | median CPU s | median wall s | total CPU min |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {r['kind']} | {r['jobs']} | {r['median_cpu_s']:g} | {r['median_wall_s']:g} | "
+        f"{r['total_cpu_s'] / 60:.1f} |"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -101,14 +120,23 @@ def main() -> None:
     p.add_argument("--benchmarks", default="results/benchmarks")
     p.add_argument("--since", default=None)
     p.add_argument("--markdown", action="store_true")
-    p.add_argument("--startup", action="store_true",
-                   help="the fixed start's share of the jobs' CPU time (measured now)")
+    p.add_argument(
+        "--startup",
+        action="store_true",
+        help="the fixed start's share of the jobs' CPU time (measured now)",
+    )
     a = p.parse_args()
     if a.startup:
         from simreg.plan import startup_cpu_seconds
 
-        print(json.dumps(startup_share(Path(a.benchmarks), startup_cpu_seconds(),
-                                       Path(a.since) if a.since else None), indent=1))
+        print(
+            json.dumps(
+                startup_share(
+                    Path(a.benchmarks), startup_cpu_seconds(), Path(a.since) if a.since else None
+                ),
+                indent=1,
+            )
+        )
         return
     rows = job_times(Path(a.benchmarks), Path(a.since) if a.since else None)
     print(markdown(rows) if a.markdown else json.dumps(rows, indent=1))

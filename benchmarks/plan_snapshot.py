@@ -73,8 +73,9 @@ def snapshot(out: Path, names: list[str]) -> None:
             command += ["--configfile", *map(str, files)]
         # a template's own NPZ (configs/own-data.yaml) need not exist to plan: an empty
         # placeholder stands in for the dry run and is removed after it
-        placeholders = [ROOT / path for path in config["data"]["npz"].values()
-                        if not (ROOT / path).exists()]
+        placeholders = [
+            ROOT / path for path in config["data"]["npz"].values() if not (ROOT / path).exists()
+        ]
         for path in placeholders:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch()
@@ -102,7 +103,7 @@ def _drop(config: dict, dotted: str) -> None:
 
 def compare(before: Path, after: Path, ignore: list[str]) -> int:
     differ = 0
-    names = sorted(p.name[:-len(".jobs.txt")] for p in before.glob("*.jobs.txt"))
+    names = sorted(p.name[: -len(".jobs.txt")] for p in before.glob("*.jobs.txt"))
     for name in names:
         for suffix in (".config.json", ".jobs.txt"):
             a, b = (before / f"{name}{suffix}").read_text(), (after / f"{name}{suffix}").read_text()
@@ -112,12 +113,21 @@ def compare(before: Path, after: Path, ignore: list[str]) -> int:
                     _drop(ca, key)
                     _drop(cb, key)
                 a, b = (json.dumps(c, indent=1, sort_keys=True) for c in (ca, cb))
-            diff = list(difflib.unified_diff(a.splitlines(), b.splitlines(),
-                                             f"before/{name}{suffix}", f"after/{name}{suffix}",
-                                             lineterm="", n=0))
+            diff = list(
+                difflib.unified_diff(
+                    a.splitlines(),
+                    b.splitlines(),
+                    f"before/{name}{suffix}",
+                    f"after/{name}{suffix}",
+                    lineterm="",
+                    n=0,
+                )
+            )
             count = len(b.splitlines()) if suffix == ".jobs.txt" else None
-            print(f"{name}{suffix}: {'identical' if not diff else 'DIFFERS'}"
-                  + (f" ({count} jobs)" if count is not None else ""))
+            print(
+                f"{name}{suffix}: {'identical' if not diff else 'DIFFERS'}"
+                + (f" ({count} jobs)" if count is not None else "")
+            )
             if diff:
                 differ = 1
                 print("\n".join(diff[:40]))

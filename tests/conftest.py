@@ -70,8 +70,17 @@ def saved_model(tmp_path_factory):
         optimizer.step()
     meta = {"method": "none", "alpha": 0.0, "threshold": "na", "seed": 0, "reg_pairs": 0}
     path = root / "model.pt"
-    torch.save({"model": model.state_dict(), "architecture": "resnet18", "width": 4,
-                "in_channels": 1, "n_classes": 10, "provenance": meta}, path)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "architecture": "resnet18",
+            "width": 4,
+            "in_channels": 1,
+            "n_classes": 10,
+            "provenance": meta,
+        },
+        path,
+    )
     return path, dataset
 
 
@@ -79,17 +88,30 @@ def saved_model(tmp_path_factory):
 # stage (dataset, similarity, training, every evaluation kind of the original suite, figures,
 # tables). The whole quick DAG (every target) runs in the slow tests (`pytest -m slow`, which
 # .ci/run calls), on top of this run.
-CORE_TARGETS = ["results/figures/noise_accuracy.pdf", "results/figures/attack_robustness.pdf",
-                "results/figures/perturbation_spectrum.pdf", "results/tables/models.csv",
-                "results/tables/gamma.csv"]
+CORE_TARGETS = [
+    "results/figures/noise_accuracy.pdf",
+    "results/figures/attack_robustness.pdf",
+    "results/figures/perturbation_spectrum.pdf",
+    "results/tables/models.csv",
+    "results/tables/gamma.csv",
+]
 
 
 def snakemake(workdir, env, *targets, timeout=1500):
     # Targets go first: --configfile takes several values and would swallow them.
-    command = [sys.executable, "-m", "snakemake", *targets, "--cores", "2", "--configfile",
-               "configs/quick.yaml"]
-    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True,
-                            timeout=timeout)
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *targets,
+        "--cores",
+        "2",
+        "--configfile",
+        "configs/quick.yaml",
+    ]
+    result = subprocess.run(
+        command, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 

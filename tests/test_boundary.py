@@ -53,8 +53,7 @@ def test_failed_init_is_retried_from_another_class_image():
     x = torch.cat([rough, smooth])
     model = RoughOrSmooth()
     assert (predict(model, rough) == 0).all() and (predict(model, smooth) == 1).all()
-    result = boundary_attack(model, x, seed=0, params={"steps": 50}, retries=2,
-                             init_directions=20)
+    result = boundary_attack(model, x, seed=0, params={"steps": 50}, retries=2, init_directions=20)
     assert result.solved.all()  # nothing lost, nothing dropped
     # rough images needed the fallback (attempt 3 = after 2 noise tries); smooth ones did not
     assert (result.init_attempts[:6] == 3).all()
@@ -64,8 +63,9 @@ def test_failed_init_is_retried_from_another_class_image():
 
 def test_unsolvable_images_are_counted_not_crashing():
     x = checkerboards(5, torch.Generator().manual_seed(1))  # all rough: no other class anywhere
-    result = boundary_attack(RoughOrSmooth(), x, seed=0, params={"steps": 20}, retries=1,
-                             init_directions=10)
+    result = boundary_attack(
+        RoughOrSmooth(), x, seed=0, params={"steps": 20}, retries=1, init_directions=10
+    )
     assert not result.solved.any()
     assert (result.init_attempts == 0).all()
     torch.testing.assert_close(result.adversarials, x)
@@ -76,8 +76,9 @@ def test_score_is_median_squared_distance_per_value():
     x_adv = x + torch.tensor([0.1, 0.2, 0.3]).view(3, 1, 1, 1)
     d = squared_distance_per_dim(x, x_adv)  # d counts all 2*4*4 values
     torch.testing.assert_close(d, torch.tensor([0.01, 0.04, 0.09]))
-    assert boundary_score(np.array([0.5, 0.01, 0.04, 0.09]), np.array([False, True, True, True])) \
-        == pytest.approx(0.04)
+    assert boundary_score(
+        np.array([0.5, 0.01, 0.04, 0.09]), np.array([False, True, True, True])
+    ) == pytest.approx(0.04)
     assert np.isnan(boundary_score(np.array([1.0]), np.array([False])))
 
 
@@ -87,8 +88,8 @@ def test_d_counts_every_channel_of_a_color_image():
     channel only counts."""
     x = torch.zeros(2, 3, 4, 4)
     x_adv = x.clone()
-    x_adv[0] += 0.1             # every value of image 0 moved by 0.1
-    x_adv[1, 1] += 0.3          # image 1: the green channel only
+    x_adv[0] += 0.1  # every value of image 0 moved by 0.1
+    x_adv[1, 1] += 0.3  # image 1: the green channel only
     d = squared_distance_per_dim(x, x_adv)
     # by hand: image 0: 48·0.01/48; image 1: 16·0.09/48 (H·W = 16 would give 0.03 and 0.09)
     torch.testing.assert_close(d, torch.tensor([0.01, 0.03]))
@@ -138,8 +139,9 @@ def test_step_sizes_adapted_from_every_step_leave_a_steep_start():
     x = (0.45 + 2.5 * sign * model.w + 0.1 * noise).clamp(0, 1)
 
     def walk(params):
-        result = boundary_attack(model, x, seed=0, params={**params, "steps": 300},
-                                 checkpoints=(0, 300))
+        result = boundary_attack(
+            model, x, seed=0, params={**params, "steps": 300}, checkpoints=(0, 300)
+        )
         assert result.solved.all()
         return result, result.trajectory[300] / result.trajectory[0]
 
@@ -155,11 +157,24 @@ def test_step_sizes_adapted_from_every_step_leave_a_steep_start():
 def test_evaluate_writes_scores_per_repeat_and_perturbations(saved_model, tmp_path):
     model_path, dataset = saved_model
     csv, h5 = tmp_path / "b.csv", tmp_path / "b.h5"
-    run_evaluation("boundary", {"model": model_path, "dataset": dataset}, {"csv": csv, "h5": h5},
-                   {"setting": "paper", "attack": {"steps": 30}, "n_images": 12, "repeats": 2,
-                    "subset_seed": 0, "batch_size": 5, "init_retries": 3,
-                    "init_directions": 1000, "init_steps": 50},
-                   keys={"task": "digits_gray"}, device="cpu")
+    run_evaluation(
+        "boundary",
+        {"model": model_path, "dataset": dataset},
+        {"csv": csv, "h5": h5},
+        {
+            "setting": "paper",
+            "attack": {"steps": 30},
+            "n_images": 12,
+            "repeats": 2,
+            "subset_seed": 0,
+            "batch_size": 5,
+            "init_retries": 3,
+            "init_directions": 1000,
+            "init_steps": 50,
+        },
+        keys={"task": "digits_gray"},
+        device="cpu",
+    )
     frame = pd.read_csv(csv)
     assert list(frame["repeat"]) == [0, 1]
     assert (frame["n_solved"] + frame["n_unsolved"] == 12).all()
@@ -178,8 +193,9 @@ def test_evaluate_writes_scores_per_repeat_and_perturbations(saved_model, tmp_pa
     for r in range(2):
         solved = ~np.isnan(distance[r])
         assert frame["score"].iloc[r] == pytest.approx(np.median(distance[r][solved]))
-        np.testing.assert_allclose((delta[r][solved] ** 2).mean(axis=(1, 2, 3)),
-                                   distance[r][solved], rtol=1e-5)
+        np.testing.assert_allclose(
+            (delta[r][solved] ** 2).mean(axis=(1, 2, 3)), distance[r][solved], rtol=1e-5
+        )
 
 
 def test_points_on_the_boundary_are_moved_out_only_where_needed():

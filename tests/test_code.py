@@ -41,8 +41,7 @@ FAKE = {
     ),
     "plugins/one.py": "Y = 1\n",
 }
-COMMANDS = {"a": ("simreg.cli:cmd_a",), "b": ("simreg.cli:cmd_b",),
-            "plugins": ("simreg.plugins",)}
+COMMANDS = {"a": ("simreg.cli:cmd_a",), "b": ("simreg.cli:cmd_b",), "plugins": ("simreg.plugins",)}
 
 
 def write_package(root: Path, files: dict) -> Path:
@@ -69,19 +68,23 @@ def changed_by(root: Path, module_file: str, commands=COMMANDS, edit="\n# an edi
     return {name for name in commands if before[name] != after[name]}
 
 
-@pytest.mark.parametrize("module_file, rerun", [
-    ("a.py", {"a"}),
-    ("common.py", {"a"}),         # imported at a's top level
-    ("helper.py", {"a"}),         # imported inside fa
-    ("deep.py", {"a"}),           # inside a helper that fa calls
-    ("other.py", set()),          # inside ga, which cmd_a never reaches
-    ("b.py", {"b"}),
-    ("__init__.py", {"a", "b", "plugins"}),  # every import runs it
-    ("settings.py", set()),       # CONFIG_ONLY: reaches jobs through the config (params)
-    ("plugins/one.py", {"plugins"}),  # imported by name through pkgutil
-])
+@pytest.mark.parametrize(
+    "module_file, rerun",
+    [
+        ("a.py", {"a"}),
+        ("common.py", {"a"}),  # imported at a's top level
+        ("helper.py", {"a"}),  # imported inside fa
+        ("deep.py", {"a"}),  # inside a helper that fa calls
+        ("other.py", set()),  # inside ga, which cmd_a never reaches
+        ("b.py", {"b"}),
+        ("__init__.py", {"a", "b", "plugins"}),  # every import runs it
+        ("settings.py", set()),  # CONFIG_ONLY: reaches jobs through the config (params)
+        ("plugins/one.py", {"plugins"}),  # imported by name through pkgutil
+    ],
+)
 def test_editing_a_module_changes_the_hash_of_exactly_the_commands_that_run_it(
-        tmp_path, module_file, rerun):
+    tmp_path, module_file, rerun
+):
     root = write_package(tmp_path / "simreg", FAKE)
     assert changed_by(root, module_file) == rerun
 
@@ -99,8 +102,10 @@ def test_the_dispatcher_counts_only_the_commands_own_function(tmp_path):
 def test_the_hash_is_the_same_on_another_checkout(tmp_path):
     """File contents and module names, not paths or times (nor Windows line endings)."""
     one = write_package(tmp_path / "one" / "simreg", FAKE)
-    two = write_package(tmp_path / "elsewhere" / "deeper" / "simreg",
-                        {k: v.replace("\n", "\r\n") for k, v in FAKE.items()})
+    two = write_package(
+        tmp_path / "elsewhere" / "deeper" / "simreg",
+        {k: v.replace("\n", "\r\n") for k, v in FAKE.items()},
+    )
     for path in two.rglob("*.py"):
         os.utime(path, (1, 1))
     assert hashes(one) == hashes(two)
@@ -114,29 +119,55 @@ def rule_entries() -> dict:
     from simreg.evaluate.registry import EVALUATIONS
     from simreg.report.targets import TARGETS
 
-    entries = {command: (f"simreg.cli:cmd_{command}",) for command in (
-        "dataset", "corruptions", "similarity", "train", "train_pack", "fgsm_perturbations",
-        "simulate_recordings", "fit_predictor", "neural_similarity")}
-    entries.update({f"evaluate {e.name}": ("simreg.cli:cmd_evaluate", e.implementation)
-                    for e in EVALUATIONS.values()})
-    entries.update({f"report {t.name}": ("simreg.cli:cmd_report", t.implementation)
-                    for t in TARGETS.values()})
+    entries = {
+        command: (f"simreg.cli:cmd_{command}",)
+        for command in (
+            "dataset",
+            "corruptions",
+            "similarity",
+            "train",
+            "train_pack",
+            "fgsm_perturbations",
+            "simulate_recordings",
+            "fit_predictor",
+            "neural_similarity",
+        )
+    }
+    entries.update(
+        {
+            f"evaluate {e.name}": ("simreg.cli:cmd_evaluate", e.implementation)
+            for e in EVALUATIONS.values()
+        }
+    )
+    entries.update(
+        {f"report {t.name}": ("simreg.cli:cmd_report", t.implementation) for t in TARGETS.values()}
+    )
     return entries
 
 
 @pytest.fixture(scope="module")
 def package_copy(tmp_path_factory):
-    return Path(shutil.copytree(PACKAGE, tmp_path_factory.mktemp("checkout") / "simreg",
-                                ignore=shutil.ignore_patterns("__pycache__")))
+    return Path(
+        shutil.copytree(
+            PACKAGE,
+            tmp_path_factory.mktemp("checkout") / "simreg",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+    )
 
 
 def test_editing_a_figure_module_reruns_only_its_figures(package_copy):
     entries = rule_entries()
     assert changed_by(package_copy, "report/similarity_figures.py", entries) == {
-        "report neural_pixel_similarity"}
+        "report neural_pixel_similarity"
+    }
     assert changed_by(package_copy, "report/defenses.py", entries) == {
-        "report defense_comparison", "report defenses", "report attack_auc",
-        "report lrc_accuracy", "report robustness_vs_exponent"}
+        "report defense_comparison",
+        "report defenses",
+        "report attack_auc",
+        "report lrc_accuracy",
+        "report robustness_vs_exponent",
+    }
 
 
 def test_editing_the_trainer_reruns_the_trainings_only(package_copy):
@@ -153,16 +184,21 @@ def test_a_registration_is_found_statically_and_follows_its_module(tmp_path):
     """A rule hashes a registered callable's module without importing it: the decorator in
     the source names the registration (``@runs("x")``, or a bare ``@drawing`` under the
     function's own name)."""
-    root = write_package(tmp_path / "simreg", {
-        **FAKE,
-        "impl.py": ("from simreg.common import X\n\n\n"
-                    "def runs(name):\n    return lambda f: f\n\n\n"
-                    "@runs(\"x\")\ndef go(context):\n    return X\n\n\n"
-                    "def drawing(f):\n    return f\n\n\n"
-                    "@drawing\ndef curve(data):\n    return 0\n\n\n"
-                    "def helper():\n    return 1\n"),
-        "unrelated.py": "def runs(f):\n    return f\n",
-    })
+    root = write_package(
+        tmp_path / "simreg",
+        {
+            **FAKE,
+            "impl.py": (
+                "from simreg.common import X\n\n\n"
+                "def runs(name):\n    return lambda f: f\n\n\n"
+                '@runs("x")\ndef go(context):\n    return X\n\n\n'
+                "def drawing(f):\n    return f\n\n\n"
+                "@drawing\ndef curve(data):\n    return 0\n\n\n"
+                "def helper():\n    return 1\n"
+            ),
+            "unrelated.py": "def runs(f):\n    return f\n",
+        },
+    )
     graph = ImportGraph(root, "simreg")
     assert graph.decorated("runs") == {"x": "simreg.impl:go"}
     assert graph.decorated("drawing") == {"curve": "simreg.impl:curve"}
@@ -170,7 +206,7 @@ def test_a_registration_is_found_statically_and_follows_its_module(tmp_path):
     commands = {"x": ("simreg.cli:cmd_b", graph.decorated("runs")["x"])}
     assert changed_by(root, "impl.py", commands) == {"x"}
     assert changed_by(root, "common.py", commands) == {"x"}
-    (root / "dup.py").write_text("@runs(\"x\")\ndef again(context):\n    pass\n")
+    (root / "dup.py").write_text('@runs("x")\ndef again(context):\n    pass\n')
     with pytest.raises(ValueError, match="twice"):
         ImportGraph(root, "simreg").decorated("runs")
 
@@ -181,6 +217,8 @@ def test_the_code_hashed_is_the_code_run():
     from simreg.evaluate.registry import EVALUATIONS, runner
     from simreg.report.targets import TARGETS, get_drawing
 
-    for entry, function in [*((e.implementation, runner(e.name)) for e in EVALUATIONS.values()),
-                            *((t.implementation, get_drawing(t.draw)) for t in TARGETS.values())]:
+    for entry, function in [
+        *((e.implementation, runner(e.name)) for e in EVALUATIONS.values()),
+        *((t.implementation, get_drawing(t.draw)) for t in TARGETS.values()),
+    ]:
         assert entry == f"{function.__module__}:{function.__qualname__}"

@@ -100,7 +100,8 @@ def test_docs_config_md_is_generated_from_the_declarations():
 
     text = reference()
     assert (ROOT / "docs" / "config.md").read_text() == text, (
-        "docs/config.md is stale: python -m simreg.config_reference > docs/config.md")
+        "docs/config.md is stale: python -m simreg.config_reference > docs/config.md"
+    )
     for name in settings.SECTIONS:
         assert f"## `{name}`" in text
     assert "| `regularization.threshold`" not in text  # keys are listed under their section
@@ -150,11 +151,15 @@ def test_config_yaml_uses_only_schema_keys():
         ({"regularization": {"threshold": 1.5}}, ["regularization.threshold", "maximum"]),  # range
         ({"model": {"architecture": "vgg"}}, ["model.architecture", "resnet18"]),  # enum
         ({"figures": {"noise_accuracy": {"colour": 1}}}, ["figures.noise_accuracy", "colour"]),
-        ({"figures": {"noise_accuracy": {"methods": ["telepathy"]}}},
-         ["figures.noise_accuracy.methods.0"]),
+        (
+            {"figures": {"noise_accuracy": {"methods": ["telepathy"]}}},
+            ["figures.noise_accuracy.methods.0"],
+        ),
         ({"boundary": {"read_by": {"slow": ["attack_robustness"]}}}, ["boundary.read_by", "slow"]),
-        ({"boundary": {"read_by": {"converged": ["noise_accuracy"]}}},  # reads no Boundary
-         ["boundary.read_by", "noise_accuracy"]),
+        (
+            {"boundary": {"read_by": {"converged": ["noise_accuracy"]}}},  # reads no Boundary
+            ["boundary.read_by", "noise_accuracy"],
+        ),
     ],
 )
 def test_bad_config_names_the_key(override, names):
@@ -166,11 +171,18 @@ def test_bad_config_names_the_key(override, names):
 
 
 def test_task_needs_a_noise_grid():
-    grid = {"task": "svhn_gray", "regularization": "svhn_gray", "methods": ["none"],
-            "alpha": [1], "threshold": [0.5], "seeds": [0]}
+    grid = {
+        "task": "svhn_gray",
+        "regularization": "svhn_gray",
+        "methods": ["none"],
+        "alpha": [1],
+        "threshold": [0.5],
+        "seeds": [0],
+    }
     with pytest.raises(ConfigError, match="noise.epsilons.svhn"):
-        validate_config({"data": {"npz": {"svhn": "svhn.npz"}},
-                         "figures": {"noise_accuracy": grid}})
+        validate_config(
+            {"data": {"npz": {"svhn": "svhn.npz"}}, "figures": {"noise_accuracy": grid}}
+        )
 
 
 def test_quick_config_shrinks_every_grid_of_config_yaml():
@@ -182,12 +194,14 @@ def test_quick_config_shrinks_every_grid_of_config_yaml():
     merged = load_config(ROOT / "config.yaml", ROOT / "configs" / "quick.yaml")
     assert set(merged["figures"]) == set(paper) - {"robustbench_comparison"}
     required = {"task", "regularization", "methods", "alpha", "threshold", "seeds"}
-    assert all(grid is None or not required <= set(grid)
-               for grid in quick_raw["figures"].values())
+    assert all(grid is None or not required <= set(grid) for grid in quick_raw["figures"].values())
     for name, grid in merged["figures"].items():
         assert grid["task"] in {"digits_gray", "digits_rgb"}, name
-        assert set(as_list(grid["regularization"])) <= {"digits_gray", "photos_gray",
-                                                        "photos_rgb"}, name
+        assert set(as_list(grid["regularization"])) <= {
+            "digits_gray",
+            "photos_gray",
+            "photos_rgb",
+        }, name
         given = quick_raw["figures"].get(name) or {}
         assert grid["seeds"] == given.get("seeds", paper[name]["seeds"][:2]), name
         alphas = grid["alpha"].values() if isinstance(grid["alpha"], dict) else [grid["alpha"]]
@@ -203,18 +217,29 @@ def test_quick_config_shrinks_every_grid_of_config_yaml():
 def test_shrink_replaces_sets_and_cuts_seeds_and_sweeps_once():
     from simreg.config import shrink_grids
 
-    grid = {"task": "cifar10_gray", "regularization": ["cifar10_gray", "mnist_gray", "svhn_gray"],
-            "methods": ["threshold", "gn"], "alpha": {"threshold": [1, 5, 10], "gn": [0.1]},
-            "threshold": [0.8], "reg_pairs": [4, 8, 32], "n_images": [100, 300],
-            "seeds": [3, 1, 2],
-            "per_regularization": {"mnist_gray": {"alpha": [4]}, "svhn_gray": {"alpha": [2]}}}
+    grid = {
+        "task": "cifar10_gray",
+        "regularization": ["cifar10_gray", "mnist_gray", "svhn_gray"],
+        "methods": ["threshold", "gn"],
+        "alpha": {"threshold": [1, 5, 10], "gn": [0.1]},
+        "threshold": [0.8],
+        "reg_pairs": [4, 8, 32],
+        "n_images": [100, 300],
+        "seeds": [3, 1, 2],
+        "per_regularization": {"mnist_gray": {"alpha": [4]}, "svhn_gray": {"alpha": [2]}},
+    }
     plane = {**grid, "alpha": [1, 5, 10], "threshold": [0.5, 0.6, 0.7]}
-    config = {"figures": {"a": grid, "b": plane},
-              "regularization": {"reg_pairs": 16, "n_images": 100},
-              "shrink": {"tasks": {"cifar10_gray": "digits_gray"},
-                         "regularization": {"cifar10_gray": "digits_gray",
-                                            "mnist_gray": "digits_gray"},
-                         "seeds": 2, "values": 2, "threshold": 0.5}}
+    config = {
+        "figures": {"a": grid, "b": plane},
+        "regularization": {"reg_pairs": 16, "n_images": 100},
+        "shrink": {
+            "tasks": {"cifar10_gray": "digits_gray"},
+            "regularization": {"cifar10_gray": "digits_gray", "mnist_gray": "digits_gray"},
+            "seeds": 2,
+            "values": 2,
+            "threshold": 0.5,
+        },
+    }
     shrink_grids(config)
     assert grid["task"] == "digits_gray"
     assert grid["regularization"] == ["digits_gray", "svhn_gray"]  # the two sets made one
@@ -235,8 +260,13 @@ def test_shrink_replaces_sets_and_cuts_seeds_and_sweeps_once():
 def test_no_shrink_leaves_the_grids_as_given():
     raw = yaml.safe_load((ROOT / "config.yaml").read_text())["figures"]
     c = paper_config()
-    assert c["shrink"] == {"tasks": {}, "regularization": {}, "seeds": None, "values": None,
-                           "threshold": None}
+    assert c["shrink"] == {
+        "tasks": {},
+        "regularization": {},
+        "seeds": None,
+        "values": None,
+        "threshold": None,
+    }
     for name, grid in c["figures"].items():
         assert {k: grid[k] for k in raw[name]} == raw[name], name
 
@@ -257,7 +287,10 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
     bad.write_text("training:\n  epochz: 3\n")
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--configfile", str(bad)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert "epochz" in result.stdout + result.stderr
@@ -277,11 +310,25 @@ def test_augmentation_is_chosen_per_dataset():
     from simreg.train.settings import settings_from_config
 
     c = paper_config()
-    augment = {task: settings_from_config(c, baseline_key(task, 0)).augment
-               for task in ("cifar10_gray", "cifar100_rgb", "mnist_gray", "fashionmnist_gray",
-                            "digits_gray", "mysubset_gray")}
-    assert augment == {"cifar10_gray": True, "cifar100_rgb": True, "mnist_gray": False,
-                       "fashionmnist_gray": False, "digits_gray": False, "mysubset_gray": False}
+    augment = {
+        task: settings_from_config(c, baseline_key(task, 0)).augment
+        for task in (
+            "cifar10_gray",
+            "cifar100_rgb",
+            "mnist_gray",
+            "fashionmnist_gray",
+            "digits_gray",
+            "mysubset_gray",
+        )
+    }
+    assert augment == {
+        "cifar10_gray": True,
+        "cifar100_rgb": True,
+        "mnist_gray": False,
+        "fashionmnist_gray": False,
+        "digits_gray": False,
+        "mysubset_gray": False,
+    }
     named = paper_config(training={"augment": {"mysubset": True}})
     assert settings_from_config(named, baseline_key("mysubset_gray", 0)).augment is True
     off = paper_config(training={"augment": False})
@@ -292,16 +339,23 @@ def test_grids_take_the_alpha_and_threshold_of_each_pair():
     """Issue #10: App. Table 1's (α, Th) per classification-regularization pair are the
     defaults of the grids (e.g. MNIST-MNIST α 4, Th 0.2; FashionMNIST-MNIST α 10, Th 0.4)."""
     c = paper_config()
-    settings = {(k.task, k.regularization.rsplit("_n", 1)[0], k.alpha, k.threshold)
-                for name in ("noise_mnist", "noise_fashionmnist", "robustness_by_dataset",
-                             "noise_cifar100")
-                for k in grid_models(c["figures"][name], c) if k.method == "threshold"}
+    settings = {
+        (k.task, k.regularization.rsplit("_n", 1)[0], k.alpha, k.threshold)
+        for name in ("noise_mnist", "noise_fashionmnist", "robustness_by_dataset", "noise_cifar100")
+        for k in grid_models(c["figures"][name], c)
+        if k.method == "threshold"
+    }
     assert settings == {
-        ("mnist_gray", "mnist_gray", "4", "0.2"), ("mnist_gray", "fashionmnist_gray", "10", "0.8"),
+        ("mnist_gray", "mnist_gray", "4", "0.2"),
+        ("mnist_gray", "fashionmnist_gray", "10", "0.8"),
         ("fashionmnist_gray", "mnist_gray", "10", "0.4"),
         ("fashionmnist_gray", "fashionmnist_gray", "10", "0.8"),
-        *{(task, reg, "10", "0.8") for task in ("cifar10_gray", "cifar100_gray")
-          for reg in ("cifar10_gray", "cifar100_gray", "imagenette_gray")}}
+        *{
+            (task, reg, "10", "0.8")
+            for task in ("cifar10_gray", "cifar100_gray")
+            for reg in ("cifar10_gray", "cifar100_gray", "imagenette_gray")
+        },
+    }
 
 
 def test_imagenet_grids_use_imagenette_unless_an_imagenet_tree_is_given():
@@ -322,12 +376,15 @@ def test_cifar100_tasks_train_a_resnet34():
     assert settings_from_config(c, baseline_key("cifar10_gray", 0)).architecture == "resnet18"
 
 
-@pytest.mark.parametrize("text, names", [
-    ("training: [unclosed\n", "line 2, column 1"),
-    ("", "is empty"),
-    ("# only a comment\n", "is empty"),
-    ("- a list\n- not keys\n", "holds a list"),
-])
+@pytest.mark.parametrize(
+    "text, names",
+    [
+        ("training: [unclosed\n", "line 2, column 1"),
+        ("", "is empty"),
+        ("# only a comment\n", "is empty"),
+        ("- a list\n- not keys\n", "holds a list"),
+    ],
+)
 def test_a_broken_or_empty_config_file_is_named(tmp_path, text, names):
     broken = tmp_path / "mine.yaml"
     broken.write_text(text)
@@ -335,9 +392,19 @@ def test_a_broken_or_empty_config_file_is_named(tmp_path, text, names):
         load_config(ROOT / "config.yaml", broken)
     assert str(broken) in str(error.value)
     # the command a user runs when Snakemake's own message names no file
-    result = subprocess.run([sys.executable, "-m", "simreg.cli", "check-config",
-                             str(ROOT / "config.yaml"), str(broken)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "simreg.cli",
+            "check-config",
+            str(ROOT / "config.yaml"),
+            str(broken),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert str(broken) in result.stderr and names in result.stderr
 
@@ -348,8 +415,9 @@ def test_check_config_names_the_bad_key_and_accepts_a_good_merge(tmp_path):
     check = [sys.executable, "-m", "simreg.cli", "check-config", str(ROOT / "config.yaml")]
     result = subprocess.run(check + [str(bad)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "training.epochs" in result.stderr
-    result = subprocess.run(check + [str(ROOT / "configs" / "quick.yaml")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        check + [str(ROOT / "configs" / "quick.yaml")], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0 and "valid" in result.stdout
 
 
@@ -360,9 +428,21 @@ def test_a_broken_defaults_file_beside_the_snakefile_is_named(tmp_path):
     shutil.copytree(ROOT / "workflow" / "rules", workflow / "rules")
     shutil.copytree(ROOT / "workflow" / "report", workflow / "report")
     (tmp_path / "config.yaml").write_text("training:\n\tepochs: 3\n")  # a tab: not YAML
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-s",
-                             str(tmp_path / "Snakefile"), "-d", str(tmp_path / "run")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "-s",
+            str(tmp_path / "Snakefile"),
+            "-d",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert f"config file {tmp_path / 'config.yaml'}, line 2" in output
@@ -383,8 +463,13 @@ def test_a_key_given_twice_is_an_error_naming_the_file_and_both_lines(tmp_path):
     with pytest.raises(ConfigError, match="'epochs' is given twice") as error:
         load_config(ROOT / "config.yaml", twice)
     assert str(twice) in str(error.value) and "line 2 and line 4" in str(error.value)
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(twice)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(twice)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert f"config file {twice}: key 'epochs' is given twice" in result.stdout + result.stderr
     assert "line 2 and line 4" in result.stdout + result.stderr
@@ -395,8 +480,10 @@ def test_a_key_given_twice_is_an_error_naming_the_file_and_both_lines(tmp_path):
     assert read_config_file(twice)["c"] == {"epochs": 4}
 
 
-@pytest.mark.parametrize("name", ["config.yaml", *sorted(
-    str(p.relative_to(ROOT)) for p in (ROOT / "configs").glob("*.yaml"))])
+@pytest.mark.parametrize(
+    "name",
+    ["config.yaml", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").glob("*.yaml"))],
+)
 def test_the_shipped_configs_give_no_key_twice(name):
     from simreg.config import read_config_file
 

@@ -53,9 +53,23 @@ def test_use_singularity_without_the_image_stops_before_any_job(tmp_path):
     the build command, when the default image was never built."""
     image = tmp_path / "simreg.sif"  # absent
     out = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--use-singularity", "all",
-         "--configfile", "configs/quick.yaml", "--config", f"container_image={image}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--use-singularity",
+            "all",
+            "--configfile",
+            "configs/quick.yaml",
+            "--config",
+            f"container_image={image}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     text = out.stdout + out.stderr
     assert out.returncode != 0
     assert paths.CONTAINER_BUILD in text and str(image) in text, text[-2000:]
@@ -85,8 +99,9 @@ def test_ci_workflow_publishes_the_recipe_on_a_version_tag():
     assert "ghcr.io" in str(steps) and flow["permissions"]["packages"] == "write"
     # the image it publishes is the alternative the docs and the error name
     assert paths.PUBLISHED_IMAGE.startswith("docker://ghcr.io/<owner>/simreg:")
-    assert paths.PUBLISHED_IMAGE.removeprefix("docker://") in (ROOT / "docs" / "running.md") \
-        .read_text().replace("0.1.0", "<version>")
+    assert paths.PUBLISHED_IMAGE.removeprefix("docker://") in (
+        ROOT / "docs" / "running.md"
+    ).read_text().replace("0.1.0", "<version>")
 
 
 def test_use_singularity_with_no_profile_named_gives_apptainer_the_gpus(tmp_path, monkeypatch):
@@ -103,8 +118,9 @@ def test_use_singularity_with_no_profile_named_gives_apptainer_the_gpus(tmp_path
     _, args = parse_args(["-s", str(ROOT / "Snakefile"), "--use-singularity", "-n"])
     assert args.apptainer_args.split() == ["--nv"]
     for profile in ("slurm", "local-gpu"):
-        _, args = parse_args(["-s", str(ROOT / "Snakefile"), "--profile",
-                              str(ROOT / "profiles" / profile), "-n"])
+        _, args = parse_args(
+            ["-s", str(ROOT / "Snakefile"), "--profile", str(ROOT / "profiles" / profile), "-n"]
+        )
         assert "--nv" in args.apptainer_args.split()
         assert args.rerun_incomplete  # the named profile's own settings still apply
     # the command line still wins (binding data), and the workflow profile can be turned off

@@ -18,8 +18,17 @@ from simreg.data.corrupted import build_corruptions, load_official, read_corrupt
 from simreg.data.sources import DatasetUnavailable, Splits
 from simreg.data.store import to_gray, write_dataset
 
-RANDOM = {"gaussian_noise", "shot_noise", "impulse_noise", "glass_blur", "motion_blur", "snow",
-          "frost", "fog", "elastic_transform"}
+RANDOM = {
+    "gaussian_noise",
+    "shot_noise",
+    "impulse_noise",
+    "glass_blur",
+    "motion_blur",
+    "snow",
+    "frost",
+    "fog",
+    "elastic_transform",
+}
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +36,10 @@ def photo_tiles():
     """16 natural 32x32 RGB images: tiles of scikit-learn's two embedded photographs."""
     from sklearn.datasets import load_sample_images
 
-    tiles = [p[:384, :608].reshape(12, 32, 19, 32, 3).transpose(0, 2, 1, 3, 4)
-             .reshape(-1, 32, 32, 3) for p in load_sample_images().images]
+    tiles = [
+        p[:384, :608].reshape(12, 32, 19, 32, 3).transpose(0, 2, 1, 3, 4).reshape(-1, 32, 32, 3)
+        for p in load_sample_images().images
+    ]
     return np.ascontiguousarray(np.concatenate(tiles)[::29][:16])
 
 
@@ -114,9 +125,11 @@ def test_clipped_zoom_equals_scipy_zoom():
         h, w = x.shape[1:3]
         ch, cw = math.ceil(h / factor), math.ceil(w / factor)
         top, left = (h - ch) // 2, (w - cw) // 2
-        zoomed = ndimage.zoom(x[:, top:top + ch, left:left + cw], (1, factor, factor, 1), order=1)
+        zoomed = ndimage.zoom(
+            x[:, top : top + ch, left : left + cw], (1, factor, factor, 1), order=1
+        )
         trim_top, trim_left = (zoomed.shape[1] - h) // 2, (zoomed.shape[2] - w) // 2
-        expected = zoomed[:, trim_top:trim_top + h, trim_left:trim_left + w]
+        expected = zoomed[:, trim_top : trim_top + h, trim_left : trim_left + w]
         np.testing.assert_allclose(C._clipped_zoom(x, factor), expected, atol=1e-5)
 
 
@@ -157,9 +170,16 @@ def test_official_layout_is_loaded_into_both_colors(tmp_path):
     n = len(labels)
     for color in ("rgb", "gray"):
         out = tmp_path / f"cifar10_{color}_c.h5"
-        origin = build_corruptions(files[color], files["rgb"], out, dataset="cifar10",
-                                   color=color, source="official", directory=tmp_path / "data",
-                                   verify=False)
+        origin = build_corruptions(
+            files[color],
+            files["rgb"],
+            out,
+            dataset="cifar10",
+            color=color,
+            source="official",
+            directory=tmp_path / "data",
+            verify=False,
+        )
         assert origin == "official"
         data = read_corruptions(out)
         assert data.attrs["origin"] == "official" and "2535967" in data.attrs["source"]
@@ -174,10 +194,10 @@ def test_official_layout_is_loaded_into_both_colors(tmp_path):
             if color == "rgb":
                 np.testing.assert_array_equal(stored, blocks)
             else:  # the training conversion, which is PIL's convert("L")
-                np.testing.assert_array_equal(stored, to_gray(blocks.reshape(-1, 32, 32, 3))
-                                              .reshape(stored.shape))
-                pil = np.stack([np.asarray(Image.fromarray(im).convert("L"))
-                                for im in blocks[3]])
+                np.testing.assert_array_equal(
+                    stored, to_gray(blocks.reshape(-1, 32, 32, 3)).reshape(stored.shape)
+                )
+                pil = np.stack([np.asarray(Image.fromarray(im).convert("L")) for im in blocks[3]])
                 np.testing.assert_array_equal(stored[3, ..., 0], pil)
 
 
@@ -188,8 +208,15 @@ def test_official_folder_is_checked(tmp_path):
     with pytest.raises(DatasetUnavailable, match="shot_noise.npy"):
         load_official(folder, ("gaussian_noise", "shot_noise"))
     with pytest.raises(DatasetUnavailable, match="CIFAR-10-C"):
-        build_corruptions(files["rgb"], files["rgb"], tmp_path / "x.h5", dataset="cifar10",
-                          color="rgb", source="official", directory=tmp_path / "nowhere")
+        build_corruptions(
+            files["rgb"],
+            files["rgb"],
+            tmp_path / "x.h5",
+            dataset="cifar10",
+            color="rgb",
+            source="official",
+            directory=tmp_path / "nowhere",
+        )
     np.save(folder / "labels.npy", np.tile((labels + 1) % 10, 5).astype(np.uint8))
     images, _, _ = load_official(folder, ("gaussian_noise",))
     assert images["gaussian_noise"].shape == (5, len(labels), 32, 32, 3)
@@ -202,9 +229,18 @@ def test_generated_set_records_its_provenance_and_colors_agree(tmp_path):
     out = {}
     for color in ("rgb", "gray"):
         out[color] = tmp_path / f"cifar10_{color}_c.h5"
-        origin = build_corruptions(files[color], files["rgb"], out[color], dataset="cifar10",
-                                   color=color, source="auto", directory=tmp_path / "none",
-                                   download=False, seed=3, n_images=4)
+        origin = build_corruptions(
+            files[color],
+            files["rgb"],
+            out[color],
+            dataset="cifar10",
+            color=color,
+            source="auto",
+            directory=tmp_path / "none",
+            download=False,
+            seed=3,
+            n_images=4,
+        )
         assert origin == "generated"
     rgb, gray = read_corruptions(out["rgb"]), read_corruptions(out["gray"])
     assert rgb.attrs["origin"] == "generated" and int(rgb.attrs["seed"]) == 3
@@ -226,10 +262,22 @@ def test_grayscale_source_is_corrupted_in_gray(tmp_path):
 
     for color in ("gray", "rgb"):
         build_dataset("digits", color, tmp_path / f"digits_{color}.h5")
-    build_corruptions(tmp_path / "digits_gray.h5", tmp_path / "digits_rgb.h5",
-                      tmp_path / "gray_c.h5", dataset="digits", color="gray", n_images=5)
-    build_corruptions(tmp_path / "digits_rgb.h5", tmp_path / "digits_rgb.h5",
-                      tmp_path / "rgb_c.h5", dataset="digits", color="rgb", n_images=5)
+    build_corruptions(
+        tmp_path / "digits_gray.h5",
+        tmp_path / "digits_rgb.h5",
+        tmp_path / "gray_c.h5",
+        dataset="digits",
+        color="gray",
+        n_images=5,
+    )
+    build_corruptions(
+        tmp_path / "digits_rgb.h5",
+        tmp_path / "digits_rgb.h5",
+        tmp_path / "rgb_c.h5",
+        dataset="digits",
+        color="rgb",
+        n_images=5,
+    )
     gray, rgb = read_corruptions(tmp_path / "gray_c.h5"), read_corruptions(tmp_path / "rgb_c.h5")
     noise = rgb.images("gaussian_noise")
     assert (noise == noise[..., :1]).all()  # the same noise on the three channels
@@ -247,22 +295,30 @@ def test_corruption_accuracy_evaluation(saved_model, tmp_path):
     model_file, dataset = saved_model
     build_dataset("digits", "rgb", tmp_path / "digits_rgb.h5")
     corrupted = tmp_path / "digits_gray_c.h5"
-    build_corruptions(dataset, tmp_path / "digits_rgb.h5", corrupted, dataset="digits",
-                      color="gray", n_images=60)
+    build_corruptions(
+        dataset, tmp_path / "digits_rgb.h5", corrupted, dataset="digits", color="gray", n_images=60
+    )
     out = tmp_path / "acc.csv"
-    run_evaluation("corruption_accuracy", {"model": model_file, "dataset": dataset,
-                                           "corruptions": corrupted}, {"csv": out},
-                   {"n_images": 50, "batch_size": 64}, device="cpu")
+    run_evaluation(
+        "corruption_accuracy",
+        {"model": model_file, "dataset": dataset, "corruptions": corrupted},
+        {"csv": out},
+        {"n_images": 50, "batch_size": 64},
+        device="cpu",
+    )
     table = pd.read_csv(out)
     assert len(table) == 1 + 15 * 5 and (table["n_images"] == 50).all()
     assert set(table["frequency_group"]) == {"none", "low", "medium", "high"}
     model, _ = load_model(model_file)
     test = read_split(dataset, "test")
     data = read_corruptions(corrupted)
-    for corruption, severity, images in (("none", 0, test.images[:50]),
-                                         ("fog", 2, data.images("fog", 2)[:50])):
-        _, expected = loss_and_accuracy(model, torch.from_numpy(images),
-                                        torch.from_numpy(test.labels[:50]))
+    for corruption, severity, images in (
+        ("none", 0, test.images[:50]),
+        ("fog", 2, data.images("fog", 2)[:50]),
+    ):
+        _, expected = loss_and_accuracy(
+            model, torch.from_numpy(images), torch.from_numpy(test.labels[:50])
+        )
         row = table[(table["corruption"] == corruption) & (table["severity"] == severity)]
         assert row["accuracy"].item() == pytest.approx(expected)
 
@@ -272,16 +328,35 @@ def accuracy_table(accuracies: dict, seeds=(0, 1)) -> pd.DataFrame:
     rows = []
     for method, accuracy in accuracies.items():
         for seed in seeds:
-            keys = {"task": "t_gray", "regularization": "none" if method == "none" else "t_gray_n9",
-                    "method": method, "alpha": 0 if method == "none" else 10,
-                    "threshold": "na" if method == "none" else 0.5, "reg_pairs": 16, "seed": seed}
-            rows.append({**keys, "corruption": "none", "severity": 0, "frequency_group": "none",
-                         "accuracy": accuracy("none", 0, seed)})
+            keys = {
+                "task": "t_gray",
+                "regularization": "none" if method == "none" else "t_gray_n9",
+                "method": method,
+                "alpha": 0 if method == "none" else 10,
+                "threshold": "na" if method == "none" else 0.5,
+                "reg_pairs": 16,
+                "seed": seed,
+            }
+            rows.append(
+                {
+                    **keys,
+                    "corruption": "none",
+                    "severity": 0,
+                    "frequency_group": "none",
+                    "accuracy": accuracy("none", 0, seed),
+                }
+            )
             for corruption in C.CORRUPTIONS:
                 for severity in C.SEVERITIES:
-                    rows.append({**keys, "corruption": corruption, "severity": severity,
-                                 "frequency_group": C.GROUP_OF[corruption],
-                                 "accuracy": accuracy(corruption, severity, seed)})
+                    rows.append(
+                        {
+                            **keys,
+                            "corruption": corruption,
+                            "severity": severity,
+                            "frequency_group": C.GROUP_OF[corruption],
+                            "accuracy": accuracy(corruption, severity, seed),
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -289,17 +364,21 @@ def test_frequency_groups_average_their_corruptions(tmp_path):
     from simreg.report.corruption_figures import plot_corruption_frequency, plot_corruption_severity
 
     index = {c: i for i, c in enumerate(C.CORRUPTIONS)}
-    table = accuracy_table({
-        "none": lambda c, s, seed: 0.9 - 0.1 * s if c != "none" else 0.95,
-        "threshold": lambda c, s, seed: 0.01 * index.get(c, 0) + 0.1 * seed})
+    table = accuracy_table(
+        {
+            "none": lambda c, s, seed: 0.9 - 0.1 * s if c != "none" else 0.95,
+            "threshold": lambda c, s, seed: 0.01 * index.get(c, 0) + 0.1 * seed,
+        }
+    )
     plot_corruption_frequency(table, tmp_path / "f.pdf", "t", severity=4)
     drawn = pd.read_csv(tmp_path / "f.data.csv")
     high = drawn[(drawn["frequency_group"] == "high") & (drawn["label"] != "none")]
     # gaussian, shot, impulse noise are corruptions 0, 1, 2: mean 0.01; seeds add 0 and 0.1
     assert high["mean"].item() == pytest.approx(0.01 + 0.05)
     low = np.mean([0.01 * index[c] for c in C.FREQUENCY_GROUPS["low"]]) + 0.05
-    assert drawn[(drawn["frequency_group"] == "low") & (drawn["label"] != "none")]["mean"].item() \
-        == pytest.approx(low)
+    assert drawn[(drawn["frequency_group"] == "low") & (drawn["label"] != "none")][
+        "mean"
+    ].item() == pytest.approx(low)
     plot_corruption_severity(table, tmp_path / "s.pdf", "t")
     drawn = pd.read_csv(tmp_path / "s.data.csv")
     none = drawn[drawn["label"] == "none"].set_index("severity")["mean"]
@@ -310,10 +389,13 @@ def test_frequency_groups_average_their_corruptions(tmp_path):
 def test_robustbench_comparison_picks_our_most_robust_model(tmp_path):
     from simreg.report.corruption_figures import plot_robustbench_comparison
 
-    ours = accuracy_table({"none": lambda c, s, seed: 0.3,
-                           "threshold": lambda c, s, seed: 0.4 + 0.1 * seed}, seeds=(0, 1, 2))
+    ours = accuracy_table(
+        {"none": lambda c, s, seed: 0.3, "threshold": lambda c, s, seed: 0.4 + 0.1 * seed},
+        seeds=(0, 1, 2),
+    )
     robust = accuracy_table({"none": lambda c, s, seed: 0.7}, seeds=(0,)).assign(
-        model="Standard", threat_model="corruptions")
+        model="Standard", threat_model="corruptions"
+    )
     plot_robustbench_comparison(ours, robust, tmp_path / "r.pdf", "t", severity=5)
     drawn = pd.read_csv(tmp_path / "r.data.csv")
     means = drawn[drawn["corruption"] == "mean"].set_index("label")["mean"]

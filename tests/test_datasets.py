@@ -31,8 +31,9 @@ def test_to_gray_all_colours_of_a_grid():
     levels = np.arange(0, 256, 5, dtype=np.uint8)
     r, g, b = np.meshgrid(levels, levels, levels, indexing="ij")
     rgb = np.stack([r, g, b], axis=-1).reshape(1, len(levels) ** 2, len(levels), 3)
-    np.testing.assert_array_equal(to_gray(rgb)[0, ..., 0],
-                                  np.asarray(Image.fromarray(rgb[0]).convert("L")))
+    np.testing.assert_array_equal(
+        to_gray(rgb)[0, ..., 0], np.asarray(Image.fromarray(rgb[0]).convert("L"))
+    )
 
 
 def test_to_gray_keeps_gray():
@@ -41,6 +42,7 @@ def test_to_gray_keeps_gray():
 
 
 # ---- NPZ sources ------------------------------------------------------------------------
+
 
 def test_load_npz_images_labels(tmp_path):
     rng = np.random.default_rng(2)
@@ -121,6 +123,7 @@ def test_load_torchvision_unavailable_names_root(tmp_path):
 
 # ---- build_dataset ------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def digits_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("digits")
@@ -175,9 +178,11 @@ def test_photos_are_exact_tiles_of_the_embedded_photographs():
     assert len(tiles) == sum(counts) and np.bincount(labels).tolist() == counts
     # every tile is one 16x16 block of its photograph, and every block appears once
     for label, photo in enumerate(photos):
-        blocks = {photo[r : r + PHOTO_TILE, c : c + PHOTO_TILE].tobytes()
-                  for r in range(0, photo.shape[0] - PHOTO_TILE + 1, PHOTO_TILE)
-                  for c in range(0, photo.shape[1] - PHOTO_TILE + 1, PHOTO_TILE)}
+        blocks = {
+            photo[r : r + PHOTO_TILE, c : c + PHOTO_TILE].tobytes()
+            for r in range(0, photo.shape[0] - PHOTO_TILE + 1, PHOTO_TILE)
+            for c in range(0, photo.shape[1] - PHOTO_TILE + 1, PHOTO_TILE)
+        }
         assert {t.tobytes() for t in tiles[labels == label]} == blocks
 
 
@@ -191,11 +196,12 @@ def _fake_imagenette(root):
         (train / wnid).mkdir(parents=True)
         for i in range(2):
             Image.fromarray(rng.integers(0, 256, (300 + 40 * i, 420, 3), dtype=np.uint8)).save(
-                train / wnid / f"img{i}.JPEG", quality=95)
+                train / wnid / f"img{i}.JPEG", quality=95
+            )
     # a 375x500 image: white in its centre 144x256, black around it (PNG data, exact)
     centre = np.zeros((375, 500, 3), dtype=np.uint8)
     top, left = (375 - 144) // 2, (500 - 256) // 2
-    centre[top:top + 144, left:left + 256] = 255
+    centre[top : top + 144, left : left + 256] = 255
     Image.fromarray(centre).save(train / "n02102040" / "centre.png")
     return train
 

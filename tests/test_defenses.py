@@ -14,13 +14,18 @@ from pathlib import Path
 
 from simreg.evaluate.eigenspectrum import eigenspectrum, power_law_fit
 from simreg.evaluate.lrc_noise import sample_lrc, worst_of_draws_accuracy
-from simreg.train.regularizers.adversarial.discriminator import (ProjectionDiscriminator,
-                                                                discriminator_loss)
+from simreg.train.regularizers.adversarial.discriminator import (
+    ProjectionDiscriminator,
+    discriminator_loss,
+)
 from simreg.train.regularizers.gradient.displacement_covariance import DisplacementCovariance
 from simreg.train.regularizers import Batch, TrainContext, get_regularizer
 from simreg.train.regularizers.gradient import gradient_norm_penalty
-from simreg.train.regularizers.smoothness import (jacobian_column_sums, jacobian_frobenius,
-                                                  offdiagonal_covariance_norm)
+from simreg.train.regularizers.smoothness import (
+    jacobian_column_sums,
+    jacobian_frobenius,
+    offdiagonal_covariance_norm,
+)
 
 
 def identity_function(channels: int, n_radii: int) -> torch.Tensor:
@@ -32,8 +37,15 @@ def identity_function(channels: int, n_radii: int) -> torch.Tensor:
 @pytest.mark.parametrize("channels", [1, 3])
 def test_sgr_with_identity_covariance_is_the_gradient_norm_penalty(channels):
     images = torch.randint(0, 256, (50, 6, 5, channels), dtype=torch.uint8)
-    sgr = get_regularizer("sgr")(beta=0.1, perturbation="sign", epsilon=0.3, pgd_steps=1,
-                                 pgd_rel_stepsize=0.25, random_start=True, batchnorm="batch")
+    sgr = get_regularizer("sgr")(
+        beta=0.1,
+        perturbation="sign",
+        epsilon=0.3,
+        pgd_steps=1,
+        pgd_rel_stepsize=0.25,
+        random_start=True,
+        batchnorm="batch",
+    )
     sgr.setup(TrainContext(None, torch.device("cpu"), 0, channels, {}, train_images=images))
     sgr.sigma_hat.set_function(identity_function(channels, sgr.sigma_hat.n_radii))
     g = torch.randn(4, channels, 6, 5, dtype=torch.float64)
@@ -100,9 +112,13 @@ def test_squared_frobenius_estimate_is_unbiased_where_its_square_root_is_not():
     exact = weight.norm().item()
 
     def mean_estimate(squared):
-        penalty = get_regularizer("jacobian")(projections=1, output="logits",
-                                              estimator="frobenius", squared=squared,
-                                              batchnorm="batch")
+        penalty = get_regularizer("jacobian")(
+            projections=1,
+            output="logits",
+            estimator="frobenius",
+            squared=squared,
+            batchnorm="batch",
+        )
         penalty.setup(TrainContext(None, torch.device("cpu"), 0, 1, {}))
         return penalty.loss(batch, 0).item()  # the mean over 40000 draws of v
 
@@ -120,23 +136,31 @@ def test_jacobian_penalty_is_taken_of_the_class_probabilities():
     batch = Batch(model=None, x=x, y=None, features=[], logits=logits, ce=None)
 
     def estimate(output):
-        penalty = get_regularizer("jacobian")(projections=2000, output=output,
-                                              estimator="frobenius", squared=False,
-                                              batchnorm="batch")
+        penalty = get_regularizer("jacobian")(
+            projections=2000, output=output, estimator="frobenius", squared=False, batchnorm="batch"
+        )
         penalty.setup(TrainContext(None, torch.device("cpu"), 0, 1, {}))
         return penalty.loss(batch, 0).item()
 
-    exact = np.mean([torch.autograd.functional.jacobian(
-        lambda row: (row @ weight.T).softmax(dim=0), x[i].detach()).norm().item()
-        for i in range(len(x))])
+    exact = np.mean(
+        [
+            torch.autograd.functional.jacobian(
+                lambda row: (row @ weight.T).softmax(dim=0), x[i].detach()
+            )
+            .norm()
+            .item()
+            for i in range(len(x))
+        ]
+    )
     tolerance = 2 * math.sqrt(2 / 2000)
     assert estimate("probabilities") == pytest.approx(exact, rel=tolerance)
     # ``logits``, for comparison: the logits' Jacobian is W itself, far larger
     assert estimate("logits") == pytest.approx(weight.norm().item(), rel=tolerance)
     assert exact < 0.5 * weight.norm().item()
     with pytest.raises(ValueError, match="'jacobian.output': 'logit' is not one of"):
-        get_regularizer("jacobian")(projections=1, output="logit", estimator="frobenius",
-                                    squared=True, batchnorm="batch")
+        get_regularizer("jacobian")(
+            projections=1, output="logit", estimator="frobenius", squared=True, batchnorm="batch"
+        )
 
 
 def test_column_sums_penalty_is_the_norm_of_one_transposed_times_the_jacobian():
@@ -151,9 +175,13 @@ def test_column_sums_penalty_is_the_norm_of_one_transposed_times_the_jacobian():
     assert norms.detach().numpy() == pytest.approx(exact, rel=1e-9)
     assert exact < 0.1 * weight.norm().item()  # not the Frobenius norm
     batch = Batch(model=None, x=x, y=None, features=[], logits=logits, ce=None)
-    for method, params in (("jacobian_column_sums", {}),
-                           ("jacobian", {"projections": 1, "output": "logits",
-                                         "estimator": "column_sums", "squared": True})):
+    for method, params in (
+        ("jacobian_column_sums", {}),
+        (
+            "jacobian",
+            {"projections": 1, "output": "logits", "estimator": "column_sums", "squared": True},
+        ),
+    ):
         penalty = get_regularizer(method)(batchnorm="batch", **params)
         penalty.setup(TrainContext(None, torch.device("cpu"), 0, 1, {}))
         assert penalty.loss(batch, 0).item() == pytest.approx(exact, rel=1e-9)
@@ -161,13 +189,19 @@ def test_column_sums_penalty_is_the_norm_of_one_transposed_times_the_jacobian():
     probabilities = logits.softmax(dim=1)
     assert jacobian_column_sums(x, probabilities).max().item() < 1e-5
     with pytest.raises(ValueError, match="column sums of their Jacobian vanish"):
-        get_regularizer("jacobian")(projections=1, output="probabilities",
-                                    estimator="column_sums", squared=True, batchnorm="batch")
+        get_regularizer("jacobian")(
+            projections=1,
+            output="probabilities",
+            estimator="column_sums",
+            squared=True,
+            batchnorm="batch",
+        )
 
 
 def test_covariance_penalty_is_zero_for_decorrelated_activity():
-    hadamard = torch.tensor([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]],
-                            dtype=torch.float64)
+    hadamard = torch.tensor(
+        [[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]], dtype=torch.float64
+    )
     h = hadamard[:, 1:] * torch.tensor([0.5, 2.0, 3.0], dtype=torch.float64)  # centred columns
     assert offdiagonal_covariance_norm(h).item() < 1e-5
     correlated = torch.cat([h, h[:, :1]], dim=1)
@@ -190,8 +224,10 @@ def test_afd_discriminator_loss_falls_on_separable_features():
         losses.append(loss.item())
     assert losses[-1] < 0.25 * losses[0]
     with torch.no_grad():
-        accuracy = ((discriminator(clean, labels) > 0).float().mean()
-                    + (discriminator(perturbed, labels) < 0).float().mean()) / 2
+        accuracy = (
+            (discriminator(clean, labels) > 0).float().mean()
+            + (discriminator(perturbed, labels) < 0).float().mean()
+        ) / 2
     assert accuracy > 0.95
 
 
@@ -245,8 +281,9 @@ def test_lrc_accuracy_is_the_worst_of_every_draw_for_every_image():
         z = sample_lrc(len(images), 3, 6, 6, zeta, generator)
         correct &= model((clean + epsilon * z).clamp(0, 1)).argmax(1) == labels
     assert 0.2 < correct.float().mean().item() < 0.8  # some images fail, at different draws
-    accuracy = worst_of_draws_accuracy(model, images, labels, zeta, epsilon, draws, seed,
-                                       batch_size=16, unit="pixel")
+    accuracy = worst_of_draws_accuracy(
+        model, images, labels, zeta, epsilon, draws, seed, batch_size=16, unit="pixel"
+    )
     assert accuracy == correct.float().mean().item()
 
 
@@ -271,24 +308,39 @@ def test_grid_alpha_may_give_each_method_its_own_strengths():
     def validate_config(overrides):
         base = load_config(ROOT / "config.yaml")
         base["figures"] = {}
-        return load_config(overrides={**base, **overrides,
-                                      "figures": overrides.get("figures", {})})
+        return load_config(overrides={**base, **overrides, "figures": overrides.get("figures", {})})
 
-    grid = {"task": "digits_gray", "regularization": "digits_gray", "threshold": [0.5],
-            "methods": ["none", "threshold", "gn", "pgd_at"], "seeds": [0],
-            "alpha": {"threshold": [10], "gn": [0.5, 5]}}
+    grid = {
+        "task": "digits_gray",
+        "regularization": "digits_gray",
+        "threshold": [0.5],
+        "methods": ["none", "threshold", "gn", "pgd_at"],
+        "seeds": [0],
+        "alpha": {"threshold": [10], "gn": [0.5, 5]},
+    }
     config = validate_config({"figures": {"defense_comparison": grid}})
     stems = {k.stem for k in grid_models(config["figures"]["defense_comparison"], config)}
-    assert stems == {"digits_gray/none/none/a0_tna_k0/seed0",
-                     "digits_gray/digits_gray_n5000/threshold/a10_t0.5_k16/seed0",
-                     "digits_gray/none/gn/a0.5_tna_k0/seed0", "digits_gray/none/gn/a5_tna_k0/seed0",
-                     "digits_gray/none/pgd_at/a0_tna_k0/seed0"}
+    assert stems == {
+        "digits_gray/none/none/a0_tna_k0/seed0",
+        "digits_gray/digits_gray_n5000/threshold/a10_t0.5_k16/seed0",
+        "digits_gray/none/gn/a0.5_tna_k0/seed0",
+        "digits_gray/none/gn/a5_tna_k0/seed0",
+        "digits_gray/none/pgd_at/a0_tna_k0/seed0",
+    }
     with pytest.raises(ConfigError, match="lacking \\['gn'\\]"):
         validate_config({"figures": {"defense_comparison": {**grid, "alpha": {"threshold": [1]}}}})
     with pytest.raises(ConfigError, match="adversarial.epsilons"):
-        validate_config({"figures": {"defense_comparison": grid},
-                         "adversarial": {"epsilons": {"cifar10": 0.031}, "steps": 7,
-                                         "rel_stepsize": 0.25, "random_start": True}})
+        validate_config(
+            {
+                "figures": {"defense_comparison": grid},
+                "adversarial": {
+                    "epsilons": {"cifar10": 0.031},
+                    "steps": 7,
+                    "rel_stepsize": 0.25,
+                    "random_start": True,
+                },
+            }
+        )
 
 
 @pytest.fixture(scope="module")
@@ -310,10 +362,26 @@ def test_every_new_method_trains(method, digits_task, tmp_path):
 
     config = validate_config({"adversarial": {"steps": 2}, "afd": {"width": 16}})
     params = get_regularizer(method).parameters_from(config, dataset="digits")
-    settings = TrainSettings(method=method, alpha=0.1, width=4, epochs=1, batch_size=128,
-                             validation_fraction=0.1, augment=False, regularizer=params)
-    train(digits_task, {}, tmp_path / "model.pt", tmp_path / "metrics.csv", tmp_path / "ckpt",
-          settings, device="cpu", threads=1)
+    settings = TrainSettings(
+        method=method,
+        alpha=0.1,
+        width=4,
+        epochs=1,
+        batch_size=128,
+        validation_fraction=0.1,
+        augment=False,
+        regularizer=params,
+    )
+    train(
+        digits_task,
+        {},
+        tmp_path / "model.pt",
+        tmp_path / "metrics.csv",
+        tmp_path / "ckpt",
+        settings,
+        device="cpu",
+        threads=1,
+    )
     metrics = pd.read_csv(tmp_path / "metrics.csv")
     assert np.isfinite(metrics[["train_ce", "train_reg", "val_loss"]].to_numpy()).all()
     assert (metrics["method"] == method).all()
@@ -334,13 +402,24 @@ def test_a_few_slow_epochs_do_not_move_the_training_time_ratio():
     from simreg.report.defenses import epoch_time_ratio
 
     def epochs(method, seconds):
-        return pd.DataFrame({"task": "t", "regularization": "none", "method": method,
-                             "alpha": 0, "threshold": "na", "reg_pairs": 0, "seed": 0,
-                             "epoch": range(len(seconds)), "seconds": seconds})
+        return pd.DataFrame(
+            {
+                "task": "t",
+                "regularization": "none",
+                "method": method,
+                "alpha": 0,
+                "threshold": "na",
+                "reg_pairs": 0,
+                "seed": 0,
+                "epoch": range(len(seconds)),
+                "seconds": seconds,
+            }
+        )
 
     # gn's epochs take twice none's; one of them ran beside another job
-    metrics = pd.concat([epochs("none", [1.0, 1.1, 0.9, 1.0, 1.0]),
-                         epochs("gn", [2.0, 2.2, 1.8, 2.0, 20.0])])
+    metrics = pd.concat(
+        [epochs("none", [1.0, 1.1, 0.9, 1.0, 1.0]), epochs("gn", [2.0, 2.2, 1.8, 2.0, 20.0])]
+    )
     ratio = epoch_time_ratio(metrics).set_index("method")["time_ratio"]
     assert ratio["none"] == 1 and ratio["gn"] == pytest.approx(2.0)
 
@@ -352,9 +431,19 @@ def test_the_quick_run_compares_every_method(full_quick_run):
     workdir, _ = full_quick_run
     table = pd.read_csv(workdir / "results" / "tables" / "defenses.csv")
     assert set(table["method"]) == {"none", "threshold", *NEW_METHODS}
-    for column in ("clean_accuracy", "noise_accuracy", "fgsm_accuracy", "boundary_paper",
-                   "min_l2_mean", "pgd_accuracy", "time_ratio", "exponent", "sensitivity",
-                   "lrc_accuracy", "corruption_accuracy"):
+    for column in (
+        "clean_accuracy",
+        "noise_accuracy",
+        "fgsm_accuracy",
+        "boundary_paper",
+        "min_l2_mean",
+        "pgd_accuracy",
+        "time_ratio",
+        "exponent",
+        "sensitivity",
+        "lrc_accuracy",
+        "corruption_accuracy",
+    ):
         assert table[column].notna().all(), column
     assert table["corruption_cells"].eq(75).all()  # 15 corruptions x 5 severities
     assert (table.loc[table["method"] == "none", "time_ratio"] == 1).all()
@@ -373,18 +462,29 @@ def test_the_corruption_column_averages_every_corruption_and_severity_but_not_cl
 
     from simreg.report.defenses import corruption_mean
 
-    keys = {"task": "t", "regularization": "none", "alpha": 0, "threshold": "na",
-            "reg_pairs": 0, "seed": 0}
+    keys = {
+        "task": "t",
+        "regularization": "none",
+        "alpha": 0,
+        "threshold": "na",
+        "reg_pairs": 0,
+        "seed": 0,
+    }
 
     def model(method, clean, corrupted):
         rows = [{"corruption": "none", "severity": 0, "accuracy": clean}]
-        rows += [{"corruption": name, "severity": severity, "accuracy": accuracy}
-                 for (name, severity), accuracy in corrupted.items()]
+        rows += [
+            {"corruption": name, "severity": severity, "accuracy": accuracy}
+            for (name, severity), accuracy in corrupted.items()
+        ]
         return pd.DataFrame(rows).assign(method=method, **keys)
 
-    corruptions = pd.concat([
-        model("none", 0.9, {("fog", 1): 0.5, ("fog", 2): 0.3, ("snow", 1): 0.1}),
-        model("gn", 0.8, {("fog", 1): 0.6, ("fog", 2): 0.6, ("snow", 1): 0.3})])
+    corruptions = pd.concat(
+        [
+            model("none", 0.9, {("fog", 1): 0.5, ("fog", 2): 0.3, ("snow", 1): 0.1}),
+            model("gn", 0.8, {("fog", 1): 0.6, ("fog", 2): 0.6, ("snow", 1): 0.3}),
+        ]
+    )
     means = corruption_mean(corruptions).set_index("method")
     assert means.loc["none", "corruption_accuracy"] == pytest.approx(0.3)
     assert means.loc["gn", "corruption_accuracy"] == pytest.approx(0.5)

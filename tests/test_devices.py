@@ -38,12 +38,17 @@ def test_respects_preset_visible_devices_and_cpu_machines(tmp_path):
 def test_lock_is_released_when_the_holder_dies(tmp_path):
     """Another process holds GPU 0; this one gets GPU 1, and GPU 0 once that process is gone."""
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from simreg import devices; "
-         f"print(devices.claim_gpu(n_gpus=2, lock_dir={str(tmp_path)!r}, environ={{}}), "
-         "flush=True); "
-         "time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from simreg import devices; "
+            f"print(devices.claim_gpu(n_gpus=2, lock_dir={str(tmp_path)!r}, environ={{}}), "
+            "flush=True); "
+            "time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "0"
         assert devices.claim_gpu(n_gpus=2, lock_dir=tmp_path, environ={}, wait=False) == 1
@@ -62,11 +67,17 @@ def test_lock_is_released_when_the_holder_dies(tmp_path):
 def test_waits_for_a_free_gpu(tmp_path):
     devices.claim_gpu(n_gpus=1, lock_dir=tmp_path, environ={}, wait=False)
     waiter = subprocess.Popen(
-        [sys.executable, "-c",
-         "from simreg import devices; "
-         f"print(devices.claim_gpu(n_gpus=1, lock_dir={str(tmp_path)!r}, environ={{}}, "
-         "poll_s=0.05))"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "from simreg import devices; "
+            f"print(devices.claim_gpu(n_gpus=1, lock_dir={str(tmp_path)!r}, environ={{}}, "
+            "poll_s=0.05))",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(0.5)
     assert waiter.poll() is None  # still waiting
     devices.release_all()
@@ -91,8 +102,8 @@ def test_a_job_given_a_gpu_runs_with_cuda_and_cpu_is_an_explicit_choice():
     assert devices.job_device("auto", gpus=1) == "cuda"
     assert devices.job_device("auto", gpus=0, gres="gpu:a100:1") == "cuda"
     assert devices.job_device("auto", gpus=0) == "auto"  # no GPU asked for (configs/quick.yaml)
-    assert devices.job_device("cpu", gpus=1) == "cpu"     # training.device: cpu
-    assert devices.job_device("cuda", gpus=0) == "cuda"   # training.device: cuda
+    assert devices.job_device("cpu", gpus=1) == "cpu"  # training.device: cpu
+    assert devices.job_device("cuda", gpus=0) == "cuda"  # training.device: cuda
 
 
 def test_a_gpu_job_without_cuda_fails_saying_why_and_how_to_fix_it(tmp_path):
@@ -102,10 +113,29 @@ def test_a_gpu_job_without_cuda_fails_saying_why_and_how_to_fix_it(tmp_path):
     missing = tmp_path / "missing.h5"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # no CUDA device, on any machine
     out = subprocess.run(
-        [sys.executable, "-m", "simreg.cli", "train", "--task-data", str(missing),
-         "--model-out", str(tmp_path / "m.pt"), "--metrics-out", str(tmp_path / "m.csv"),
-         "--checkpoint-dir", str(tmp_path / "ck"), "--settings", "{}", "--device", "cuda"],
-        capture_output=True, text=True, env=env, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "simreg.cli",
+            "train",
+            "--task-data",
+            str(missing),
+            "--model-out",
+            str(tmp_path / "m.pt"),
+            "--metrics-out",
+            str(tmp_path / "m.csv"),
+            "--checkpoint-dir",
+            str(tmp_path / "ck"),
+            "--settings",
+            "{}",
+            "--device",
+            "cuda",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode != 0
     assert "sees no CUDA device" in out.stderr
     assert "--nv" in out.stderr and "training={device: cpu}" in out.stderr
@@ -122,15 +152,24 @@ def test_the_rules_give_gpu_jobs_cuda_and_quick_jobs_no_gpu(tmp_path):
     root = Path(__file__).resolve().parents[1]
 
     def devices_of(*args):
-        out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", *args],
-                             cwd=root, capture_output=True, text=True, timeout=300)
+        out = subprocess.run(
+            [sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", *args],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert out.returncode == 0, out.stderr[-2000:]
-        return {line.split("--device ")[1].split()[0]
-                for line in out.stdout.splitlines()
-                if line.removeprefix("Shell command: ").startswith("simreg train ")}
+        return {
+            line.split("--device ")[1].split()[0]
+            for line in out.stdout.splitlines()
+            if line.removeprefix("Shell command: ").startswith("simreg train ")
+        }
 
     assert devices_of("results/figures/noise_accuracy.pdf") == {"cuda"}
-    assert devices_of("results/figures/noise_accuracy.pdf", "--configfile",
-                      "configs/quick.yaml") == {"auto"}
-    assert devices_of("results/figures/noise_accuracy.pdf",
-                      "--config", "training={'device': 'cpu'}") == {"cpu"}
+    assert devices_of(
+        "results/figures/noise_accuracy.pdf", "--configfile", "configs/quick.yaml"
+    ) == {"auto"}
+    assert devices_of(
+        "results/figures/noise_accuracy.pdf", "--config", "training={'device': 'cpu'}"
+    ) == {"cpu"}

@@ -17,8 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def dry_run(*args) -> str:
-    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", *args],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout
 
@@ -31,8 +36,11 @@ def test_download_jobs_are_local_and_compute_jobs_only_read():
     assert "localrule=True" in rules["download_corruptions"]
     assert "localrule=True" not in rules["dataset"] | rules["corruptions"]
     text = dry_run("results/datasets/cifar10_gray_c.h5")
-    commands = [line.removeprefix("Shell command: ") for line in text.splitlines()
-                if line.startswith("Shell command: simreg ")]
+    commands = [
+        line.removeprefix("Shell command: ")
+        for line in text.splitlines()
+        if line.startswith("Shell command: simreg ")
+    ]
     fetching = [c for c in commands if c.startswith("simreg download ")]
     assert len(fetching) == 2 and any("--corruptions" in c for c in fetching)
     reading = [c for c in commands if c.startswith(("simreg dataset ", "simreg corruptions "))]
@@ -40,15 +48,19 @@ def test_download_jobs_are_local_and_compute_jobs_only_read():
     assert all("--no-download" in c and " --download" not in c for c in reading)
     # --until the download rules: only the downloads (what a login node runs first)
     text = dry_run("--until", "download", "download_corruptions")
-    planned = {line.split()[-1].rstrip(":") for line in text.splitlines()
-               if line.startswith(("rule ", "localrule "))}
+    planned = {
+        line.split()[-1].rstrip(":")
+        for line in text.splitlines()
+        if line.startswith(("rule ", "localrule "))
+    }
     assert planned == {"download", "download_corruptions"}
 
 
 def test_no_download_job_without_data_download(tmp_path):
     (tmp_path / "offline.yaml").write_text("data: {download: false}\n")
-    text = dry_run("results/datasets/cifar10_gray_c.h5", "--configfile",
-                   str(tmp_path / "offline.yaml"))
+    text = dry_run(
+        "results/datasets/cifar10_gray_c.h5", "--configfile", str(tmp_path / "offline.yaml")
+    )
     assert "rule download" not in text and "rule dataset" in text
 
 
@@ -57,8 +69,7 @@ def test_download_command_with_the_files_there_reads_them_offline(tmp_path):
     checks it and writes its record, without the network."""
     _fake_imagenette(tmp_path)
     out = tmp_path / "record.json"
-    cli.main(["download", "--name", "imagenette", "--data-root", str(tmp_path),
-              "--out", str(out)])
+    cli.main(["download", "--name", "imagenette", "--data-root", str(tmp_path), "--out", str(out)])
     record = json.loads(out.read_text())
     assert record["dataset"] == "imagenette" and "Imagenette" in record["source"]
     assert "simreg_version" in record

@@ -42,6 +42,7 @@ def env_file() -> dict:
 
 # --- pins ---------------------------------------------------------------------------------
 
+
 def test_pyproject_dependencies_are_all_exact_pins():
     deps = pyproject()["project"]["dependencies"]
     assert len(pins(deps)) == len(deps) > 0
@@ -67,8 +68,10 @@ def test_robustbench_env_is_the_main_env_plus_its_extra():
     env = yaml.safe_load((ROOT / "envs" / "robustbench.yaml").read_text())
     pip_sections = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
     project = pyproject()["project"]
-    expected = {**pins(project["dependencies"]),
-                **pins(project["optional-dependencies"]["robustbench"])}
+    expected = {
+        **pins(project["dependencies"]),
+        **pins(project["optional-dependencies"]["robustbench"]),
+    }
     assert pins(pip_sections[0]) == expected
     assert [d for d in env["dependencies"] if isinstance(d, str)] == ["python=3.11", "pip"]
     script = (ROOT / "envs" / "robustbench.post-deploy.sh").read_text()
@@ -93,6 +96,7 @@ def test_container_recipes_install_from_pyproject_without_pins(recipe):
 
 
 # --- rules --------------------------------------------------------------------------------
+
 
 def rule_blocks(text: str) -> dict:
     """rule name -> set of its directives, from Snakemake source text. A rule defined in a
@@ -161,8 +165,11 @@ def test_the_rule_check_can_fail():
     rules = rule_blocks(text)
     assert rules["b"] >= {"log", "localrule=True", "conda", "shell"}
     assert rule_problems(rules, global_container=False) == [
-        "a: no log", "a: no conda or container", "a: no conda (needed for --sdm conda)",
-        "a: no resources"]
+        "a: no log",
+        "a: no conda or container",
+        "a: no conda (needed for --sdm conda)",
+        "a: no resources",
+    ]
 
 
 def test_parsed_rules_are_all_the_workflow_rules(tmp_path):
@@ -173,14 +180,20 @@ def test_parsed_rules_are_all_the_workflow_rules(tmp_path):
     packed.write_text("training: {pack_size: 2}\n")
     listed = set()
     for extra in ([], ["--configfile", str(packed)]):
-        out = subprocess.run([sys.executable, "-m", "snakemake", "--list-rules", *extra],
-                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-m", "snakemake", "--list-rules", *extra],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 0, out.stderr
         listed |= {line.strip() for line in out.stdout.splitlines() if line.strip()}
     assert listed == set(workflow_rules())
 
 
 # --- profiles -----------------------------------------------------------------------------
+
 
 def test_slurm_profile_needs_no_edit_and_sets_the_gpu_partition_in_one_place():
     """Account and partition come from the environment (no placeholder to edit in a tracked
@@ -224,13 +237,25 @@ def test_slurm_extra_is_pinned():
 # --- the login node's light install ---------------------------------------------------------
 
 SUBMIT = ROOT / "envs" / "submit.txt"
-HEAVY = ("torch", "torchvision", "h5py", "scipy", "sklearn", "foolbox", "matplotlib",
-         "neuralpredictors", "numba")
+HEAVY = (
+    "torch",
+    "torchvision",
+    "h5py",
+    "scipy",
+    "sklearn",
+    "foolbox",
+    "matplotlib",
+    "neuralpredictors",
+    "numba",
+)
 
 
 def submit_pins() -> dict:
-    lines = [line for line in SUBMIT.read_text().splitlines()
-             if line.strip() and not line.lstrip().startswith("#")]
+    lines = [
+        line
+        for line in SUBMIT.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     return pins(lines)
 
 
@@ -249,12 +274,26 @@ def test_planning_the_dag_imports_no_torch(tmp_path):
     need them."""
     for module in HEAVY:
         (tmp_path / f"{module}.py").write_text(
-            f"raise ImportError('{module} imported while planning the DAG')\n")
-    env = {**__import__("os").environ,
-           "PYTHONPATH": f"{tmp_path}:{ROOT / 'workflow'}"}
-    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--profile", "profiles/slurm",
-                          "--quiet", "rules"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300, env=env)
+            f"raise ImportError('{module} imported while planning the DAG')\n"
+        )
+    env = {**__import__("os").environ, "PYTHONPATH": f"{tmp_path}:{ROOT / 'workflow'}"}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--profile",
+            "profiles/slurm",
+            "--quiet",
+            "rules",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "train" in out.stdout
 
@@ -267,11 +306,21 @@ def test_submit_install_in_a_fresh_venv_plans_the_dag(tmp_path):
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
     subprocess.run([*pip, "-r", str(SUBMIT)], check=True, timeout=900)
     subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True, timeout=300)
-    listed = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "list"],
-                            capture_output=True, text=True, check=True).stdout.lower()
+    listed = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.lower()
     assert "torch" not in listed
     env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
-    out = subprocess.run([str(venv / "bin" / "snakemake"), "-n", "--quiet", "rules"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    out = subprocess.run(
+        [str(venv / "bin" / "snakemake"), "-n", "--quiet", "rules"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "train" in out.stdout

@@ -29,11 +29,16 @@ def test_the_default_keeps_every_grid_of_config_yaml():
 
 
 def test_a_selection_keeps_only_its_grids():
-    config = load_config(ROOT / "config.yaml", overrides={"experiments": ["defenses",
-                                                                          "noise_examples"]})
+    config = load_config(
+        ROOT / "config.yaml", overrides={"experiments": ["defenses", "noise_examples"]}
+    )
     assert set(config["figures"]) == {*EXPERIMENTS["defenses"].grids, "noise_examples"}
     assert {t.split("/")[-1].split(".")[0] for t in all_targets(config)} >= {
-        "defense_comparison", "lrc_accuracy", "robustness_vs_exponent", "noise_examples"}
+        "defense_comparison",
+        "lrc_accuracy",
+        "robustness_vs_exponent",
+        "noise_examples",
+    }
     assert "noise_accuracy" not in "".join(all_targets(config))
 
 
@@ -41,8 +46,11 @@ def test_unknown_or_unconfigured_selections_name_the_key():
     with pytest.raises(ConfigError, match="experiments"):
         load_config(ROOT / "config.yaml", overrides={"experiments": ["paper-everything"]})
     with pytest.raises(ConfigError, match="experiments.*noise_pixel"):
-        load_config(ROOT / "config.yaml", ROOT / "configs" / "quick.yaml",
-                    overrides={"experiments": ["noise_pixel"], "figures": {"noise_pixel": None}})
+        load_config(
+            ROOT / "config.yaml",
+            ROOT / "configs" / "quick.yaml",
+            overrides={"experiments": ["noise_pixel"], "figures": {"noise_pixel": None}},
+        )
 
 
 def test_own_data_config_is_short_and_sets_nothing_to_null():
@@ -71,17 +79,32 @@ def test_a_grid_added_to_config_yaml_does_not_reach_the_own_data_plan(tmp_path, 
     plan_before = (all_targets(before), all_models(before))
 
     name = "noise_accuracy_later"
-    monkeypatch.setitem(TARGETS, name, Target(name, "figure", (), "a figure added later",
-                                              ("noise",), "simreg.report.draw:noise_accuracy"))
+    monkeypatch.setitem(
+        TARGETS,
+        name,
+        Target(
+            name,
+            "figure",
+            (),
+            "a figure added later",
+            ("noise",),
+            "simreg.report.draw:noise_accuracy",
+        ),
+    )
     schema = yaml.safe_load(config_module.SCHEMA_PATH.read_text())
     schema["properties"]["figures"]["properties"][name] = {"$ref": "#/definitions/plain_grid"}
     schema_path = tmp_path / "config.schema.yaml"
     schema_path.write_text(yaml.safe_dump(schema, allow_unicode=True))
     monkeypatch.setattr(config_module, "SCHEMA_PATH", schema_path)
     paper = yaml.safe_load((ROOT / "config.yaml").read_text())
-    paper["figures"][name] = {"task": "cifar10_gray", "regularization": "cifar10_gray",
-                              "methods": ["none", "threshold"], "alpha": [3], "threshold": [0.7],
-                              "seeds": [0, 1, 2]}
+    paper["figures"][name] = {
+        "task": "cifar10_gray",
+        "regularization": "cifar10_gray",
+        "methods": ["none", "threshold"],
+        "alpha": [3],
+        "threshold": [0.7],
+        "seeds": [0, 1, 2],
+    }
     copy = tmp_path / "config.yaml"
     copy.write_text(yaml.safe_dump(paper, allow_unicode=True))
 

@@ -30,8 +30,12 @@ def fake_run(results: Path) -> None:
     config = load_config(ROOT / "config.yaml", ROOT / "configs/quick.yaml")
     stems = sorted(key.stem for key in all_models(config))
     # two trainings and a noise evaluation of the config's models, one of another config's
-    for rule, stem, seconds in (("train", stems[0], 90.0), ("train", stems[1], 30.0),
-                                ("noise", stems[0], 6.0), ("train", "other/x/none/a0/seed9", 60)):
+    for rule, stem, seconds in (
+        ("train", stems[0], 90.0),
+        ("train", stems[1], 30.0),
+        ("noise", stems[0], 6.0),
+        ("train", "other/x/none/a0/seed9", 60),
+    ):
         path = results / "benchmarks" / rule / rule / f"{stem}.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"s\th:m:s\tcpu_time\n{seconds}\t0:00:00\t{seconds / 2}\n")
@@ -41,12 +45,31 @@ def test_export_copies_the_report_and_drawn_figures_only(tmp_path, monkeypatch):
     results, out = tmp_path / "run" / "results", tmp_path / "report"
     fake_run(results)
     monkeypatch.chdir(ROOT)
-    main(["export", "--to", str(out), "--configfile", "configs/quick.yaml",
-          "--results", str(results), "--command", "snakemake results/claims.md",
-          "--wall", "12 min", "--machine", "2 CPU cores"])
+    main(
+        [
+            "export",
+            "--to",
+            str(out),
+            "--configfile",
+            "configs/quick.yaml",
+            "--results",
+            str(results),
+            "--command",
+            "snakemake results/claims.md",
+            "--wall",
+            "12 min",
+            "--machine",
+            "2 CPU cores",
+        ]
+    )
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["README.md", "claims.csv", "claims.md", "noise_accuracy.data.csv",
-                     "noise_accuracy.png"]
+    assert names == [
+        "README.md",
+        "claims.csv",
+        "claims.md",
+        "noise_accuracy.data.csv",
+        "noise_accuracy.png",
+    ]
     readme = (out / "README.md").read_text()
     assert "`snakemake results/claims.md`" in readme and "12 min" in readme
     # per rule: CPU then wall minutes; the other config's training is not counted

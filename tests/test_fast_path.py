@@ -35,8 +35,13 @@ def task(tmp_path_factory):
     images = np.clip(128 + 40 * pixels, 0, 255).astype(np.uint8)
     labels = which.astype(np.int64)
     path = folder / "task.h5"
-    write_dataset(Splits(images, labels, images[:16], labels[:16]), "gray", path,
-                  dataset="synthetic", n_classes=8)
+    write_dataset(
+        Splits(images, labels, images[:16], labels[:16]),
+        "gray",
+        path,
+        dataset="synthetic",
+        n_classes=8,
+    )
     similarity = folder / "similarity.h5"
     build_similarity(path, similarity, n_images=128, image_seed=0)
     return path, similarity
@@ -45,10 +50,16 @@ def task(tmp_path_factory):
 def step_loss(task, method: str, fast_path: dict) -> float:
     """L = CE + alpha * L_reg of the first step of a fresh width-4 run (no update made)."""
     path, similarity = task
-    settings = TrainSettings(method=method, alpha=10.0 if method != "none" else 0.0, width=4,
-                             batch_size=32, validation_fraction=0.1, augment=True,
-                             regularizer=THRESHOLD if method == "threshold" else {},
-                             fast_path=fast_path)
+    settings = TrainSettings(
+        method=method,
+        alpha=10.0 if method != "none" else 0.0,
+        width=4,
+        batch_size=32,
+        validation_fraction=0.1,
+        augment=True,
+        regularizer=THRESHOLD if method == "threshold" else {},
+        fast_path=fast_path,
+    )
     torch.manual_seed(0)
     trainer = Trainer(path, {"similarity": similarity}, settings, torch.device("cpu"))
     generator = torch.Generator().manual_seed(1)
@@ -99,7 +110,8 @@ def test_bf16_autocast_gives_the_reference_loss(task, method):
 def test_channels_last_alone_gives_the_reference_loss_in_fp32(task, method):
     reference = step_loss(task, method, OFF)
     assert step_loss(task, method, {**OFF, "channels_last": True}) == pytest.approx(
-        reference, rel=1e-5)
+        reference, rel=1e-5
+    )
 
 
 def test_fast_features_are_fp32_and_weights_stay_plain():
@@ -127,9 +139,15 @@ def test_a_resumed_fast_run_equals_an_uninterrupted_one(task):
     """Checkpoints of a channels_last bf16 run (contiguous weights, NHWC momentum) resume
     to the same weights, as the reference path's do (tests/test_resume.py)."""
     path, similarity = task
-    settings = TrainSettings(method="threshold", alpha=10.0, width=4, batch_size=32,
-                             validation_fraction=0.1, regularizer=THRESHOLD,
-                             fast_path={**OFF, "autocast": "bfloat16", "channels_last": True})
+    settings = TrainSettings(
+        method="threshold",
+        alpha=10.0,
+        width=4,
+        batch_size=32,
+        validation_fraction=0.1,
+        regularizer=THRESHOLD,
+        fast_path={**OFF, "autocast": "bfloat16", "channels_last": True},
+    )
     inputs, cpu = {"similarity": similarity}, torch.device("cpu")
     uninterrupted = Trainer(path, inputs, settings, cpu)
     uninterrupted.epoch(0)
@@ -144,15 +162,17 @@ def test_a_resumed_fast_run_equals_an_uninterrupted_one(task):
     resumed.epoch(1)
     a, b = uninterrupted.weights(), resumed.weights()
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
-    assert all(torch.equal(a["modules"]["similarity"][k], v)
-               for k, v in b["modules"]["similarity"].items())
+    assert all(
+        torch.equal(a["modules"]["similarity"][k], v) for k, v in b["modules"]["similarity"].items()
+    )
 
 
 def test_compile_refuses_methods_that_differentiate_an_input_gradient():
     for method in ("gn", "jacobian", "sgr"):
         with pytest.raises(ValueError, match="double backward"):
-            FastPath.from_settings(TrainSettings(method=method,
-                                                 fast_path={**OFF, "compile": True}), "cpu")
+            FastPath.from_settings(
+                TrainSettings(method=method, fast_path={**OFF, "compile": True}), "cpu"
+            )
 
 
 def test_unknown_autocast_is_refused():

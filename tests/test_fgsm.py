@@ -45,8 +45,10 @@ def test_fgsm_lowers_accuracy_and_eps_zero_is_clean(linear_model, digits):
     x, y = digits
     sign = gradient_sign(linear_model, x, y)
     with torch.no_grad():
-        acc = [(linear_model(fgsm(x, sign, e)).argmax(1) == y).float().mean().item()
-               for e in (0.0, 0.05, 0.2)]
+        acc = [
+            (linear_model(fgsm(x, sign, e)).argmax(1) == y).float().mean().item()
+            for e in (0.0, 0.05, 0.2)
+        ]
         clean = (linear_model(x).argmax(1) == y).float().mean().item()
     assert acc[0] == clean
     assert acc[0] > acc[1] > acc[2]
@@ -61,10 +63,14 @@ def test_transfer_from_itself_equals_whitebox_fgsm(saved_model, tmp_path):
     assert sign.dtype == np.int8 and sign.shape == (200, 1, 8, 8)
     assert list(indices) == list(range(200)) and attrs["n_images"] == 200
     out = tmp_path / "transfer.csv"
-    run_evaluation("fgsm_transfer",
-                   {"model": model_path, "dataset": dataset, "perturbations": signs},
-                   {"csv": out}, {"epsilons": [0.0, 0.1, 0.3]}, keys={"task": "digits_gray"},
-                   device="cpu")
+    run_evaluation(
+        "fgsm_transfer",
+        {"model": model_path, "dataset": dataset, "perturbations": signs},
+        {"csv": out},
+        {"epsilons": [0.0, 0.1, 0.3]},
+        keys={"task": "digits_gray"},
+        device="cpu",
+    )
     frame = pd.read_csv(out)
     assert list(frame["epsilon"]) == [0.0, 0.1, 0.3]
     assert {"method", "seed", "task", "simreg_version", "perturbations_file"} <= set(frame.columns)
@@ -76,8 +82,15 @@ def test_transfer_from_itself_equals_whitebox_fgsm(saved_model, tmp_path):
     test = read_split(dataset, "test")
     x, y = to_input(torch.from_numpy(test.images[:200])), torch.from_numpy(test.labels[:200])
     # white-box FGSM at eps in 1/255 units: 0.1 = 25.5/255, 0.3 = 76.5/255
-    rows = whitebox_accuracy(model, torch.from_numpy(test.images[:200]), y, [0.0, 25.5, 76.5],
-                             pgd_steps=2, pgd_rel_stepsize=0.5, seed=0)
+    rows = whitebox_accuracy(
+        model,
+        torch.from_numpy(test.images[:200]),
+        y,
+        [0.0, 25.5, 76.5],
+        pgd_steps=2,
+        pgd_rel_stepsize=0.5,
+        seed=0,
+    )
     whitebox = {r["epsilon_255"]: r["accuracy"] for r in rows if r["attack"] == "fgsm"}
     for eps, eps255 in [(0.0, 0.0), (0.1, 25.5), (0.3, 76.5)]:
         transferred = frame.loc[frame["epsilon"] == eps, "accuracy"].item()
@@ -96,9 +109,13 @@ def test_transfer_refuses_signs_of_other_images(saved_model, tmp_path):
         f["sign"] = np.zeros((10, 3, 8, 8), dtype=np.int8)
         f["indices"] = np.arange(10)
     with pytest.raises(ValueError, match="does not match"):
-        run_evaluation("fgsm_transfer",
-                       {"model": model_path, "dataset": dataset, "perturbations": bad},
-                       {"csv": tmp_path / "x.csv"}, {"epsilons": [0.1]}, device="cpu")
+        run_evaluation(
+            "fgsm_transfer",
+            {"model": model_path, "dataset": dataset, "perturbations": bad},
+            {"csv": tmp_path / "x.csv"},
+            {"epsilons": [0.1]},
+            device="cpu",
+        )
 
 
 @pytest.mark.parametrize("configs", [["config.yaml"], ["config.yaml", "configs/quick.yaml"]])
@@ -115,8 +132,12 @@ def test_the_fgsm_source_is_one_fixed_model_that_is_never_evaluated(configs):
     config = load_config(*(root / c for c in configs))
     seed = config["fgsm_transfer"]["source_seed"]
     evaluated = {key for name in TARGETS for key in target_models(name, config)}
-    attacked = {key for name, t in TARGETS.items() if "fgsm_transfer" in t.reads
-                for key in target_models(name, config)}
+    attacked = {
+        key
+        for name, t in TARGETS.items()
+        if "fgsm_transfer" in t.reads
+        for key in target_models(name, config)
+    }
     assert any(key.method == "none" for key in attacked)
     for key in attacked:
         files = EVALUATIONS["fgsm_transfer"].inputs(key, None, config)
@@ -141,10 +162,14 @@ def test_transfer_table_names_its_source_model(saved_model, tmp_path):
     source = {"task": "digits_gray", "method": "none", "seed": 100}
     build_perturbations(model_path, dataset, signs, n_images=20, device="cpu", keys=source)
     out = tmp_path / "transfer.csv"
-    run_evaluation("fgsm_transfer",
-                   {"model": model_path, "dataset": dataset, "perturbations": signs},
-                   {"csv": out}, {"epsilons": [0.0, 0.1]}, keys={"task": "digits_gray", "seed": 0},
-                   device="cpu")
+    run_evaluation(
+        "fgsm_transfer",
+        {"model": model_path, "dataset": dataset, "perturbations": signs},
+        {"csv": out},
+        {"epsilons": [0.0, 0.1]},
+        keys={"task": "digits_gray", "seed": 0},
+        device="cpu",
+    )
     frame = pd.read_csv(out)
     assert (frame["source_seed"] == 100).all() and (frame["source_method"] == "none").all()
     assert (frame["seed"] == 0).all()

@@ -21,25 +21,41 @@ UNIFORM_EPS = [0.3]
 # Baseline per seed: clean accuracy, accuracies at the gaussian eps > 0, at the uniform eps > 0.
 BASELINE = {0: (0.8, [0.6, 0.4], [0.7]), 1: (0.9, [0.5, 0.3], [0.6]), 2: (0.7, [0.4, 0.4], [0.5])}
 # Regularized settings as (method, alpha, Th, clean factor, gaussian factor) on the baseline.
-SCALED = [("threshold", 1.0, 0.8, 0.99, 1.2),   # acceptable
-          ("threshold", 1.0, 0.5, 1.00, 1.1),   # acceptable, less robust
-          ("threshold", 10.0, 0.8, 0.90, 1.5),  # most robust but loses clean accuracy
-          ("pixel", 1.0, None, 1.00, 0.9)]      # no gain under noise
+SCALED = [
+    ("threshold", 1.0, 0.8, 0.99, 1.2),  # acceptable
+    ("threshold", 1.0, 0.5, 1.00, 1.1),  # acceptable, less robust
+    ("threshold", 10.0, 0.8, 0.90, 1.5),  # most robust but loses clean accuracy
+    ("pixel", 1.0, None, 1.00, 0.9),
+]  # no gain under noise
 MIN_CLEAN = 0.95
 
 
 def model_rows(method, alpha, threshold, seed, clean, gaussian, uniform):
     """Noise rows of one model, as the CSVs hold them (threshold "na" when unused)."""
     regularization = "none" if method == "none" else "t_n100"
-    base = {"task": "t", "regularization": regularization, "method": method, "alpha": alpha,
-            "threshold": "na" if threshold is None else threshold, "reg_pairs": 100,
-            "seed": seed, "simreg_version": "0", "created": "now"}
-    rows = [{**base, "noise": kind, "epsilon": 0.0, "accuracy": clean}
-            for kind in ("gaussian", "uniform")]
-    rows += [{**base, "noise": "gaussian", "epsilon": e, "accuracy": a}
-             for e, a in zip(GAUSSIAN_EPS, gaussian)]
-    rows += [{**base, "noise": "uniform", "epsilon": e, "accuracy": a}
-             for e, a in zip(UNIFORM_EPS, uniform)]
+    base = {
+        "task": "t",
+        "regularization": regularization,
+        "method": method,
+        "alpha": alpha,
+        "threshold": "na" if threshold is None else threshold,
+        "reg_pairs": 100,
+        "seed": seed,
+        "simreg_version": "0",
+        "created": "now",
+    }
+    rows = [
+        {**base, "noise": kind, "epsilon": 0.0, "accuracy": clean}
+        for kind in ("gaussian", "uniform")
+    ]
+    rows += [
+        {**base, "noise": "gaussian", "epsilon": e, "accuracy": a}
+        for e, a in zip(GAUSSIAN_EPS, gaussian)
+    ]
+    rows += [
+        {**base, "noise": "uniform", "epsilon": e, "accuracy": a}
+        for e, a in zip(UNIFORM_EPS, uniform)
+    ]
     return rows
 
 
@@ -49,8 +65,9 @@ def noise() -> pd.DataFrame:
     for seed, (clean, gaussian, uniform) in BASELINE.items():
         rows += model_rows("none", 0.0, None, seed, clean, gaussian, uniform)
         for method, alpha, th, f_clean, f_noise in SCALED:
-            rows += model_rows(method, alpha, th, seed, clean * f_clean,
-                               [a * f_noise for a in gaussian], uniform)
+            rows += model_rows(
+                method, alpha, th, seed, clean * f_clean, [a * f_noise for a in gaussian], uniform
+            )
     # Per-seed ratios differ: clean 0.9, 1.0, 1.1; gaussian 0.55/0.5, 0.5/0.4, 0.2/0.4.
     rows += model_rows("high", 2.0, 0.8, 0, 0.72, [0.6, 0.5], [0.7])
     rows += model_rows("high", 2.0, 0.8, 1, 0.90, [0.6, 0.4], [0.6])
@@ -63,12 +80,24 @@ def metric_rows(method, alpha, threshold, seed, gammas):
     junk = [0.96, 0.01, 0.01, 0.01, 0.01]
     rows = []
     for epoch in range(3):
-        row = {"epoch": epoch, "lr": 0.1, "train_ce": 1.0, "train_sim": 0.1, "val_loss": 1.0,
-               "val_accuracy": 0.5 + 0.1 * seed + 0.01 * epoch, "seconds": 1.0,
-               "best": epoch == 1, "method": method, "alpha": alpha,
-               "threshold": "na" if threshold is None else threshold, "seed": seed,
-               "reg_pairs": 100, "task": "t",
-               "regularization": "none" if method == "none" else "t_n100", "simreg_version": "0"}
+        row = {
+            "epoch": epoch,
+            "lr": 0.1,
+            "train_ce": 1.0,
+            "train_sim": 0.1,
+            "val_loss": 1.0,
+            "val_accuracy": 0.5 + 0.1 * seed + 0.01 * epoch,
+            "seconds": 1.0,
+            "best": epoch == 1,
+            "method": method,
+            "alpha": alpha,
+            "threshold": "na" if threshold is None else threshold,
+            "seed": seed,
+            "reg_pairs": 100,
+            "task": "t",
+            "regularization": "none" if method == "none" else "t_n100",
+            "simreg_version": "0",
+        }
         row.update({f"gamma_{i}": g for i, g in enumerate(gammas if epoch == 1 else junk)})
         rows.append(row)
     return rows
@@ -120,8 +149,9 @@ def test_robust_ratio_is_the_accuracy_ratio_at_the_configured_epsilon(noise):
 
 def test_fgsm_plane_reads_the_fgsm_accuracies(noise):
     fgsm = noise[noise["noise"] == "uniform"].drop(columns="noise")
-    fgsm = fgsm.assign(accuracy=np.where(fgsm["method"] == "none", fgsm["accuracy"] / 2,
-                                         fgsm["accuracy"]))
+    fgsm = fgsm.assign(
+        accuracy=np.where(fgsm["method"] == "none", fgsm["accuracy"] / 2, fgsm["accuracy"])
+    )
     row = setting(selection_ratios(noise, "fgsm_transfer", 0.3, fgsm=fgsm), "pixel", 1.0)
     assert row["robust_ratio"] == pytest.approx(2.0) and row["clean_ratio"] == pytest.approx(2.0)
 
@@ -138,7 +168,9 @@ def test_acceptable_and_best_setting(noise):
     ratios = selection_ratios(noise, "gaussian", 0.1)
     chosen = ratios[acceptable(ratios, MIN_CLEAN)]
     assert sorted(zip(chosen["method"], chosen["alpha"], chosen["threshold"])) == [
-        ("threshold", 1.0, 0.5), ("threshold", 1.0, 0.8)]
+        ("threshold", 1.0, 0.5),
+        ("threshold", 1.0, 0.8),
+    ]
     best = best_setting(ratios, MIN_CLEAN)
     assert (best["method"], best["alpha"], best["threshold"]) == ("threshold", 1.0, 0.8)
     assert best_setting(ratios, 1.5) is None
@@ -184,10 +216,11 @@ def test_gamma_table_reports_the_share_of_seeds_collapsed_onto_each_layer():
     table = gamma_table(pd.DataFrame(rows))
     row = setting(table, "threshold", 10.0, 0.8)
     assert [row[f"{layer}"] for layer in ("stem", "stage1", "stage2")] == pytest.approx(
-        [0.97 / 3] * 3)
-    assert [row[f"{layer}_collapsed"] for layer in ("stem", "stage1", "stage2", "stage3",
-                                                      "stage4")] == pytest.approx(
-        [1 / 3, 1 / 3, 1 / 3, 0, 0])
+        [0.97 / 3] * 3
+    )
+    assert [
+        row[f"{layer}_collapsed"] for layer in ("stem", "stage1", "stage2", "stage3", "stage4")
+    ] == pytest.approx([1 / 3, 1 / 3, 1 / 3, 0, 0])
     flat = setting(table, "threshold", 10.0, 0.5)
     assert all(flat[f"{layer}_collapsed"] == 0 for layer in ("stem", "stage4"))
 
@@ -208,67 +241,108 @@ def saved_figure(out_pdf) -> pd.DataFrame:
     assert out_pdf.read_bytes()[:5] == b"%PDF-" and b"%%EOF" in out_pdf.read_bytes()[-32:]
     assert out_pdf.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out_pdf.parent.glob("*.partial"))
-    return pd.read_csv(out_pdf.with_suffix(".data.csv"), keep_default_na=False,
-                       na_values=[""])
+    return pd.read_csv(out_pdf.with_suffix(".data.csv"), keep_default_na=False, na_values=[""])
 
 
 def assert_saved(out_pdf, columns: list[str], rows: list[tuple]) -> None:
     """The data CSV of ``out_pdf`` holds exactly ``rows`` (in this order)."""
     expected = pd.DataFrame(rows, columns=columns)
-    pd.testing.assert_frame_equal(saved_figure(out_pdf), expected, check_dtype=False,
-                                  rtol=0, atol=1e-12)
+    pd.testing.assert_frame_equal(
+        saved_figure(out_pdf), expected, check_dtype=False, rtol=0, atol=1e-12
+    )
 
 
 def test_noise_accuracy_saves_the_means_and_sems_it_draws(tmp_path):
     # Seed 1 is seed 0 + 0.2 (e.g. 0.5 and 0.7: mean 0.6, SEM 0.1); pixel has one seed only.
     rows = []
     for method, alpha, th, seeds, clean, gaussian, uniform in [
-            ("threshold", 10.0, 0.8, [0, 1], 0.6, [0.5, 0.4], [0.3]),
-            ("none", 0.0, None, [0, 1], 0.7, [0.4, 0.3], [0.2]),
-            ("pixel", 1.0, None, [0], 0.75, [0.55, 0.45], [0.15])]:
+        ("threshold", 10.0, 0.8, [0, 1], 0.6, [0.5, 0.4], [0.3]),
+        ("none", 0.0, None, [0, 1], 0.7, [0.4, 0.3], [0.2]),
+        ("pixel", 1.0, None, [0], 0.75, [0.55, 0.45], [0.15]),
+    ]:
         for seed in seeds:
             shift = 0.2 * seed
-            rows += model_rows(method, alpha, th, seed, clean + shift,
-                               [a + shift for a in gaussian], [a + shift for a in uniform])
+            rows += model_rows(
+                method,
+                alpha,
+                th,
+                seed,
+                clean + shift,
+                [a + shift for a in gaussian],
+                [a + shift for a in uniform],
+            )
     plot_noise_accuracy(pd.DataFrame(rows), tmp_path / "noise.pdf", "synthetic")
     one, th = "pixel α=1", "threshold α=10 Th=0.8"
     # Panels in the order drawn, then labels (baseline first, then by method), then ε.
-    assert_saved(tmp_path / "noise.pdf", ["panel", "label", "epsilon", "mean", "sem", "n"], [
-        ("Gaussian", "none", 0.0, 0.8, 0.1, 2),
-        ("Gaussian", "none", 0.1, 0.5, 0.1, 2),
-        ("Gaussian", "none", 0.2, 0.4, 0.1, 2),
-        ("Gaussian", one, 0.0, 0.75, np.nan, 1),
-        ("Gaussian", one, 0.1, 0.55, np.nan, 1),
-        ("Gaussian", one, 0.2, 0.45, np.nan, 1),
-        ("Gaussian", th, 0.0, 0.7, 0.1, 2),
-        ("Gaussian", th, 0.1, 0.6, 0.1, 2),
-        ("Gaussian", th, 0.2, 0.5, 0.1, 2),
-        ("uniform", "none", 0.0, 0.8, 0.1, 2),
-        ("uniform", "none", 0.3, 0.3, 0.1, 2),
-        ("uniform", one, 0.0, 0.75, np.nan, 1),
-        ("uniform", one, 0.3, 0.15, np.nan, 1),
-        ("uniform", th, 0.0, 0.7, 0.1, 2),
-        ("uniform", th, 0.3, 0.4, 0.1, 2)])
+    assert_saved(
+        tmp_path / "noise.pdf",
+        ["panel", "label", "epsilon", "mean", "sem", "n"],
+        [
+            ("Gaussian", "none", 0.0, 0.8, 0.1, 2),
+            ("Gaussian", "none", 0.1, 0.5, 0.1, 2),
+            ("Gaussian", "none", 0.2, 0.4, 0.1, 2),
+            ("Gaussian", one, 0.0, 0.75, np.nan, 1),
+            ("Gaussian", one, 0.1, 0.55, np.nan, 1),
+            ("Gaussian", one, 0.2, 0.45, np.nan, 1),
+            ("Gaussian", th, 0.0, 0.7, 0.1, 2),
+            ("Gaussian", th, 0.1, 0.6, 0.1, 2),
+            ("Gaussian", th, 0.2, 0.5, 0.1, 2),
+            ("uniform", "none", 0.0, 0.8, 0.1, 2),
+            ("uniform", "none", 0.3, 0.3, 0.1, 2),
+            ("uniform", one, 0.0, 0.75, np.nan, 1),
+            ("uniform", one, 0.3, 0.15, np.nan, 1),
+            ("uniform", th, 0.0, 0.7, 0.1, 2),
+            ("uniform", th, 0.3, 0.4, 0.1, 2),
+        ],
+    )
 
 
 def test_selection_plane_saves_each_point(noise, tmp_path):
-    plot_selection_plane(noise, tmp_path / "plane.pdf", {"gaussian": 0.1, "salt_pepper": 0.1},
-                         MIN_CLEAN, "synthetic")
+    plot_selection_plane(
+        noise, tmp_path / "plane.pdf", {"gaussian": 0.1, "salt_pepper": 0.1}, MIN_CLEAN, "synthetic"
+    )
     sem3 = np.std([0.9, 1.0, 1.1], ddof=1) / math.sqrt(3)
     robust = [0.6 / 0.6, 0.6 / 0.5, 0.2 / 0.4]
     nan = np.nan
     panel = "Gaussian noise, ε = 0.1"  # no salt-and-pepper data: no plane
     # One row per point, series (label) sorted as the legend, then alpha and Th.
-    assert_saved(tmp_path / "plane.pdf",
-                 ["panel", "label", "alpha", "threshold", "attack", "epsilon", "robust_ratio",
-                  "robust_ratio_sem", "clean_ratio", "clean_ratio_sem", "n_seeds", "acceptable"],
-                 [(panel, "high", 2.0, 0.8, "gaussian", 0.1, np.mean(robust),
-                   np.std(robust, ddof=1) / math.sqrt(3), 1.0, sem3, 3, False),
-                  (panel, "pixel", 1.0, nan, "gaussian", 0.1, 0.9, 0.0, 1.0, 0.0, 3, False),
-                  (panel, "threshold", 1.0, 0.5, "gaussian", 0.1, 1.1, 0.0, 1.0, 0.0, 3, True),
-                  (panel, "threshold", 1.0, 0.8, "gaussian", 0.1, 1.2, 0.0, 0.99, 0.0, 3, True),
-                  (panel, "threshold", 10.0, 0.8, "gaussian", 0.1, 1.5, 0.0, 0.9, 0.0, 3,
-                   False)])
+    assert_saved(
+        tmp_path / "plane.pdf",
+        [
+            "panel",
+            "label",
+            "alpha",
+            "threshold",
+            "attack",
+            "epsilon",
+            "robust_ratio",
+            "robust_ratio_sem",
+            "clean_ratio",
+            "clean_ratio_sem",
+            "n_seeds",
+            "acceptable",
+        ],
+        [
+            (
+                panel,
+                "high",
+                2.0,
+                0.8,
+                "gaussian",
+                0.1,
+                np.mean(robust),
+                np.std(robust, ddof=1) / math.sqrt(3),
+                1.0,
+                sem3,
+                3,
+                False,
+            ),
+            (panel, "pixel", 1.0, nan, "gaussian", 0.1, 0.9, 0.0, 1.0, 0.0, 3, False),
+            (panel, "threshold", 1.0, 0.5, "gaussian", 0.1, 1.1, 0.0, 1.0, 0.0, 3, True),
+            (panel, "threshold", 1.0, 0.8, "gaussian", 0.1, 1.2, 0.0, 0.99, 0.0, 3, True),
+            (panel, "threshold", 10.0, 0.8, "gaussian", 0.1, 1.5, 0.0, 0.9, 0.0, 3, False),
+        ],
+    )
 
 
 def test_write_table_round_trips(noise, metrics, tmp_path):

@@ -12,8 +12,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from simreg.models.resnet import build_model
-from simreg.train.input_gradients import (TrainingStatistics, differentiable_forward,
-                                          frozen_batch_statistics, loss_input_gradients)
+from simreg.train.input_gradients import (
+    TrainingStatistics,
+    differentiable_forward,
+    frozen_batch_statistics,
+    loss_input_gradients,
+)
 from simreg.train.regularizers import Batch, TrainContext, get_regularizer
 
 
@@ -39,9 +43,13 @@ def batch_statistics(model, x) -> dict:
     stats, hooks = {}, []
     for name, m in model.named_modules():
         if isinstance(m, nn.BatchNorm2d):
-            hooks.append(m.register_forward_pre_hook(
-                lambda m, args, name=name: stats.__setitem__(
-                    name, (args[0].mean((0, 2, 3)), args[0].var((0, 2, 3), unbiased=False)))))
+            hooks.append(
+                m.register_forward_pre_hook(
+                    lambda m, args, name=name: stats.__setitem__(
+                        name, (args[0].mean((0, 2, 3)), args[0].var((0, 2, 3), unbiased=False))
+                    )
+                )
+            )
     with torch.no_grad():
         copy.deepcopy(model)(x)  # a copy: the model's running statistics stay as they are
     for hook in hooks:
@@ -123,12 +131,16 @@ def test_batchnorm_setting_is_a_parameter_of_exactly_the_input_gradient_methods(
     from simreg.train.regularizers import REGULARIZERS
 
     config = validate_config({"input_gradients": {"batchnorm": "batch"}})
-    using = {name for name, r in REGULARIZERS.items()
-             if any(p.config == "input_gradients.batchnorm" for p in r.parameters.values())}
+    using = {
+        name
+        for name, r in REGULARIZERS.items()
+        if any(p.config == "input_gradients.batchnorm" for p in r.parameters.values())
+    }
     assert using == {"sgr", "gn", "jacobian", "jacobian_column_sums"}
     for name in using:
-        assert get_regularizer(name).parameters_from(config, dataset="cifar10")["batchnorm"] \
-            == "batch"
+        assert (
+            get_regularizer(name).parameters_from(config, dataset="cifar10")["batchnorm"] == "batch"
+        )
     assert validate_config({})["input_gradients"]["batchnorm"] == "per_sample"
     with pytest.raises(ConfigError, match="input_gradients"):
         validate_config({"input_gradients": {"batchnorm": "frozen"}})

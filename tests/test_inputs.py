@@ -30,13 +30,16 @@ def npz(path: Path, **arrays) -> Path:
 IMAGES = np.zeros((10, 4, 4), np.uint8)
 
 
-@pytest.mark.parametrize("arrays, message", [
-    ({"images": IMAGES, "labels": np.arange(12)}, "one label per image"),
-    ({"images": IMAGES, "labels": np.arange(10.0)}, "must be integers"),
-    ({"images": IMAGES, "labels": np.arange(10) - 1}, "negative"),
-    ({"images": np.zeros((10, 16), np.uint8), "labels": np.arange(10)}, r"\(N, H, W\)"),
-    ({"images": IMAGES.astype(np.float32), "labels": np.arange(10)}, "uint8"),
-])
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"images": IMAGES, "labels": np.arange(12)}, "one label per image"),
+        ({"images": IMAGES, "labels": np.arange(10.0)}, "must be integers"),
+        ({"images": IMAGES, "labels": np.arange(10) - 1}, "negative"),
+        ({"images": np.zeros((10, 16), np.uint8), "labels": np.arange(10)}, r"\(N, H, W\)"),
+        ({"images": IMAGES.astype(np.float32), "labels": np.arange(10)}, "uint8"),
+    ],
+)
 def test_a_malformed_npz_is_refused_naming_file_and_key(tmp_path, arrays, message):
     path = npz(tmp_path / "mine.npz", **arrays)
     with pytest.raises(ValueError, match=message) as info:
@@ -95,12 +98,21 @@ def paper(**overrides):
     return load_config(ROOT / "config.yaml", overrides=overrides)
 
 
-@pytest.mark.parametrize("overrides, names", [
-    ({"training": {"device": "gpu0"}}, ["training.device"]),
-    ({"data": {"npz": {"mnist": "x.npz"}}}, ["data.npz", "mnist", "built-in"]),
-    ({"figures": {"noise_accuracy": {"task": "mydata_gray", "regularization": "mydata_gray"}}},
-     ["unknown dataset", "mydata", "data.npz"]),
-])
+@pytest.mark.parametrize(
+    "overrides, names",
+    [
+        ({"training": {"device": "gpu0"}}, ["training.device"]),
+        ({"data": {"npz": {"mnist": "x.npz"}}}, ["data.npz", "mnist", "built-in"]),
+        (
+            {
+                "figures": {
+                    "noise_accuracy": {"task": "mydata_gray", "regularization": "mydata_gray"}
+                }
+            },
+            ["unknown dataset", "mydata", "data.npz"],
+        ),
+    ],
+)
 def test_config_problems_name_the_key(overrides, names):
     with pytest.raises(ConfigError) as info:
         paper(**overrides)
@@ -115,8 +127,13 @@ def test_every_rule_appends_to_its_log():
 
 
 def dry_run(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "snakemake", "-n", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_own_data_template_plans_only_that_data(tmp_path):
@@ -130,8 +147,14 @@ def test_the_own_data_template_plans_only_that_data(tmp_path):
     # figures of the same names, which would leave nothing to plan
     workdir = tmp_path / "run"
     workdir.mkdir()
-    where = ("-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--configfile",
-             str(ROOT / "configs" / "own-data.yaml"))
+    where = (
+        "-s",
+        str(ROOT / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--configfile",
+        str(ROOT / "configs" / "own-data.yaml"),
+    )
     result = dry_run(*where, str(override), cwd=workdir)
     assert result.returncode == 0, result.stderr[-2000:]
     planned = set(re.findall(r"results/datasets/(\w+)\.h5", result.stdout))
@@ -143,7 +166,14 @@ def test_the_own_data_template_plans_only_that_data(tmp_path):
 
 def test_the_workflow_runs_from_another_folder(tmp_path):
     """-s Snakefile -d elsewhere: the defaults beside the Snakefile are read."""
-    result = dry_run("-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--configfile",
-                     str(ROOT / "configs" / "quick.yaml"), cwd=tmp_path)
+    result = dry_run(
+        "-s",
+        str(ROOT / "Snakefile"),
+        "-d",
+        str(tmp_path),
+        "--configfile",
+        str(ROOT / "configs" / "quick.yaml"),
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "results/datasets/digits_gray.h5" in result.stdout

@@ -14,8 +14,14 @@ PACKAGE = ROOT / "workflow" / "simreg"
 
 # Lowest first. A module may import its own layer and the layers below it, never above.
 LAYERS = [
-    {"simreg", "simreg.outputs", "simreg.paths", "simreg.settings", "simreg.devices",
-     "simreg.code"},
+    {
+        "simreg",
+        "simreg.outputs",
+        "simreg.paths",
+        "simreg.settings",
+        "simreg.devices",
+        "simreg.code",
+    },
     {"simreg.data"},
     {"simreg.neural"},
     {"simreg.targets"},
@@ -87,11 +93,20 @@ def test_parsing_the_snakefile_imports_no_torch(tmp_path):
     fake.mkdir()
     (fake / "__init__.py").write_text("raise ImportError('the Snakefile imported torch')\n")
     # the fake torch first, then whatever PYTHONPATH held (a checkout's workflow/ folder)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(tmp_path), os.environ.get("PYTHONPATH", "")) if p)}
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile",
-                             "configs/quick.yaml"], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(tmp_path), os.environ.get("PYTHONPATH", "")) if p
+        ),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", "configs/quick.yaml"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "the Snakefile imported torch" not in result.stdout + result.stderr
 

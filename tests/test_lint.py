@@ -23,7 +23,11 @@ def test_snakemake_lint_is_clean(configfile):
 def test_snakefmt_check_passes():
     out = subprocess.run(
         [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/rules/"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60)
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 

@@ -6,8 +6,11 @@ import math
 
 import torch
 
-from simreg.train.regularizers.similarity.representation import (RepresentationSimilarity,
-                                                                 fisher_z, similarity_loss)
+from simreg.train.regularizers.similarity.representation import (
+    RepresentationSimilarity,
+    fisher_z,
+    similarity_loss,
+)
 from simreg.models.resnet import ResNet
 
 torch.set_num_threads(2)
@@ -21,8 +24,9 @@ def test_fisher_z_finite_at_plus_minus_one():
         s = torch.tensor([-1.0, 1.0], dtype=dtype, requires_grad=True)
         z = fisher_z(s, EPS)
         assert torch.all(torch.isfinite(z))
-        torch.testing.assert_close(z.detach(), torch.tensor([-expected, expected], dtype=dtype),
-                                   rtol=tol, atol=0)
+        torch.testing.assert_close(
+            z.detach(), torch.tensor([-expected, expected], dtype=dtype), rtol=tol, atol=0
+        )
         z.sum().backward()
         assert torch.all(torch.isfinite(s.grad))
 
@@ -81,8 +85,11 @@ def test_s_cnn_is_gamma_weighted_cosine():
     with torch.no_grad():
         head.gamma_logits.copy_(torch.tensor([0.3, -0.4]))
     gamma = torch.softmax(torch.tensor([0.3, -0.4]), 0)
-    expected = sum(gamma[k] * torch.nn.functional.cosine_similarity(
-        feats_a[k].flatten(1), feats_b[k].flatten(1), dim=1) for k in range(2))
+    expected = sum(
+        gamma[k]
+        * torch.nn.functional.cosine_similarity(feats_a[k].flatten(1), feats_b[k].flatten(1), dim=1)
+        for k in range(2)
+    )
     torch.testing.assert_close(head(feats_a, feats_b), expected)
     # identical features give S_CNN = 1
     torch.testing.assert_close(head(feats_a, feats_a), torch.ones(3))
@@ -142,8 +149,11 @@ def _regularizer_on(images, target):
 
 
 def _bn_stats(model):
-    return [t.clone() for name, t in model.state_dict().items()
-            if name.endswith(("running_mean", "running_var"))]
+    return [
+        t.clone()
+        for name, t in model.state_dict().items()
+        if name.endswith(("running_mean", "running_var"))
+    ]
 
 
 def test_regularization_pass_is_two_batches_of_k_as_in_the_authors_code():
@@ -176,7 +186,10 @@ def test_regularization_pass_is_two_batches_of_k_as_in_the_authors_code():
         torch.testing.assert_close(got, want, rtol=0, atol=0)
 
     feats = fused.features(to_input(images[pairs.T.reshape(-1)]))
-    fused_loss = similarity_loss(head_fused([f[:4] for f in feats], [f[4:] for f in feats]),
-                                 target[pairs[:, 0], pairs[:, 1]], 1e-5)
+    fused_loss = similarity_loss(
+        head_fused([f[:4] for f in feats], [f[4:] for f in feats]),
+        target[pairs[:, 0], pairs[:, 1]],
+        1e-5,
+    )
     assert not torch.allclose(fused_loss, loss)
     assert not all(torch.allclose(a, b) for a, b in zip(_bn_stats(fused), _bn_stats(model)))

@@ -28,8 +28,9 @@ def test_standardized_epsilon_is_epsilon_times_the_image_std_in_pixels():
     torch.testing.assert_close(perturb(x, z, epsilon, "standardized"), expected)
     # the same thing in the classifier's unit: standardized perturbed = standardized x + ε·z
     sigma = torch.tensor([0.1, 0.05]).view(2, 1, 1, 1)
-    torch.testing.assert_close((perturb(x, z, epsilon, "standardized") - 0.5) / sigma,
-                               (x - 0.5) / sigma + epsilon * z)
+    torch.testing.assert_close(
+        (perturb(x, z, epsilon, "standardized") - 0.5) / sigma, (x - 0.5) / sigma + epsilon * z
+    )
     # pixel unit: ε·z on [0, 1] pixels, whatever the image's contrast
     torch.testing.assert_close(perturb(x, z, epsilon, "pixel"), (x + epsilon * z).clamp(0, 1))
 
@@ -58,26 +59,50 @@ def test_worst_of_draws_uses_the_unit():
 
     labels = torch.zeros(2, dtype=torch.long)
     # pixel unit: 0.3·z crosses 0.12 and 0.03 in some of 20 draws
-    assert worst_of_draws_accuracy(Watch(), images, labels, 2.0, 0.3, 20, 0,
-                                   unit="pixel") == 0.0
+    assert worst_of_draws_accuracy(Watch(), images, labels, 2.0, 0.3, 20, 0, unit="pixel") == 0.0
     # standardized: 0.03·z and 0.003·z would need z > 4 and z > 10
-    assert worst_of_draws_accuracy(Watch(), images, labels, 2.0, 0.3, 20, 0,
-                                   unit="standardized") == 1.0
+    assert (
+        worst_of_draws_accuracy(Watch(), images, labels, 2.0, 0.3, 20, 0, unit="standardized")
+        == 1.0
+    )
 
 
 def test_lrc_writes_both_curves_and_draws_them(saved_model, tmp_path):
     model_path, dataset = saved_model
     csv = tmp_path / "lrc.csv"
-    run_evaluation("lrc_noise", {"model": model_path, "dataset": dataset}, {"csv": csv},
-                   {"zetas": [2, 8], "epsilon": 0.3, "draws": 2, "n_images": 20, "seed": 0,
-                    "batch_size": 20, "unit": "standardized", "epsilons": [0.1, 0.3],
-                    "epsilons_zeta": 8},
-                   keys={"task": "digits_gray", "regularization": "none", "method": "none",
-                         "alpha": 0.0, "threshold": "na", "reg_pairs": 0, "seed": 0},
-                   device="cpu")
+    run_evaluation(
+        "lrc_noise",
+        {"model": model_path, "dataset": dataset},
+        {"csv": csv},
+        {
+            "zetas": [2, 8],
+            "epsilon": 0.3,
+            "draws": 2,
+            "n_images": 20,
+            "seed": 0,
+            "batch_size": 20,
+            "unit": "standardized",
+            "epsilons": [0.1, 0.3],
+            "epsilons_zeta": 8,
+        },
+        keys={
+            "task": "digits_gray",
+            "regularization": "none",
+            "method": "none",
+            "alpha": 0.0,
+            "threshold": "na",
+            "reg_pairs": 0,
+            "seed": 0,
+        },
+        device="cpu",
+    )
     frame = pd.read_csv(csv)
     assert list(zip(frame["curve"], frame["zeta"], frame["epsilon"])) == [
-        ("zeta", 2, 0.3), ("zeta", 8, 0.3), ("epsilon", 8, 0.1), ("epsilon", 8, 0.3)]
+        ("zeta", 2, 0.3),
+        ("zeta", 8, 0.3),
+        ("epsilon", 8, 0.1),
+        ("epsilon", 8, 0.3),
+    ]
     assert (frame["unit"] == "standardized").all()
     shared = frame[(frame["zeta"] == 8) & (frame["epsilon"] == 0.3)]["accuracy"]
     assert shared.nunique() == 1  # the point on both curves is one computation

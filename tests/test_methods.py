@@ -19,17 +19,17 @@ TH, INNER = 0.5, 0.25
 #  0 if |S| <= Th2, so pairs exactly at the inner threshold belong to double).
 #            value   target high   low    pos    neg    double
 TABLE = [
-    (0.875,   1,   True,  False, True,  False, True),
-    (0.5,     0,   False, False, False, False, False),
-    (0.375,   0,   False, True,  True,  True,  False),
-    (0.25,    0,   False, True,  True,  True,  True),
-    (0.125,   0,   False, True,  True,  True,  True),
-    (0.0,     0,   False, True,  True,  True,  True),
-    (-0.125,  0,   False, True,  True,  True,  True),
-    (-0.25,   0,   False, True,  True,  True,  True),
-    (-0.375,  0,   False, True,  True,  True,  False),
-    (-0.5,    0,   False, False, False, False, False),
-    (-0.875, -1,   True,  False, False, True,  True),
+    (0.875, 1, True, False, True, False, True),
+    (0.5, 0, False, False, False, False, False),
+    (0.375, 0, False, True, True, True, False),
+    (0.25, 0, False, True, True, True, True),
+    (0.125, 0, False, True, True, True, True),
+    (0.0, 0, False, True, True, True, True),
+    (-0.125, 0, False, True, True, True, True),
+    (-0.25, 0, False, True, True, True, True),
+    (-0.375, 0, False, True, True, True, False),
+    (-0.5, 0, False, False, False, False, False),
+    (-0.875, -1, True, False, False, True, True),
 ]
 VARIANTS = ["high", "low", "positive", "negative", "double"]
 
@@ -37,8 +37,13 @@ VARIANTS = ["high", "low", "positive", "negative", "double"]
 def get_method(name, threshold=TH, inner=INNER):
     """Regularizer ``name`` with the given thresholds (and defaults for the rest)."""
     cls = get_regularizer(name)
-    params = {"reg_pairs": 16, "z_eps": 1e-5, "mean_momentum": 0.1, "threshold": threshold,
-              "inner_threshold": inner}
+    params = {
+        "reg_pairs": 16,
+        "z_eps": 1e-5,
+        "mean_momentum": 0.1,
+        "threshold": threshold,
+        "inner_threshold": inner,
+    }
     return cls(**{k: v for k, v in params.items() if k in cls.parameters})
 
 
@@ -98,8 +103,9 @@ def test_none_is_not_regularized_pixel_targets_are_s_pixel():
     assert torch.equal(get_method("pixel").targets(s, torch.Generator()), s)
 
 
-@pytest.mark.parametrize("name", ["pixel", "threshold", "high", "low", "positive", "negative",
-                                  "double", "shuffle"])
+@pytest.mark.parametrize(
+    "name", ["pixel", "threshold", "high", "low", "positive", "negative", "double", "shuffle"]
+)
 def test_similarity_methods_declare_their_target_file_and_pair_count(name):
     cls = get_regularizer(name)
     assert cls.needs == ("similarity",) and cls.uses_alpha
@@ -142,5 +148,14 @@ def test_get_method_unknown_name():
     assert "no-such-method" in message
     for name in REGULARIZERS:
         assert name in message
-    assert set(REGULARIZERS) >= {"none", "pixel", "threshold", "high", "low", "positive",
-                                 "negative", "double", "shuffle"}
+    assert set(REGULARIZERS) >= {
+        "none",
+        "pixel",
+        "threshold",
+        "high",
+        "low",
+        "positive",
+        "negative",
+        "double",
+        "shuffle",
+    }

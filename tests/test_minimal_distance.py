@@ -34,8 +34,11 @@ torch.set_num_threads(2)
 SMALL_SUITE = {  # one cheap run of each kind of wrapper: ε search, minimization, sparse
     "repeats": 2,
     "eps_search": {"grid": 3, "bisection": 1, "min_fraction": 0.01},
-    "attacks": {"pgd_linf": [{"steps": 3, "rel_stepsize": 0.2}], "fmn_l2": [{"steps": 5}],
-                "jsma_l0": [{"max_fraction": 0.2}]},
+    "attacks": {
+        "pgd_linf": [{"steps": 3, "rel_stepsize": 0.2}],
+        "fmn_l2": [{"steps": 5}],
+        "jsma_l0": [{"max_fraction": 0.2}],
+    },
 }
 CSV_COLUMNS = ["image", "label", "norm", "distance", "attack", "n_successful"]
 
@@ -113,10 +116,19 @@ def test_misclassified_images_have_distance_zero(linear_model, batch, candidates
 
 
 def test_minimal_distances_on_a_hand_made_table():
-    rows = [(0, "a#0", "l2", True, 2.0), (0, "b#0", "l2", True, 1.0), (0, "c#0", "l2", True, 1.0),
-            (0, "d#0", "l2", False, math.inf), (1, "a#0", "l2", False, math.inf)]
-    table = pd.DataFrame([{"sample": s, "attack": a, "repeat": 0, "norm": n, "success": ok,
-                           "distance": d} for s, a, n, ok, d in rows])
+    rows = [
+        (0, "a#0", "l2", True, 2.0),
+        (0, "b#0", "l2", True, 1.0),
+        (0, "c#0", "l2", True, 1.0),
+        (0, "d#0", "l2", False, math.inf),
+        (1, "a#0", "l2", False, math.inf),
+    ]
+    table = pd.DataFrame(
+        [
+            {"sample": s, "attack": a, "repeat": 0, "norm": n, "success": ok, "distance": d}
+            for s, a, n, ok, d in rows
+        ]
+    )
     minimal = minimal_distances(table).set_index(["sample", "norm"])
     assert minimal.loc[(0, "l2")].tolist() == [1.0, "b#0", 3]  # first of the tie
     assert minimal.loc[(1, "l2")].tolist() == [math.inf, "none", 0]
@@ -144,7 +156,8 @@ def test_paper_suite_names_the_supplements_attacks_and_quick_all_but_brendel_bet
     runs = plan_runs(PAPER_SUITE)
     assert {run.attack.name for run in runs} == {n for n in ATTACKS if not n.startswith("fmn_")}
     assert Counter(run.repeat for run in runs if run.attack.name == "pgd_l2") == {
-        r: 2 for r in range(5)}
+        r: 2 for r in range(5)
+    }
     assert max(run.repeat for run in runs if run.attack.name == "cw_l2") == 0
     first_bb = min(i for i, run in enumerate(runs) if run.attack.needs_start)
     assert all(run.attack.needs_start for run in runs[first_bb:])  # BB last
@@ -152,9 +165,10 @@ def test_paper_suite_names_the_supplements_attacks_and_quick_all_but_brendel_bet
     assert quick == {name for name, attack in ATTACKS.items() if not attack.needs_start}
 
 
-@pytest.mark.parametrize("config_files, suite", [(["config.yaml"], "PAPER_SUITE"),
-                                                 (["config.yaml", "configs/quick.yaml"],
-                                                  "QUICK_SUITE")])
+@pytest.mark.parametrize(
+    "config_files, suite",
+    [(["config.yaml"], "PAPER_SUITE"), (["config.yaml", "configs/quick.yaml"], "QUICK_SUITE")],
+)
 def test_config_suites_are_the_module_suites(config_files, suite):
     """config.yaml shows the suite the paper-scale run uses, the quick config (merged over
     it) the quick one; neither may drift from the module's."""
@@ -180,15 +194,19 @@ def test_pgd_takes_one_epsilon_per_image(linear_model, batch, norm):
     # same seed, same grid: the bisection can only lower the distance found
     assert (bisections[3] <= bisections[0]).all() and (bisections[3] < bisections[0]).any()
     attack = ATTACKS[f"pgd_{norm}"]
-    adv, _ = attack.run(linear_model, x, y, {"steps": 5, "grid": 2, "bisection": 0,
-                                             "min_fraction": 0.01}, 0)
+    adv, _ = attack.run(
+        linear_model, x, y, {"steps": 5, "grid": 2, "bisection": 0, "min_fraction": 0.01}, 0
+    )
     assert adv.min() >= 0 and adv.max() <= 1
     # the per-image projection itself
     cls = {"l1": fb.attacks.L1PGD, "l2": fb.attacks.L2PGD, "linf": fb.attacks.LinfPGD}[norm]
     per_image = type("PerImage", (PerImageEpsilon, cls), {})(steps=5)
-    out = per_image.run(fb.PyTorchModel(linear_model, bounds=(0, 1)), x,
-                        fb.criteria.Misclassification(y),
-                        epsilon=ep.astensor(eps.view(-1, 1, 1, 1)))
+    out = per_image.run(
+        fb.PyTorchModel(linear_model, bounds=(0, 1)),
+        x,
+        fb.criteria.Misclassification(y),
+        epsilon=ep.astensor(eps.view(-1, 1, 1, 1)),
+    )
     sizes = perturbation_norms(x, out)[:, NORMS.index(norm)]
     assert torch.all(sizes <= eps.double() * (1 + 1e-4) + 1e-6)
     assert torch.all(sizes[-4:] > eps[0])  # large ε are used, not clipped to the smallest
@@ -205,8 +223,10 @@ def test_brendel_bethge_skips_images_without_a_starting_point(linear_model, batc
     assert torch.equal(ok, has_start)
     assert torch.equal(out[~has_start], x[~has_start])
     linf = NORMS.index("linf")
-    assert torch.all(perturbation_norms(x, out)[has_start, linf]
-                     <= perturbation_norms(x, start)[has_start, linf] + 1e-6)
+    assert torch.all(
+        perturbation_norms(x, out)[has_start, linf]
+        <= perturbation_norms(x, start)[has_start, linf] + 1e-6
+    )
 
 
 def test_subset_is_fixed_and_independent_of_the_model():
@@ -225,15 +245,36 @@ def test_evaluate_writes_one_row_per_image_and_norm(saved_model, tmp_path):
     frames = []
     for i, path in enumerate((model_path, other)):
         out = tmp_path / f"md{i}.csv"
-        run_evaluation("minimal_distance", {"model": path, "dataset": dataset}, {"csv": out},
-                       {"suite": SMALL_SUITE, "n_images": 10, "seed": 5, "batch_size": 4,
-                        "candidates_out": tmp_path / f"candidates{i}.csv"},
-                       keys={"task": "digits_gray"}, device="cpu")
+        run_evaluation(
+            "minimal_distance",
+            {"model": path, "dataset": dataset},
+            {"csv": out},
+            {
+                "suite": SMALL_SUITE,
+                "n_images": 10,
+                "seed": 5,
+                "batch_size": 4,
+                "candidates_out": tmp_path / f"candidates{i}.csv",
+            },
+            keys={"task": "digits_gray"},
+            device="cpu",
+        )
         frames.append(pd.read_csv(out))
     first, second = frames
     assert list(first.columns[: len(CSV_COLUMNS)]) == CSV_COLUMNS
-    assert {"suite", "n_images", "attack_seed", "model_file", "dataset_file", "task", "method",
-            "alpha", "threshold", "seed", "reg_pairs"} <= set(first.columns)
+    assert {
+        "suite",
+        "n_images",
+        "attack_seed",
+        "model_file",
+        "dataset_file",
+        "task",
+        "method",
+        "alpha",
+        "threshold",
+        "seed",
+        "reg_pairs",
+    } <= set(first.columns)
     assert len(first) == 10 * len(NORMS)
     assert all(sorted(norms) == sorted(NORMS) for _, norms in first.groupby("image")["norm"])
     test = read_split(dataset, "test")

@@ -23,15 +23,15 @@ def stimuli(n=sum(v for k, v in SIZES.items() if k.endswith("images")), shape=(1
     rng = np.random.default_rng(seed)
     x = torch.from_numpy(rng.random((n, 1, *shape)).astype(np.float32))
     x = torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
-    x = (x - x.amin(dim=(2, 3), keepdim=True)) / (x.amax(dim=(2, 3), keepdim=True)
-                                                  - x.amin(dim=(2, 3), keepdim=True))
+    x = (x - x.amin(dim=(2, 3), keepdim=True)) / (
+        x.amax(dim=(2, 3), keepdim=True) - x.amin(dim=(2, 3), keepdim=True)
+    )
     return x[:, 0].numpy()
 
 
 @pytest.fixture(scope="module")
 def scan():
-    return simulate_scan(stimuli(), "sim0", 0, n_neurons=60, complex_fraction=0.5, seed=3,
-                         **SIZES)
+    return simulate_scan(stimuli(), "sim0", 0, n_neurons=60, complex_fraction=0.5, seed=3, **SIZES)
 
 
 def test_a_recording_round_trips(scan, tmp_path):
@@ -42,8 +42,10 @@ def test_a_recording_round_trips(scan, tmp_path):
     np.testing.assert_array_equal(back.tiers, scan.tiers)
 
 
-@pytest.mark.parametrize("field", ["responses", "image_ids", "behavior/running_speed",
-                                   "behavior/pupil_x", "tiers", "images"])
+@pytest.mark.parametrize(
+    "field",
+    ["responses", "image_ids", "behavior/running_speed", "behavior/pupil_x", "tiers", "images"],
+)
 def test_a_missing_field_is_named(scan, tmp_path, field):
     path = tmp_path / "scan.h5"
     write_recording(scan, path)
@@ -64,10 +66,8 @@ def test_a_malformed_field_is_named(scan, tmp_path):
 
 
 def test_the_simulator_is_deterministic_by_seed(scan):
-    again = simulate_scan(stimuli(), "sim0", 0, n_neurons=60, complex_fraction=0.5, seed=3,
-                          **SIZES)
-    other = simulate_scan(stimuli(), "sim0", 0, n_neurons=60, complex_fraction=0.5, seed=4,
-                          **SIZES)
+    again = simulate_scan(stimuli(), "sim0", 0, n_neurons=60, complex_fraction=0.5, seed=3, **SIZES)
+    other = simulate_scan(stimuli(), "sim0", 0, n_neurons=60, complex_fraction=0.5, seed=4, **SIZES)
     np.testing.assert_array_equal(again.responses, scan.responses)
     np.testing.assert_array_equal(again.behavior["running_speed"], scan.behavior["running_speed"])
     assert not np.array_equal(other.responses, scan.responses)
@@ -91,21 +91,29 @@ def test_running_and_a_dilated_pupil_raise_the_gain(scan):
 def test_the_predictor_learns():
     """Validation loss falls during the fit, and on the held-out test trials the model's
     Poisson loss beats each neuron's mean training response."""
-    from simreg.neural.predictor import (PredictorSettings, _state, evaluate_predictor,
-                                         fit_predictor)
+    from simreg.neural.predictor import PredictorSettings, _state, evaluate_predictor, fit_predictor
 
     torch.set_num_threads(2)
     sizes = dict(train_images=600, validation_images=100, test_images=12, test_repeats=4)
-    scan = simulate_scan(stimuli(712, (8, 8)), "sim0", 0, n_neurons=40, complex_fraction=0.5,
-                         seed=3, **sizes)
-    settings = PredictorSettings(hidden_channels=4, input_kernel=5, hidden_kernel=3,
-                                 max_epochs=5, patience=5, batch_size=64, lr=0.02)
+    scan = simulate_scan(
+        stimuli(712, (8, 8)), "sim0", 0, n_neurons=40, complex_fraction=0.5, seed=3, **sizes
+    )
+    settings = PredictorSettings(
+        hidden_channels=4,
+        input_kernel=5,
+        hidden_kernel=3,
+        max_epochs=5,
+        patience=5,
+        batch_size=64,
+        lr=0.02,
+    )
     with open(os.devnull, "w") as quiet:
         predictor, history = fit_predictor(scan, 0, settings, log=quiet)
     assert history[-1]["val_loss"] < history[0]["val_loss"]
     test = scan.tier("test")
-    predicted = predictor.predict(scan.images[scan.image_ids[test]], _state(scan)[test],
-                                  scan.pupil_center()[test])
+    predicted = predictor.predict(
+        scan.images[scan.image_ids[test]], _state(scan)[test], scan.pupil_center()[test]
+    )
     baseline = np.broadcast_to(scan.responses[scan.tier("train")].mean(0), predicted.shape)
     observed = scan.responses[test]
 
@@ -126,20 +134,33 @@ def test_the_fit_lowers_the_learning_rate_at_plateaus_and_keeps_the_best_weights
 
     torch.set_num_threads(2)
     sizes = dict(train_images=300, validation_images=60, test_images=6, test_repeats=2)
-    scan = simulate_scan(stimuli(366, (8, 8)), "sim0", 0, n_neurons=20, complex_fraction=0.5,
-                         seed=4, **sizes)
+    scan = simulate_scan(
+        stimuli(366, (8, 8)), "sim0", 0, n_neurons=20, complex_fraction=0.5, seed=4, **sizes
+    )
     # responses shuffled over trials: nothing to learn, so the validation correlation plateaus
     scan.responses = scan.responses[np.random.default_rng(0).permutation(len(scan.responses))]
-    settings = PredictorSettings(hidden_channels=4, input_kernel=5, hidden_kernel=3,
-                                 max_epochs=25, patience=1, batch_size=64, lr=0.05,
-                                 lr_decay_steps=5, lr_decay_factor=0.5, min_lr=1e-6)
+    settings = PredictorSettings(
+        hidden_channels=4,
+        input_kernel=5,
+        hidden_kernel=3,
+        max_epochs=25,
+        patience=1,
+        batch_size=64,
+        lr=0.05,
+        lr_decay_steps=5,
+        lr_decay_factor=0.5,
+        min_lr=1e-6,
+    )
     with open(os.devnull, "w") as quiet:
         predictor, history = fit_predictor(scan, 0, settings, log=quiet)
     rates = sorted({row["lr"] for row in history}, reverse=True)
     assert len(rates) >= 2 and rates[:2] == pytest.approx([0.05, 0.025])
     validation = scan.tier("validation")
-    predicted = predictor.predict(scan.images[scan.image_ids[validation]],
-                                  _state(scan)[validation], scan.pupil_center()[validation])
+    predicted = predictor.predict(
+        scan.images[scan.image_ids[validation]],
+        _state(scan)[validation],
+        scan.pupil_center()[validation],
+    )
     best = max(row["val_correlation"] for row in history)
     validation_r = float(np.mean(correlation(predicted, scan.responses[validation])))
     assert validation_r == pytest.approx(best, abs=1e-5)
@@ -153,8 +174,9 @@ def test_a_population_is_fully_similar_to_itself():
     np.testing.assert_allclose(s, s.T, atol=1e-6)
     assert (np.abs(s) <= 1).all() and np.abs(s[np.triu_indices(30, 1)]).max() < 0.99
     # averaging the same population over models and scans changes nothing
-    rows = combined_rows([("a", responses, weights), ("a", responses, weights),
-                          ("b", responses, weights)])
+    rows = combined_rows(
+        [("a", responses, weights), ("a", responses, weights), ("b", responses, weights)]
+    )
     np.testing.assert_allclose((rows @ rows.T).numpy(), s, atol=1e-5)
 
 
@@ -166,8 +188,9 @@ def test_unreliable_neurons_do_not_count():
     weights[0] = 0.0
     changed = responses.copy()
     changed[:, 0] = rng.gamma(2.0, 1.0, 20)
-    np.testing.assert_allclose(neural_similarity(responses, weights),
-                               neural_similarity(changed, weights), atol=1e-6)
+    np.testing.assert_allclose(
+        neural_similarity(responses, weights), neural_similarity(changed, weights), atol=1e-6
+    )
 
 
 def test_neural_shuffle_permutes_the_neural_target():
@@ -177,7 +200,8 @@ def test_neural_shuffle_permutes_the_neural_target():
     params = {"reg_pairs": 4, "z_eps": 1e-5, "mean_momentum": 0.1}
     neural = get_regularizer("neural")(**params).targets(s.clone(), torch.Generator())
     shuffled = get_regularizer("neural_shuffle")(**params).targets(
-        s.clone(), torch.Generator().manual_seed(0))
+        s.clone(), torch.Generator().manual_seed(0)
+    )
     upper = torch.triu_indices(25, 25, offset=1)
     torch.testing.assert_close(neural, s)
     torch.testing.assert_close(shuffled, shuffled.T)
@@ -194,8 +218,13 @@ def test_neural_and_pixel_similarity_are_computed_on_identical_frames(tmp_path, 
     from simreg.data.sources import Splits
     from simreg.data.store import read_split, write_dataset
     from simreg.neural.images import to_stimuli
-    from simreg.neural.predictor import Predictor, PredictorSettings, build_predictor, \
-        Standardizer, save_predictor
+    from simreg.neural.predictor import (
+        Predictor,
+        PredictorSettings,
+        build_predictor,
+        Standardizer,
+        save_predictor,
+    )
     from simreg.report.similarity_figures import frame_pixel_similarity, pair_correlation
     from simreg.targets.neural_similarity import build_neural_similarity
     from simreg.targets.pixel_similarity import build_similarity, pixel_similarity, read_similarity
@@ -203,8 +232,13 @@ def test_neural_and_pixel_similarity_are_computed_on_identical_frames(tmp_path, 
     rng = np.random.default_rng(0)
     images = (255 * stimuli(60, (32, 32), seed=1)[..., None]).astype(np.uint8)
     images[:, :4] = rng.integers(0, 256, (60, 4, 32, 1))  # rows outside the 36x64 crop differ
-    write_dataset(Splits(images, np.zeros(60, np.int64), images[:2], np.zeros(2, np.int64)),
-                  "gray", tmp_path / "set.h5", n_classes=1, dataset="set")
+    write_dataset(
+        Splits(images, np.zeros(60, np.int64), images[:2], np.zeros(2, np.int64)),
+        "gray",
+        tmp_path / "set.h5",
+        n_classes=1,
+        dataset="set",
+    )
     build_similarity(tmp_path / "set.h5", tmp_path / "pixel.h5", n_images=40, image_seed=0)
     shape = (9, 16)
     settings = PredictorSettings(hidden_channels=4, input_kernel=3, hidden_kernel=3, layers=1)
@@ -215,9 +249,11 @@ def test_neural_and_pixel_similarity_are_computed_on_identical_frames(tmp_path, 
     save_predictor(Predictor(model, "s", stats, shape), settings, result, [], tmp_path / "m.pt")
     seen = []
     original = Predictor.predict
-    monkeypatch.setattr(Predictor, "predict",
-                        lambda self, x, *a, **k: (seen.append(np.array(x))
-                                                  or original(self, x, *a, **k)))
+    monkeypatch.setattr(
+        Predictor,
+        "predict",
+        lambda self, x, *a, **k: seen.append(np.array(x)) or original(self, x, *a, **k),
+    )
     build_neural_similarity([str(tmp_path / "m.pt")], tmp_path / "pixel.h5", tmp_path / "neural.h5")
 
     indices, s_pixel_file, _ = read_similarity(tmp_path / "pixel.h5")
@@ -239,8 +275,15 @@ def test_the_population_is_set_up_in_degrees_and_saved_with_the_scan(tmp_path):
     """Spatial frequency tuning is in cycles/degree (gratings at the preferred frequency the
     rig's degrees-per-pixel gives), ON and OFF cells see uniform luminance and the oriented
     cells do not, and the saved population reproduces the scan's noiseless rates."""
-    from simreg.neural.simulate import (KINDS, Population, degrees_per_pixel, gratings,
-                                        physiology, population, saved_population)
+    from simreg.neural.simulate import (
+        KINDS,
+        Population,
+        degrees_per_pixel,
+        gratings,
+        physiology,
+        population,
+        saved_population,
+    )
 
     shape = (36, 64)
     rng = np.random.default_rng(0)
@@ -260,12 +303,21 @@ def test_the_population_is_set_up_in_degrees_and_saved_with_the_scan(tmp_path):
     assert degrees_per_pixel(shape)[1] == pytest.approx(120 / 64)
     # a grating of contrast c drives a simple cell's optimal filter by c (Weber units)
     i = int(np.flatnonzero(simple)[0])
-    g = gratings(shape, 0.5, params["frequency"][i], params["orientation"][i],
-                 params["phase"][i] - 2 * np.pi * params["frequency"][i] * (
-                     params["x"][i] * degrees_per_pixel(shape)[1] * np.cos(params["orientation"][i])
-                     + params["y"][i] * degrees_per_pixel(shape)[0]
-                     * np.sin(params["orientation"][i])),
-                 contrast=0.1)
+    g = gratings(
+        shape,
+        0.5,
+        params["frequency"][i],
+        params["orientation"][i],
+        params["phase"][i]
+        - 2
+        * np.pi
+        * params["frequency"][i]
+        * (
+            params["x"][i] * degrees_per_pixel(shape)[1] * np.cos(params["orientation"][i])
+            + params["y"][i] * degrees_per_pixel(shape)[0] * np.sin(params["orientation"][i])
+        ),
+        contrast=0.1,
+    )
     cells.luminance = 0.5
     linear = (g.reshape(1, -1) - 0.5) / 0.5 @ cells.filters["even"][i]
     assert float(linear[0]) == pytest.approx(0.1, rel=0.05)
@@ -276,8 +328,9 @@ def test_the_population_is_set_up_in_degrees_and_saved_with_the_scan(tmp_path):
     np.testing.assert_allclose(again.rates(scan.images), scan.rates, rtol=1e-4, atol=1e-5)
 
 
-def static_dataset(root, n_neurons=12, train=150, validation=30, test_images=5, repeats=3,
-                   shape=(36, 64), seed=0):
+def static_dataset(
+    root, n_neurons=12, train=150, validation=30, test_images=5, repeats=3, shape=(36, 64), seed=0
+):
     """A tiny scan in the Sensorium 2022 / Lurz et al. 2021 file-tree layout, zipped as the
     published archives are (the zip holds the folder of the same name); responses from a
     simulated population, so there is something to learn."""
@@ -287,16 +340,29 @@ def static_dataset(root, n_neurons=12, train=150, validation=30, test_images=5, 
     folder = root / name
     n_images = train + validation + test_images
     frames = stimuli(n_images, shape, seed)
-    scan = simulate_scan(frames, "x", 0, n_neurons=n_neurons, complex_fraction=0.5, seed=seed,
-                         train_images=train, validation_images=validation,
-                         test_images=test_images, test_repeats=repeats)
+    scan = simulate_scan(
+        frames,
+        "x",
+        0,
+        n_neurons=n_neurons,
+        complex_fraction=0.5,
+        seed=seed,
+        train_images=train,
+        validation_images=validation,
+        test_images=test_images,
+        test_repeats=repeats,
+    )
     trials = len(scan.responses)
-    behavior = np.stack([scan.behavior["pupil_size"], np.zeros(trials),
-                         scan.behavior["running_speed"]], axis=1)
+    behavior = np.stack(
+        [scan.behavior["pupil_size"], np.zeros(trials), scan.behavior["running_speed"]], axis=1
+    )
     pupil = np.stack([scan.behavior["pupil_x"], scan.behavior["pupil_y"]], axis=1)
-    for key, values in (("images", (255 * frames[scan.image_ids])[:, None]),
-                        ("responses", scan.responses), ("behavior", behavior),
-                        ("pupil_center", pupil)):
+    for key, values in (
+        ("images", (255 * frames[scan.image_ids])[:, None]),
+        ("responses", scan.responses),
+        ("behavior", behavior),
+        ("pupil_center", pupil),
+    ):
         (folder / "data" / key).mkdir(parents=True)
         for t in range(trials):
             np.save(folder / "data" / key / f"{t}.npy", values[t].astype(np.float32))
@@ -308,8 +374,10 @@ def static_dataset(root, n_neurons=12, train=150, validation=30, test_images=5, 
     for key, values in (("images", 255 * frames), ("responses", scan.responses)):
         (folder / "meta" / "statistics" / key / "all").mkdir(parents=True)
         for stat in ("mean", "std", "min", "max", "median"):
-            np.save(folder / "meta" / "statistics" / key / "all" / f"{stat}.npy",
-                    getattr(np, stat)(values, axis=0).astype(np.float32))
+            np.save(
+                folder / "meta" / "statistics" / key / "all" / f"{stat}.npy",
+                getattr(np, stat)(values, axis=0).astype(np.float32),
+            )
     archive = root / f"{name}.zip"
     with zipfile.ZipFile(archive, "w") as z:
         for file in sorted(folder.rglob("*")):
@@ -339,8 +407,16 @@ def test_a_sensorium_archive_is_read_and_the_predictor_is_fitted_on_it(tmp_path)
     assert len(recording.test_repeats()) == 5
     assert all(len(r) == 3 for r in recording.test_repeats())
     torch.set_num_threads(2)
-    settings = PredictorSettings(hidden_channels=4, input_kernel=5, hidden_kernel=3, layers=2,
-                                 max_epochs=2, patience=2, batch_size=32, lr=0.01)
+    settings = PredictorSettings(
+        hidden_channels=4,
+        input_kernel=5,
+        hidden_kernel=3,
+        layers=2,
+        max_epochs=2,
+        patience=2,
+        batch_size=32,
+        lr=0.01,
+    )
     with open(os.devnull, "w") as quiet:
         predictor, history = fit_predictor(recording, 0, settings, log=quiet)
     assert len(history) == 2 and np.isfinite(history[-1]["val_loss"])
@@ -360,13 +436,30 @@ def test_a_shared_core_has_one_readout_per_scan_and_the_similarity_averages_its_
     sizes = dict(train_images=120, validation_images=30, test_images=5, test_repeats=2)
     frames = stimuli(155, (8, 8))
     for k, n in enumerate((10, 7)):
-        write_recording(simulate_scan(frames, f"sim{k}", k, n_neurons=n, complex_fraction=0.5,
-                                      seed=0, **sizes), tmp_path / f"sim{k}.h5")
+        write_recording(
+            simulate_scan(frames, f"sim{k}", k, n_neurons=n, complex_fraction=0.5, seed=0, **sizes),
+            tmp_path / f"sim{k}.h5",
+        )
     torch.set_num_threads(2)
-    settings = PredictorSettings(hidden_channels=4, input_kernel=3, hidden_kernel=3, layers=2,
-                                 max_epochs=2, patience=2, batch_size=32, lr=0.01)
-    run_fit([str(tmp_path / "sim0.h5"), str(tmp_path / "sim1.h5")], tmp_path / "m.pt",
-            tmp_path / "n.csv", tmp_path / "s.csv", seed=0, settings=settings, image_size=(8, 8))
+    settings = PredictorSettings(
+        hidden_channels=4,
+        input_kernel=3,
+        hidden_kernel=3,
+        layers=2,
+        max_epochs=2,
+        patience=2,
+        batch_size=32,
+        lr=0.01,
+    )
+    run_fit(
+        [str(tmp_path / "sim0.h5"), str(tmp_path / "sim1.h5")],
+        tmp_path / "m.pt",
+        tmp_path / "n.csv",
+        tmp_path / "s.csv",
+        seed=0,
+        settings=settings,
+        image_size=(8, 8),
+    )
     loaded = load_predictors(tmp_path / "m.pt")
     assert [p.scan for p, _ in loaded] == ["sim0", "sim1"]
     assert loaded[0][0].model is loaded[1][0].model  # one model, one core

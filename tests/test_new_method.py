@@ -66,13 +66,25 @@ def toy_run(quick_run, tmp_path_factory):
     (plugin_dir / "toy_method.py").write_text(TOY)
     (workdir / "toy.yaml").write_text("plugins: [toy_method]\n")
     # the plugin's folder first, before a PYTHONPATH already set (e.g. to a checkout's workflow/)
-    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(plugin_dir),
-                                                              env.get("PYTHONPATH")]))}
+    env = {
+        **env,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(plugin_dir), env.get("PYTHONPATH")])),
+    }
     target = f"results/noise/{STEM}.csv"
-    command = [sys.executable, "-m", "snakemake", target, "--cores", "2", "--configfile",
-               "configs/quick.yaml", "toy.yaml"]
-    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True,
-                            timeout=600)
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        target,
+        "--cores",
+        "2",
+        "--configfile",
+        "configs/quick.yaml",
+        "toy.yaml",
+    ]
+    result = subprocess.run(
+        command, cwd=workdir, env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workdir, result.stdout + result.stderr
 
@@ -95,8 +107,20 @@ def test_a_test_only_method_trains_and_is_evaluated_through_the_rules(toy_run):
 
 def test_an_unimportable_plugin_is_named(tmp_path):
     (tmp_path / "bad.yaml").write_text("plugins: [no_such_plugin_module]\n")
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile",
-                             "configs/quick.yaml", str(tmp_path / "bad.yaml")], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--configfile",
+            "configs/quick.yaml",
+            str(tmp_path / "bad.yaml"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "no_such_plugin_module" in result.stdout + result.stderr

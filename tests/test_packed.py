@@ -20,13 +20,23 @@ SEEDS = (3, 5, 11)
 
 
 def settings(method: str, seed: int, **changes) -> TrainSettings:
-    params = {} if method == "none" else {k: v for k, v in SIMILARITY.items()
-                                          if method != "pixel" or k != "threshold"}
+    params = (
+        {}
+        if method == "none"
+        else {k: v for k, v in SIMILARITY.items() if method != "pixel" or k != "threshold"}
+    )
     changes = {"width": 4, "alpha": 10.0, "epochs": 2, **changes}
     if method == "none":
         changes["alpha"] = 0.0
-    return TrainSettings(method=method, seed=seed, regularizer=params, batch_size=64,
-                         validation_fraction=0.1, augment=True, **changes)
+    return TrainSettings(
+        method=method,
+        seed=seed,
+        regularizer=params,
+        batch_size=64,
+        validation_fraction=0.1,
+        augment=True,
+        **changes,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +51,30 @@ def data(tmp_path_factory):
 def one_by_one(data, method, folder, **changes):
     task, inputs = data
     for seed in SEEDS:
-        train(task, inputs, folder / f"{seed}.pt", folder / f"{seed}.csv", folder / "ckpt",
-              settings(method, seed, **changes), device="cpu", threads=1)
+        train(
+            task,
+            inputs,
+            folder / f"{seed}.pt",
+            folder / f"{seed}.csv",
+            folder / "ckpt",
+            settings(method, seed, **changes),
+            device="cpu",
+            threads=1,
+        )
 
 
 def packed(data, method, folder, checkpoint_dir=None, **changes):
     task, inputs = data
-    train_pack(task, inputs, [folder / f"{s}.pt" for s in SEEDS],
-               [folder / f"{s}.csv" for s in SEEDS], checkpoint_dir or folder / "ckpt",
-               [settings(method, s, **changes) for s in SEEDS], device="cpu", threads=1)
+    train_pack(
+        task,
+        inputs,
+        [folder / f"{s}.pt" for s in SEEDS],
+        [folder / f"{s}.csv" for s in SEEDS],
+        checkpoint_dir or folder / "ckpt",
+        [settings(method, s, **changes) for s in SEEDS],
+        device="cpu",
+        threads=1,
+    )
 
 
 def weights(path):
@@ -73,8 +98,9 @@ def compare(alone, together, atol):
         assert meta_b["pack_seeds"] == str(list(SEEDS))
         rows_a, rows_b = pd.read_csv(alone / f"{seed}.csv"), pd.read_csv(together / f"{seed}.csv")
         for column in ("train_ce", "train_reg", "val_loss", "val_accuracy"):
-            assert rows_b[column].to_numpy() == pytest.approx(rows_a[column].to_numpy(),
-                                                              rel=atol, abs=atol)
+            assert rows_b[column].to_numpy() == pytest.approx(
+                rows_a[column].to_numpy(), rel=atol, abs=atol
+            )
         assert (rows_b["best"] == rows_a["best"]).all()
     # the seeds really differ (a pack that trained one model three times would fail here)
     first, second = weights(together / f"{SEEDS[0]}.pt")[0], weights(together / f"{SEEDS[1]}.pt")[0]
@@ -121,8 +147,7 @@ def test_a_packed_step_computes_each_seeds_losses_in_float32(data, method):
     device = torch.device("cpu")
     alone = [Trainer(task, inputs, settings(method, s), device) for s in SEEDS]
     pack = PackedTrainer([Trainer(task, inputs, settings(method, s), device) for s in SEEDS])
-    expected = [[v.item() for v in trainer.step(*trainer.plan_epoch(0)[1][0])]
-                for trainer in alone]
+    expected = [[v.item() for v in trainer.step(*trainer.plan_epoch(0)[1][0])] for trainer in alone]
     ce, reg = pack.step(*pack.stacked_inputs([t.plan_epoch(0)[1][0] for t in pack.trainers]))
     got = torch.stack([ce, reg], dim=1).tolist()
     assert got == [pytest.approx(e, rel=1e-5, abs=1e-6) for e in expected]
@@ -150,13 +175,16 @@ def test_a_packed_float32_step_is_as_accurate_as_a_single_one(data):
     exact, single = [], []
     for trainer, (idx, _, augmentation) in zip(trainers, steps):
         x, y = trainer.inputs(idx, augmentation)
-        for model, x_in, out in ((copy.deepcopy(trainer.model).double(), x.double(), exact),
-                                 (copy.deepcopy(trainer.model), x, single)):
+        for model, x_in, out in (
+            (copy.deepcopy(trainer.model).double(), x.double(), exact),
+            (copy.deepcopy(trainer.model), x, single),
+        ):
             F.cross_entropy(model.classify(model.features(x_in)[-1]), y).backward()
             out.append({n: p.grad.double() for n, p in model.named_parameters()})
     pack = PackedTrainer(trainers)
     losses, _, _ = vmap(pack._seed_loss, in_dims=(0, 0, 0, 0, 0, None))(
-        pack.params, pack.buffers, pack.state, *pack.stacked_inputs(steps))
+        pack.params, pack.buffers, pack.state, *pack.stacked_inputs(steps)
+    )
     losses.sum().backward()
     for p, (reference, alone) in enumerate(zip(exact, single)):
         for name, g in reference.items():
@@ -201,13 +229,30 @@ def test_methods_that_cannot_be_packed_train_seed_by_seed(data, tmp_path):
     assert not gn.packable
     task, inputs = data
     params = gn.parameters_from(validate_config({}), dataset="digits")
-    runs = [dataclasses.replace(settings("none", seed), method="gn", alpha=0.1,
-                                regularizer=params) for seed in (0, 1)]
-    train_pack(task, {}, [tmp_path / "p0.pt", tmp_path / "p1.pt"],
-               [tmp_path / "p0.csv", tmp_path / "p1.csv"], tmp_path / "ckpt", runs,
-               device="cpu", threads=1)
-    train(task, {}, tmp_path / "a1.pt", tmp_path / "a1.csv", tmp_path / "ckpt_a", runs[1],
-          device="cpu", threads=1)
+    runs = [
+        dataclasses.replace(settings("none", seed), method="gn", alpha=0.1, regularizer=params)
+        for seed in (0, 1)
+    ]
+    train_pack(
+        task,
+        {},
+        [tmp_path / "p0.pt", tmp_path / "p1.pt"],
+        [tmp_path / "p0.csv", tmp_path / "p1.csv"],
+        tmp_path / "ckpt",
+        runs,
+        device="cpu",
+        threads=1,
+    )
+    train(
+        task,
+        {},
+        tmp_path / "a1.pt",
+        tmp_path / "a1.csv",
+        tmp_path / "ckpt_a",
+        runs[1],
+        device="cpu",
+        threads=1,
+    )
     a, b = weights(tmp_path / "a1.pt")[0], weights(tmp_path / "p1.pt")[0]
     assert all(torch.equal(a[name], b[name]) for name in a)
 
@@ -225,10 +270,25 @@ def test_a_pack_that_vmap_cannot_take_trains_seed_by_seed(data, tmp_path):
     task, inputs = data
     fast = {"autocast": "none", "channels_last": True, "compile": False}
     runs = [settings("none", seed, epochs=1, fast_path=fast) for seed in (0, 1)]
-    train_pack(task, inputs, [tmp_path / "p0.pt", tmp_path / "p1.pt"],
-               [tmp_path / "p0.csv", tmp_path / "p1.csv"], tmp_path / "ckpt", runs,
-               device="cpu", threads=1)
-    train(task, inputs, tmp_path / "a1.pt", tmp_path / "a1.csv", tmp_path / "ckpt_a", runs[1],
-          device="cpu", threads=1)
+    train_pack(
+        task,
+        inputs,
+        [tmp_path / "p0.pt", tmp_path / "p1.pt"],
+        [tmp_path / "p0.csv", tmp_path / "p1.csv"],
+        tmp_path / "ckpt",
+        runs,
+        device="cpu",
+        threads=1,
+    )
+    train(
+        task,
+        inputs,
+        tmp_path / "a1.pt",
+        tmp_path / "a1.csv",
+        tmp_path / "ckpt_a",
+        runs[1],
+        device="cpu",
+        threads=1,
+    )
     a, b = weights(tmp_path / "a1.pt")[0], weights(tmp_path / "p1.pt")[0]
     assert all(torch.equal(a[name], b[name]) for name in a)

@@ -52,9 +52,9 @@ def test_sample_pairs_uniform_over_ordered_pairs():
 def test_eligible_pair_list():
     mask = torch.zeros((5, 5), dtype=torch.bool)
     mask[0, 3] = mask[3, 0] = True  # symmetric pair
-    mask[1, 2] = True               # upper only
-    mask[4, 1] = True               # lower only: not an i < j pair
-    mask.fill_diagonal_(True)       # diagonal: never a pair
+    mask[1, 2] = True  # upper only
+    mask[4, 1] = True  # lower only: not an i < j pair
+    mask.fill_diagonal_(True)  # diagonal: never a pair
     pairs = eligible_pair_list(mask)
     assert pairs.shape[1] == 2
     assert sorted(map(tuple, pairs.tolist())) == [(0, 3), (1, 2)]
@@ -67,17 +67,30 @@ def test_eligible_pair_list_all_true():
     assert torch.all(pairs[:, 0] < pairs[:, 1])
 
 
-@pytest.mark.parametrize("mask", [torch.zeros((4, 4), dtype=torch.bool),
-                                  torch.eye(4, dtype=torch.bool),
-                                  torch.tril(torch.ones((4, 4), dtype=torch.bool))])
+@pytest.mark.parametrize(
+    "mask",
+    [
+        torch.zeros((4, 4), dtype=torch.bool),
+        torch.eye(4, dtype=torch.bool),
+        torch.tril(torch.ones((4, 4), dtype=torch.bool)),
+    ],
+)
 def test_eligible_pair_list_empty_raises(mask):
     with pytest.raises(ValueError):
         eligible_pair_list(mask)
 
 
-@pytest.mark.parametrize("epoch, expected", [
-    (0, 0.1), (3, 0.1), (4, 0.03), (19, 0.1 * 0.3**4), (20, 0.1), (39, 0.1 * 0.3**4),
-])
+@pytest.mark.parametrize(
+    "epoch, expected",
+    [
+        (0, 0.1),
+        (3, 0.1),
+        (4, 0.03),
+        (19, 0.1 * 0.3**4),
+        (20, 0.1),
+        (39, 0.1 * 0.3**4),
+    ],
+)
 def test_learning_rate_schedule(epoch, expected):
     """The paper code's step schedule at its defaults (lr 0.1, ×0.3 every 4 epochs, restarting
     every 20): each expected value is written out by hand."""

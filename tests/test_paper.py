@@ -7,14 +7,20 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simreg.report.paper import (PAPER_ITEMS, STATUSES, checked_cell, claim_items, item_claims,
-                                 item_number, paper_markdown)
+from simreg.report.paper import (
+    PAPER_ITEMS,
+    STATUSES,
+    checked_cell,
+    claim_items,
+    item_claims,
+    item_number,
+    paper_markdown,
+)
 from simreg.report.targets import ATTIAS, LI, TARGETS
 
 ROOT = Path(__file__).resolve().parents[1]
-PAPERS_DIR = ROOT.parent / "shared" / "papers"   # shared/ sits beside the checkout
-PAPER_FILES = {ATTIAS: "attias2024-brain-inspired-regularizer.txt",
-               LI: "li2019-supplement.txt"}
+PAPERS_DIR = ROOT.parent / "shared" / "papers"  # shared/ sits beside the checkout
+PAPER_FILES = {ATTIAS: "attias2024-brain-inspired-regularizer.txt", LI: "li2019-supplement.txt"}
 CAPTION = re.compile(r"^\s*(Figure|Table) (\d+):", re.MULTILINE)
 
 # targets.py names the wrong paper items for these targets; paper.py holds the right ones.
@@ -24,21 +30,23 @@ CAPTION = re.compile(r"^\s*(Figure|Table) (\d+):", re.MULTILINE)
 def test_docs_paper_md_is_current():
     text = (ROOT / "docs" / "paper.md").read_text(encoding="utf-8")
     assert text == paper_markdown(), (
-        "docs/paper.md is stale: run `python -m simreg.report.paper > docs/paper.md`")
+        "docs/paper.md is stale: run `python -m simreg.report.paper > docs/paper.md`"
+    )
 
 
 def test_item_targets_exist():
-    unknown = {(i.paper, i.item, name) for i in PAPER_ITEMS for name in i.targets
-               if name not in TARGETS}
+    unknown = {
+        (i.paper, i.item, name) for i in PAPER_ITEMS for name in i.targets if name not in TARGETS
+    }
     assert not unknown
 
 
-@pytest.mark.parametrize("name", [
-    name for name, target in TARGETS.items() if target.reproduces])
+@pytest.mark.parametrize("name", [name for name, target in TARGETS.items() if target.reproduces])
 def test_target_listed_under_the_items_it_reproduces(name):
     for paper, item in TARGETS[name].reproduces:
-        matches = [i for i in PAPER_ITEMS
-                   if i.paper == paper and item_number(i.item) == item_number(item)]
+        matches = [
+            i for i in PAPER_ITEMS if i.paper == paper and item_number(i.item) == item_number(item)
+        ]
         assert matches, f"{name}: no paper item {paper} {item}"
         assert all(name in i.targets for i in matches), f"{name} missing under {paper} {item}"
 
@@ -88,11 +96,17 @@ def test_reproduced_only_where_every_claim_holds_on_the_reference_run():
     # the committed page: an item is reproduced only where the committed run says so
     from simreg.report.paper import CHECKED
 
-    rows = [line for line in paper_markdown().splitlines() if line.startswith("| Fig.")
-            or line.startswith("| Table")]
+    rows = [
+        line
+        for line in paper_markdown().splitlines()
+        if line.startswith("| Fig.") or line.startswith("| Table")
+    ]
     reproduced = [row for row in rows if "reproduced" in row]
-    assert rows and all(CHECKED.get(c) == "holds" for row in reproduced
-                        for c in re.findall(r"\b(C\d) ", row.split("|")[-2]))
+    assert rows and all(
+        CHECKED.get(c) == "holds"
+        for row in reproduced
+        for c in re.findall(r"\b(C\d) ", row.split("|")[-2])
+    )
 
 
 def test_reference_verdicts_summarize_the_committed_table(tmp_path):
@@ -101,10 +115,13 @@ def test_reference_verdicts_summarize_the_committed_table(tmp_path):
     from simreg.report.paper import reference_verdicts
 
     path = tmp_path / "claims.csv"
-    pd.DataFrame({"claim": ["C1", "C1", "C1", "C2", "C2", "C3"],
-                  "comparison": ["a", "b", "a [fused pair pass]: x", "c", "d", "e"],
-                  "verdict": ["holds", "inconclusive", "holds", "holds", "holds",
-                              "not run"]}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "claim": ["C1", "C1", "C1", "C2", "C2", "C3"],
+            "comparison": ["a", "b", "a [fused pair pass]: x", "c", "d", "e"],
+            "verdict": ["holds", "inconclusive", "holds", "holds", "holds", "not run"],
+        }
+    ).to_csv(path, index=False)
     assert reference_verdicts(path) == {"C1": "1 of 2 hold", "C2": "holds"}
     assert reference_verdicts(tmp_path / "none.csv") == {}
 

@@ -87,9 +87,14 @@ def test_outputs_carry_provenance(quick_run):
 @pytest.mark.slow
 def test_a_second_run_has_nothing_to_do(full_quick_run):
     workdir, env = full_quick_run
-    result = subprocess.run([sys.executable, "-m", "snakemake", "all", "-n", "--configfile",
-                             "configs/quick.yaml"], cwd=workdir, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "all", "-n", "--configfile", "configs/quick.yaml"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
 

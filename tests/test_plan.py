@@ -17,13 +17,29 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def dry_run_counts(*configfiles) -> Counter:
-    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "--quiet",
-                          "rules", "all", "--configfile", *configfiles],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--forceall",
+            "--quiet",
+            "rules",
+            "all",
+            "--configfile",
+            *configfiles,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     table = out.stdout.split("Job stats:")[1].split("total")[0]
-    return Counter({m.group(1): int(m.group(2))
-                    for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)})
+    return Counter(
+        {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+    )
 
 
 def test_job_counts_equal_snakemakes_dry_run_for_the_quick_config(monkeypatch):
@@ -45,13 +61,15 @@ def test_hours_are_the_measured_mean_scaled_by_the_grids_sizes(tmp_path):
     for i, seconds in enumerate((10.0, 30.0)):
         path = tmp_path / "train" / f"m{i}.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("s\th:m:s\tmax_rss\n" f"{seconds}\t0:00:10\t100.0\n")
+        path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:10\t100.0\n")
     measured = plan.read_benchmarks(tmp_path)
     assert [m["s"] for m in measured["train"]] == [10.0, 30.0]
     config = {"model": {"width": 8}, "training": {"epochs": 4}}
-    jobs = {0: plan.Job(0, "train", {"task": "digits_gray"}),
-            1: plan.Job(1, "train", {"task": "digits_gray"}),
-            2: plan.Job(2, "noise", {})}
+    jobs = {
+        0: plan.Job(0, "train", {"task": "digits_gray"}),
+        1: plan.Job(1, "train", {"task": "digits_gray"}),
+        2: plan.Job(2, "noise", {}),
+    }
     edges = [(0, 2)]
     calibration = plan.calibration_sizes(config, [(j.rule, j.wildcards) for j in jobs.values()])
     big = {"model": {"width": 8}, "training": {"epochs": 40}}
@@ -79,16 +97,20 @@ def test_the_benchmark_reader_gives_wall_cpu_and_rss_per_rule(tmp_path):
     folder and (with ``since``) an older file are skipped."""
     import os
 
-    files = {"train/train/a.tsv": "s\th:m:s\tmax_rss\tcpu_time\n9\t0\t1\t2\n7.5\t0\tNA\t6.25\n",
-             "noise/b.tsv": "s\th:m:s\n3.0\t0:00:03\n", "noise/empty.tsv": "",
-             "stray.tsv": "s\n1\n"}
+    files = {
+        "train/train/a.tsv": "s\th:m:s\tmax_rss\tcpu_time\n9\t0\t1\t2\n7.5\t0\tNA\t6.25\n",
+        "noise/b.tsv": "s\th:m:s\n3.0\t0:00:03\n",
+        "noise/empty.tsv": "",
+        "stray.tsv": "s\n1\n",
+    }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     measured = plan.read_benchmarks(tmp_path)
     assert sorted(measured) == ["noise", "train"]
-    assert measured["train"] == [{"s": 7.5, "cpu_time": 6.25, "max_rss": None,
-                                  "path": str(tmp_path / "train/train/a.tsv")}]
+    assert measured["train"] == [
+        {"s": 7.5, "cpu_time": 6.25, "max_rss": None, "path": str(tmp_path / "train/train/a.tsv")}
+    ]
     assert [(m["s"], m["cpu_time"]) for m in measured["noise"]] == [(3.0, None)]
     os.utime(tmp_path / "noise/b.tsv", (1000, 1000))
     assert sorted(plan.read_benchmarks(tmp_path, since=2000)) == ["train"]
@@ -97,9 +119,15 @@ def test_the_benchmark_reader_gives_wall_cpu_and_rss_per_rule(tmp_path):
 def test_the_minimal_distance_size_repeats_only_the_pgd_familys_epsilon_search():
     """Per image: a PGD setting takes steps x (grid + bisection) ε levels x repeats (the only
     randomised attacks); a minimizer its steps (x binary search steps) once."""
-    suite = {"repeats": 5, "eps_search": {"grid": 4, "bisection": 2},
-             "attacks": {"pgd_l2": [{"steps": 10}, {"steps": 10, "random_start": False}],
-                         "cw_l2": [{"steps": 100, "binary_search_steps": 3}], "ddn_l2": []}}
+    suite = {
+        "repeats": 5,
+        "eps_search": {"grid": 4, "bisection": 2},
+        "attacks": {
+            "pgd_l2": [{"steps": 10}, {"steps": 10, "random_start": False}],
+            "cw_l2": [{"steps": 100, "binary_search_steps": 3}],
+            "ddn_l2": [],
+        },
+    }
     config = {"minimal_distance": {"n_images": 7, "suite": suite}}
     assert plan._suite_steps(config) == 10 * 6 * 5 + 10 * 6 + 300
     assert plan.rule_size(config, "minimal_distance", {}, 0.0) == 7 * (300 + 60 + 300)
@@ -111,25 +139,33 @@ def test_a_32x32_npz_calibrates_cifar10_jobs_and_other_shapes_are_left_out_per_j
     same rule are left out one by one, and counted."""
     import numpy as np
 
-    np.savez(tmp_path / "subset.npz", train_images=np.zeros((50, 32, 32, 3), np.uint8),
-             train_labels=np.zeros(50, np.int64), test_images=np.zeros((20, 32, 32, 3), np.uint8),
-             test_labels=np.zeros(20, np.int64))
+    np.savez(
+        tmp_path / "subset.npz",
+        train_images=np.zeros((50, 32, 32, 3), np.uint8),
+        train_labels=np.zeros(50, np.int64),
+        test_images=np.zeros((20, 32, 32, 3), np.uint8),
+        test_labels=np.zeros(20, np.int64),
+    )
     path = tmp_path / "noise" / "a.tsv"
     path.parent.mkdir()
     path.write_text("s\th:m:s\tcpu_time\n30\t0\t12\n")
     measured = plan.read_benchmarks(tmp_path)
-    config = {"model": {"width": 64, "dataset_architecture": {"cifar100": "resnet34"}},
-              "training": {"epochs": 1, "validation_fraction": 0.0},
-              "data": {"npz": {"sub": str(tmp_path / "subset.npz")}},
-              "noise": {"n_images": None}}
+    config = {
+        "model": {"width": 64, "dataset_architecture": {"cifar100": "resnet34"}},
+        "training": {"epochs": 1, "validation_fraction": 0.0},
+        "data": {"npz": {"sub": str(tmp_path / "subset.npz")}},
+        "noise": {"n_images": None},
+    }
     assert plan._task_volume("sub_gray", 0, config) == 1024
     assert plan.rule_size(config, "noise", {"task": "sub_gray"}, 0) == 20  # its test images
     assert plan.rule_size(config, "train", {"task": "sub_gray"}, 0) == 50
     calibration = plan.calibration_sizes(config, [("noise", {"task": "sub_gray"})])
-    assert calibration["shape"] == 64 ** 2 * 1024 and calibration["architecture"] == "resnet18"
-    jobs = {0: plan.Job(0, "noise", {"task": "cifar10_gray"}),
-            1: plan.Job(1, "noise", {"task": "mnist_gray"}),
-            2: plan.Job(2, "noise", {"task": "cifar100_gray"})}
+    assert calibration["shape"] == 64**2 * 1024 and calibration["architecture"] == "resnet18"
+    jobs = {
+        0: plan.Job(0, "noise", {"task": "cifar10_gray"}),
+        1: plan.Job(1, "noise", {"task": "mnist_gray"}),
+        2: plan.Job(2, "noise", {"task": "cifar100_gray"}),
+    }
     est = plan.estimate(config, jobs, [], measured, calibration)
     row = next(r for r in est.rows if r[1] == "noise")
     assert row[3] == pytest.approx(30 * 10000 / 20 / 3600)  # the CIFAR-10 job only
@@ -140,9 +176,11 @@ def test_a_32x32_npz_calibrates_cifar10_jobs_and_other_shapes_are_left_out_per_j
 
 
 def test_parse_dot_reads_rules_wildcards_and_edges():
-    text = ('\t0[label = "all", color = "0.00 0.6 0.85", style="rounded"];\n'
-            '\t3[label = "train\\nseed: 0\\ntask: digits_gray", color = "x"];\n'
-            '\t5[label = "noise", color = "x"];\n\t3 -> 5\n\t5 -> 0\n')
+    text = (
+        '\t0[label = "all", color = "0.00 0.6 0.85", style="rounded"];\n'
+        '\t3[label = "train\\nseed: 0\\ntask: digits_gray", color = "x"];\n'
+        '\t5[label = "noise", color = "x"];\n\t3 -> 5\n\t5 -> 0\n'
+    )
     jobs, edges = plan.parse_dot(text)
     assert jobs[3].rule == "train" and jobs[3].wildcards == {"seed": "0", "task": "digits_gray"}
     assert edges == [(3, 5), (5, 0)]
@@ -166,7 +204,8 @@ def test_calibration_runs_one_job_per_rule_and_one_training_per_method(monkeypat
     methods = {j["wildcards"]["method"] for j in jobs if j["rule"] == "train"}
     assert rules["train"] == len(methods) > 5
     assert {r for r in rules if r != "train"} == (
-        {j["rule"] for j in jobs} - plan.NOT_CALIBRATED - {"train"})
+        {j["rule"] for j in jobs} - plan.NOT_CALIBRATED - {"train"}
+    )
     assert all(n == 1 for r, n in rules.items() if r != "train")
     assert len(chosen) < len(jobs) / 5  # a small set
     noise = next(j for j in chosen if j["rule"] == "noise")
@@ -179,9 +218,11 @@ def test_a_benchmark_json_times_the_trainings():
     counts as none (as threshold where it regularizes on a similarity target), and says
     so."""
     config = {"model": {"width": 64}, "training": {"epochs": 2}}
-    jobs = {0: plan.Job(0, "train", {"task": "cifar10_gray", "method": "threshold"}),
-            1: plan.Job(1, "train", {"task": "cifar10_gray", "method": "pgd_at"}),
-            2: plan.Job(2, "train", {"task": "cifar10_gray", "method": "pixel"})}
+    jobs = {
+        0: plan.Job(0, "train", {"task": "cifar10_gray", "method": "threshold"}),
+        1: plan.Job(1, "train", {"task": "cifar10_gray", "method": "pgd_at"}),
+        2: plan.Job(2, "train", {"task": "cifar10_gray", "method": "pixel"}),
+    }
     est = plan.estimate(config, jobs, [], {}, {}, epoch_s={"none": 10.0, "threshold": 20.0})
     row = next(r for r in est.rows if r[1] == "train")
     assert row[3] == pytest.approx((20 + 10 + 20) * 2 * 50000 / 49500 / 3600)

@@ -24,16 +24,22 @@ from simreg.train.settings import settings_from_config, settings_record
 ROOT = Path(__file__).resolve().parents[1]
 SUBSET = ROOT / "configs" / "cifar10-subset.yaml"
 NATIVE = ROOT / "configs" / "cifar10-subset-native.yaml"
-AFD_RECIPE = {"weight_decay": 1e-4, "batch_size": 128, "epochs": 3, "lr_decay": 0.1,
-              "lr_step_epochs": 2}
+AFD_RECIPE = {
+    "weight_decay": 1e-4,
+    "batch_size": 128,
+    "epochs": 3,
+    "lr_decay": 0.1,
+    "lr_step_epochs": 2,
+}
 GN_RECIPE = {"optimizer": "adam", "lr": 1e-3, "betas": [0.8, 0.99], "lr_decay": 1.0}
 
 
 def digits_config(training=None):
     """The quick config (digits), its defense grid with ``training`` as its recipes."""
     grid = {} if training is None else {"defense_comparison": {"training": training}}
-    return load_config(ROOT / "config.yaml", ROOT / "configs" / "quick.yaml",
-                       overrides={"figures": grid})
+    return load_config(
+        ROOT / "config.yaml", ROOT / "configs" / "quick.yaml", overrides={"figures": grid}
+    )
 
 
 def key_of(config, method):
@@ -70,8 +76,9 @@ def test_an_afd_override_reaches_the_optimizer(digits_task):
     assert {len(idx) for idx, _, _ in steps} == {128}
     # the same method without the override: the training section's optimizer
     plain = digits_config()
-    default = Trainer(digits_task, {}, settings_from_config(plain, key_of(plain, "afd")),
-                      torch.device("cpu"))
+    default = Trainer(
+        digits_task, {}, settings_from_config(plain, key_of(plain, "afd")), torch.device("cpu")
+    )
     assert default.optimizer.param_groups[0]["weight_decay"] == 0.0
 
 
@@ -79,8 +86,9 @@ def test_an_adam_override_builds_adam_and_the_schedule_scales_it(digits_task):
     from simreg.train.trainer import Trainer
 
     config = digits_config({"gn": {**GN_RECIPE, "lr_decay": 0.5, "lr_step_epochs": 1}})
-    trainer = Trainer(digits_task, {}, settings_from_config(config, key_of(config, "gn")),
-                      torch.device("cpu"))
+    trainer = Trainer(
+        digits_task, {}, settings_from_config(config, key_of(config, "gn")), torch.device("cpu")
+    )
     assert isinstance(trainer.optimizer, torch.optim.Adam)
     (group,) = trainer.optimizer.param_groups
     assert group["betas"] == (0.8, 0.99) and group["weight_decay"] == 0.0
@@ -96,15 +104,18 @@ def test_an_override_changes_the_model_key_and_none_keeps_it():
     tuned_keys = {k.method: k for k in grid_models(tuned["figures"]["defense_comparison"], tuned)}
     # without an override: the key and path of before recipes existed
     assert keys["afd"].recipe == "" and keys["afd"] == ModelKey.make(
-        "digits_gray", "none", "afd", 1, "na", 0, 0)
+        "digits_gray", "none", "afd", 1, "na", 0, 0
+    )
     assert model_file(keys["afd"]) == "results/models/digits_gray/none/afd/a1_tna_k0/seed0/model.pt"
     assert "recipe" not in keys["afd"].columns()  # the rules' --keys params stay as they were
     assert tuned_keys["none"] == keys["none"]  # a method the grid does not name keeps its key
     # with one: another key, another path, and the recipe in the columns (provenance)
     assert tuned_keys["afd"] != keys["afd"]
-    assert model_file(tuned_keys["afd"]) == ("results/models/digits_gray/none/afd/"
-                                             "a1_tna_k0_wd0.0001_bs128_ep3_decay0.1_step2/seed0/"
-                                             "model.pt")
+    assert model_file(tuned_keys["afd"]) == (
+        "results/models/digits_gray/none/afd/"
+        "a1_tna_k0_wd0.0001_bs128_ep3_decay0.1_step2/seed0/"
+        "model.pt"
+    )
     assert tuned_keys["gn"].recipe == "_adam_lr0.001_betas0.8+0.99_decay1"
     assert tuned_keys["gn"].columns()["recipe"] == tuned_keys["gn"].recipe
     # the key alone gives back the overrides
@@ -127,8 +138,13 @@ def test_a_pack_of_recipe_models_keeps_the_recipe():
 def test_a_recipe_text_round_trips_and_matches_the_wildcard():
     pattern = re.compile(WILDCARDS["recipe"])
     base = validate_config({})["training"]
-    for overrides in ({}, AFD_RECIPE, GN_RECIPE, {"lr": 1e-5, "momentum": 0.5},
-                      {"optimizer": "adam", "weight_decay": 5e-4, "epochs": 1000}):
+    for overrides in (
+        {},
+        AFD_RECIPE,
+        GN_RECIPE,
+        {"lr": 1e-5, "momentum": 0.5},
+        {"optimizer": "adam", "weight_decay": 5e-4, "epochs": 1000},
+    ):
         text = recipe.token(recipe.canonical(overrides, base))
         assert pattern.fullmatch(text), text
         assert recipe.parse(text) == recipe.canonical(overrides, base)
@@ -168,8 +184,12 @@ def test_a_recipe_for_a_method_outside_the_grid_is_refused():
 
 # the papers' recipes (docs/methods.md, "Each method's own recipe"): epochs and the epochs
 # after which the learning rate drops
-PAPER_EPOCHS = {"sgr": (50, ()), "gn": (50, ()), "afd": (900, (400, 800)),
-                "pgd_at": (900, (400, 800))}
+PAPER_EPOCHS = {
+    "sgr": (50, ()),
+    "gn": (50, ()),
+    "afd": (900, (400, 800)),
+    "pgd_at": (900, (400, 800)),
+}
 ATTIAS_EPOCHS = 40
 
 
@@ -186,25 +206,38 @@ def test_the_native_config_scales_every_paper_by_the_same_factor():
         assert r["epochs"] == math.ceil(epochs * factor), method
         if drops:  # lr * decay^(epoch // step) over one cycle: drops at step, 2 step, ...
             assert r["lr_cycle_epochs"] >= r["epochs"]
-            assert [d * factor for d in drops] == [r["lr_step_epochs"] * (i + 1)
-                                                   for i in range(len(drops))]
+            assert [d * factor for d in drops] == [
+                r["lr_step_epochs"] * (i + 1) for i in range(len(drops))
+            ]
         else:
             assert r["lr_decay"] == 1.0
 
 
 def test_the_native_config_validates_and_plans():
-    cmd = [sys.executable, "-m", "simreg.cli", "check-config", "config.yaml", str(SUBSET),
-           str(NATIVE)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "simreg.cli",
+        "check-config",
+        "config.yaml",
+        str(SUBSET),
+        str(NATIVE),
+    ]
     checked = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert checked.returncode == 0 and "valid" in checked.stdout, checked.stderr
-    planned = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile",
-                              str(SUBSET), str(NATIVE)], cwd=ROOT, capture_output=True,
-                             text=True, timeout=300)
+    planned = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(SUBSET), str(NATIVE)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     text = planned.stdout + planned.stderr
     assert planned.returncode == 0, text[-3000:]
     models = set(re.findall(r"results/models/\S+/model\.pt", text))
-    assert any("/afd/a1_tna_k0_wd0.0001_bs128_ep225_decay0.1_step100_cycle225/" in m
-               for m in models)
+    assert any(
+        "/afd/a1_tna_k0_wd0.0001_bs128_ep225_decay0.1_step100_cycle225/" in m for m in models
+    )
     assert any("/sgr/a0.5_tna_k0_adam_lr0.001_bs128_ep13_decay1/" in m for m in models)
     # the methods without a recipe keep the subset config's paths
     assert any("/none/none/a0_tna_k0/seed0/" in m for m in models)

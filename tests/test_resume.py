@@ -18,10 +18,16 @@ from simreg.targets.pixel_similarity import build_similarity
 from simreg.train.settings import TrainSettings
 from simreg.train.trainer import train
 
-SETTINGS = TrainSettings(method="threshold", alpha=10.0, width=4, epochs=4,
-                         validation_fraction=0.1, batch_size=32, augment=False,
-                         regularizer={"threshold": 0.4, "reg_pairs": 16, "z_eps": 1e-5,
-                                      "mean_momentum": 0.1})
+SETTINGS = TrainSettings(
+    method="threshold",
+    alpha=10.0,
+    width=4,
+    epochs=4,
+    validation_fraction=0.1,
+    batch_size=32,
+    augment=False,
+    regularizer={"threshold": 0.4, "reg_pairs": 16, "z_eps": 1e-5, "mean_momentum": 0.1},
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +41,16 @@ def data(tmp_path_factory):
 
 
 def run_train(task, sim, out, checkpoint_dir, settings=SETTINGS):
-    train(task, {"similarity": sim}, out / "model.pt", out / "metrics.csv", checkpoint_dir,
-          settings, device="cpu", threads=1)
+    train(
+        task,
+        {"similarity": sim},
+        out / "model.pt",
+        out / "metrics.csv",
+        checkpoint_dir,
+        settings,
+        device="cpu",
+        threads=1,
+    )
 
 
 def file_id(path):
@@ -61,8 +75,8 @@ def test_resume_after_kill_gives_identical_weights(data, tmp_path):
         from simreg.train.settings import TrainSettings
         from simreg.train.trainer import train
         settings = TrainSettings(**{dataclasses.asdict(SETTINGS)!r})
-        train({str(task)!r}, {{"similarity": {str(sim)!r}}}, {str(out_b / 'model.pt')!r},
-              {str(out_b / 'metrics.csv')!r}, {str(ckpt_b)!r}, settings, device="cpu", threads=1)
+        train({str(task)!r}, {{"similarity": {str(sim)!r}}}, {str(out_b / "model.pt")!r},
+              {str(out_b / "metrics.csv")!r}, {str(ckpt_b)!r}, settings, device="cpu", threads=1)
     """)
     log = open(tmp_path / "child.log", "w")
     child = subprocess.Popen([sys.executable, "-c", script], stdout=log, stderr=subprocess.STDOUT)
@@ -78,8 +92,10 @@ def test_resume_after_kill_gives_identical_weights(data, tmp_path):
             elif current != first:  # replaced at least once: epoch >= 1 is stored
                 break
             if child.poll() is not None:
-                pytest.fail(f"training subprocess ended (rc {child.returncode}) before it was "
-                            f"killed:\n{(tmp_path / 'child.log').read_text()}")
+                pytest.fail(
+                    f"training subprocess ended (rc {child.returncode}) before it was "
+                    f"killed:\n{(tmp_path / 'child.log').read_text()}"
+                )
             assert time.monotonic() < deadline, "no checkpoint was replaced in time"
             time.sleep(0.002)
         child.send_signal(signal.SIGKILL)
@@ -160,9 +176,27 @@ def test_a_run_whose_validation_loss_is_never_finite_says_it_diverged(tmp_path):
     rows = [{"epoch": e, "val_loss": float("nan")} for e in range(3)]
     never = {"val_loss": float("inf"), "epoch": -1, "state": None}
     with pytest.raises(RuntimeError, match="not finite in any of the 3 epochs"):
-        write_outputs(trainer, rows, never, tmp_path / "m.pt", tmp_path / "m.csv",
-                      task_path="t.h5", inputs={}, device="cpu", run_fingerprint="x")
+        write_outputs(
+            trainer,
+            rows,
+            never,
+            tmp_path / "m.pt",
+            tmp_path / "m.csv",
+            task_path="t.h5",
+            inputs={},
+            device="cpu",
+            run_fingerprint="x",
+        )
     with pytest.raises(RuntimeError, match="no epoch was trained"):
-        write_outputs(trainer, [], never, tmp_path / "m.pt", tmp_path / "m.csv",
-                      task_path="t.h5", inputs={}, device="cpu", run_fingerprint="x")
+        write_outputs(
+            trainer,
+            [],
+            never,
+            tmp_path / "m.pt",
+            tmp_path / "m.csv",
+            task_path="t.h5",
+            inputs={},
+            device="cpu",
+            run_fingerprint="x",
+        )
     assert not (tmp_path / "m.pt").exists()

@@ -14,8 +14,12 @@ import pytest
 import torch
 from torch import nn
 
-from simreg.evaluate.robustbench import (RobustbenchUnavailable, import_robustbench,
-                                         load_robustbench_model, weights_path)
+from simreg.evaluate.robustbench import (
+    RobustbenchUnavailable,
+    import_robustbench,
+    load_robustbench_model,
+    weights_path,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,8 +75,7 @@ def test_a_written_checkpoint_loads_through_robustbench(tiny_in_zoo, tmp_path):
     path = weights_path(tmp_path, "cifar10", "corruptions", tiny_in_zoo)
     path.parent.mkdir(parents=True)
     # RobustBench's checkpoints hold a "state_dict" whose keys may carry "module."
-    torch.save({"state_dict": {f"module.{k}": v for k, v in reference.state_dict().items()}},
-               path)
+    torch.save({"state_dict": {f"module.{k}": v for k, v in reference.state_dict().items()}}, path)
     model = load_robustbench_model(tiny_in_zoo, "corruptions", tmp_path)
     assert isinstance(model, TinyNet) and not model.training
     x = torch.rand(5, 3, 32, 32)
@@ -105,11 +108,22 @@ def tiny_corrupted_set(tmp_path) -> Path:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
     labels = rng.integers(0, 10, 6)
-    write_dataset(Splits(images, labels, images, labels), "rgb", tmp_path / "cifar10_rgb.h5",
-                  dataset="cifar10", n_classes=10)
+    write_dataset(
+        Splits(images, labels, images, labels),
+        "rgb",
+        tmp_path / "cifar10_rgb.h5",
+        dataset="cifar10",
+        n_classes=10,
+    )
     out = tmp_path / "cifar10_rgb_c.h5"
-    build_corruptions(tmp_path / "cifar10_rgb.h5", tmp_path / "cifar10_rgb.h5", out,
-                      dataset="cifar10", color="rgb", source="generated")
+    build_corruptions(
+        tmp_path / "cifar10_rgb.h5",
+        tmp_path / "cifar10_rgb.h5",
+        out,
+        dataset="cifar10",
+        color="rgb",
+        source="generated",
+    )
     return out
 
 
@@ -120,8 +134,15 @@ def test_robustbench_model_scored_on_corruptions(tiny_in_zoo, tmp_path):
     path.parent.mkdir(parents=True)
     torch.save(TinyNet().state_dict(), path)
     out = tmp_path / "rb.csv"
-    evaluate_robustbench(tiny_in_zoo, "corruptions", tmp_path / "models",
-                         tiny_corrupted_set(tmp_path), out, severities=[5], device="cpu")
+    evaluate_robustbench(
+        tiny_in_zoo,
+        "corruptions",
+        tmp_path / "models",
+        tiny_corrupted_set(tmp_path),
+        out,
+        severities=[5],
+        device="cpu",
+    )
     table = pd.read_csv(out)
     assert len(table) == 1 + 15 and set(table["severity"]) == {0, 5}
     assert (table["model"] == tiny_in_zoo).all() and (table["threat_model"] == "corruptions").all()
@@ -133,10 +154,28 @@ def test_the_command_fails_naming_the_weights(tmp_path):
     (before importing robustbench, so also where the extra is missing)."""
     corrupted = tiny_corrupted_set(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "simreg.cli", "robustbench-corruptions", "--name", "Standard",
-         "--threat-model", "corruptions", "--model-dir", str(tmp_path / "m"), "--corruptions",
-         str(corrupted), "--out", str(tmp_path / "out.csv"), "--device", "cpu"],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "simreg.cli",
+            "robustbench-corruptions",
+            "--name",
+            "Standard",
+            "--threat-model",
+            "corruptions",
+            "--model-dir",
+            str(tmp_path / "m"),
+            "--corruptions",
+            str(corrupted),
+            "--out",
+            str(tmp_path / "out.csv"),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode != 0
     assert str(tmp_path / "m" / "cifar10" / "corruptions" / "Standard.pt") in result.stderr
     assert not (tmp_path / "out.csv").exists()
@@ -162,8 +201,13 @@ def test_fig24_builds_through_the_commands_its_rules_run(tiny_in_zoo, tmp_path):
     images = rng.integers(0, 256, (160, 32, 32, 3), dtype=np.uint8)
     labels = np.arange(160) % 10
     task = tmp_path / "cifar10_rgb.h5"
-    write_dataset(Splits(images[:128], labels[:128], images[128:], labels[128:]), "rgb", task,
-                  dataset="cifar10", n_classes=10)
+    write_dataset(
+        Splits(images[:128], labels[:128], images[128:], labels[128:]),
+        "rgb",
+        task,
+        dataset="cifar10",
+        n_classes=10,
+    )
     corrupted = tmp_path / "cifar10_rgb_c.h5"
     build_corruptions(task, task, corrupted, dataset="cifar10", color="rgb", source="generated")
     similarity = tmp_path / "similarity.h5"
@@ -171,42 +215,112 @@ def test_fig24_builds_through_the_commands_its_rules_run(tiny_in_zoo, tmp_path):
 
     ours = []
     for method, alpha in (("none", 0.0), ("threshold", 1.0)):
-        regularizer = {} if method == "none" else {"threshold": 0.5, "reg_pairs": 8,
-                                                      "z_eps": 1e-5, "mean_momentum": 0.1}
-        settings = TrainSettings(method=method, seed=0, alpha=alpha, width=4, epochs=1,
-                                 batch_size=32, regularizer=regularizer)
+        regularizer = (
+            {}
+            if method == "none"
+            else {"threshold": 0.5, "reg_pairs": 8, "z_eps": 1e-5, "mean_momentum": 0.1}
+        )
+        settings = TrainSettings(
+            method=method,
+            seed=0,
+            alpha=alpha,
+            width=4,
+            epochs=1,
+            batch_size=32,
+            regularizer=regularizer,
+        )
         key = ModelKey.make("cifar10_rgb", "cifar10_rgb_n64", method, alpha, 0.5, 8, 0)
         model, csv = tmp_path / f"{method}.pt", tmp_path / f"{method}.csv"
         inputs = [] if method == "none" else ["--input", f"similarity={similarity}"]
-        main(["train", "--task-data", str(task), *inputs, "--model-out", str(model),
-              "--metrics-out", str(tmp_path / f"{method}_metrics.csv"), "--checkpoint-dir",
-              str(tmp_path / "ckpt"), "--settings", json.dumps(dataclasses.asdict(settings)),
-              "--keys", json.dumps(key.columns()), "--device", "cpu"])
-        main(["evaluate", "corruption_accuracy", "--input", f"model={model}", "--input",
-              f"dataset={task}", "--input", f"corruptions={corrupted}", "--out", f"csv={csv}",
-              "--keys", json.dumps(key.columns()), "--device", "cpu"])
+        main(
+            [
+                "train",
+                "--task-data",
+                str(task),
+                *inputs,
+                "--model-out",
+                str(model),
+                "--metrics-out",
+                str(tmp_path / f"{method}_metrics.csv"),
+                "--checkpoint-dir",
+                str(tmp_path / "ckpt"),
+                "--settings",
+                json.dumps(dataclasses.asdict(settings)),
+                "--keys",
+                json.dumps(key.columns()),
+                "--device",
+                "cpu",
+            ]
+        )
+        main(
+            [
+                "evaluate",
+                "corruption_accuracy",
+                "--input",
+                f"model={model}",
+                "--input",
+                f"dataset={task}",
+                "--input",
+                f"corruptions={corrupted}",
+                "--out",
+                f"csv={csv}",
+                "--keys",
+                json.dumps(key.columns()),
+                "--device",
+                "cpu",
+            ]
+        )
         ours.append(csv)
 
     weights = weights_path(tmp_path / "models", "cifar10", "corruptions", tiny_in_zoo)
     weights.parent.mkdir(parents=True)
     torch.save(TinyNet().state_dict(), weights)
     reference = tmp_path / "robustbench.csv"
-    main(["robustbench-corruptions", "--name", tiny_in_zoo, "--threat-model", "corruptions",
-          "--model-dir", str(tmp_path / "models"), "--corruptions", str(corrupted), "--out",
-          str(reference), "--severities", "5", "--device", "cpu"])
+    main(
+        [
+            "robustbench-corruptions",
+            "--name",
+            tiny_in_zoo,
+            "--threat-model",
+            "corruptions",
+            "--model-dir",
+            str(tmp_path / "models"),
+            "--corruptions",
+            str(corrupted),
+            "--out",
+            str(reference),
+            "--severities",
+            "5",
+            "--device",
+            "cpu",
+        ]
+    )
     figure = tmp_path / "robustbench_comparison.pdf"
-    main(["figure", "robustbench_comparison", "--out", str(figure), "--params",
-          json.dumps({"title": "Fig. 24 stand-in", "severity": 5}),
-          "--reads", "corruption_accuracy", *map(str, ours), "--reads", "robustbench",
-          str(reference)])
+    main(
+        [
+            "figure",
+            "robustbench_comparison",
+            "--out",
+            str(figure),
+            "--params",
+            json.dumps({"title": "Fig. 24 stand-in", "severity": 5}),
+            "--reads",
+            "corruption_accuracy",
+            *map(str, ours),
+            "--reads",
+            "robustbench",
+            str(reference),
+        ]
+    )
 
     drawn = pd.read_csv(tmp_path / "robustbench_comparison.data.csv")
     means = drawn[drawn["corruption"] == "mean"].set_index("label")["mean"]
     scored = pd.read_csv(reference)
     at_5 = scored[(scored["severity"] == 5) & (scored["corruption"] != "clean")]
     assert len(at_5) == 15
-    assert (means[f"RobustBench {tiny_in_zoo} (corruptions)"]
-            == pytest.approx(at_5["accuracy"].mean()))
+    assert means[f"RobustBench {tiny_in_zoo} (corruptions)"] == pytest.approx(
+        at_5["accuracy"].mean()
+    )
     threshold = pd.read_csv(ours[1])
     threshold = threshold[(threshold["severity"] == 5) & (threshold["corruption"] != "clean")]
     label = next(label for label in means.index if "most robust" in label)
@@ -259,8 +373,20 @@ def test_asking_for_fig24_without_extra_or_weights_says_what_to_get(tmp_path, mo
 
 def test_snakemake_asked_for_fig24_without_weights_stops_with_that_message(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "results/figures/robustbench_comparison.pdf",
-         "-d", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "results/figures/robustbench_comparison.pdf",
+            "-d",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "Fig. 24 (figures.robustbench_comparison)" in output

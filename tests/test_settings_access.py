@@ -16,24 +16,33 @@ RAW = re.compile(r"\bconfig\s*(\[|\.get\(|\.setdefault\(|\.items\(|\.keys\(|\.va
 
 
 def raw_lookups(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines()
-            if RAW.search(line) and not line.lstrip().startswith("#")]
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if RAW.search(line) and not line.lstrip().startswith("#")
+    ]
 
 
 def scanned() -> list[Path]:
-    files = [ROOT / "Snakefile", *sorted((ROOT / "workflow/rules").glob("*.smk")),
-             *sorted((ROOT / "workflow/simreg").rglob("*.py"))]
+    files = [
+        ROOT / "Snakefile",
+        *sorted((ROOT / "workflow/rules").glob("*.smk")),
+        *sorted((ROOT / "workflow/simreg").rglob("*.py")),
+    ]
     return [f for f in files if f.relative_to(ROOT).as_posix() not in ALLOWED]
 
 
-@pytest.mark.parametrize("text, found", [
-    ('n = config["noise"]["seed"]', True),
-    ("n = config.get('noise', {})", True),
-    ('for k in config.items():', True),
-    ("n = typed(config).noise.seed", False),
-    ("n = SETTINGS.noise.seed", False),
-    ('# config["noise"] in a comment', False),
-])
+@pytest.mark.parametrize(
+    "text, found",
+    [
+        ('n = config["noise"]["seed"]', True),
+        ("n = config.get('noise', {})", True),
+        ("for k in config.items():", True),
+        ("n = typed(config).noise.seed", False),
+        ("n = SETTINGS.noise.seed", False),
+        ('# config["noise"] in a comment', False),
+    ],
+)
 def test_the_check_finds_raw_lookups(text, found):
     assert bool(raw_lookups(text)) is found
 
@@ -41,10 +50,13 @@ def test_the_check_finds_raw_lookups(text, found):
 def test_no_raw_config_lookups_outside_the_loader():
     files = scanned()
     assert len(files) > 50
-    found = {f.relative_to(ROOT).as_posix(): hits for f in files
-             if (hits := raw_lookups(f.read_text()))}
-    assert not found, ("read the config through simreg.settings.typed(config) (SETTINGS in the "
-                       f"rules), not by dict lookups: {found}")
+    found = {
+        f.relative_to(ROOT).as_posix(): hits for f in files if (hits := raw_lookups(f.read_text()))
+    }
+    assert not found, (
+        "read the config through simreg.settings.typed(config) (SETTINGS in the "
+        f"rules), not by dict lookups: {found}"
+    )
 
 
 def test_typed_settings_are_the_validated_values():

@@ -11,8 +11,12 @@ import simreg
 from simreg.targets import pixel_similarity as similarity
 from simreg.data.sources import Splits
 from simreg.data.store import write_dataset
-from simreg.targets.pixel_similarity import (build_similarity, choose_images, pixel_similarity,
-                                             read_similarity)
+from simreg.targets.pixel_similarity import (
+    build_similarity,
+    choose_images,
+    pixel_similarity,
+    read_similarity,
+)
 
 torch.set_num_threads(2)
 
@@ -31,6 +35,7 @@ def random_images(n=24, shape=(6, 5, 3), seed=0) -> np.ndarray:
 
 # ---- pixel_similarity ------------------------------------------------------------------
 
+
 def test_image_with_itself_gives_one():
     s = pixel_similarity(random_images())
     np.testing.assert_allclose(np.diag(s), 1.0, atol=1e-6)
@@ -48,8 +53,9 @@ def test_per_pixel_mean_is_subtracted():
     rng = np.random.default_rng(2)
     images = rng.uniform(0, 255, size=(20, 6, 6, 1))
     offset = rng.uniform(0, 1000, size=(1, 6, 6, 1))
-    np.testing.assert_allclose(pixel_similarity(images + offset), pixel_similarity(images),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        pixel_similarity(images + offset), pixel_similarity(images), atol=1e-6
+    )
     # Without centring the offset would dominate: the raw cosine similarity is nearly 1.
     raw = images.reshape(20, -1) + offset.reshape(1, -1)
     raw = raw / np.linalg.norm(raw, axis=1, keepdims=True)
@@ -66,11 +72,13 @@ def test_symmetric_and_bounded():
 
 def test_block_size_does_not_change_result():
     images = random_images(n=25, seed=4)
-    np.testing.assert_allclose(pixel_similarity(images, block_size=3),
-                               pixel_similarity(images, block_size=1000), atol=1e-6)
+    np.testing.assert_allclose(
+        pixel_similarity(images, block_size=3), pixel_similarity(images, block_size=1000), atol=1e-6
+    )
 
 
 # ---- choose_images ----------------------------------------------------------------------
+
 
 def test_choose_images_reproducible_and_without_duplicates():
     a = choose_images(1000, 200, seed=7)
@@ -89,6 +97,7 @@ def test_choose_images_too_many_raises():
 
 
 # ---- build_similarity -------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def dataset_file(tmp_path_factory):
@@ -151,5 +160,6 @@ def test_color_similarity_is_that_of_the_channel_mean_images():
     flat_all_channels = rgb.reshape(20, -1).astype(np.float64)
     flat_all_channels -= flat_all_channels.mean(0)
     flat_all_channels /= np.linalg.norm(flat_all_channels, axis=1, keepdims=True)
-    assert not np.allclose(pixel_similarity(rgb), flat_all_channels @ flat_all_channels.T,
-                           atol=1e-3)
+    assert not np.allclose(
+        pixel_similarity(rgb), flat_all_channels @ flat_all_channels.T, atol=1e-3
+    )

@@ -83,8 +83,10 @@ def tanh_model(digits):
     return model.eval()
 
 
-@pytest.mark.parametrize("attack, settings", [(jsma, {"max_fraction": 0.05}),
-                                              (sparsefool, {"lambda_": 1.0, "max_iter": 1})])
+@pytest.mark.parametrize(
+    "attack, settings",
+    [(jsma, {"max_fraction": 0.05}), (sparsefool, {"lambda_": 1.0, "max_iter": 1})],
+)
 def test_success_is_misclassification_when_some_fail(tanh_model, batch, attack, settings):
     x, y = batch
     adv, success = attack(tanh_model, x, y, **settings)
@@ -109,8 +111,9 @@ def test_any_number_of_classes(attack, n_classes, batch):
 def test_deepfool_boundary_crosses_the_boundary(linear_model, batch):
     x, y = batch
     keep = predict(linear_model, x) == y
-    point, normal = deepfool_boundary(linear_model, x[keep], y[keep], steps=50,
-                                      overshoot=0.02, candidates=9)
+    point, normal = deepfool_boundary(
+        linear_model, x[keep], y[keep], steps=50, overshoot=0.02, candidates=9
+    )
     assert (predict(linear_model, point) != y[keep]).float().mean() > 0.95
     assert normal.shape == point.shape and torch.all(normal.flatten(1).norm(dim=1) > 0)
 

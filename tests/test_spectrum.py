@@ -7,8 +7,13 @@ import h5py
 import numpy as np
 import pytest
 
-from simreg.evaluate.spectrum import (build_spectrum, frequency_radius, power_spectrum,
-                                      radial_profile, read_spectrum)
+from simreg.evaluate.spectrum import (
+    build_spectrum,
+    frequency_radius,
+    power_spectrum,
+    radial_profile,
+    read_spectrum,
+)
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (32, 32), (9, 12)])

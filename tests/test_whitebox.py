@@ -27,8 +27,9 @@ def test_pgd_respects_eps_and_bounds(linear_model, digits, eps):
 def test_pgd_is_at_least_as_strong_as_fgsm(linear_model, digits):
     x, y = digits
     images_u8 = (x * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
-    rows = whitebox_accuracy(linear_model, images_u8, y, [0, 4, 16], pgd_steps=20,
-                             pgd_rel_stepsize=0.1, seed=0)
+    rows = whitebox_accuracy(
+        linear_model, images_u8, y, [0, 4, 16], pgd_steps=20, pgd_rel_stepsize=0.1, seed=0
+    )
     acc = {(r["attack"], r["epsilon_255"]): r["accuracy"] for r in rows}
     assert acc["fgsm", 0] == acc["pgd_linf", 0]  # eps = 0: both are the clean accuracy
     for e in (4, 16):
@@ -40,11 +41,17 @@ def test_pgd_is_at_least_as_strong_as_fgsm(linear_model, digits):
 def test_evaluate_writes_tidy_csv(saved_model, tmp_path):
     model_path, dataset = saved_model
     out = tmp_path / "w.csv"
-    run_evaluation("whitebox", {"model": model_path, "dataset": dataset}, {"csv": out},
-                   {"epsilons_255": [1, 8], "n_images": 50, "pgd_steps": 3,
-                    "pgd_rel_stepsize": 0.5}, keys={"task": "digits_gray"}, device="cpu")
+    run_evaluation(
+        "whitebox",
+        {"model": model_path, "dataset": dataset},
+        {"csv": out},
+        {"epsilons_255": [1, 8], "n_images": 50, "pgd_steps": 3, "pgd_rel_stepsize": 0.5},
+        keys={"task": "digits_gray"},
+        device="cpu",
+    )
     frame = pd.read_csv(out)
     assert len(frame) == 4 and set(frame["attack"]) == {"fgsm", "pgd_linf"}
-    assert ({"task", "method", "seed", "pgd_steps", "n_images", "simreg_version"}
-            <= set(frame.columns))
+    assert {"task", "method", "seed", "pgd_steps", "n_images", "simreg_version"} <= set(
+        frame.columns
+    )
     assert frame["accuracy"].between(0, 1).all()

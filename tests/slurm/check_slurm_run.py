@@ -1,12 +1,12 @@
 """Helpers of tests/slurm/run_slurm_test.sh (run there, against a live test cluster).
 
-    check_slurm_run.py kill SLURM_WORKDIR
-        wait until the threshold model's training checkpoint has been replaced once (epoch >= 1
-        stored), then `scancel` that training job; print what was cancelled (JSON).
-    check_slurm_run.py check LOCAL_WORKDIR SLURM_WORKDIR SLURM_LOG
-        the sbatch submissions (Snakemake's --verbose log + slurmdbd's records) against the
-        rules' resources, the cancelled job's retry and resume, and the outputs against the
-        local run's.
+check_slurm_run.py kill SLURM_WORKDIR
+    wait until the threshold model's training checkpoint has been replaced once (epoch >= 1
+    stored), then `scancel` that training job; print what was cancelled (JSON).
+check_slurm_run.py check LOCAL_WORKDIR SLURM_WORKDIR SLURM_LOG
+    the sbatch submissions (Snakemake's --verbose log + slurmdbd's records) against the
+    rules' resources, the cancelled job's retry and resume, and the outputs against the
+    local run's.
 """
 
 from __future__ import annotations
@@ -26,10 +26,22 @@ CHECKPOINT_GLOB = "results/checkpoints/**/threshold/**/last*.pt"  # last-<finger
 VOLATILE = {"created", "seconds", "run_fingerprint"}
 # the rules that ask for `gpu: <config resources.gpu>` (1 in tests/slurm/config.yaml): those
 # written out in workflow/rules/, and the evaluations whose registry entry asks for one
-GPU_RULES = {"train", "train_pack", "fit_predictor", "fgsm_perturbations",
-             "robustbench_corruptions", "noise", "fgsm_transfer", "boundary", "whitebox",
-             "minimal_distance", "lrc_noise", "eigenspectrum", "sensitivity",
-             "corruption_accuracy"}
+GPU_RULES = {
+    "train",
+    "train_pack",
+    "fit_predictor",
+    "fgsm_perturbations",
+    "robustbench_corruptions",
+    "noise",
+    "fgsm_transfer",
+    "boundary",
+    "whitebox",
+    "minimal_distance",
+    "lrc_noise",
+    "eigenspectrum",
+    "sensitivity",
+    "corruption_accuracy",
+}
 
 
 def slurm(*args: str) -> str:
@@ -37,6 +49,7 @@ def slurm(*args: str) -> str:
 
 
 # ---- kill --------------------------------------------------------------------------------
+
 
 def kill(workdir: Path, timeout_s: float = 600) -> None:
     deadline = time.monotonic() + timeout_s
@@ -55,16 +68,19 @@ def kill(workdir: Path, timeout_s: float = 600) -> None:
             elif current != first:
                 break  # replaced: at least epoch 1 is stored, and epochs remain
         time.sleep(0.05)
-    jobs = [line.split("|", 1) for line in slurm("squeue", "-h", "-t", "RUNNING",
-                                                 "-o", "%i|%k").split()]
-    train = [job for job, comment in jobs if comment.startswith("rule_train_")
-             and "threshold" in comment]
+    jobs = [
+        line.split("|", 1) for line in slurm("squeue", "-h", "-t", "RUNNING", "-o", "%i|%k").split()
+    ]
+    train = [
+        job for job, comment in jobs if comment.startswith("rule_train_") and "threshold" in comment
+    ]
     assert len(train) == 1, f"running threshold training jobs: {jobs}"
     slurm("scancel", train[0])
     print(json.dumps({"cancelled": train[0], "checkpoint": str(first[0])}))
 
 
 # ---- check: submissions -------------------------------------------------------------------
+
 
 def job_blocks(text: str) -> list[dict]:
     """The jobs Snakemake printed (a dry run, or a run's log): rule, whether local, jobid,
@@ -109,8 +125,17 @@ def minutes(limit: str) -> int:
 
 
 def accounting(ids: list[str]) -> dict[str, dict]:
-    fields = ["JobIDRaw", "Account", "Partition", "ReqCPUS", "ReqMem", "Timelimit", "ReqTRES",
-              "State", "Comment"]
+    fields = [
+        "JobIDRaw",
+        "Account",
+        "Partition",
+        "ReqCPUS",
+        "ReqMem",
+        "Timelimit",
+        "ReqTRES",
+        "State",
+        "Comment",
+    ]
     out = slurm("sacct", "-X", "-P", "-n", "--format=" + ",".join(fields), "-j", ",".join(ids))
     rows = [dict(zip(fields, line.split("|"))) for line in out.splitlines() if line]
     return {row["JobIDRaw"]: row for row in rows}
@@ -136,8 +161,9 @@ def check_submissions(log: str, config: dict, cancelled: str) -> list[dict]:
         assert rec["Comment"].startswith(f"rule_{sub['rule']}"), what
         # the profile's GPU rules ask for one GPU, the others for none
         assert gpu == (1 if sub["rule"] in GPU_RULES else 0), what
-        assert rec["State"] == ("CANCELLED by 0" if sub["slurm"] == cancelled else "COMPLETED") \
-            or (sub["slurm"] == cancelled and rec["State"].startswith("CANCELLED")), what
+        assert rec["State"] == ("CANCELLED by 0" if sub["slurm"] == cancelled else "COMPLETED") or (
+            sub["slurm"] == cancelled and rec["State"].startswith("CANCELLED")
+        ), what
 
     # the rules' own numbers (configs/quick.yaml resources), attempt 1 and the retry
     res = config["resources"]
@@ -160,6 +186,7 @@ def check_submissions(log: str, config: dict, cancelled: str) -> list[dict]:
 
 # ---- check: outputs ----------------------------------------------------------------------
 
+
 def compare_outputs(local: Path, remote: Path) -> int:
     import h5py
     import numpy as np
@@ -167,9 +194,13 @@ def compare_outputs(local: Path, remote: Path) -> int:
     import torch
 
     def files(root):
-        return {p.relative_to(root) for p in (root / "results").rglob("*") if p.is_file()
-                and p.parts[len(root.parts) + 1] not in ("logs", "checkpoints")
-                and p.suffix not in (".pdf", ".png")}
+        return {
+            p.relative_to(root)
+            for p in (root / "results").rglob("*")
+            if p.is_file()
+            and p.parts[len(root.parts) + 1] not in ("logs", "checkpoints")
+            and p.suffix not in (".pdf", ".png")
+        }
 
     names = files(local)
     assert names == files(remote), sorted(names ^ files(remote))
@@ -193,21 +224,24 @@ def compare_outputs(local: Path, remote: Path) -> int:
                 assert flat_a.keys() == flat_b.keys(), name
                 for key in flat_a:
                     assert torch.equal(flat_a[key], flat_b[key]), f"{name}: {part}.{key}"
-            pa, pb = ({k: v for k, v in s["provenance"].items() if k not in VOLATILE}
-                      for s in (sa, sb))
+            pa, pb = (
+                {k: v for k, v in s["provenance"].items() if k not in VOLATILE} for s in (sa, sb)
+            )
             assert pa == pb, (name, pa, pb)
         elif name.suffix == ".h5":
             with h5py.File(a) as ha, h5py.File(b) as hb:
+
                 def visit(ga, gb, path=""):
-                    assert ({k: str(v) for k, v in ga.attrs.items() if k not in VOLATILE}
-                            == {k: str(v) for k, v in gb.attrs.items() if k not in VOLATILE}), \
-                        f"{name}{path} attrs"
+                    assert {k: str(v) for k, v in ga.attrs.items() if k not in VOLATILE} == {
+                        k: str(v) for k, v in gb.attrs.items() if k not in VOLATILE
+                    }, f"{name}{path} attrs"
                     assert set(ga) == set(gb), f"{name}{path}"
                     for key in ga:
                         if isinstance(ga[key], h5py.Group):
                             visit(ga[key], gb[key], f"{path}/{key}")
                         else:
                             assert np.array_equal(ga[key][()], gb[key][()]), f"{name}{path}/{key}"
+
                 visit(ha, hb)
         else:
             assert a.read_bytes() == b.read_bytes(), name
@@ -225,24 +259,35 @@ def _flatten(tree, prefix=""):
 def check(local: Path, remote: Path, log_path: Path) -> None:
     from simreg.config import load_config
 
-    config = load_config(ROOT / "config.yaml", ROOT / "configs/quick.yaml",
-                         ROOT / "tests/slurm/config.yaml")
+    config = load_config(
+        ROOT / "config.yaml", ROOT / "configs/quick.yaml", ROOT / "tests/slurm/config.yaml"
+    )
     kill_log = log_path.parent / "kill.log"
     cancelled = json.loads(kill_log.read_text().strip().splitlines()[-1])["cancelled"]
     subs = check_submissions(log_path.read_text(), config, cancelled)
-    print(f"slurm-test: {len(subs)} sbatch submissions match the rules' resources "
-          f"(CPUs, memory, runtime, GPUs, account, partition)", file=sys.stderr)
+    print(
+        f"slurm-test: {len(subs)} sbatch submissions match the rules' resources "
+        f"(CPUs, memory, runtime, GPUs, account, partition)",
+        file=sys.stderr,
+    )
     for sub in subs:
-        print(f"  {sub['rule']:<11} SLURM job {sub['slurm']:>3}: {sub['threads']} CPU, "
-              f"{sub['mem_mb']} MB, {sub['runtime']} min, gpu={sub.get('gpu', 0)}", file=sys.stderr)
+        print(
+            f"  {sub['rule']:<11} SLURM job {sub['slurm']:>3}: {sub['threads']} CPU, "
+            f"{sub['mem_mb']} MB, {sub['runtime']} min, gpu={sub.get('gpu', 0)}",
+            file=sys.stderr,
+        )
 
-    train_logs = [p for p in (remote / "results/logs/train").rglob("*.log")
-                  if "threshold" in str(p)]
+    train_logs = [
+        p for p in (remote / "results/logs/train").rglob("*.log") if "threshold" in str(p)
+    ]
     assert len(train_logs) == 1, train_logs
     resumed = re.search(r"resuming from \S+ after epoch (\d+)", train_logs[0].read_text())
     assert resumed and int(resumed[1]) >= 1, f"no resume in {train_logs[0]}"
-    print(f"slurm-test: job {cancelled} cancelled mid-training, resubmitted with twice the "
-          f"memory and runtime, resumed after epoch {resumed[1]}", file=sys.stderr)
+    print(
+        f"slurm-test: job {cancelled} cancelled mid-training, resubmitted with twice the "
+        f"memory and runtime, resumed after epoch {resumed[1]}",
+        file=sys.stderr,
+    )
 
     n = compare_outputs(local, remote)
     print(f"slurm-test: {n} outputs (weights, CSVs, HDF5) equal the local run's", file=sys.stderr)

@@ -51,18 +51,35 @@ def _named_file(text: str) -> tuple[str, str]:
 def cmd_dataset(a):
     from simreg.data.store import build_dataset
 
-    build_dataset(a.name, a.color, a.out, data_root=a.data_root, download=a.download,
-                  npz=a.npz, imagenet_dir=a.imagenet_dir, test_fraction=a.test_fraction,
-                  split_seed=a.split_seed)
+    build_dataset(
+        a.name,
+        a.color,
+        a.out,
+        data_root=a.data_root,
+        download=a.download,
+        npz=a.npz,
+        imagenet_dir=a.imagenet_dir,
+        test_fraction=a.test_fraction,
+        split_seed=a.split_seed,
+    )
 
 
 def cmd_corruptions(a):
     from simreg.data.corrupted import build_corruptions
 
-    origin = build_corruptions(a.dataset, a.rgb_dataset, a.out, dataset=a.name, color=a.color,
-                               source=a.source, directory=a.dir or a.data_root,
-                               download=a.download, verify=a.verify, seed=a.seed,
-                               n_images=a.n_images)
+    origin = build_corruptions(
+        a.dataset,
+        a.rgb_dataset,
+        a.out,
+        dataset=a.name,
+        color=a.color,
+        source=a.source,
+        directory=a.dir or a.data_root,
+        download=a.download,
+        verify=a.verify,
+        seed=a.seed,
+        n_images=a.n_images,
+    )
     print(f"simreg corruptions: {a.out} ({origin})", file=sys.stderr)
 
 
@@ -74,34 +91,59 @@ def cmd_download(a):
     else:
         record = download.fetch_dataset(a.name, a.data_root)
     download.write_record({"dataset": a.name, **record}, a.out)
-    print(f"simreg download: {a.name}{' (corruptions)' if a.corruptions else ''}: {record}",
-          file=sys.stderr)
+    print(
+        f"simreg download: {a.name}{' (corruptions)' if a.corruptions else ''}: {record}",
+        file=sys.stderr,
+    )
 
 
 def cmd_robustbench_corruptions(a):
     from simreg.evaluate.robustbench import evaluate_robustbench
 
-    evaluate_robustbench(a.name, a.threat_model, a.model_dir, a.corruptions, a.out,
-                         severities=a.severities, n_images=a.n_images,
-                         batch_size=a.batch_size, device=a.device)
+    evaluate_robustbench(
+        a.name,
+        a.threat_model,
+        a.model_dir,
+        a.corruptions,
+        a.out,
+        severities=a.severities,
+        n_images=a.n_images,
+        batch_size=a.batch_size,
+        device=a.device,
+    )
 
 
 def cmd_similarity(a):
     from simreg.targets.pixel_similarity import build_similarity
 
-    build_similarity(a.dataset, a.out, n_images=a.n_images, image_seed=a.image_seed,
-                     dtype=a.dtype, block_size=a.block_size, device=a.device)
+    build_similarity(
+        a.dataset,
+        a.out,
+        n_images=a.n_images,
+        image_seed=a.image_seed,
+        dtype=a.dtype,
+        block_size=a.block_size,
+        device=a.device,
+    )
 
 
 def cmd_simulate_recordings(a):
     from simreg.neural.simulate import simulate_recordings
 
     p = a.params
-    simulate_recordings(a.stimuli, a.out, scan=a.scan, image_size=p["image_size"],
-                        n_neurons=p["neurons"], train_images=p["train_images"],
-                        validation_images=p["validation_images"], test_images=p["test_images"],
-                        test_repeats=p["test_repeats"], complex_fraction=p["complex_fraction"],
-                        seed=p["simulation_seed"])
+    simulate_recordings(
+        a.stimuli,
+        a.out,
+        scan=a.scan,
+        image_size=p["image_size"],
+        n_neurons=p["neurons"],
+        train_images=p["train_images"],
+        validation_images=p["validation_images"],
+        test_images=p["test_images"],
+        test_repeats=p["test_repeats"],
+        complex_fraction=p["complex_fraction"],
+        seed=p["simulation_seed"],
+    )
 
 
 def cmd_fit_predictor(a):
@@ -112,9 +154,18 @@ def cmd_fit_predictor(a):
     fields = {f.name for f in dataclasses.fields(PredictorSettings)}
     settings = PredictorSettings(**{k: v for k, v in a.params.items() if k in fields})
     device = a.device if a.device != "auto" else ("cuda" if _cuda() else "cpu")
-    run_fit(a.recordings, a.model_out, a.neurons_out, a.summary_out, seed=a.seed,
-            settings=settings, device=device, threads=a.threads, keys=a.keys,
-            image_size=a.params.get("image_size", [36, 64]))
+    run_fit(
+        a.recordings,
+        a.model_out,
+        a.neurons_out,
+        a.summary_out,
+        seed=a.seed,
+        settings=settings,
+        device=device,
+        threads=a.threads,
+        keys=a.keys,
+        image_size=a.params.get("image_size", [36, 64]),
+    )
 
 
 def _cuda() -> bool:
@@ -126,17 +177,32 @@ def _cuda() -> bool:
 def cmd_neural_similarity(a):
     from simreg.targets.neural_similarity import build_neural_similarity
 
-    build_neural_similarity(a.predictors, a.pixel_similarity, a.out, images_file=a.images,
-                            recordings=a.recordings, dtype=a.dtype, block_size=a.block_size)
+    build_neural_similarity(
+        a.predictors,
+        a.pixel_similarity,
+        a.out,
+        images_file=a.images,
+        recordings=a.recordings,
+        dtype=a.dtype,
+        block_size=a.block_size,
+    )
 
 
 def cmd_train(a):
     from simreg.train.settings import TrainSettings
     from simreg.train.trainer import train
 
-    train(a.task_data, dict(a.input), a.model_out, a.metrics_out, a.checkpoint_dir,
-          TrainSettings(**a.settings), device=a.device, threads=a.threads,
-          extra_provenance=a.keys)
+    train(
+        a.task_data,
+        dict(a.input),
+        a.model_out,
+        a.metrics_out,
+        a.checkpoint_dir,
+        TrainSettings(**a.settings),
+        device=a.device,
+        threads=a.threads,
+        extra_provenance=a.keys,
+    )
 
 
 def _pack_inputs(pairs) -> dict:
@@ -153,9 +219,17 @@ def cmd_train_pack(a):
     from simreg.train.settings import TrainSettings
 
     try:
-        train_pack(a.task_data, _pack_inputs(a.input), a.model_out, a.metrics_out,
-                   a.checkpoint_dir, [TrainSettings(**s) for s in a.settings], device=a.device,
-                   threads=a.threads, extra_provenance_list=a.keys or None)
+        train_pack(
+            a.task_data,
+            _pack_inputs(a.input),
+            a.model_out,
+            a.metrics_out,
+            a.checkpoint_dir,
+            [TrainSettings(**s) for s in a.settings],
+            device=a.device,
+            threads=a.threads,
+            extra_provenance_list=a.keys or None,
+        )
     except ValueError as error:
         raise SystemExit(f"train-pack: {error}") from None
 
@@ -163,8 +237,15 @@ def cmd_train_pack(a):
 def cmd_fgsm_perturbations(a):
     from simreg.evaluate.fgsm import build_perturbations
 
-    build_perturbations(a.model, a.dataset, a.out, n_images=a.n_images, batch_size=a.batch_size,
-                        device=a.device, keys=a.keys)
+    build_perturbations(
+        a.model,
+        a.dataset,
+        a.out,
+        n_images=a.n_images,
+        batch_size=a.batch_size,
+        device=a.device,
+        keys=a.keys,
+    )
 
 
 def cmd_evaluate(a):
@@ -193,8 +274,15 @@ def cmd_export(a):
     from simreg.report.export import export_run
 
     config = load_config(Path(a.repository) / "config.yaml", *a.configfile)
-    copied = export_run(config, a.results, a.to, a.command, a.wall, a.machine,
-                        measured=read_benchmarks(Path(a.results) / "benchmarks"))
+    copied = export_run(
+        config,
+        a.results,
+        a.to,
+        a.command,
+        a.wall,
+        a.machine,
+        measured=read_benchmarks(Path(a.results) / "benchmarks"),
+    )
     print(f"simreg export: {len(copied)} files and README.md in {a.to}", file=sys.stderr)
 
 
@@ -206,8 +294,10 @@ def cmd_check_config(a):
         config = load_config(*a.files)
     except ConfigError as error:
         sys.exit(f"simreg check-config: {error}")
-    print(f"simreg check-config: {' + '.join(a.files)}: valid "
-          f"({len(typed(config).figures)} figure grids)")
+    print(
+        f"simreg check-config: {' + '.join(a.files)}: valid "
+        f"({len(typed(config).figures)} figure grids)"
+    )
 
 
 def cmd_list_experiments(a):
@@ -218,22 +308,37 @@ def cmd_list_experiments(a):
         print(f"{experiment.name}: {experiment.description}")
         print(f"    grids:   {', '.join(experiment.grids)}")
         print(f"    targets: {', '.join(experiment_targets(experiment))}")
-    print("A config's `experiments: [...]` names sets or single figures; `all` builds the "
-          "targets of the grids they select.")
+    print(
+        "A config's `experiments: [...]` names sets or single figures; `all` builds the "
+        "targets of the grids they select."
+    )
 
 
 def cmd_plan(a):
     from simreg import plan
 
     if a.calibrate:
-        record = plan.calibrate(a.configfile or [plan.CALIBRATION_CONFIG], cores=a.cores,
-                                targets=a.targets or ["all"], benchmarks_root=a.benchmarks)
-        print(f"simreg plan: calibrated in {record['wall_s']} s on {record['machine']}; "
-              f"benchmark files under {a.benchmarks}", file=sys.stderr)
+        record = plan.calibrate(
+            a.configfile or [plan.CALIBRATION_CONFIG],
+            cores=a.cores,
+            targets=a.targets or ["all"],
+            benchmarks_root=a.benchmarks,
+        )
+        print(
+            f"simreg plan: calibrated in {record['wall_s']} s on {record['machine']}; "
+            f"benchmark files under {a.benchmarks}",
+            file=sys.stderr,
+        )
         return
-    print(plan.report(a.configfile, benchmarks_root=a.benchmarks,
-                      benchmark_json=a.benchmark_json, targets=a.targets or ["all"],
-                      cpu=a.cpu_time))
+    print(
+        plan.report(
+            a.configfile,
+            benchmarks_root=a.benchmarks,
+            benchmark_json=a.benchmark_json,
+            targets=a.targets or ["all"],
+            cpu=a.cpu_time,
+        )
+    )
 
 
 def _add_dataset(sub) -> None:
@@ -255,22 +360,33 @@ def _add_dataset(sub) -> None:
 def _add_corruptions(sub) -> None:
     """The ``simreg corruptions`` command."""
     data = defaults.Data()
-    c = sub.add_parser("corruptions", help="the corrupted test set of a dataset, in one color "
-                       "(official CIFAR-10-C/100-C files, or generated with the CIFAR constants)")
+    c = sub.add_parser(
+        "corruptions",
+        help="the corrupted test set of a dataset, in one color "
+        "(official CIFAR-10-C/100-C files, or generated with the CIFAR constants)",
+    )
     corruptions = defaults.Corruptions()
     c.add_argument("--name", required=True, help="dataset name (cifar10, digits, ...)")
     c.add_argument("--color", required=True, choices=["gray", "rgb"])
     c.add_argument("--dataset", required=True, help="the dataset HDF5 in --color")
     c.add_argument("--rgb-dataset", required=True, help="the dataset HDF5 in rgb")
     c.add_argument("--out", required=True)
-    c.add_argument("--source", default=corruptions.source,
-                   choices=["auto", "official", "generated"])
-    c.add_argument("--dir", default=corruptions.dir,
-                   help="folder holding CIFAR-10-C/ (or the folder itself); default --data-root")
+    c.add_argument(
+        "--source", default=corruptions.source, choices=["auto", "official", "generated"]
+    )
+    c.add_argument(
+        "--dir",
+        default=corruptions.dir,
+        help="folder holding CIFAR-10-C/ (or the folder itself); default --data-root",
+    )
     c.add_argument("--data-root", default=data.root)
     c.add_argument("--download", action=argparse.BooleanOptionalAction, default=data.download)
-    c.add_argument("--verify", action=argparse.BooleanOptionalAction, default=corruptions.verify,
-                   help="check the official files' MD5s")
+    c.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=corruptions.verify,
+        help="check the official files' MD5s",
+    )
     c.add_argument("--seed", type=int, default=corruptions.seed)
     c.add_argument("--n-images", type=int, default=corruptions.n_images)
     c.set_defaults(run=cmd_corruptions)
@@ -280,25 +396,36 @@ def _add_download(sub) -> None:
     """The ``simreg download`` command."""
     data = defaults.Data()
     corruptions = defaults.Corruptions()
-    dl = sub.add_parser("download", help="fetch a dataset's files (or, with --corruptions, its "
-                        "official corrupted test set) for the jobs that read them; the "
-                        "download rules run it on the login node")
+    dl = sub.add_parser(
+        "download",
+        help="fetch a dataset's files (or, with --corruptions, its "
+        "official corrupted test set) for the jobs that read them; the "
+        "download rules run it on the login node",
+    )
     dl.add_argument("--name", required=True, help="dataset name (cifar10, imagenette, ...)")
     dl.add_argument("--data-root", default=data.root)
     dl.add_argument("--corruptions", action="store_true")
-    dl.add_argument("--dir", default=corruptions.dir,
-                    help="with --corruptions: the folder for CIFAR-10-C/; default --data-root")
-    dl.add_argument("--source", default=corruptions.source, choices=["auto", "official"],
-                    help="with --corruptions: auto records a failed download (the corruptions "
-                    "are then generated), official raises it")
+    dl.add_argument(
+        "--dir",
+        default=corruptions.dir,
+        help="with --corruptions: the folder for CIFAR-10-C/; default --data-root",
+    )
+    dl.add_argument(
+        "--source",
+        default=corruptions.source,
+        choices=["auto", "official"],
+        help="with --corruptions: auto records a failed download (the corruptions "
+        "are then generated), official raises it",
+    )
     dl.add_argument("--out", required=True, help="JSON record of what was fetched")
     dl.set_defaults(run=cmd_download)
 
 
 def _add_robustbench_corruptions(sub) -> None:
     """The ``simreg robustbench-corruptions`` command."""
-    rb = sub.add_parser("robustbench-corruptions",
-                        help="accuracy of a RobustBench model on a corrupted test set")
+    rb = sub.add_parser(
+        "robustbench-corruptions", help="accuracy of a RobustBench model on a corrupted test set"
+    )
     robustbench = defaults.Robustbench()
     rb.add_argument("--name", required=True, help="RobustBench model name, e.g. Standard")
     rb.add_argument("--threat-model", required=True, help="corruptions, Linf or L2")
@@ -332,23 +459,35 @@ def _add_simulate_recordings(sub) -> None:
     sr.add_argument("--stimuli", required=True, help="dataset HDF5 whose train images are shown")
     sr.add_argument("--scan", required=True, help="scan name; sim<k> is the k-th scan of the seed")
     sr.add_argument("--out", required=True)
-    sr.add_argument("--params", type=_json, default={},
-                    help="JSON of neural.* sizes (image_size, neurons, train_images, ...)")
+    sr.add_argument(
+        "--params",
+        type=_json,
+        default={},
+        help="JSON of neural.* sizes (image_size, neurons, train_images, ...)",
+    )
     sr.set_defaults(run=cmd_simulate_recordings)
 
 
 def _add_fit_predictor(sub) -> None:
     """The ``simreg fit-predictor`` command."""
     fp_ = sub.add_parser("fit-predictor", help="fit the predictive model to one scan")
-    fp_.add_argument("--recordings", required=True, nargs="+",
-                     help="recordings of one scan (HDF5 of simreg.neural.recordings, or a "
-                     "Sensorium/Lurz static .zip/folder); several: one model, shared core")
+    fp_.add_argument(
+        "--recordings",
+        required=True,
+        nargs="+",
+        help="recordings of one scan (HDF5 of simreg.neural.recordings, or a "
+        "Sensorium/Lurz static .zip/folder); several: one model, shared core",
+    )
     fp_.add_argument("--seed", type=int, required=True)
     fp_.add_argument("--model-out", required=True)
     fp_.add_argument("--neurons-out", required=True, help="per-neuron report CSV")
     fp_.add_argument("--summary-out", required=True, help="overall report CSV")
-    fp_.add_argument("--params", type=_json, default={},
-                     help="JSON of neural.* model and fit settings (hidden_channels, lr, ...)")
+    fp_.add_argument(
+        "--params",
+        type=_json,
+        default={},
+        help="JSON of neural.* model and fit settings (hidden_channels, lr, ...)",
+    )
     fp_.add_argument("--keys", type=_json, default={}, help="JSON of keys for provenance")
     fp_.add_argument("--device", default="auto")
     fp_.add_argument("--threads", type=int, default=None)
@@ -358,15 +497,26 @@ def _add_fit_predictor(sub) -> None:
 def _add_neural_similarity(sub) -> None:
     """The ``simreg neural-similarity`` command."""
     similarity = defaults.Similarity()
-    ns = sub.add_parser("neural-similarity",
-                        help="the predictive models' similarity of a regularization set")
+    ns = sub.add_parser(
+        "neural-similarity", help="the predictive models' similarity of a regularization set"
+    )
     ns.add_argument("--predictors", nargs="+", required=True, help="model.pt of each fit")
-    ns.add_argument("--pixel-similarity", required=True,
-                    help="the set's pixel similarity file (its images and indices)")
-    ns.add_argument("--images", default=None, help="dataset HDF5 of the images (default: the "
-                    "path recorded in the pixel similarity file)")
-    ns.add_argument("--recordings", nargs="*", default=[],
-                    help="the scans' recordings; simulated ones add the simulator's own r")
+    ns.add_argument(
+        "--pixel-similarity",
+        required=True,
+        help="the set's pixel similarity file (its images and indices)",
+    )
+    ns.add_argument(
+        "--images",
+        default=None,
+        help="dataset HDF5 of the images (default: the path recorded in the pixel similarity file)",
+    )
+    ns.add_argument(
+        "--recordings",
+        nargs="*",
+        default=[],
+        help="the scans' recordings; simulated ones add the simulator's own r",
+    )
     ns.add_argument("--out", required=True)
     ns.add_argument("--dtype", default=similarity.dtype, choices=["float32", "float16"])
     ns.add_argument("--block-size", type=int, default=similarity.block_size)
@@ -377,13 +527,23 @@ def _add_train(sub) -> None:
     """The ``simreg train`` command."""
     t = sub.add_parser("train", help="train one classifier with a registered method")
     t.add_argument("--task-data", required=True)
-    t.add_argument("--input", type=_named_file, action="append", default=[], metavar="NAME=PATH",
-                   help="a file the method needs (e.g. similarity=..., regularization_images=...)")
+    t.add_argument(
+        "--input",
+        type=_named_file,
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a file the method needs (e.g. similarity=..., regularization_images=...)",
+    )
     t.add_argument("--model-out", required=True)
     t.add_argument("--metrics-out", required=True)
     t.add_argument("--checkpoint-dir", required=True)
-    t.add_argument("--settings", type=_json, required=True,
-                   help="JSON of TrainSettings fields (simreg.train.settings)")
+    t.add_argument(
+        "--settings",
+        type=_json,
+        required=True,
+        help="JSON of TrainSettings fields (simreg.train.settings)",
+    )
     t.add_argument("--keys", type=_json, default={}, help="JSON of model keys for provenance")
     t.add_argument("--device", default="auto")
     t.add_argument("--threads", type=int, default=None)
@@ -392,19 +552,35 @@ def _add_train(sub) -> None:
 
 def _add_train_pack(sub) -> None:
     """The ``simreg train-pack`` command."""
-    tp = sub.add_parser("train-pack", help="train several seeds of one model in one process "
-                        "(config training.pack_size)")
+    tp = sub.add_parser(
+        "train-pack",
+        help="train several seeds of one model in one process (config training.pack_size)",
+    )
     tp.add_argument("--task-data", required=True)
-    tp.add_argument("--input", type=_named_file, action="append", default=[],
-                    metavar="NAME=PATH", help="a file the method needs: once if every seed "
-                    "shares it, else once per seed in the seeds' order (source_model=...)")
+    tp.add_argument(
+        "--input",
+        type=_named_file,
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a file the method needs: once if every seed "
+        "shares it, else once per seed in the seeds' order (source_model=...)",
+    )
     tp.add_argument("--model-out", nargs="+", required=True, help="one path per seed")
     tp.add_argument("--metrics-out", nargs="+", required=True, help="one path per seed")
     tp.add_argument("--checkpoint-dir", required=True, help="the pack's checkpoints")
-    tp.add_argument("--settings", type=_json, required=True,
-                    help="JSON list of TrainSettings dicts, one per seed (identical but seed)")
-    tp.add_argument("--keys", type=_json, default=[],
-                    help="JSON list of model keys for provenance, one per seed")
+    tp.add_argument(
+        "--settings",
+        type=_json,
+        required=True,
+        help="JSON list of TrainSettings dicts, one per seed (identical but seed)",
+    )
+    tp.add_argument(
+        "--keys",
+        type=_json,
+        default=[],
+        help="JSON list of model keys for provenance, one per seed",
+    )
     tp.add_argument("--device", default="auto")
     tp.add_argument("--threads", type=int, default=None)
     tp.set_defaults(run=cmd_train_pack)
@@ -412,8 +588,9 @@ def _add_train_pack(sub) -> None:
 
 def _add_fgsm_perturbations(sub) -> None:
     """The ``simreg fgsm-perturbations`` command."""
-    fp = sub.add_parser("fgsm-perturbations",
-                        help="gradient signs of the unregularized FGSM source model")
+    fp = sub.add_parser(
+        "fgsm-perturbations", help="gradient signs of the unregularized FGSM source model"
+    )
     fp.add_argument("--model", required=True, help="model.pt of the source model")
     fp.add_argument("--dataset", required=True, help="dataset HDF5 of the task")
     fp.add_argument("--out", required=True)
@@ -428,10 +605,22 @@ def _add_evaluate(sub) -> None:
     """The ``simreg evaluate`` command."""
     e = sub.add_parser("evaluate", help="run one registered evaluation of one model")
     e.add_argument("kind", help="evaluation name (simreg.evaluate.registry)")
-    e.add_argument("--input", type=_named_file, action="append", default=[], metavar="NAME=PATH",
-                   help="model=..., dataset=..., and the kind's own inputs")
-    e.add_argument("--out", type=_named_file, action="append", default=[], metavar="NAME=PATH",
-                   help="one per output of the kind (e.g. csv=..., h5=...)")
+    e.add_argument(
+        "--input",
+        type=_named_file,
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="model=..., dataset=..., and the kind's own inputs",
+    )
+    e.add_argument(
+        "--out",
+        type=_named_file,
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="one per output of the kind (e.g. csv=..., h5=...)",
+    )
     e.add_argument("--params", type=_json, default={}, help="JSON of the kind's parameters")
     e.add_argument("--keys", type=_json, default={}, help="JSON of model keys for provenance")
     e.add_argument("--device", default="auto")
@@ -443,8 +632,14 @@ def _add_report(sub) -> None:
     for kind in ("figure", "table"):
         r = sub.add_parser(kind, help=f"build one registered {kind} (simreg.report.targets)")
         r.add_argument("name")
-        r.add_argument("--reads", nargs="+", action="append", metavar=("KIND", "FILE"),
-                       type=str, help="an evaluation (or metrics) and its files; repeatable")
+        r.add_argument(
+            "--reads",
+            nargs="+",
+            action="append",
+            metavar=("KIND", "FILE"),
+            type=str,
+            help="an evaluation (or metrics) and its files; repeatable",
+        )
         r.add_argument("--out", required=True)
         r.add_argument("--params", type=_json, default={})
         r.set_defaults(run=cmd_report)
@@ -452,12 +647,25 @@ def _add_report(sub) -> None:
 
 def _add_claims(sub) -> None:
     """The ``simreg claims`` command."""
-    cl = sub.add_parser("claims", help="check the papers' claims on the tidy outputs "
-                        "(simreg.report.claims): claims.csv and claims.md")
-    cl.add_argument("--reads", nargs="+", action="append", metavar=("CLAIM__KIND", "FILE"),
-                    type=str, help="a claim's evaluation and its files; repeatable")
-    cl.add_argument("--params", type=_json, default={},
-                    help="JSON: claim key -> its params (claims absent are not run)")
+    cl = sub.add_parser(
+        "claims",
+        help="check the papers' claims on the tidy outputs "
+        "(simreg.report.claims): claims.csv and claims.md",
+    )
+    cl.add_argument(
+        "--reads",
+        nargs="+",
+        action="append",
+        metavar=("CLAIM__KIND", "FILE"),
+        type=str,
+        help="a claim's evaluation and its files; repeatable",
+    )
+    cl.add_argument(
+        "--params",
+        type=_json,
+        default={},
+        help="JSON: claim key -> its params (claims absent are not run)",
+    )
     cl.add_argument("--out", required=True, help="the CSV")
     cl.add_argument("--md", required=True, help="the Markdown report")
     cl.set_defaults(run=cmd_claims)
@@ -465,12 +673,20 @@ def _add_claims(sub) -> None:
 
 def _add_export(sub) -> None:
     """The ``simreg export`` command."""
-    ex = sub.add_parser("export", help="copy a finished run's claims report and figures (PNG, "
-                        ".data.csv) with a README saying how they were made, to commit beside "
-                        "the code (simreg.report.export)")
+    ex = sub.add_parser(
+        "export",
+        help="copy a finished run's claims report and figures (PNG, "
+        ".data.csv) with a README saying how they were made, to commit beside "
+        "the code (simreg.report.export)",
+    )
     ex.add_argument("--to", required=True, help="e.g. docs/results/cifar10-subset")
-    ex.add_argument("--configfile", nargs="+", default=[], metavar="FILE",
-                    help="the run's config files, merged over config.yaml")
+    ex.add_argument(
+        "--configfile",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="the run's config files, merged over config.yaml",
+    )
     ex.add_argument("--repository", default=".", help="the checkout whose config.yaml the run used")
     ex.add_argument("--results", default="results", help="the run's results folder")
     ex.add_argument("--command", required=True, help="the command that made the run")
@@ -481,59 +697,105 @@ def _add_export(sub) -> None:
 
 def _add_check_config(sub) -> None:
     """The ``simreg check-config`` command."""
-    cc = sub.add_parser("check-config", help="merge config files in order (as Snakemake merges "
-                        "--configfile over config.yaml) and validate them; every problem names "
-                        "its file, line or key")
-    cc.add_argument("files", nargs="+", metavar="FILE",
-                    help="e.g. config.yaml configs/quick.yaml")
+    cc = sub.add_parser(
+        "check-config",
+        help="merge config files in order (as Snakemake merges "
+        "--configfile over config.yaml) and validate them; every problem names "
+        "its file, line or key",
+    )
+    cc.add_argument("files", nargs="+", metavar="FILE", help="e.g. config.yaml configs/quick.yaml")
     cc.set_defaults(run=cmd_check_config, logged=False)  # a user's command, not a job's
-
 
 
 def _add_list_experiments(sub) -> None:
     """The ``simreg list-experiments`` command."""
-    le = sub.add_parser("list-experiments", help="the experiment sets a config's "
-                        "`experiments` may select, with their figure grids and targets")
+    le = sub.add_parser(
+        "list-experiments",
+        help="the experiment sets a config's "
+        "`experiments` may select, with their figure grids and targets",
+    )
     le.set_defaults(run=cmd_list_experiments, logged=False)
 
 
 def _add_plan(sub) -> None:
     """The ``simreg plan`` command."""
-    pl = sub.add_parser("plan", help="a config's jobs per rule and per figure/table (from "
-                        "Snakemake's own DAG) and its device hours per stage, from measured "
-                        "benchmark files (docs/running.md); run from the repository")
-    pl.add_argument("--configfile", nargs="+", default=[], metavar="FILE",
-                    help="merged over config.yaml, as snakemake --configfile")
+    pl = sub.add_parser(
+        "plan",
+        help="a config's jobs per rule and per figure/table (from "
+        "Snakemake's own DAG) and its device hours per stage, from measured "
+        "benchmark files (docs/running.md); run from the repository",
+    )
+    pl.add_argument(
+        "--configfile",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="merged over config.yaml, as snakemake --configfile",
+    )
     pl.add_argument("--targets", nargs="+", default=None, help="default: all")
-    pl.add_argument("--benchmarks", default="results/benchmarks",
-                    help="the benchmark files (and calibration.json) to estimate from")
-    pl.add_argument("--benchmark-json", default=None,
-                    help="a benchmarks/run.py JSON: its epoch_s times the training jobs")
-    pl.add_argument("--calibrate", action="store_true",
-                    help="run the DAG of --configfile (default configs/quick.yaml) with "
-                    "--cores, writing every job's benchmark file, and record its sizes")
+    pl.add_argument(
+        "--benchmarks",
+        default="results/benchmarks",
+        help="the benchmark files (and calibration.json) to estimate from",
+    )
+    pl.add_argument(
+        "--benchmark-json",
+        default=None,
+        help="a benchmarks/run.py JSON: its epoch_s times the training jobs",
+    )
+    pl.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="run the DAG of --configfile (default configs/quick.yaml) with "
+        "--cores, writing every job's benchmark file, and record its sizes",
+    )
     pl.add_argument("--cores", type=int, default=2)
-    pl.add_argument("--cpu-time", action="store_true",
-                    help="estimate from the benchmark files' CPU seconds (and the JSON's "
-                    "epoch_cpu_s): CPU hours on idle cores, for a CPU calibration on a shared "
-                    "machine")
+    pl.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="estimate from the benchmark files' CPU seconds (and the JSON's "
+        "epoch_cpu_s): CPU hours on idle cores, for a CPU calibration on a shared "
+        "machine",
+    )
     pl.set_defaults(run=cmd_plan, logged=False)
 
 
 # One function per command, each adding its subparser (in the order of `simreg --help`).
-COMMANDS = (_add_dataset, _add_corruptions, _add_download, _add_robustbench_corruptions,
-            _add_similarity, _add_simulate_recordings, _add_fit_predictor, _add_neural_similarity,
-            _add_train, _add_train_pack, _add_fgsm_perturbations, _add_evaluate, _add_report,
-            _add_claims, _add_export, _add_check_config, _add_list_experiments, _add_plan)
+COMMANDS = (
+    _add_dataset,
+    _add_corruptions,
+    _add_download,
+    _add_robustbench_corruptions,
+    _add_similarity,
+    _add_simulate_recordings,
+    _add_fit_predictor,
+    _add_neural_similarity,
+    _add_train,
+    _add_train_pack,
+    _add_fgsm_perturbations,
+    _add_evaluate,
+    _add_report,
+    _add_claims,
+    _add_export,
+    _add_check_config,
+    _add_list_experiments,
+    _add_plan,
+)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="simreg", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import MODULE first: it registers regularizers or evaluations "
-                        "(the config's `plugins`; also read from $SIMREG_PLUGINS, "
-                        "comma-separated, which the Snakefile sets)")
+    p = argparse.ArgumentParser(
+        prog="simreg", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first: it registers regularizers or evaluations "
+        "(the config's `plugins`; also read from $SIMREG_PLUGINS, "
+        "comma-separated, which the Snakefile sets)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)

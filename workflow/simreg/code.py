@@ -112,8 +112,10 @@ class ImportGraph:
         """The module's top-level functions and classes by name."""
         if module not in self._definitions:
             self._definitions[module] = {
-                s.name: s for s in self.tree(module).body
-                if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+                s.name: s
+                for s in self.tree(module).body
+                if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            }
         return self._definitions[module]
 
     def imported(self, nodes, module: str) -> set[str]:
@@ -129,10 +131,16 @@ class ImportGraph:
                 if source not in self.modules:
                     continue
                 defined = self.definitions(source)
-                whole = [f"{source}.{a.name}" for a in statement.names
-                         if f"{source}.{a.name}" in self.modules]
-                named = [a.name for a in statement.names if a.name in defined
-                         and f"{source}.{a.name}" not in self.modules]
+                whole = [
+                    f"{source}.{a.name}"
+                    for a in statement.names
+                    if f"{source}.{a.name}" in self.modules
+                ]
+                named = [
+                    a.name
+                    for a in statement.names
+                    if a.name in defined and f"{source}.{a.name}" not in self.modules
+                ]
                 found |= {f"{source}:{name}" for name in named}
                 if len(whole) + len(named) < len(statement.names) or not named:
                     whole.append(source)  # a constant or re-export of it, or a submodule
@@ -155,15 +163,22 @@ class ImportGraph:
                     walked = list(ast.walk(statement))
                     defs[statement.name] = (
                         [n for n in walked if isinstance(n, imports)],
-                        {n.id for n in walked if isinstance(n, ast.Name)})
+                        {n.id for n in walked if isinstance(n, ast.Name)},
+                    )
                     if not isinstance(statement, ast.ClassDef):  # decorators run on import
-                        top += [n for d in statement.decorator_list for n in ast.walk(d)
-                                if isinstance(n, imports)]
+                        top += [
+                            n
+                            for d in statement.decorator_list
+                            for n in ast.walk(d)
+                            if isinstance(n, imports)
+                        ]
                 else:
                     top += [n for n in ast.walk(statement) if isinstance(n, imports)]
             self._indexes[module] = {
-                "top": top, "defs": defs,
-                "all": top + [n for imported, _ in defs.values() for n in imported]}
+                "top": top,
+                "defs": defs,
+                "all": top + [n for imported, _ in defs.values() for n in imported],
+            }
         return self._indexes[module]
 
     def _function_imports(self, module: str, name: str) -> list:
@@ -235,12 +250,15 @@ class ImportGraph:
                     if isinstance(d, ast.Call):
                         first = d.args[0] if d.args else None
                         if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
-                            raise ValueError(f"{module}:{name}: @{decorator}(...) must name its "
-                                             "registration by a string literal")
+                            raise ValueError(
+                                f"{module}:{name}: @{decorator}(...) must name its "
+                                "registration by a string literal"
+                            )
                         key = first.value
                     if key in found:
-                        raise ValueError(f"@{decorator}({key!r}) twice: {found[key]} and "
-                                         f"{module}:{name}")
+                        raise ValueError(
+                            f"@{decorator}({key!r}) twice: {found[key]} and {module}:{name}"
+                        )
                     found[key] = f"{module}:{name}"
         return found
 
@@ -255,7 +273,7 @@ class ImportGraph:
             module, _, function = entry.partition(":")
             if module in DISPATCHERS and function:
                 node = self.definitions(module)[function]
-                lines = self.source(module).splitlines()[node.lineno - 1:node.end_lineno]
+                lines = self.source(module).splitlines()[node.lineno - 1 : node.end_lineno]
                 digest.update(entry.encode() + b"\0" + b"\n".join(lines) + b"\0")
         return digest.hexdigest()[:16]
 
@@ -296,8 +314,9 @@ def load_registered(registry: dict, decorator: str, under: str, name: str):
         module = registered_entry(registry, decorator, under, name).partition(":")[0]
         importlib.import_module(module)
     if name not in registry:
-        raise KeyError(f"importing {registered_entry(registry, decorator, under, name)} "
-                       f"registered no {name!r}")
+        raise KeyError(
+            f"importing {registered_entry(registry, decorator, under, name)} registered no {name!r}"
+        )
     return registry[name]
 
 

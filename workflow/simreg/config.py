@@ -40,12 +40,16 @@ def load_schema() -> dict:
     except DuplicateKeyError as error:
         raise ConfigError(f"schema {SCHEMA_PATH}: {error}") from None
     properties = schema["properties"]
-    declared = {**settings.top_level_schema(),
-                **{name: settings.section_schema(name) for name in settings.SECTIONS}}
+    declared = {
+        **settings.top_level_schema(),
+        **{name: settings.section_schema(name) for name in settings.SECTIONS},
+    }
     twice = sorted(set(declared) & set(properties))
     if twice:
-        raise ConfigError(f"schema {SCHEMA_PATH}: {twice} are declared in simreg/settings.py; "
-                          "remove them from the schema file")
+        raise ConfigError(
+            f"schema {SCHEMA_PATH}: {twice} are declared in simreg/settings.py; "
+            "remove them from the schema file"
+        )
     properties.update(declared)
     properties["experiments"]["items"]["enum"] = selectable()
     schema["definitions"]["method"] = {"enum": sorted(REGULARIZERS)}
@@ -145,12 +149,16 @@ def _select_experiments(config: dict) -> None:
     """Keep only the figure grids that ``experiments`` selects (simreg.report.experiments)."""
     from simreg.report.experiments import EXPERIMENTS, selected_grids
 
-    missing = sorted(name for name in config["experiments"]
-                     if name not in EXPERIMENTS and name != "all"
-                     and name not in config["figures"])
+    missing = sorted(
+        name
+        for name in config["experiments"]
+        if name not in EXPERIMENTS and name != "all" and name not in config["figures"]
+    )
     if missing:
-        raise ConfigError(f"config key 'experiments': {missing} are figures without a grid "
-                          "under 'figures'; give their grids or select them otherwise")
+        raise ConfigError(
+            f"config key 'experiments': {missing} are figures without a grid "
+            "under 'figures'; give their grids or select them otherwise"
+        )
     grids = selected_grids(config["experiments"])
     if grids is not None:
         for name in [name for name in config["figures"] if name not in grids]:
@@ -171,8 +179,10 @@ def shrink_grids(config: dict) -> None:
     for key in ("tasks", "regularization"):
         chained = sorted(set(shrink[key].values()) & set(shrink[key]))
         if chained:
-            raise ConfigError(f"config key 'shrink.{key}': {chained} are both replaced and "
-                              "replacements; map each set straight to its final one")
+            raise ConfigError(
+                f"config key 'shrink.{key}': {chained} are both replaced and "
+                "replacements; map each set straight to its final one"
+            )
     tasks, sets = shrink["tasks"], shrink["regularization"]
     for grid in config["figures"].values():
         grid["task"] = tasks.get(grid["task"], grid["task"])
@@ -182,24 +192,26 @@ def shrink_grids(config: dict) -> None:
         else:
             grid["regularization"] = sets.get(regularization, regularization)
         if "per_regularization" in grid:
-            grid["per_regularization"] = {k: v for k, v in grid["per_regularization"].items()
-                                          if k not in sets}
+            grid["per_regularization"] = {
+                k: v for k, v in grid["per_regularization"].items() if k not in sets
+            }
             if not grid["per_regularization"]:
                 del grid["per_regularization"]
         if shrink["seeds"] is not None:
-            grid["seeds"] = grid["seeds"][:shrink["seeds"]]
+            grid["seeds"] = grid["seeds"][: shrink["seeds"]]
         if shrink["threshold"] is not None and len(grid["threshold"]) == 1:
             grid["threshold"] = [shrink["threshold"]]
         if shrink["values"] is not None:
             n = shrink["values"]
             alpha = grid["alpha"]
-            grid["alpha"] = ({m: a[:n] for m, a in alpha.items()} if isinstance(alpha, dict)
-                             else alpha[:n])
+            grid["alpha"] = (
+                {m: a[:n] for m, a in alpha.items()} if isinstance(alpha, dict) else alpha[:n]
+            )
             grid["threshold"] = grid["threshold"][:n]
             for key in SECTION_SWEEPS:
                 if isinstance(grid.get(key), list):
                     own = config["regularization"][key]
-                    grid[key] = list(dict.fromkeys([*grid[key][:n - 1], own]))
+                    grid[key] = list(dict.fromkeys([*grid[key][: n - 1], own]))
 
 
 IMAGENETTE, IMAGENET = "imagenette_", "imagenet_"
@@ -213,15 +225,17 @@ def _regularize_on_imagenet_tree(config: dict) -> None:
         return
 
     def swap(name: str) -> str:
-        return IMAGENET + name[len(IMAGENETTE):] if name.startswith(IMAGENETTE) else name
+        return IMAGENET + name[len(IMAGENETTE) :] if name.startswith(IMAGENETTE) else name
 
     for grid in config["figures"].values():
         regularization = grid["regularization"]
-        grid["regularization"] = ([swap(r) for r in regularization]
-                                  if isinstance(regularization, list) else swap(regularization))
+        grid["regularization"] = (
+            [swap(r) for r in regularization]
+            if isinstance(regularization, list)
+            else swap(regularization)
+        )
         if "per_regularization" in grid:
-            grid["per_regularization"] = {swap(k): v
-                                          for k, v in grid["per_regularization"].items()}
+            grid["per_regularization"] = {swap(k): v for k, v in grid["per_regularization"].items()}
 
 
 def _check_consistency(config: dict) -> None:
@@ -235,77 +249,110 @@ def _check_consistency(config: dict) -> None:
     needs_fgsm = {t.grid_name() for t in TARGETS.values() if "fgsm_transfer" in t.reads}
     clash = sorted(set(config["data"]["npz"]) & set(BUILTIN_DATASETS))
     if clash:
-        raise ConfigError(f"config key 'data.npz': {clash} are built-in dataset names; give "
-                          f"your NPZ another name (built-in: {', '.join(BUILTIN_DATASETS)})")
+        raise ConfigError(
+            f"config key 'data.npz': {clash} are built-in dataset names; give "
+            f"your NPZ another name (built-in: {', '.join(BUILTIN_DATASETS)})"
+        )
     known = set(BUILTIN_DATASETS) | set(config["data"]["npz"])
     source_seed = config["fgsm_transfer"]["source_seed"]
     for name, grid in config["figures"].items():
         dataset, task_color = dataset_and_color(grid["task"])
         for images in [grid["task"], *as_list(grid["regularization"])]:
             if dataset_and_color(images)[0] not in known:
-                raise ConfigError(f"config key 'figures.{name}': unknown dataset "
-                                  f"{dataset_and_color(images)[0]!r}; known: {sorted(known)} "
-                                  "(your own data: data.npz)")
+                raise ConfigError(
+                    f"config key 'figures.{name}': unknown dataset "
+                    f"{dataset_and_color(images)[0]!r}; known: {sorted(known)} "
+                    "(your own data: data.npz)"
+                )
         if dataset not in config["noise"]["epsilons"]:
-            raise ConfigError(f"config key 'figures.{name}.task': dataset {dataset!r} has no "
-                              f"noise grid; add noise.epsilons.{dataset}")
+            raise ConfigError(
+                f"config key 'figures.{name}.task': dataset {dataset!r} has no "
+                f"noise grid; add noise.epsilons.{dataset}"
+            )
         if source_seed in grid["seeds"]:
-            raise ConfigError(f"config key 'fgsm_transfer.source_seed': {source_seed} is a seed "
-                              f"of figures.{name}; the FGSM source model must not be one of the "
-                              "evaluated models (pick a seed outside every grid)")
+            raise ConfigError(
+                f"config key 'fgsm_transfer.source_seed': {source_seed} is a seed "
+                f"of figures.{name}; the FGSM source model must not be one of the "
+                "evaluated models (pick a seed outside every grid)"
+            )
         if name in needs_fgsm and dataset not in config["fgsm_transfer"]["epsilons"]:
-            raise ConfigError(f"config key 'figures.{name}.task': dataset {dataset!r} has no "
-                              f"FGSM grid; add fgsm_transfer.epsilons.{dataset}")
+            raise ConfigError(
+                f"config key 'figures.{name}.task': dataset {dataset!r} has no "
+                f"FGSM grid; add fgsm_transfer.epsilons.{dataset}"
+            )
         for regularization in as_list(grid["regularization"]):
             if task_color != dataset_and_color(regularization)[1]:
-                raise ConfigError(f"config key 'figures.{name}': task and regularization set must "
-                                  "have the same color mode (the network sees both)")
+                raise ConfigError(
+                    f"config key 'figures.{name}': task and regularization set must "
+                    "have the same color mode (the network sees both)"
+                )
         unknown = sorted(set(as_list(grid["methods"])) - set(REGULARIZERS))
         if unknown:
-            raise ConfigError(f"config key 'figures.{name}.methods': unknown {unknown}; "
-                              f"registered: {sorted(REGULARIZERS)}")
+            raise ConfigError(
+                f"config key 'figures.{name}.methods': unknown {unknown}; "
+                f"registered: {sorted(REGULARIZERS)}"
+            )
         alpha = grid["alpha"]
         if isinstance(alpha, dict):
-            lacking = [m for m in as_list(grid["methods"])
-                       if REGULARIZERS[m].uses_alpha and m not in alpha]
+            lacking = [
+                m for m in as_list(grid["methods"]) if REGULARIZERS[m].uses_alpha and m not in alpha
+            ]
             if lacking or set(alpha) - set(as_list(grid["methods"])):
-                raise ConfigError(f"config key 'figures.{name}.alpha': give strengths for "
-                                  f"exactly the grid's methods with α; lacking {lacking}, "
-                                  f"not in methods {sorted(set(alpha) - set(grid['methods']))}")
+                raise ConfigError(
+                    f"config key 'figures.{name}.alpha': give strengths for "
+                    f"exactly the grid's methods with α; lacking {lacking}, "
+                    f"not in methods {sorted(set(alpha) - set(grid['methods']))}"
+                )
         recipes = set(grid.get("training") or {}) - set(as_list(grid["methods"])) - {"none"}
         if recipes:
-            raise ConfigError(f"config key 'figures.{name}.training': {sorted(recipes)} are not "
-                              f"methods of the grid (methods: {list(grid['methods'])})")
-        per_dataset = {spec.config for m in as_list(grid["methods"])
-                       for spec in REGULARIZERS[m].parameters.values() if spec.per_dataset}
+            raise ConfigError(
+                f"config key 'figures.{name}.training': {sorted(recipes)} are not "
+                f"methods of the grid (methods: {list(grid['methods'])})"
+            )
+        per_dataset = {
+            spec.config
+            for m in as_list(grid["methods"])
+            for spec in REGULARIZERS[m].parameters.values()
+            if spec.per_dataset
+        }
         for key in sorted(per_dataset):
             section, field = key.split(".")
             if dataset not in config[section][field]:
-                raise ConfigError(f"config key 'figures.{name}.task': dataset {dataset!r} has no "
-                                  f"value in {key}; add {key}.{dataset}")
+                raise ConfigError(
+                    f"config key 'figures.{name}.task': dataset {dataset!r} has no "
+                    f"value in {key}; add {key}.{dataset}"
+                )
         inner = config["regularization"]["inner_threshold"]
         if "double" in grid["methods"] and min(grid["threshold"]) <= inner:
-            raise ConfigError(f"config key 'figures.{name}.threshold': the double variant needs "
-                              f"every threshold above regularization.inner_threshold = {inner}")
+            raise ConfigError(
+                f"config key 'figures.{name}.threshold': the double variant needs "
+                f"every threshold above regularization.inner_threshold = {inner}"
+            )
         if "min_clean_ratio" in grid:
             _check_selection_epsilons(config, name, dataset)
     setting = config["spectrum"]["setting"]
     if setting not in config["boundary"]["settings"]:
-        raise ConfigError(f"config key 'spectrum.setting': {setting!r} is not a boundary setting; "
-                          f"choose one of {', '.join(config['boundary']['settings'])}")
+        raise ConfigError(
+            f"config key 'spectrum.setting': {setting!r} is not a boundary setting; "
+            f"choose one of {', '.join(config['boundary']['settings'])}"
+        )
     read_by = config["boundary"].get("read_by") or {}
     unknown = sorted(set(read_by) - set(config["boundary"]["settings"]))
     if unknown:
-        raise ConfigError(f"config key 'boundary.read_by': {unknown} are not boundary settings; "
-                          f"choose among {', '.join(config['boundary']['settings'])}")
+        raise ConfigError(
+            f"config key 'boundary.read_by': {unknown} are not boundary settings; "
+            f"choose among {', '.join(config['boundary']['settings'])}"
+        )
     from simreg.report.targets import TARGETS
 
     readers = {name for name, target in TARGETS.items() if "boundary" in target.reads}
     unknown = sorted({name for names in read_by.values() for name in names} - readers)
     if unknown:
-        raise ConfigError(f"config key 'boundary.read_by': {unknown} are no figures or tables "
-                          "that read the Boundary Attack; choose among "
-                          f"{', '.join(sorted(readers))}")
+        raise ConfigError(
+            f"config key 'boundary.read_by': {unknown} are no figures or tables "
+            "that read the Boundary Attack; choose among "
+            f"{', '.join(sorted(readers))}"
+        )
 
 
 def _check_selection_epsilons(config: dict, name: str, dataset: str) -> None:
@@ -318,9 +365,11 @@ def _check_selection_epsilons(config: dict, name: str, dataset: str) -> None:
     for attack, epsilon in configured_epsilons(config, f"{dataset}_x").items():
         grid = grids.get(attack)
         if grid is not None and not any(abs(e - epsilon) <= 1e-6 for e in grid):
-            raise ConfigError(f"config key 'selection': ε = {epsilon:g} of {attack} for "
-                              f"figures.{name} is not on the {dataset} grid {grid}; set "
-                              f"selection.dataset_epsilon.{dataset}.{attack}")
+            raise ConfigError(
+                f"config key 'selection': ε = {epsilon:g} of {attack} for "
+                f"figures.{name} is not on the {dataset} grid {grid}; set "
+                f"selection.dataset_epsilon.{dataset}.{attack}"
+            )
 
 
 class DuplicateKeyError(yaml.YAMLError):
@@ -346,7 +395,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                     if key in seen:
                         raise DuplicateKeyError(
                             f"key {key!r} is given twice in one mapping, on line {seen[key]} "
-                            f"and line {line} (YAML would silently keep the second; remove one)")
+                            f"and line {line} (YAML would silently keep the second; remove one)"
+                        )
                     seen[key] = line
                 except TypeError:  # an unhashable key: the base loader says so
                     continue
@@ -372,16 +422,20 @@ def read_config_file(path: str | Path) -> dict:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"config file {path}{where}: not valid YAML: "
-                          f"{error.problem or error.context}") from None
+        raise ConfigError(
+            f"config file {path}{where}: not valid YAML: {error.problem or error.context}"
+        ) from None
     except yaml.YAMLError as error:
         raise ConfigError(f"config file {path}: not valid YAML: {error}") from None
     if config is None:
-        raise ConfigError(f"config file {path}: is empty (a config file holds keys at top "
-                          "level, e.g. 'training: {epochs: 10}')")
+        raise ConfigError(
+            f"config file {path}: is empty (a config file holds keys at top "
+            "level, e.g. 'training: {epochs: 10}')"
+        )
     if not isinstance(config, dict):
-        raise ConfigError(f"config file {path}: must hold keys at top level, but holds a "
-                          f"{type(config).__name__}")
+        raise ConfigError(
+            f"config file {path}: must hold keys at top level, but holds a {type(config).__name__}"
+        )
     return config
 
 

@@ -49,16 +49,25 @@ def _range(schema: dict) -> str:
         parts.append(f"one of {len(schema['enum'])} names (the sets below and the figures)")
     elif "enum" in schema:
         parts.append("one of " + ", ".join(map(str, schema["enum"])))
-    for word, sign in (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"),
-                       ("exclusiveMaximum", "<")):
+    for word, sign in (
+        ("minimum", "≥"),
+        ("exclusiveMinimum", ">"),
+        ("maximum", "≤"),
+        ("exclusiveMaximum", "<"),
+    ):
         if word in schema:
             parts.append(f"{sign} {schema[word]}")
     if "pattern" in schema:
         parts.append(f"matches `{schema['pattern']}`")
     if "minItems" in schema or "maxItems" in schema:
         low, high = schema.get("minItems", 0), schema.get("maxItems")
-        parts.append(f"{low} items" if low == high else
-                     f"≥ {low} items" if high is None else f"{low}-{high} items")
+        parts.append(
+            f"{low} items"
+            if low == high
+            else f"≥ {low} items"
+            if high is None
+            else f"{low}-{high} items"
+        )
     if schema.get("uniqueItems"):
         parts.append("no repeats")
     items = schema.get("items")
@@ -74,8 +83,7 @@ def _default(value) -> str:
 def _table(properties: dict, prefix: str = "") -> list[str]:
     rows = []
     for key, schema in properties.items():
-        cells = (_type(schema), _default(schema["default"]), _range(schema),
-                 schema["description"])
+        cells = (_type(schema), _default(schema["default"]), _range(schema), schema["description"])
         rows.append(f"| `{prefix}{key}` | " + " | ".join(map(_cell, cells)) + " |")
         if schema.get("type") == "object" and "properties" in schema:
             rows.extend(_table(schema["properties"], f"{prefix}{key}."))
@@ -90,25 +98,51 @@ def reference() -> str:
     from simreg.report.experiments import ALL, EXPERIMENTS
 
     schema = load_schema()
-    lines = [HEADER, "## Top-level keys", "", *TABLE_HEAD,
-             *_table({name: schema["properties"][name] for name in settings.TOP_LEVEL}), "",
-             "## Experiment sets", "",
-             "What `experiments` may name besides single figures (`simreg list-experiments` "
-             "also lists the tables each builds).", "",
-             "| set | figure grids | what |", "|---|---|---|",
-             f"| `{ALL}` | every grid the config gives | the default |"]
-    lines += [f"| `{e.name}` | {', '.join(e.grids)} | {_cell(e.description)} |"
-              for e in EXPERIMENTS.values()]
+    lines = [
+        HEADER,
+        "## Top-level keys",
+        "",
+        *TABLE_HEAD,
+        *_table({name: schema["properties"][name] for name in settings.TOP_LEVEL}),
+        "",
+        "## Experiment sets",
+        "",
+        "What `experiments` may name besides single figures (`simreg list-experiments` "
+        "also lists the tables each builds).",
+        "",
+        "| set | figure grids | what |",
+        "|---|---|---|",
+        f"| `{ALL}` | every grid the config gives | the default |",
+    ]
+    lines += [
+        f"| `{e.name}` | {', '.join(e.grids)} | {_cell(e.description)} |"
+        for e in EXPERIMENTS.values()
+    ]
     for name in settings.SECTIONS:
         section = schema["properties"][name]
-        lines += ["", f"## `{name}`", "", section["description"] + ".", "", *TABLE_HEAD,
-                  *_table(section["properties"])]
+        lines += [
+            "",
+            f"## `{name}`",
+            "",
+            section["description"] + ".",
+            "",
+            *TABLE_HEAD,
+            *_table(section["properties"]),
+        ]
     figures = schema["properties"]["figures"]
-    lines += ["", "## `figures`", "", figures["description"] + ": a model grid "
-              "(`task`, `regularization`, `methods`, `alpha`, `threshold`, `seeds`, and "
-              "optionally `reg_pairs`, `n_images`, `per_regularization`; the grid keys are "
-              "described in `workflow/schemas/config.schema.yaml`, definitions `model_grid` and "
-              "the grid kinds).", "", "| figure | grid kind | what |", "|---|---|---|"]
+    lines += [
+        "",
+        "## `figures`",
+        "",
+        figures["description"] + ": a model grid "
+        "(`task`, `regularization`, `methods`, `alpha`, `threshold`, `seeds`, and "
+        "optionally `reg_pairs`, `n_images`, `per_regularization`; the grid keys are "
+        "described in `workflow/schemas/config.schema.yaml`, definitions `model_grid` and "
+        "the grid kinds).",
+        "",
+        "| figure | grid kind | what |",
+        "|---|---|---|",
+    ]
     for name, grid in figures["properties"].items():
         kind = grid.get("$ref", "#/model_grid").rsplit("/", 1)[-1]
         lines.append(f"| `{name}` | {kind} | {_cell(grid.get('description', ''))} |")

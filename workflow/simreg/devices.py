@@ -60,8 +60,13 @@ def _try_lock(path: Path) -> int | None:
     return fd
 
 
-def claim_gpu(n_gpus: int | None = None, lock_dir: str | os.PathLike | None = None,
-              environ=None, wait: bool = True, poll_s: float = 2.0) -> int | None:
+def claim_gpu(
+    n_gpus: int | None = None,
+    lock_dir: str | os.PathLike | None = None,
+    environ=None,
+    wait: bool = True,
+    poll_s: float = 2.0,
+) -> int | None:
     """Claim a free GPU for this process; return its index, or None when nothing is claimed
     (``CUDA_VISIBLE_DEVICES`` already set, or no GPU). With ``wait``, polls until one frees
     (jobs of other users or runs can hold them); without, returns None when all are taken."""
@@ -80,14 +85,18 @@ def claim_gpu(n_gpus: int | None = None, lock_dir: str | os.PathLike | None = No
             if fd is not None:
                 _held.append(fd)
                 environ["CUDA_VISIBLE_DEVICES"] = str(index)
-                print(f"simreg: using GPU {index} (lock {lock_dir}/simreg-gpu{index}.lock)",
-                      file=sys.stderr)
+                print(
+                    f"simreg: using GPU {index} (lock {lock_dir}/simreg-gpu{index}.lock)",
+                    file=sys.stderr,
+                )
                 return index
         if not wait:
             return None
         if not told:
-            print(f"simreg: all {n_gpus} GPUs are claimed (locks in {lock_dir}); waiting",
-                  file=sys.stderr)
+            print(
+                f"simreg: all {n_gpus} GPUs are claimed (locks in {lock_dir}); waiting",
+                file=sys.stderr,
+            )
             told = True
         time.sleep(poll_s)
 
@@ -127,7 +136,7 @@ def no_cuda_message(device: str, environ=None) -> str:
         f"{visible if visible is not None else 'unset'}). It will not fall back to the CPU, "
         "where training takes days. Fix: in a container, apptainer needs --nv (run snakemake "
         "from the repository, whose workflow profile profiles/default passes it, or add "
-        "--apptainer-args=\"--nv\"); on SLURM, submit to a partition with GPUs "
+        '--apptainer-args="--nv"); on SLURM, submit to a partition with GPUs '
         "(SIMREG_GPU_PARTITION, docs/running.md); check `nvidia-smi` and that torch is a CUDA "
         "build. To run on the CPU, say so: snakemake --config 'training={device: cpu}' (or "
         "'resources={gpu: 0}' for jobs that should ask for no GPU)."

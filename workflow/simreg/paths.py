@@ -179,8 +179,11 @@ def simulated_recordings_file(scan: str) -> str:
 def predictor_files(scan: str, seed) -> dict[str, str]:
     """The fitted predictive model of ``scan`` and ``seed``, and its two reports."""
     folder = NEURAL / "predictors" / scan / f"seed{seed}"
-    return {"model": str(folder / "model.pt"), "neurons": str(folder / "neurons.csv"),
-            "summary": str(folder / "summary.csv")}
+    return {
+        "model": str(folder / "model.pt"),
+        "neurons": str(folder / "neurons.csv"),
+        "summary": str(folder / "summary.csv"),
+    }
 
 
 def neural_scans(config: dict) -> list[str]:
@@ -218,11 +221,12 @@ def all_predictor_models(config: dict) -> list[str]:
     neural = typed(config).neural
     if neural.multi_scan == "shared_core":
         if SHARED_CORE in scans:
-            raise ValueError(f"neural.recordings: a scan may not be named {SHARED_CORE!r} with "
-                             "neural.multi_scan: shared_core")
+            raise ValueError(
+                f"neural.recordings: a scan may not be named {SHARED_CORE!r} with "
+                "neural.multi_scan: shared_core"
+            )
         scans = [SHARED_CORE]
-    return [predictor_files(scan, seed)["model"] for scan in scans
-            for seed in neural.model_seeds]
+    return [predictor_files(scan, seed)["model"] for scan in scans for seed in neural.model_seeds]
 
 
 # The container image every job runs in under --use-singularity / --sdm apptainer (config
@@ -246,8 +250,10 @@ def missing_container_image(image: str, workdir: str | Path = ".") -> str | None
     path = path if path.is_absolute() else Path(workdir) / path
     if path.is_file():
         return None
-    return (f"config key 'container_image': the image {image} does not exist "
-            f"({path.resolve()}). Build it once, from the repository root (about 10 minutes, "
-            f"a few GB; add --fakeroot where you are not root):\n    {CONTAINER_BUILD}\n"
-            f"or use the published image: --config container_image={PUBLISHED_IMAGE} "
-            f"(docs/running.md, section 1).")
+    return (
+        f"config key 'container_image': the image {image} does not exist "
+        f"({path.resolve()}). Build it once, from the repository root (about 10 minutes, "
+        f"a few GB; add --fakeroot where you are not root):\n    {CONTAINER_BUILD}\n"
+        f"or use the published image: --config container_image={PUBLISHED_IMAGE} "
+        f"(docs/running.md, section 1)."
+    )

@@ -58,16 +58,39 @@ CALIBRATION_CONFIG = "configs/quick.yaml"
 
 # train images (after the test split) and image side of the built-in datasets; a task not
 # listed counts as the calibration's task
-TRAIN_IMAGES = {"digits": 1438, "photos": 1664, "cifar10": 50000, "cifar100": 50000,
-                "mnist": 60000, "fashionmnist": 60000}
+TRAIN_IMAGES = {
+    "digits": 1438,
+    "photos": 1664,
+    "cifar10": 50000,
+    "cifar100": 50000,
+    "mnist": 60000,
+    "fashionmnist": 60000,
+}
 CIFAR10_EPOCH = 49500  # the images of benchmarks/run.py's epoch_s (50,000 less 1% validation)
-IMAGE_SIDE = {"digits": 8, "photos": 16, "cifar10": 32, "cifar100": 32, "mnist": 28,
-              "fashionmnist": 28}
-STAGES = {"train": "training", "train_pack": "training", "train_pack_member": "training",
-          "dataset": "data", "download": "data", "download_corruptions": "data",
-          "corruptions": "data", "similarity": "data", "neural_similarity": "neural",
-          "simulate_recordings": "neural", "fit_predictor": "neural",
-          "figure": "report", "table": "report", "all": "report"}
+IMAGE_SIDE = {
+    "digits": 8,
+    "photos": 16,
+    "cifar10": 32,
+    "cifar100": 32,
+    "mnist": 28,
+    "fashionmnist": 28,
+}
+STAGES = {
+    "train": "training",
+    "train_pack": "training",
+    "train_pack_member": "training",
+    "dataset": "data",
+    "download": "data",
+    "download_corruptions": "data",
+    "corruptions": "data",
+    "similarity": "data",
+    "neural_similarity": "neural",
+    "simulate_recordings": "neural",
+    "fit_predictor": "neural",
+    "figure": "report",
+    "table": "report",
+    "all": "report",
+}
 
 
 @dataclass
@@ -77,12 +100,22 @@ class Job:
     wildcards: dict = field(default_factory=dict)
 
 
-def snakemake_dag(configfiles=(), targets=("all",), snakefile="Snakefile", cwd=None,
-                  extra=()) -> tuple[dict[int, Job], list[tuple[int, int]]]:
+def snakemake_dag(
+    configfiles=(), targets=("all",), snakefile="Snakefile", cwd=None, extra=()
+) -> tuple[dict[int, Job], list[tuple[int, int]]]:
     """Every job of the DAG (``--forceall``) and its edges (input job -> job), from
     ``snakemake --dag``."""
-    command = [sys.executable, "-m", "snakemake", "--dag", "--forceall", *targets,
-               "-s", str(snakefile), *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--dag",
+        "--forceall",
+        *targets,
+        "-s",
+        str(snakefile),
+        *extra,
+    ]
     if configfiles:
         command += ["--configfile", *configfiles]
     out = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
@@ -96,8 +129,9 @@ def parse_dot(text: str) -> tuple[dict[int, Job], list[tuple[int, int]]]:
     for line in text.splitlines():
         if m := re.match(r'\s*(\d+)\[label = "([^"]*)"', line):
             rule, *pairs = m.group(2).split("\\n")
-            jobs[int(m.group(1))] = Job(int(m.group(1)), rule,
-                                        dict(p.split(": ", 1) for p in pairs))
+            jobs[int(m.group(1))] = Job(
+                int(m.group(1)), rule, dict(p.split(": ", 1) for p in pairs)
+            )
         elif m := re.match(r"\s*(\d+) -> (\d+)", line):
             edges.append((int(m.group(1)), int(m.group(2))))
     return jobs, edges
@@ -144,7 +178,8 @@ def per_target(jobs: dict[int, Job], edges) -> dict[str, Counter]:
                 seen.add(i)
                 stack.extend(parents[i])
         result[f"{job.rule} {job.wildcards.get('name', job.id)}"] = Counter(
-            jobs[i].rule for i in seen)
+            jobs[i].rule for i in seen
+        )
     return result
 
 
@@ -162,8 +197,11 @@ def _npz_counts(path: str) -> dict:
         for name in archive.namelist():
             with archive.open(name) as f:
                 major, _ = np.lib.format.read_magic(f)
-                header = (np.lib.format.read_array_header_1_0 if major == 1
-                          else np.lib.format.read_array_header_2_0)
+                header = (
+                    np.lib.format.read_array_header_1_0
+                    if major == 1
+                    else np.lib.format.read_array_header_2_0
+                )
                 shapes[name.removesuffix(".npy")] = header(f)[0]
     images = shapes.get("train_images") or shapes["images"]
     if "train_images" in shapes:
@@ -224,7 +262,8 @@ def _suite_steps(config: dict) -> float:
     for name, runs in (suite.get("attacks") or {}).items():
         for run in runs or []:
             steps = (run.get("steps") or run.get("max_iter") or 1) * (
-                run.get("binary_search_steps") or 1)
+                run.get("binary_search_steps") or 1
+            )
             if name.startswith(("pgd_", "adam_pgd_")):
                 levels = run.get("grid", search["grid"]) + run.get("bisection", search["bisection"])
                 steps *= levels * (repeats if run.get("random_start", True) else 1)
@@ -232,8 +271,14 @@ def _suite_steps(config: dict) -> float:
     return max(total, 1)
 
 
-TEST_IMAGES = {"digits": 359, "photos": 416, "cifar10": 10000, "cifar100": 10000,
-               "mnist": 10000, "fashionmnist": 10000}
+TEST_IMAGES = {
+    "digits": 359,
+    "photos": 416,
+    "cifar10": 10000,
+    "cifar100": 10000,
+    "mnist": 10000,
+    "fashionmnist": 10000,
+}
 # evaluation rule -> (config section, the section's keys its work is proportional to, besides
 # its images: a number, or a list whose length counts)
 EVALUATION_SIZES = {
@@ -253,8 +298,9 @@ EVALUATION_SIZES = {
 def shape(config: dict, wildcards: dict, default_volume: float) -> float:
     """width^2 x pixels of the job's task: a planned job whose shape differs from the
     calibration's is not comparable (module docstring)."""
-    return typed(config).model.width ** 2 * _task_volume(wildcards.get("task"), default_volume,
-                                                        config)
+    return typed(config).model.width ** 2 * _task_volume(
+        wildcards.get("task"), default_volume, config
+    )
 
 
 def rule_size(config: dict, rule: str, wildcards: dict, default_volume: float) -> float | None:
@@ -273,7 +319,7 @@ def rule_size(config: dict, rule: str, wildcards: dict, default_volume: float) -
     size = section.get("n_images") or _images(config, dataset, "test")  # null: the test set
     for key in keys:
         value = section.get(key)
-        size *= (len(value) if isinstance(value, (list, tuple)) else value or 1)
+        size *= len(value) if isinstance(value, (list, tuple)) else value or 1
     if rule == "boundary":
         settings = section.get("settings") or {}
         steps = (settings.get(wildcards.get("setting")) or {}).get("steps")
@@ -300,8 +346,9 @@ def planned_work(config: dict, jobs: dict[int, Job], edges) -> dict[str, float]:
 
 
 # ---- measurements ---------------------------------------------------------------------------
-def read_benchmarks(root: str | Path = BENCHMARKS, since: float | None = None
-                    ) -> dict[str, list[dict]]:
+def read_benchmarks(
+    root: str | Path = BENCHMARKS, since: float | None = None
+) -> dict[str, list[dict]]:
     """Every benchmark TSV under ``root`` (Snakemake's ``benchmark:`` files,
     ``root/<rule>/...tsv``), per rule, in path order: the last row's wall seconds (``s``), CPU
     seconds (``cpu_time``) and max RSS (``max_rss``, MB; None where Snakemake wrote none), and
@@ -319,8 +366,14 @@ def read_benchmarks(root: str | Path = BENCHMARKS, since: float | None = None
             continue
         last = rows[-1]
         rule = path.relative_to(root).parts[0]
-        found[rule].append({"s": float(last["s"]), "cpu_time": _float(last.get("cpu_time")),
-                            "max_rss": _float(last.get("max_rss")), "path": str(path)})
+        found[rule].append(
+            {
+                "s": float(last["s"]),
+                "cpu_time": _float(last.get("cpu_time")),
+                "max_rss": _float(last.get("max_rss")),
+                "path": str(path),
+            }
+        )
     return dict(found)
 
 
@@ -333,8 +386,8 @@ def _float(text):
 
 @dataclass
 class Estimate:
-    rows: list          # (stage, rule, jobs, hours or None, basis)
-    hours: dict         # stage -> hours
+    rows: list  # (stage, rule, jobs, hours or None, basis)
+    hours: dict  # stage -> hours
     unmeasured: list
     extrapolated: list = field(default_factory=list)
 
@@ -367,8 +420,15 @@ def comparable(config: dict, wildcards: dict, reference: dict, default_volume: f
     return abs(shape(config, wildcards, default_volume) / reference["shape"] - 1) <= 1e-9
 
 
-def estimate(config: dict, jobs: dict[int, Job], edges, measured: dict[str, list[dict]],
-             calibration: dict, epoch_s: dict | None = None, cpu: bool = False) -> Estimate:
+def estimate(
+    config: dict,
+    jobs: dict[int, Job],
+    edges,
+    measured: dict[str, list[dict]],
+    calibration: dict,
+    epoch_s: dict | None = None,
+    cpu: bool = False,
+) -> Estimate:
     """Device hours per rule and stage (module docstring). With ``cpu``, from the benchmark
     files' CPU seconds (``cpu_time``) and the calibration's CPU start (``startup_cpu_s``):
     what the jobs cost on idle cores, when a CPU calibration shared its machine. A job of
@@ -385,15 +445,18 @@ def estimate(config: dict, jobs: dict[int, Job], edges, measured: dict[str, list
     def left_out(basis, n_left, n_all, rule):
         if n_left:
             extrapolations.append(rule)
-            basis += (f"; {n_left} of {n_all} jobs at another width, image size or architecture "
-                      "left out")
+            basis += (
+                f"; {n_left} of {n_all} jobs at another width, image size or architecture left out"
+            )
         return basis
 
     for rule, jobs_wc in sorted(by_rule.items(), key=lambda kv: -len(kv[1])):
         stage = STAGES.get(rule, "evaluation")
         if rule in ("train", "train_pack") and epoch_s:
-            reference = {**JSON_SHAPE,
-                         "shape": typed(config).model.width ** 2 * JSON_SHAPE["volume"]}
+            reference = {
+                **JSON_SHAPE,
+                "shape": typed(config).model.width ** 2 * JSON_SHAPE["volume"],
+            }
             timed = [wc for wc in jobs_wc if comparable(config, wc, reference, cal_volume)]
             seconds, untimed = 0.0, defaultdict(set)
             for wc in timed:
@@ -425,8 +488,15 @@ def estimate(config: dict, jobs: dict[int, Job], edges, measured: dict[str, list
             if start is None:
                 rows.append((stage, rule, len(jobs_wc), None, "not measured"))
                 continue
-            rows.append((stage, rule, len(jobs_wc), start * len(jobs_wc) / 3600,
-                         "not measured: the start only"))
+            rows.append(
+                (
+                    stage,
+                    rule,
+                    len(jobs_wc),
+                    start * len(jobs_wc) / 3600,
+                    "not measured: the start only",
+                )
+            )
             hours[stage] += start * len(jobs_wc) / 3600
             continue
         mean_s = sum(values) / len(values)
@@ -437,9 +507,15 @@ def estimate(config: dict, jobs: dict[int, Job], edges, measured: dict[str, list
             scaled = [wc for wc in jobs_wc if comparable(config, wc, calibration, cal_volume)]
         if not scaled:
             # measured on another model width or image size: not comparable (module docstring)
-            rows.append((stage, rule, len(jobs_wc), None,
-                         "measured at another width, image size or architecture: calibrate "
-                         "this config"))
+            rows.append(
+                (
+                    stage,
+                    rule,
+                    len(jobs_wc),
+                    None,
+                    "measured at another width, image size or architecture: calibrate this config",
+                )
+            )
             extrapolations.append(rule)
             continue
         seconds, basis = 0.0, f"mean of {len(values)}"
@@ -458,8 +534,7 @@ def estimate(config: dict, jobs: dict[int, Job], edges, measured: dict[str, list
 def calibration_sizes(config: dict, jobs: list[tuple[str, dict]]) -> dict:
     """The mean size of each scaled rule over the calibration's jobs ((rule, wildcards)),
     the pixels of their task and their width^2 x pixels (the base of the extrapolation)."""
-    volumes = Counter(_task_volume(wc.get("task"), 0, config) for _, wc in jobs
-                      if wc.get("task"))
+    volumes = Counter(_task_volume(wc.get("task"), 0, config) for _, wc in jobs if wc.get("task"))
     volumes.pop(0, None)
     volume = volumes.most_common(1)[0][0] if volumes else 64.0
     tasks = Counter(wc["task"] for _, wc in jobs if wc.get("task"))
@@ -469,15 +544,26 @@ def calibration_sizes(config: dict, jobs: list[tuple[str, dict]]) -> dict:
         if size:
             sums[rule] += size
             counts[rule] += 1
-    return {"sizes": {r: sums[r] / counts[r] for r in sums}, "volume": volume,
-            "shape": typed(config).model.width ** 2 * volume,
-            "architecture": architecture(config, tasks.most_common(1)[0][0] if tasks else None)}
+    return {
+        "sizes": {r: sums[r] / counts[r] for r in sums},
+        "volume": volume,
+        "shape": typed(config).model.width ** 2 * volume,
+        "architecture": architecture(config, tasks.most_common(1)[0][0] if tasks else None),
+    }
 
 
 def dry_run_jobs(configfiles=(), targets=("all",), snakefile="Snakefile", cwd=None) -> list[dict]:
     """Each job of ``snakemake -n --forceall`` as printed: rule, outputs, wildcards."""
-    command = [sys.executable, "-m", "snakemake", "-n", "--forceall", *targets,
-               "-s", str(snakefile)]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-n",
+        "--forceall",
+        *targets,
+        "-s",
+        str(snakefile),
+    ]
     if configfiles:
         command += ["--configfile", *configfiles]
     out = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
@@ -499,8 +585,15 @@ def dry_run_jobs(configfiles=(), targets=("all",), snakefile="Snakefile", cwd=No
 
 
 # jobs a calibration never runs: targets, downloads, links, and RobustBench (its weights)
-NOT_CALIBRATED = {"all", "figure", "table", "download", "download_corruptions",
-                  "train_pack_member", "robustbench_corruptions"}
+NOT_CALIBRATED = {
+    "all",
+    "figure",
+    "table",
+    "download",
+    "download_corruptions",
+    "train_pack_member",
+    "robustbench_corruptions",
+}
 
 
 def calibration_targets(jobs: list[dict]) -> list[dict]:
@@ -510,8 +603,13 @@ def calibration_targets(jobs: list[dict]) -> list[dict]:
     tasks = Counter(j["wildcards"]["task"] for j in jobs if "task" in j["wildcards"])
     main = tasks.most_common(1)[0][0] if tasks else None
     chosen, seen = [], set()
-    ordered = sorted(jobs, key=lambda j: (j["wildcards"].get("task", main) != main,
-                                          j["wildcards"].get("method") != "none"))
+    ordered = sorted(
+        jobs,
+        key=lambda j: (
+            j["wildcards"].get("task", main) != main,
+            j["wildcards"].get("method") != "none",
+        ),
+    )
     for job in ordered:
         rule = job["rule"]
         if rule in NOT_CALIBRATED or not job["output"]:
@@ -536,8 +634,9 @@ def hours_text(h: float) -> str:
 
 def format_table(headers, rows) -> str:
     text = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in text)) if text else len(h)
-              for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in text)) if text else len(h) for i, h in enumerate(headers)
+    ]
 
     def line(cells):
         return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
@@ -545,28 +644,54 @@ def format_table(headers, rows) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, text)])
 
 
-def report(configfiles, benchmarks_root=BENCHMARKS, benchmark_json=None, targets=("all",),
-           cpu: bool = False) -> str:
+def report(
+    configfiles,
+    benchmarks_root=BENCHMARKS,
+    benchmark_json=None,
+    targets=("all",),
+    cpu: bool = False,
+) -> str:
     config = load_config(configfiles)
     jobs, edges = snakemake_dag(configfiles, targets)
     counts = per_rule(jobs)
     work = planned_work(config, jobs, edges)
-    out = [f"simreg plan: {' + '.join(['config.yaml', *configfiles])}: {len(jobs)} jobs "
-           f"(snakemake --dag --forceall {' '.join(targets)})", "",
-           "Jobs per rule, and the work they plan (trainings: images seen; evaluations: images x "
-           "steps x repeats x values):",
-           format_table(["rule", "jobs", "work"],
-                        [(r, n, f"{work[r]:.3g}" if r in work else "")
-                         for r, n in counts.most_common()]), ""]
+    out = [
+        f"simreg plan: {' + '.join(['config.yaml', *configfiles])}: {len(jobs)} jobs "
+        f"(snakemake --dag --forceall {' '.join(targets)})",
+        "",
+        "Jobs per rule, and the work they plan (trainings: images seen; evaluations: images x "
+        "steps x repeats x values):",
+        format_table(
+            ["rule", "jobs", "work"],
+            [(r, n, f"{work[r]:.3g}" if r in work else "") for r, n in counts.most_common()],
+        ),
+        "",
+    ]
     targets_counts = per_target(jobs, edges)
     if targets_counts:
         rules = [r for r, _ in counts.most_common() if r not in ("all",)]
-        shown = [r for r in ("train", "train_pack", "noise", "fgsm_transfer", "boundary",
-                             "whitebox", "minimal_distance") if r in rules]
-        rows = [(name, sum(c.values()), *(c.get(r, 0) for r in shown))
-                for name, c in sorted(targets_counts.items())]
-        out += ["Jobs each figure or table needs (shared jobs counted in each):",
-                format_table(["target", "jobs", *shown], rows), ""]
+        shown = [
+            r
+            for r in (
+                "train",
+                "train_pack",
+                "noise",
+                "fgsm_transfer",
+                "boundary",
+                "whitebox",
+                "minimal_distance",
+            )
+            if r in rules
+        ]
+        rows = [
+            (name, sum(c.values()), *(c.get(r, 0) for r in shown))
+            for name, c in sorted(targets_counts.items())
+        ]
+        out += [
+            "Jobs each figure or table needs (shared jobs counted in each):",
+            format_table(["target", "jobs", *shown], rows),
+            "",
+        ]
     measured = read_benchmarks(benchmarks_root)
     calibration_file = Path(benchmarks_root) / "calibration.json"
     calibration = json.loads(calibration_file.read_text()) if calibration_file.is_file() else {}
@@ -575,44 +700,69 @@ def report(configfiles, benchmarks_root=BENCHMARKS, benchmark_json=None, targets
         timed = json.loads(Path(benchmark_json).read_text())
         width = typed(config).model.width
         if timed.get("width") not in (None, width):
-            notes.append(f"{benchmark_json} timed width {timed['width']}, this config trains "
-                         f"width {width}: not used")
+            notes.append(
+                f"{benchmark_json} timed width {timed['width']}, this config trains "
+                f"width {width}: not used"
+            )
         else:
             epoch_s = timed.get("epoch_cpu_s") if cpu else timed.get("epoch_s")
             if cpu and epoch_s is None:
-                notes.append(f"{benchmark_json} has no epoch_cpu_s (a CPU run of "
-                             "benchmarks/run.py writes it): not used")
+                notes.append(
+                    f"{benchmark_json} has no epoch_cpu_s (a CPU run of "
+                    "benchmarks/run.py writes it): not used"
+                )
     out += notes
     if not measured and not epoch_s:
-        out.append(f"No measurements under {benchmarks_root}: run `simreg plan --calibrate` "
-                   "(or pass --benchmark-json) for device hours.")
+        out.append(
+            f"No measurements under {benchmarks_root}: run `simreg plan --calibrate` "
+            "(or pass --benchmark-json) for device hours."
+        )
         return "\n".join(out)
     est = estimate(config, jobs, edges, measured, calibration, epoch_s, cpu=cpu)
     where = calibration.get("machine", "the machine that wrote the benchmark files")
-    what = ("CPU hours (the benchmark files' CPU seconds: what the jobs take on idle cores)"
-            if cpu else "device hours")
-    out += [f"Estimated {what} (measured on {where}; docs/running.md says how):",
-            format_table(["stage", "rule", "jobs", "hours", "basis"],
-                         [(s, r, n, "-" if h is None else hours_text(h), b)
-                          for s, r, n, h, b in est.rows]), ""]
+    what = (
+        "CPU hours (the benchmark files' CPU seconds: what the jobs take on idle cores)"
+        if cpu
+        else "device hours"
+    )
+    out += [
+        f"Estimated {what} (measured on {where}; docs/running.md says how):",
+        format_table(
+            ["stage", "rule", "jobs", "hours", "basis"],
+            [(s, r, n, "-" if h is None else hours_text(h), b) for s, r, n, h, b in est.rows],
+        ),
+        "",
+    ]
     total = sum(est.hours.values())
     cores = calibration.get("cores")
-    out.append(format_table(["stage", "hours", "share"],
-                            [(s, hours_text(h), f"{100 * h / total:.0f}%" if total else "-")
-                             for s, h in sorted(est.hours.items(), key=lambda kv: -kv[1])]
-                            + [("total", hours_text(total), "100%")]))
+    out.append(
+        format_table(
+            ["stage", "hours", "share"],
+            [
+                (s, hours_text(h), f"{100 * h / total:.0f}%" if total else "-")
+                for s, h in sorted(est.hours.items(), key=lambda kv: -kv[1])
+            ]
+            + [("total", hours_text(total), "100%")],
+        )
+    )
     if cores:
-        out.append(f"Wall time on that machine's {cores} core(s): about "
-                   f"{hours_text(total / cores)} h ({total * 3600 / cores:.0f} s; total / "
-                   "cores, if the jobs keep every core busy)")
+        out.append(
+            f"Wall time on that machine's {cores} core(s): about "
+            f"{hours_text(total / cores)} h ({total * 3600 / cores:.0f} s; total / "
+            "cores, if the jobs keep every core busy)"
+        )
     if est.extrapolated:
-        out.append("Jobs left out, of another model width, image size or architecture than "
-                   "their measurement (" + ", ".join(sorted(set(est.extrapolated))) + "): "
-                   "calibrate with this config's model and data (configs/calibrate.yaml), or "
-                   "--benchmark-json for training.")
+        out.append(
+            "Jobs left out, of another model width, image size or architecture than "
+            "their measurement (" + ", ".join(sorted(set(est.extrapolated))) + "): "
+            "calibrate with this config's model and data (configs/calibrate.yaml), or "
+            "--benchmark-json for training."
+        )
     if est.unmeasured:
-        out.append("Not measured (counted at a job's start only, or left out): "
-                   f"{', '.join(sorted(est.unmeasured))}")
+        out.append(
+            "Not measured (counted at a job's start only, or left out): "
+            f"{', '.join(sorted(est.unmeasured))}"
+        )
     return "\n".join(out)
 
 
@@ -622,8 +772,14 @@ def startup_seconds(repeats: int = 3) -> float:
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import simreg.cli, simreg.train.trainer, "
-                        "simreg.evaluate.context"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import simreg.cli, simreg.train.trainer, simreg.evaluate.context",
+            ],
+            check=True,
+        )
         times.append(time.perf_counter() - started)
     return round(min(times), 2)
 
@@ -637,15 +793,26 @@ def startup_cpu_seconds(repeats: int = 3) -> float:
     times = []
     for _ in range(repeats):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run([sys.executable, "-c", "import simreg.cli, simreg.train.trainer, "
-                        "simreg.evaluate.context"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import simreg.cli, simreg.train.trainer, simreg.evaluate.context",
+            ],
+            check=True,
+        )
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         times.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return round(min(times), 2)
 
 
-def calibrate(configfiles=(CALIBRATION_CONFIG,), cores: int = 2, targets=("all",),
-              benchmarks_root=BENCHMARKS, extra=()) -> dict:
+def calibrate(
+    configfiles=(CALIBRATION_CONFIG,),
+    cores: int = 2,
+    targets=("all",),
+    benchmarks_root=BENCHMARKS,
+    extra=(),
+) -> dict:
     """Run the small fixed set of jobs (:func:`calibration_targets`) of the DAG of
     ``configfiles`` so that each writes its benchmark file, and record the set's sizes beside
     them (the base the plan scales from) and a job's fixed start."""
@@ -653,18 +820,34 @@ def calibrate(configfiles=(CALIBRATION_CONFIG,), cores: int = 2, targets=("all",
 
     config = load_config(configfiles)
     chosen = calibration_targets(dry_run_jobs(configfiles, targets))
-    record = {"configfiles": list(configfiles), "cores": cores,
-              "jobs": {j["rule"] + (f" {j['wildcards']['method']}"
-                                    if j["rule"].startswith("train") else ""): j["output"][0]
-                       for j in chosen},
-              "machine": f"{platform.node()} ({platform.processor() or platform.machine()}, "
-                         f"{cores} cores)",
-              **calibration_sizes(config, [(j["rule"], j["wildcards"]) for j in chosen])}
+    record = {
+        "configfiles": list(configfiles),
+        "cores": cores,
+        "jobs": {
+            j["rule"]
+            + (f" {j['wildcards']['method']}" if j["rule"].startswith("train") else ""): j[
+                "output"
+            ][0]
+            for j in chosen
+        },
+        "machine": f"{platform.node()} ({platform.processor() or platform.machine()}, "
+        f"{cores} cores)",
+        **calibration_sizes(config, [(j["rule"], j["wildcards"]) for j in chosen]),
+    }
     record["startup_s"] = startup_seconds()
     record["startup_cpu_s"] = startup_cpu_seconds()
     started = time.time()
-    command = [sys.executable, "-m", "snakemake", *[j["output"][0] for j in chosen],
-               "--cores", str(cores), *extra, "--configfile", *configfiles]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *[j["output"][0] for j in chosen],
+        "--cores",
+        str(cores),
+        *extra,
+        "--configfile",
+        *configfiles,
+    ]
     subprocess.run(command, check=True)
     record["wall_s"] = round(time.time() - started, 1)
     Path(benchmarks_root).mkdir(parents=True, exist_ok=True)

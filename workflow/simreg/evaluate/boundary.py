@@ -43,14 +43,20 @@ from simreg.settings import Boundary
 
 DEFAULTS = Boundary()
 
-ATTACK_PARAMETERS = ("steps", "spherical_step", "source_step", "source_step_convergance",
-                     "step_adaptation", "update_stats_every_k")
+ATTACK_PARAMETERS = (
+    "steps",
+    "spherical_step",
+    "source_step",
+    "source_step_convergance",
+    "step_adaptation",
+    "update_stats_every_k",
+)
 
 
 @dataclass
 class BoundaryResult:
     adversarials: torch.Tensor  # (N, C, H, W); equals the input where not solved
-    solved: torch.Tensor        # (N,) bool
+    solved: torch.Tensor  # (N,) bool
     init_attempts: torch.Tensor  # (N,) int: starting-point tries the image needed (0 = unsolved)
     # the walk, per image (zeros where unsolved; see WalkRecorder)
     accepted: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
@@ -78,11 +84,27 @@ class WalkRecorder:
         module = fb.attacks.boundary_attack
         original = module.draw_proposals
 
-        def recorded(bounds, originals, perturbed, unnormalized, directions, source_norms,
-                     spherical_steps, source_steps):
+        def recorded(
+            bounds,
+            originals,
+            perturbed,
+            unnormalized,
+            directions,
+            source_norms,
+            spherical_steps,
+            source_steps,
+        ):
             self.observe(source_norms.raw, spherical_steps.raw, source_steps.raw)
-            return original(bounds, originals, perturbed, unnormalized, directions,
-                            source_norms, spherical_steps, source_steps)
+            return original(
+                bounds,
+                originals,
+                perturbed,
+                unnormalized,
+                directions,
+                source_norms,
+                spherical_steps,
+                source_steps,
+            )
 
         module.draw_proposals = recorded
         try:
@@ -145,9 +167,17 @@ def other_class_starts(model, x, labels, pool_x, generator) -> tuple[torch.Tenso
     return starts, found
 
 
-def starting_points(model, x: torch.Tensor, labels: torch.Tensor, *, seed: int, retries: int,
-                    init_directions: int, init_steps: int,
-                    pool_x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def starting_points(
+    model,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    seed: int,
+    retries: int,
+    init_directions: int,
+    init_steps: int,
+    pool_x: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Adversarial starting points for each image, and the attempt that found it (0 = none).
 
     Attempts 1..``retries``: blended uniform noise, each from new random draws;
@@ -155,8 +185,9 @@ def starting_points(model, x: torch.Tensor, labels: torch.Tensor, *, seed: int, 
     """
     fmodel = fb.PyTorchModel(model, bounds=(0.0, 1.0))
     starts, attempt = x.clone(), torch.zeros(len(x), dtype=torch.long, device=x.device)
-    init = fb.attacks.LinearSearchBlendedUniformNoiseAttack(directions=init_directions,
-                                                            steps=init_steps)
+    init = fb.attacks.LinearSearchBlendedUniformNoiseAttack(
+        directions=init_directions, steps=init_steps
+    )
     for k in range(1, retries + 1):
         todo = attempt == 0
         if not todo.any():
@@ -178,25 +209,41 @@ def starting_points(model, x: torch.Tensor, labels: torch.Tensor, *, seed: int, 
     return starts, attempt
 
 
-def boundary_attack(model, x: torch.Tensor, *, seed: int, params: dict,
-                    retries: int = DEFAULTS.init_retries,
-                    init_directions: int = DEFAULTS.init_directions,
-                    init_steps: int = DEFAULTS.init_steps,
-                    pool_x: torch.Tensor | None = None, checkpoints=()) -> BoundaryResult:
+def boundary_attack(
+    model,
+    x: torch.Tensor,
+    *,
+    seed: int,
+    params: dict,
+    retries: int = DEFAULTS.init_retries,
+    init_directions: int = DEFAULTS.init_directions,
+    init_steps: int = DEFAULTS.init_steps,
+    pool_x: torch.Tensor | None = None,
+    checkpoints=(),
+) -> BoundaryResult:
     """Boundary Attack on a batch ``x`` (float NCHW in [0, 1]) against the model's own
     predictions; ``params`` are BoundaryAttack's (``steps``, step sizes, ...). The result's
     ``trajectory`` holds ||δ||²/d of the solved images after each step count in
     ``checkpoints`` (at most ``steps``; where foolbox stopped early, its last point)."""
     unknown = set(params) - set(ATTACK_PARAMETERS)
     if unknown:
-        raise ValueError(f"unknown Boundary Attack parameters {sorted(unknown)}; "
-                         f"allowed: {', '.join(ATTACK_PARAMETERS)}")
+        raise ValueError(
+            f"unknown Boundary Attack parameters {sorted(unknown)}; "
+            f"allowed: {', '.join(ATTACK_PARAMETERS)}"
+        )
     model.eval()
     labels = predict(model, x)
     pool_x = x if pool_x is None else pool_x
-    starts, attempt = starting_points(model, x, labels, seed=seed, retries=retries,
-                                      init_directions=init_directions, init_steps=init_steps,
-                                      pool_x=pool_x)
+    starts, attempt = starting_points(
+        model,
+        x,
+        labels,
+        seed=seed,
+        retries=retries,
+        init_directions=init_directions,
+        init_steps=init_steps,
+        pool_x=pool_x,
+    )
     solved = attempt > 0
     adversarials = x.clone()
     accepted = torch.zeros(len(x), dtype=torch.long)
@@ -207,11 +254,16 @@ def boundary_attack(model, x: torch.Tensor, *, seed: int, params: dict,
         torch.manual_seed(seed)
         recorder = WalkRecorder(checkpoints)
         with recorder.recording():
-            found = attack.run(fmodel, x[solved], fb.criteria.Misclassification(labels[solved]),
-                               starting_points=starts[solved])
+            found = attack.run(
+                fmodel,
+                x[solved],
+                fb.criteria.Misclassification(labels[solved]),
+                starting_points=starts[solved],
+            )
         recorder.finish((found - x[solved]).flatten(1).norm(dim=1))
-        adversarials[solved] = confirm_adversarial(model, x[solved], found.clamp(0.0, 1.0),
-                                                   labels[solved], starts[solved])
+        adversarials[solved] = confirm_adversarial(
+            model, x[solved], found.clamp(0.0, 1.0), labels[solved], starts[solved]
+        )
         if recorder.accepted is not None:
             index = solved.cpu()
             accepted[index] = recorder.accepted
@@ -227,6 +279,7 @@ def confirm_adversarial(model, x, x_adv, labels, fallback, factors=(1.001, 1.01,
     another batch can round to the other side. Such a point is moved a little further from x
     (δ scaled by ``factors``) until adversarial again, or replaced by its (adversarial)
     starting point; every returned point is checked adversarial."""
+
     def as_stored(x_part, points):  # what a reader rebuilds from x and the stored δ
         return x_part + (points - x_part)
 
@@ -236,8 +289,10 @@ def confirm_adversarial(model, x, x_adv, labels, fallback, factors=(1.001, 1.01,
         if not bad.any():
             return out
         if factor > 1.0:
-            print(f"boundary: {int(bad.sum())} point(s) on the boundary moved out by δ·{factor}",
-                  file=sys.stderr)
+            print(
+                f"boundary: {int(bad.sum())} point(s) on the boundary moved out by δ·{factor}",
+                file=sys.stderr,
+            )
         moved = (x[bad] + factor * (x_adv[bad] - x[bad])).clamp(0.0, 1.0)
         out[bad] = as_stored(x[bad], moved)
     bad = predict(model, out) == labels
@@ -260,9 +315,19 @@ def boundary_score(distances: np.ndarray, solved: np.ndarray) -> float:
 
 
 @implements("boundary")
-def run(context, *, setting: str, attack: dict, n_images: int | None, repeats: int,
-        subset_seed: int, batch_size: int, init_retries: int, init_directions: int,
-        init_steps: int) -> None:
+def run(
+    context,
+    *,
+    setting: str,
+    attack: dict,
+    n_images: int | None,
+    repeats: int,
+    subset_seed: int,
+    batch_size: int,
+    init_retries: int,
+    init_directions: int,
+    init_steps: int,
+) -> None:
     """Attack a fixed random test subset ``repeats`` times (seeds subset_seed, +1, ...).
 
     CSV: one row per repeat (score, n_solved, n_unsolved, ...; ``start_score``, the median
@@ -286,9 +351,17 @@ def run(context, *, setting: str, attack: dict, n_images: int | None, repeats: i
         started = time.perf_counter()
         for start in range(0, n, batch_size):
             x = x_all[start : start + batch_size]
-            result = boundary_attack(model, x, seed=(seed + r) * 100_003 + start, params=params,
-                                     retries=init_retries, init_directions=init_directions,
-                                     init_steps=init_steps, pool_x=x_all, checkpoints=(0,))
+            result = boundary_attack(
+                model,
+                x,
+                seed=(seed + r) * 100_003 + start,
+                params=params,
+                retries=init_retries,
+                init_directions=init_directions,
+                init_steps=init_steps,
+                pool_x=x_all,
+                checkpoints=(0,),
+            )
             solved = result.solved.cpu().numpy()
             block = slice(start, start + len(x))
             delta = (result.adversarials - x).cpu().numpy()
@@ -300,22 +373,39 @@ def run(context, *, setting: str, attack: dict, n_images: int | None, repeats: i
                 starts[r, block][solved] = result.trajectory[0].numpy()
             accepted[r, block] = result.accepted.numpy()
             step_sizes[:, r, block] = [result.spherical_step.numpy(), result.source_step.numpy()]
-            print(f"boundary {setting}: repeat {r + 1}/{repeats}, images {start + len(x)}/{n}, "
-                  f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
+            print(
+                f"boundary {setting}: repeat {r + 1}/{repeats}, images {start + len(x)}/{n}, "
+                f"{time.perf_counter() - started:.1f} s",
+                file=sys.stderr,
+            )
         solved = attempts[r] > 0
-        rows.append({"setting": setting, "repeat": r, "score": boundary_score(distances[r], solved),
-                     "n_images": n, "n_solved": int(solved.sum()),
-                     "n_unsolved": int((~solved).sum()),
-                     "n_init_retried": int((attempts[r] > 1).sum()),
-                     "start_score": boundary_score(starts[r], solved),
-                     "accepted_median": float(np.median(accepted[r][solved])) if solved.any()
-                     else float("nan"),
-                     "seconds": time.perf_counter() - started})
+        rows.append(
+            {
+                "setting": setting,
+                "repeat": r,
+                "score": boundary_score(distances[r], solved),
+                "n_images": n,
+                "n_solved": int(solved.sum()),
+                "n_unsolved": int((~solved).sum()),
+                "n_init_retried": int((attempts[r] > 1).sum()),
+                "start_score": boundary_score(starts[r], solved),
+                "accepted_median": float(np.median(accepted[r][solved]))
+                if solved.any()
+                else float("nan"),
+                "seconds": time.perf_counter() - started,
+            }
+        )
     frame = pd.DataFrame(rows)
     frame["mean_score"] = frame["score"].mean()
-    info = context.provenance(subset_seed=seed, steps=params.get("steps"), attack_params=params,
-                              init_retries=init_retries, init_directions=init_directions,
-                              init_steps=init_steps, criterion="model's own prediction")
+    info = context.provenance(
+        subset_seed=seed,
+        steps=params.get("steps"),
+        attack_params=params,
+        init_retries=init_retries,
+        init_directions=init_directions,
+        init_steps=init_steps,
+        criterion="model's own prediction",
+    )
     frame = frame.assign(**info)
     with atomic_output(context.outputs["h5"]) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("indices", data=indices)
@@ -330,5 +420,8 @@ def run(context, *, setting: str, attack: dict, n_images: int | None, repeats: i
         f.attrs["setting"] = setting
     write_csv(frame, context.outputs["csv"])
     for row in rows:
-        print(f"boundary {setting}: repeat {row['repeat']} score={row['score']:.3g} "
-              f"unsolved={row['n_unsolved']}", file=sys.stderr)
+        print(
+            f"boundary {setting}: repeat {row['repeat']} score={row['score']:.3g} "
+            f"unsolved={row['n_unsolved']}",
+            file=sys.stderr,
+        )

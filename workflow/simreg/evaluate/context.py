@@ -21,17 +21,18 @@ from simreg.outputs import model_provenance, provenance, write_csv
 @dataclass
 class EvaluationContext:
     kind: str
-    inputs: dict          # input name -> file
-    outputs: dict         # output name -> file
-    keys: dict            # the model key's columns, for every output
+    inputs: dict  # input name -> file
+    outputs: dict  # output name -> file
+    keys: dict  # the model key's columns, for every output
     device: torch.device
     model: torch.nn.Module | None = None
     meta: dict = field(default_factory=dict)
     test: ImageSet | None = None
 
     @classmethod
-    def open(cls, kind: str, inputs: dict, outputs: dict, keys: dict | None = None,
-             device: str = "auto") -> "EvaluationContext":
+    def open(
+        cls, kind: str, inputs: dict, outputs: dict, keys: dict | None = None, device: str = "auto"
+    ) -> "EvaluationContext":
         """Load the model (``inputs["model"]``) and the test split (``inputs["dataset"]``),
         where given, onto the chosen device."""
         context = cls(kind, dict(inputs), dict(outputs), dict(keys or {}), pick_device(device))
@@ -50,8 +51,10 @@ class EvaluationContext:
 
     def images(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """(uint8 NHWC images, labels) of ``indices`` on the device."""
-        return (torch.from_numpy(self.test.images[indices]).to(self.device),
-                torch.from_numpy(self.test.labels[indices]).to(self.device))
+        return (
+            torch.from_numpy(self.test.images[indices]).to(self.device),
+            torch.from_numpy(self.test.labels[indices]).to(self.device),
+        )
 
     def inputs_float(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """(float NCHW images in [0, 1], labels) of ``indices`` on the device."""
@@ -74,16 +77,24 @@ class EvaluationContext:
         write_csv(frame.assign(**self.provenance(**values)), self.outputs[name])
 
 
-def run_evaluation(kind: str, inputs: dict, outputs: dict, params: dict,
-                   keys: dict | None = None, device: str = "auto") -> None:
+def run_evaluation(
+    kind: str,
+    inputs: dict,
+    outputs: dict,
+    params: dict,
+    keys: dict | None = None,
+    device: str = "auto",
+) -> None:
     """Run evaluation ``kind`` (its registry entry's implementation) on ``inputs``."""
     from simreg.evaluate.registry import get_evaluation, runner
 
     evaluation = get_evaluation(kind)
     missing_out = set(evaluation.outputs) - set(outputs)
     if missing_out:
-        raise ValueError(f"evaluation {kind!r} writes {sorted(evaluation.outputs)}; "
-                         f"missing --out for {sorted(missing_out)}")
+        raise ValueError(
+            f"evaluation {kind!r} writes {sorted(evaluation.outputs)}; "
+            f"missing --out for {sorted(missing_out)}"
+        )
     implementation = runner(kind)
     context = EvaluationContext.open(kind, inputs, outputs, keys, device)
     implementation(context, **params)

@@ -40,16 +40,27 @@ def power_law_fit(eigenvalues: np.ndarray, first: int = 10, last: int = 316) -> 
     last_used = min(last, positive)
     ranks = np.arange(first, last_used + 1)
     if len(ranks) < 3:
-        return {"exponent": np.nan, "intercept": np.nan, "fit_first": first,
-                "fit_last": last_used, "n_fit": len(ranks)}
+        return {
+            "exponent": np.nan,
+            "intercept": np.nan,
+            "fit_first": first,
+            "fit_last": last_used,
+            "n_fit": len(ranks),
+        }
     slope, intercept = np.polyfit(np.log(ranks), np.log(eigenvalues[ranks - 1]), 1)
-    return {"exponent": -slope, "intercept": intercept, "fit_first": first,
-            "fit_last": last_used, "n_fit": len(ranks)}
+    return {
+        "exponent": -slope,
+        "intercept": intercept,
+        "fit_first": first,
+        "fit_last": last_used,
+        "n_fit": len(ranks),
+    }
 
 
 @implements("eigenspectrum")
-def run(context, *, n_images: int | None, seed: int, first: int, last: int,
-        batch_size: int = 500) -> None:
+def run(
+    context, *, n_images: int | None, seed: int, first: int, last: int, batch_size: int = 500
+) -> None:
     """Tidy CSV: model keys, rank, eigenvalue, in_fit, and the fit (exponent, intercept,
     fit_first, fit_last, n_fit) on every row, from a seeded random test subset."""
     n_test = len(context.test.labels)
@@ -59,6 +70,12 @@ def run(context, *, n_images: int | None, seed: int, first: int, last: int,
     values = eigenspectrum(h)
     fit = power_law_fit(values, first, last)
     ranks = np.arange(1, len(values) + 1)
-    frame = pd.DataFrame({"rank": ranks, "eigenvalue": values,
-                          "in_fit": (ranks >= first) & (ranks <= fit["fit_last"]), **fit})
+    frame = pd.DataFrame(
+        {
+            "rank": ranks,
+            "eigenvalue": values,
+            "in_fit": (ranks >= first) & (ranks <= fit["fit_last"]),
+            **fit,
+        }
+    )
     context.write_table(frame, n_images=len(indices), features=h.shape[1], subset_seed=seed)

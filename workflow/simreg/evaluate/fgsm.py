@@ -42,15 +42,24 @@ def fgsm(x: torch.Tensor, sign: torch.Tensor, eps: float) -> torch.Tensor:
     return (x + float(eps) * sign.to(x.dtype)).clamp_(0.0, 1.0)
 
 
-def build_perturbations(model_path, dataset_path, out, *, n_images: int | None = None,
-                        batch_size: int = 512, device: str = "auto",
-                        keys: dict | None = None) -> None:
+def build_perturbations(
+    model_path,
+    dataset_path,
+    out,
+    *,
+    n_images: int | None = None,
+    batch_size: int = 512,
+    device: str = "auto",
+    keys: dict | None = None,
+) -> None:
     """Store the source model's gradient signs on the test subset (HDF5: /sign, /indices)."""
     dev = pick_device(device)
     model, meta = load_model(model_path, dev)
     if meta.get("method") != "none":
-        print(f"warning: FGSM source {model_path} has method {meta.get('method')!r}, "
-              "not 'none'", file=sys.stderr)
+        print(
+            f"warning: FGSM source {model_path} has method {meta.get('method')!r}, not 'none'",
+            file=sys.stderr,
+        )
     test = read_split(dataset_path, "test")
     indices = first_images(len(test.labels), n_images)
     images = torch.from_numpy(test.images[indices]).to(dev)
@@ -60,9 +69,14 @@ def build_perturbations(model_path, dataset_path, out, *, n_images: int | None =
         x = to_input(images[start : start + batch_size])
         signs.append(gradient_sign(model, x, labels[start : start + batch_size]).cpu())
     sign = torch.cat(signs).numpy()
-    info = model_provenance(meta, dataset_file=str(dataset_path), source_model_file=str(model_path),
-                      n_images=len(indices), attack="fgsm sign(grad_x CE), true labels",
-                      **{f"source_{k}": v for k, v in (keys or {}).items()})
+    info = model_provenance(
+        meta,
+        dataset_file=str(dataset_path),
+        source_model_file=str(model_path),
+        n_images=len(indices),
+        attack="fgsm sign(grad_x CE), true labels",
+        **{f"source_{k}": v for k, v in (keys or {}).items()},
+    )
     with atomic_output(out) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("sign", data=sign, compression="gzip")
         f.create_dataset("indices", data=indices)
@@ -76,8 +90,14 @@ def read_perturbations(path) -> tuple[np.ndarray, np.ndarray, dict]:
 
 
 @torch.no_grad()
-def transfer_accuracy(model, images_u8: torch.Tensor, labels: torch.Tensor, sign: torch.Tensor,
-                      epsilons, batch_size: int = 1024) -> list[dict]:
+def transfer_accuracy(
+    model,
+    images_u8: torch.Tensor,
+    labels: torch.Tensor,
+    sign: torch.Tensor,
+    epsilons,
+    batch_size: int = 1024,
+) -> list[dict]:
     """Accuracy of ``model`` on the transferred FGSM images at each ε."""
     model.eval()
     rows = []
@@ -98,15 +118,26 @@ def run(context, *, epsilons) -> None:
     sign, indices, attrs = read_perturbations(context.inputs["perturbations"])
     images, labels = context.images(indices)
     if sign.shape[0] != len(indices) or sign.shape[1:] != to_input(images[:1]).shape[1:]:
-        raise ValueError(f"{context.inputs['perturbations']} does not match the test images of "
-                         f"{context.inputs['dataset']}")
-    rows = transfer_accuracy(context.model, images, labels,
-                             torch.from_numpy(sign).to(context.device), epsilons)
-    source_keys = {k: attrs[k] for k in sorted(attrs) if k.startswith("source_")
-                   and k not in ("source_model_file",)}
-    context.write_table(pd.DataFrame(rows), n_images=len(indices),
-                        perturbations_file=str(context.inputs["perturbations"]),
-                        source_model_file=attrs.get("source_model_file", ""), **source_keys)
+        raise ValueError(
+            f"{context.inputs['perturbations']} does not match the test images of "
+            f"{context.inputs['dataset']}"
+        )
+    rows = transfer_accuracy(
+        context.model, images, labels, torch.from_numpy(sign).to(context.device), epsilons
+    )
+    source_keys = {
+        k: attrs[k]
+        for k in sorted(attrs)
+        if k.startswith("source_") and k not in ("source_model_file",)
+    }
+    context.write_table(
+        pd.DataFrame(rows),
+        n_images=len(indices),
+        perturbations_file=str(context.inputs["perturbations"]),
+        source_model_file=attrs.get("source_model_file", ""),
+        **source_keys,
+    )
     for row in rows:
-        print(f"fgsm transfer: eps={row['epsilon']:g} accuracy={row['accuracy']:.4f}",
-              file=sys.stderr)
+        print(
+            f"fgsm transfer: eps={row['epsilon']:g} accuracy={row['accuracy']:.4f}", file=sys.stderr
+        )

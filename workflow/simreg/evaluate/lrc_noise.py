@@ -41,8 +41,15 @@ def lrc_factors(channels: int, height: int, width: int, zeta: float):
     return torch.linalg.cholesky(channel), torch.linalg.cholesky(spatial + jitter)
 
 
-def sample_lrc(n: int, channels: int, height: int, width: int, zeta: float,
-               generator: torch.Generator, factors=None) -> torch.Tensor:
+def sample_lrc(
+    n: int,
+    channels: int,
+    height: int,
+    width: int,
+    zeta: float,
+    generator: torch.Generator,
+    factors=None,
+) -> torch.Tensor:
     """``n`` draws of LRC noise (n, C, H, W) with unit variance per pixel (float32, CPU)."""
     white = torch.randn(n, channels, height * width, generator=generator, dtype=torch.float64)
     return correlate(white, height, width, factors or lrc_factors(channels, height, width, zeta))
@@ -75,9 +82,17 @@ def perturb(x: torch.Tensor, z: torch.Tensor, epsilon: float, unit: str) -> torc
 
 
 @torch.no_grad()
-def worst_of_draws_accuracy(model, images_u8: torch.Tensor, labels: torch.Tensor, zeta: float,
-                            epsilon: float, draws: int, seed: int,
-                            batch_size: int = 500, unit: str = "standardized") -> float:
+def worst_of_draws_accuracy(
+    model,
+    images_u8: torch.Tensor,
+    labels: torch.Tensor,
+    zeta: float,
+    epsilon: float,
+    draws: int,
+    seed: int,
+    batch_size: int = 500,
+    unit: str = "standardized",
+) -> float:
     """Share of images classified correctly under every one of ``draws`` LRC perturbations."""
     model.eval()
     n, height, width, channels = images_u8.shape
@@ -87,8 +102,7 @@ def worst_of_draws_accuracy(model, images_u8: torch.Tensor, labels: torch.Tensor
     for _ in range(draws):
         # every image's white noise is drawn, so that each image sees the same draws
         # whichever others are left; only images still robust are correlated and classified
-        white = torch.randn(n, channels, height * width, generator=generator,
-                            dtype=torch.float64)
+        white = torch.randn(n, channels, height * width, generator=generator, dtype=torch.float64)
         alive = robust.nonzero().squeeze(1)
         if len(alive) == 0:
             break
@@ -104,14 +118,25 @@ def worst_of_draws_accuracy(model, images_u8: torch.Tensor, labels: torch.Tensor
 def curves(zetas, epsilon: float, epsilons, epsilons_zeta: float) -> list[tuple]:
     """(curve, ζ, ε) of each point: ``zeta`` at the fixed ε per ζ (Fig. 3 left), then
     ``epsilon`` per ε at ζ = ``epsilons_zeta`` (App. Fig. 4)."""
-    return ([("zeta", float(z), float(epsilon)) for z in zetas]
-            + [("epsilon", float(epsilons_zeta), float(e)) for e in epsilons])
+    return [("zeta", float(z), float(epsilon)) for z in zetas] + [
+        ("epsilon", float(epsilons_zeta), float(e)) for e in epsilons
+    ]
 
 
 @implements("lrc_noise")
-def run(context, *, zetas, epsilon: float, draws: int, n_images: int | None, seed: int,
-        batch_size: int = 500, unit: str = "standardized", epsilons=(),
-        epsilons_zeta: float = 8.0) -> None:
+def run(
+    context,
+    *,
+    zetas,
+    epsilon: float,
+    draws: int,
+    n_images: int | None,
+    seed: int,
+    batch_size: int = 500,
+    unit: str = "standardized",
+    epsilons=(),
+    epsilons_zeta: float = 8.0,
+) -> None:
     """Tidy CSV: model keys, curve, zeta, epsilon, unit, draws, accuracy (one row per point of
     each curve; a (ζ, ε) on both curves is computed once), on the first ``n_images`` test
     images."""
@@ -120,10 +145,21 @@ def run(context, *, zetas, epsilon: float, draws: int, n_images: int | None, see
     rows, done = [], {}
     for curve, zeta, eps in curves(zetas, epsilon, epsilons, epsilons_zeta):
         if (zeta, eps) not in done:
-            done[zeta, eps] = worst_of_draws_accuracy(context.model, images, labels, zeta, eps,
-                                                      draws, seed, batch_size, unit)
-            print(f"lrc_noise: ζ = {zeta:g}, ε = {eps:g} ({unit}): accuracy "
-                  f"{done[zeta, eps]:.4f}", file=sys.stderr)
-        rows.append({"curve": curve, "zeta": zeta, "epsilon": eps, "unit": unit,
-                     "draws": draws, "accuracy": done[zeta, eps]})
+            done[zeta, eps] = worst_of_draws_accuracy(
+                context.model, images, labels, zeta, eps, draws, seed, batch_size, unit
+            )
+            print(
+                f"lrc_noise: ζ = {zeta:g}, ε = {eps:g} ({unit}): accuracy {done[zeta, eps]:.4f}",
+                file=sys.stderr,
+            )
+        rows.append(
+            {
+                "curve": curve,
+                "zeta": zeta,
+                "epsilon": eps,
+                "unit": unit,
+                "draws": draws,
+                "accuracy": done[zeta, eps],
+            }
+        )
     context.write_table(pd.DataFrame(rows), n_images=len(indices), lrc_seed=seed)

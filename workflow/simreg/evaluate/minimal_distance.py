@@ -46,8 +46,15 @@ RunFn = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 def perturbation_norms(x: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
     """(N, 4) distances of ``adv`` from ``x`` in NORMS order."""
     delta = (adv - x).flatten(1).double()
-    return torch.stack([(delta.abs() > L0_TOLERANCE).sum(1).double(), delta.abs().sum(1),
-                        delta.norm(dim=1), delta.abs().amax(1)], dim=1)
+    return torch.stack(
+        [
+            (delta.abs() > L0_TOLERANCE).sum(1).double(),
+            delta.abs().sum(1),
+            delta.norm(dim=1),
+            delta.abs().amax(1),
+        ],
+        dim=1,
+    )
 
 
 @contextlib.contextmanager
@@ -59,6 +66,7 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
 
 
 # --- fixed-ε attacks: one ε per image, found by a grid and then bisection ------------------
+
 
 class PerImageEpsilon:
     """Mixin for foolbox's PGD family: ``epsilon`` may be an (N, 1, ..., 1) tensor.
@@ -75,10 +83,17 @@ class PerImageEpsilon:
         return x0 + epsilon * (super().project(x0 + (x - x0) / epsilon, x0, 1.0) - x0)
 
 
-def epsilon_search(attack_at: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                   model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, *,
-                   grid: int, bisection: int,
-                   min_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+def epsilon_search(
+    attack_at: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    norm: str,
+    *,
+    grid: int,
+    bisection: int,
+    min_fraction: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per image, the smallest ε at which ``attack_at(indices, eps)`` succeeds.
 
     A geometric grid of ``grid`` values from ``min_fraction`` of the largest possible
@@ -167,6 +182,7 @@ def sparse(attack_fn: Callable) -> RunFn:
 
 # --- the registry ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Attack:
     """One attack of the suite: the norm it minimises, who implements it, which settings it
@@ -192,25 +208,50 @@ def keyword_parameters(fn: Callable, exclude=()) -> frozenset[str]:
 
 def build_registry() -> dict[str, Attack]:
     a, entries = fb.attacks, []
-    pgd = {"l1": (a.L1PGD, a.L1AdamPGD), "l2": (a.L2PGD, a.L2AdamPGD),
-           "linf": (a.LinfPGD, a.LinfAdamPGD)}
+    pgd = {
+        "l1": (a.L1PGD, a.L1AdamPGD),
+        "l2": (a.L2PGD, a.L2AdamPGD),
+        "linf": (a.LinfPGD, a.LinfAdamPGD),
+    }
     for norm, (plain, adam) in pgd.items():
         for prefix, cls in (("pgd", plain), ("adam_pgd", adam)):
-            entries.append(Attack(f"{prefix}_{norm}", norm, "foolbox", fixed_epsilon(cls),
-                                  keyword_parameters(cls) | set(EPS_SEARCH), randomized=True))
-    minimizers = {"cw_l2": a.L2CarliniWagnerAttack, "ddn_l2": a.DDNAttack,
-                  "fmn_l0": a.L0FMNAttack, "fmn_l1": a.L1FMNAttack, "fmn_l2": a.L2FMNAttack,
-                  "fmn_linf": a.LInfFMNAttack, "bb_l0": a.L0BrendelBethgeAttack,
-                  "bb_l1": a.L1BrendelBethgeAttack, "bb_l2": a.L2BrendelBethgeAttack,
-                  "bb_linf": a.LinfinityBrendelBethgeAttack}
+            entries.append(
+                Attack(
+                    f"{prefix}_{norm}",
+                    norm,
+                    "foolbox",
+                    fixed_epsilon(cls),
+                    keyword_parameters(cls) | set(EPS_SEARCH),
+                    randomized=True,
+                )
+            )
+    minimizers = {
+        "cw_l2": a.L2CarliniWagnerAttack,
+        "ddn_l2": a.DDNAttack,
+        "fmn_l0": a.L0FMNAttack,
+        "fmn_l1": a.L1FMNAttack,
+        "fmn_l2": a.L2FMNAttack,
+        "fmn_linf": a.LInfFMNAttack,
+        "bb_l0": a.L0BrendelBethgeAttack,
+        "bb_l1": a.L1BrendelBethgeAttack,
+        "bb_l2": a.L2BrendelBethgeAttack,
+        "bb_linf": a.LinfinityBrendelBethgeAttack,
+    }
     for name, cls in minimizers.items():
-        entries.append(Attack(name, name.rsplit("_", 1)[1], "foolbox",
-                              minimization(cls, needs_start=name.startswith("bb_")),
-                              keyword_parameters(cls, exclude=("init_attack", "tensorboard")),
-                              needs_start=name.startswith("bb_")))
+        entries.append(
+            Attack(
+                name,
+                name.rsplit("_", 1)[1],
+                "foolbox",
+                minimization(cls, needs_start=name.startswith("bb_")),
+                keyword_parameters(cls, exclude=("init_attack", "tensorboard")),
+                needs_start=name.startswith("bb_"),
+            )
+        )
     for name, fn in {"jsma_l0": jsma, "sparsefool_l0": sparsefool}.items():
-        entries.append(Attack(name, "l0", "simreg.evaluate.sparse_attacks", sparse(fn),
-                              keyword_parameters(fn)))
+        entries.append(
+            Attack(name, "l0", "simreg.evaluate.sparse_attacks", sparse(fn), keyword_parameters(fn))
+        )
     return {entry.name: entry for entry in entries}
 
 
@@ -233,8 +274,9 @@ class Run:
 
 def check_eps_search(values: dict) -> None:
     if values["grid"] < 2 or values["bisection"] < 0 or not 0 < values["min_fraction"] < 1:
-        raise ValueError("eps_search needs grid >= 2, bisection >= 0 and 0 < min_fraction < 1, "
-                         f"got {values}")
+        raise ValueError(
+            f"eps_search needs grid >= 2, bisection >= 0 and 0 < min_fraction < 1, got {values}"
+        )
 
 
 def plan_runs(suite: dict) -> list[Run]:
@@ -247,28 +289,36 @@ def plan_runs(suite: dict) -> list[Run]:
         raise ValueError(f"suite repeats must be >= 1, got {repeats}")
     search = dict(suite.get("eps_search") or {})
     if set(search) - set(EPS_SEARCH):
-        raise ValueError(f"unknown eps_search keys {sorted(set(search) - set(EPS_SEARCH))}; "
-                         f"allowed: {sorted(EPS_SEARCH)}")
+        raise ValueError(
+            f"unknown eps_search keys {sorted(set(search) - set(EPS_SEARCH))}; "
+            f"allowed: {sorted(EPS_SEARCH)}"
+        )
     check_eps_search({**EPS_SEARCH, **search})
     runs = []
     for name, settings_list in (suite.get("attacks") or {}).items():
         if name not in ATTACKS:
             raise ValueError(f"unknown attack {name!r}; allowed: {sorted(ATTACKS)}")
-        if not (isinstance(settings_list, list)
-                and all(isinstance(s, dict) for s in settings_list)):
-            raise ValueError(f"attack {name!r} needs a list of settings (dicts), "
-                             f"got {settings_list!r}")
+        if not (
+            isinstance(settings_list, list) and all(isinstance(s, dict) for s in settings_list)
+        ):
+            raise ValueError(
+                f"attack {name!r} needs a list of settings (dicts), got {settings_list!r}"
+            )
         attack = ATTACKS[name]
         for index, settings in enumerate(settings_list):
             bad = set(settings) - attack.parameters
             if bad:
-                raise ValueError(f"unknown parameters {sorted(bad)} for attack {name!r}; "
-                                 f"allowed: {sorted(attack.parameters)}")
+                raise ValueError(
+                    f"unknown parameters {sorted(bad)} for attack {name!r}; "
+                    f"allowed: {sorted(attack.parameters)}"
+                )
             if attack.parameters & set(EPS_SEARCH):
                 settings = {**search, **settings}
                 check_eps_search({**EPS_SEARCH, **settings})
-            runs += [Run(attack, index, dict(settings), r)
-                     for r in range(attack.repeats(settings, repeats))]
+            runs += [
+                Run(attack, index, dict(settings), r)
+                for r in range(attack.repeats(settings, repeats))
+            ]
     return sorted(runs, key=lambda run: run.attack.needs_start)
 
 
@@ -278,17 +328,32 @@ def run_seed(seed: int, run: Run) -> int:
 
 # --- distances of one batch ---------------------------------------------------------------
 
-def candidate_rows(samples: np.ndarray, attack: str, repeat: int, success: np.ndarray,
-                   distances: np.ndarray) -> pd.DataFrame:
+
+def candidate_rows(
+    samples: np.ndarray, attack: str, repeat: int, success: np.ndarray, distances: np.ndarray
+) -> pd.DataFrame:
     """Rows (sample, attack, repeat, norm, success, distance) of one run, inf where failed."""
     k = len(NORMS)
-    return pd.DataFrame({"sample": np.repeat(samples, k), "attack": attack, "repeat": repeat,
-                         "norm": np.tile(NORMS, len(samples)), "success": np.repeat(success, k),
-                         "distance": np.where(success[:, None], distances, np.inf).reshape(-1)})
+    return pd.DataFrame(
+        {
+            "sample": np.repeat(samples, k),
+            "attack": attack,
+            "repeat": repeat,
+            "norm": np.tile(NORMS, len(samples)),
+            "success": np.repeat(success, k),
+            "distance": np.where(success[:, None], distances, np.inf).reshape(-1),
+        }
+    )
 
 
-def attack_distances(model: nn.Module, x: torch.Tensor, y: torch.Tensor, suite: dict, seed: int,
-                     progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+def attack_distances(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    suite: dict,
+    seed: int,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
     """Every candidate of every run of ``suite`` on the batch ``x``, ``y``.
 
     One row per (sample, attack run, norm): sample (position in the batch), attack
@@ -299,8 +364,11 @@ def attack_distances(model: nn.Module, x: torch.Tensor, y: torch.Tensor, suite: 
     model.eval()
     correct = predict(model, x) == y
     wrong = (~correct).nonzero().flatten().cpu().numpy()
-    frames = [candidate_rows(wrong, "misclassified", 0, np.ones(len(wrong), bool),
-                             np.zeros((len(wrong), len(NORMS))))]
+    frames = [
+        candidate_rows(
+            wrong, "misclassified", 0, np.ones(len(wrong), bool), np.zeros((len(wrong), len(NORMS)))
+        )
+    ]
     idx = correct.nonzero().flatten()
     xs, ys = x[idx], y[idx]
     best = xs.unsqueeze(0).repeat(len(NORMS), *[1] * x.dim())  # best adversarial per norm
@@ -314,13 +382,19 @@ def attack_distances(model: nn.Module, x: torch.Tensor, y: torch.Tensor, suite: 
             better = dist[:, column] < best_dist[column]
             best[column, better.to(x.device)] = adv[better.to(x.device)].detach()
             best_dist[column] = torch.minimum(best_dist[column], dist[:, column])
-        frames.append(candidate_rows(idx.cpu().numpy(), run.label, run.repeat,
-                                     success.cpu().numpy(), dist.numpy()))
+        frames.append(
+            candidate_rows(
+                idx.cpu().numpy(), run.label, run.repeat, success.cpu().numpy(), dist.numpy()
+            )
+        )
         if progress:
-            progress(f"{run.label} repeat {run.repeat}: {int(success.sum())}/{len(idx)} "
-                     f"successful, {time.time() - started:.1f} s")
-    return pd.concat(frames, ignore_index=True).sort_values(["sample"], kind="stable",
-                                                            ignore_index=True)
+            progress(
+                f"{run.label} repeat {run.repeat}: {int(success.sum())}/{len(idx)} "
+                f"successful, {time.time() - started:.1f} s"
+            )
+    return pd.concat(frames, ignore_index=True).sort_values(
+        ["sample"], kind="stable", ignore_index=True
+    )
 
 
 def minimal_distances(candidates: pd.DataFrame) -> pd.DataFrame:
@@ -328,22 +402,26 @@ def minimal_distances(candidates: pd.DataFrame) -> pd.DataFrame:
     first in suite order on ties; "none" and inf when nothing succeeded), and n_successful,
     the number of successful runs (repeats counted)."""
     samples = np.sort(candidates["sample"].unique())
-    grid = pd.DataFrame({"sample": np.repeat(samples, len(NORMS)),
-                         "norm": np.tile(NORMS, len(samples))})
+    grid = pd.DataFrame(
+        {"sample": np.repeat(samples, len(NORMS)), "norm": np.tile(NORMS, len(samples))}
+    )
     ok = candidates[candidates["success"].astype(bool)].reset_index(drop=True)
     groups = ok.groupby(["sample", "norm"], sort=False)
     best = ok.loc[groups["distance"].idxmin(), ["sample", "norm", "distance", "attack"]]
     best = best.merge(groups.size().rename("n_successful").reset_index(), on=["sample", "norm"])
     out = grid.merge(best, on=["sample", "norm"], how="left")
     return out.fillna({"distance": math.inf, "attack": "none", "n_successful": 0}).astype(
-        {"n_successful": int})
+        {"n_successful": int}
+    )
 
 
 # --- the pipeline step ----------------------------------------------------------------------
 
+
 @implements("minimal_distance")
-def run(context, *, suite: dict, n_images: int, seed: int, batch_size: int,
-        candidates_out=None) -> None:
+def run(
+    context, *, suite: dict, n_images: int, seed: int, batch_size: int, candidates_out=None
+) -> None:
     """Write a tidy CSV, one row per (image, norm): image (test-set index), label, norm,
     distance, attack, n_successful, plus provenance; optionally the candidate table too.
 
@@ -358,18 +436,26 @@ def run(context, *, suite: dict, n_images: int, seed: int, batch_size: int,
     frames, started = [], time.time()
     n_batches = max(1, math.ceil(len(chosen) / batch_size))
     for b in range(n_batches):
+
         def progress(message: str, b: int = b) -> None:
-            print(f"[minimal-distance] batch {b + 1}/{n_batches} {message} "
-                  f"(elapsed {time.time() - started:.0f} s)", file=sys.stderr, flush=True)
+            print(
+                f"[minimal-distance] batch {b + 1}/{n_batches} {message} "
+                f"(elapsed {time.time() - started:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
         part = slice(b * batch_size, (b + 1) * batch_size)
-        batch = attack_distances(model, x[part], y[part], suite, seed=seed + 7919 * b,
-                                 progress=progress)
+        batch = attack_distances(
+            model, x[part], y[part], suite, seed=seed + 7919 * b, progress=progress
+        )
         frames.append(batch.assign(sample=batch["sample"] + b * batch_size))
     candidates = pd.concat(frames, ignore_index=True)
     info = context.provenance(n_images=len(chosen), attack_seed=seed, suite=suite)
-    for frame, path in ((minimal_distances(candidates), context.outputs["csv"]),
-                        (candidates, candidates_out)):
+    for frame, path in (
+        (minimal_distances(candidates), context.outputs["csv"]),
+        (candidates, candidates_out),
+    ):
         if path is None:
             continue
         frame.insert(0, "image", chosen[frame["sample"].to_numpy()])
@@ -387,15 +473,23 @@ PAPER_SUITE = {
     "repeats": 5,
     "eps_search": {"grid": 9, "bisection": 6, "min_fraction": 1e-4},
     "attacks": {
-        **{f"{prefix}_{norm}": [{"steps": 100, "rel_stepsize": 0.025},
-                                {"steps": 100, "rel_stepsize": 0.1}]
-           for prefix in ("pgd", "adam_pgd") for norm in ("l1", "l2", "linf")},
-        "cw_l2": [{"steps": 1000, "binary_search_steps": 9, "stepsize": 0.01},
-                  {"steps": 1000, "binary_search_steps": 9, "stepsize": 0.05,
-                   "initial_const": 0.01}],
+        **{
+            f"{prefix}_{norm}": [
+                {"steps": 100, "rel_stepsize": 0.025},
+                {"steps": 100, "rel_stepsize": 0.1},
+            ]
+            for prefix in ("pgd", "adam_pgd")
+            for norm in ("l1", "l2", "linf")
+        },
+        "cw_l2": [
+            {"steps": 1000, "binary_search_steps": 9, "stepsize": 0.01},
+            {"steps": 1000, "binary_search_steps": 9, "stepsize": 0.05, "initial_const": 0.01},
+        ],
         "ddn_l2": [{"steps": 1000}, {"steps": 1000, "gamma": 0.1, "init_epsilon": 0.1}],
-        **{f"bb_{norm}": [{"steps": 1000}, {"steps": 1000, "lr": 0.01}]
-           for norm in ("l0", "l1", "l2", "linf")},
+        **{
+            f"bb_{norm}": [{"steps": 1000}, {"steps": 1000, "lr": 0.01}]
+            for norm in ("l0", "l1", "l2", "linf")
+        },
         "jsma_l0": [{"max_fraction": 0.2}],
         "sparsefool_l0": [{"lambda_": 1.5, "max_iter": 50}, {"lambda_": 3.0, "max_iter": 50}],
     },
@@ -408,8 +502,11 @@ QUICK_SUITE = {
     "repeats": 2,
     "eps_search": {"grid": 4, "bisection": 1, "min_fraction": 0.01},
     "attacks": {
-        **{f"{prefix}_{norm}": [{"steps": 5, "rel_stepsize": 0.1}]
-           for prefix in ("pgd", "adam_pgd") for norm in ("l1", "l2", "linf")},
+        **{
+            f"{prefix}_{norm}": [{"steps": 5, "rel_stepsize": 0.1}]
+            for prefix in ("pgd", "adam_pgd")
+            for norm in ("l1", "l2", "linf")
+        },
         "cw_l2": [{"steps": 10, "binary_search_steps": 2, "stepsize": 0.05}],
         "ddn_l2": [{"steps": 10}],
         **{f"fmn_{norm}": [{"steps": 10}] for norm in ("l0", "l1", "l2", "linf")},

@@ -37,20 +37,23 @@ def clip(noisy: torch.Tensor, clean: torch.Tensor, mode: str) -> torch.Tensor:
     return torch.maximum(torch.minimum(noisy, high), low)
 
 
-def gaussian(x: torch.Tensor, eps: float, generator: torch.Generator,
-             mode: str = "image") -> torch.Tensor:
+def gaussian(
+    x: torch.Tensor, eps: float, generator: torch.Generator, mode: str = "image"
+) -> torch.Tensor:
     noise = torch.randn(x.shape, generator=generator, device=x.device)
     return clip(x + eps * noise, x, mode)
 
 
-def uniform(x: torch.Tensor, eps: float, generator: torch.Generator,
-            mode: str = "image") -> torch.Tensor:
+def uniform(
+    x: torch.Tensor, eps: float, generator: torch.Generator, mode: str = "image"
+) -> torch.Tensor:
     noise = torch.rand(x.shape, generator=generator, device=x.device).mul_(2.0).sub_(1.0)
     return clip(x + eps * noise, x, mode)
 
 
-def salt_pepper(x: torch.Tensor, eps: float, generator: torch.Generator,
-                mode: str = "image") -> torch.Tensor:
+def salt_pepper(
+    x: torch.Tensor, eps: float, generator: torch.Generator, mode: str = "image"
+) -> torch.Tensor:
     u = torch.rand(x.shape, generator=generator, device=x.device)
     noisy = x.clone()
     noisy[u < eps / 2] = 0.0
@@ -61,22 +64,41 @@ def salt_pepper(x: torch.Tensor, eps: float, generator: torch.Generator,
 NOISES = {"gaussian": gaussian, "uniform": uniform, "salt_pepper": salt_pepper}
 
 
-def noise_accuracy(model, images_u8, labels, noise: str, epsilons, seed: int,
-                   batch_size: int = 1024, clip_mode: str = "image") -> list[dict]:
+def noise_accuracy(
+    model,
+    images_u8,
+    labels,
+    noise: str,
+    epsilons,
+    seed: int,
+    batch_size: int = 1024,
+    clip_mode: str = "image",
+) -> list[dict]:
     """Accuracy of ``model`` at each eps; the generator restarts at ``seed`` for every eps."""
     add_noise = NOISES[noise]
     rows = []
     for eps in epsilons:
         generator = torch.Generator(device=images_u8.device).manual_seed(seed)
-        _, acc = loss_and_accuracy(model, images_u8, labels, batch_size,
-                          transform=lambda x: add_noise(x, float(eps), generator, clip_mode))
+        _, acc = loss_and_accuracy(
+            model,
+            images_u8,
+            labels,
+            batch_size,
+            transform=lambda x: add_noise(x, float(eps), generator, clip_mode),
+        )
         rows.append({"noise": noise, "epsilon": float(eps), "accuracy": acc})
     return rows
 
 
 @implements("noise")
-def run(context, *, epsilons: dict[str, list[float]], seed: int, n_images: int | None = None,
-        clip: str = "image") -> None:
+def run(
+    context,
+    *,
+    epsilons: dict[str, list[float]],
+    seed: int,
+    n_images: int | None = None,
+    clip: str = "image",
+) -> None:
     """Tidy CSV: model keys, noise, epsilon, accuracy (one row per noise and eps), on the
     first ``n_images`` test images (all when None)."""
     indices = context.subset(n_images)
@@ -84,5 +106,4 @@ def run(context, *, epsilons: dict[str, list[float]], seed: int, n_images: int |
     rows = []
     for noise, grid in epsilons.items():
         rows += noise_accuracy(context.model, x, y, noise, grid, seed, clip_mode=clip)
-    context.write_table(pd.DataFrame(rows), noise_seed=seed, n_images=len(indices),
-                        noise_clip=clip)
+    context.write_table(pd.DataFrame(rows), noise_seed=seed, n_images=len(indices), noise_clip=clip)

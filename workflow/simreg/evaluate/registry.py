@@ -44,13 +44,13 @@ from simreg.train.model_key import ModelKey, baseline_key
 class Evaluation:
     """One evaluation kind of every model."""
 
-    name: str                    # rule, CLI and config-section name
+    name: str  # rule, CLI and config-section name
     description: str
-    directory: str               # under results/
-    outputs: dict                # output name -> file suffix; the first is the tidy table
-    columns: tuple               # the tidy table's own columns (besides keys and provenance)
+    directory: str  # under results/
+    outputs: dict  # output name -> file suffix; the first is the tidy table
+    columns: tuple  # the tidy table's own columns (besides keys and provenance)
     params: Callable[[dict, str, str | None], dict]  # (config, task, setting) -> params
-    uses_model: bool = True      # loads the model and the task's test split
+    uses_model: bool = True  # loads the model and the task's test split
     extra_inputs: Callable[[ModelKey, str | None], dict] = field(default=lambda key, setting: {})
     # inputs that depend on the config too: (config, key, setting) -> {name: file}
     config_inputs: Callable[[dict, ModelKey, str | None], dict] | None = None
@@ -90,11 +90,15 @@ class Evaluation:
         if self.settings is None:
             return [None]
         read_by = self.read_by(config) if self.read_by is not None else {}
-        return [s for s in self.settings(config) if readers is None or s not in read_by
-                or set(readers) & set(read_by[s])]
+        return [
+            s
+            for s in self.settings(config)
+            if readers is None or s not in read_by or set(readers) & set(read_by[s])
+        ]
 
-    def inputs(self, key: ModelKey, setting: str | None = None,
-               config: dict | None = None) -> dict[str, str]:
+    def inputs(
+        self, key: ModelKey, setting: str | None = None, config: dict | None = None
+    ) -> dict[str, str]:
         files = {}
         if self.uses_model:
             files = {"model": model_file(key), "dataset": dataset_file(key.task)}
@@ -113,11 +117,13 @@ RUNNERS: dict[str, Callable] = {}  # evaluation name -> the function that runs i
 def implements(name: str):
     """Decorator: the function runs evaluation ``name``, called as ``function(context,
     **params)``. Name it with a string literal (simreg.code reads it statically)."""
+
     def decorate(function):
         if RUNNERS.get(name, function) is not function:
             raise ValueError(f"evaluation {name!r} is already run by {RUNNERS[name].__module__}")
         RUNNERS[name] = function
         return function
+
     return decorate
 
 
@@ -164,124 +170,183 @@ def fgsm_perturbations_file(task: str, seed) -> str:
 
 
 def noise_params(noise, task: str) -> dict:
-    return {"epsilons": dataset_grid(noise, task), "seed": noise.seed,
-            "n_images": noise.n_images, "clip": noise.clip}
+    return {
+        "epsilons": dataset_grid(noise, task),
+        "seed": noise.seed,
+        "n_images": noise.n_images,
+        "clip": noise.clip,
+    }
 
 
-register(Evaluation(
-    name="noise",
-    description="test accuracy under Gaussian, uniform and salt-and-pepper noise (§5.1)",
-    directory="noise",
-    outputs={"csv": ".csv"},
-    columns=("noise", "epsilon", "accuracy"),
-    params=lambda config, task, setting: noise_params(typed(config).noise, task),
-))
+register(
+    Evaluation(
+        name="noise",
+        description="test accuracy under Gaussian, uniform and salt-and-pepper noise (§5.1)",
+        directory="noise",
+        outputs={"csv": ".csv"},
+        columns=("noise", "epsilon", "accuracy"),
+        params=lambda config, task, setting: noise_params(typed(config).noise, task),
+    )
+)
 
-register(Evaluation(
-    name="fgsm_transfer",
-    description="accuracy under FGSM transferred from one fixed unregularized model (§5.1)",
-    directory="fgsm/transfer",
-    outputs={"csv": ".csv"},
-    columns=("epsilon", "accuracy"),
-    params=lambda config, task, setting: {
-        "epsilons": dataset_grid(typed(config).fgsm_transfer, task)},
-    config_inputs=lambda config, key, setting: {
-        "perturbations": fgsm_perturbations_file(key.task, fgsm_source_seed(config))},
-))
+register(
+    Evaluation(
+        name="fgsm_transfer",
+        description="accuracy under FGSM transferred from one fixed unregularized model (§5.1)",
+        directory="fgsm/transfer",
+        outputs={"csv": ".csv"},
+        columns=("epsilon", "accuracy"),
+        params=lambda config, task, setting: {
+            "epsilons": dataset_grid(typed(config).fgsm_transfer, task)
+        },
+        config_inputs=lambda config, key, setting: {
+            "perturbations": fgsm_perturbations_file(key.task, fgsm_source_seed(config))
+        },
+    )
+)
+
 
 def boundary_params(boundary, setting: str) -> dict:
-    return {"setting": setting, "attack": boundary.settings[setting],
-            **{k: getattr(boundary, k) for k in ("n_images", "repeats", "subset_seed",
-                                                 "batch_size", "init_retries", "init_directions",
-                                                 "init_steps")}}
+    return {
+        "setting": setting,
+        "attack": boundary.settings[setting],
+        **{
+            k: getattr(boundary, k)
+            for k in (
+                "n_images",
+                "repeats",
+                "subset_seed",
+                "batch_size",
+                "init_retries",
+                "init_directions",
+                "init_steps",
+            )
+        },
+    }
 
 
-register(Evaluation(
-    name="boundary",
-    description="Boundary Attack score S(M) = median ||δ||²/d and its perturbations (App. 7.1)",
-    directory="boundary",
-    outputs={"csv": ".csv", "h5": ".h5"},
-    columns=("setting", "repeat", "score", "n_images", "n_solved", "n_unsolved",
-             "n_init_retried", "start_score", "accepted_median", "seconds", "mean_score"),
-    params=lambda config, task, setting: boundary_params(typed(config).boundary, setting),
-    settings=lambda config: list(typed(config).boundary.settings),
-    read_by=lambda config: typed(config).boundary.read_by or {},
-    runtime="attack_runtime",
-))
+register(
+    Evaluation(
+        name="boundary",
+        description="Boundary Attack score S(M) = median ||δ||²/d and its perturbations (App. 7.1)",
+        directory="boundary",
+        outputs={"csv": ".csv", "h5": ".h5"},
+        columns=(
+            "setting",
+            "repeat",
+            "score",
+            "n_images",
+            "n_solved",
+            "n_unsolved",
+            "n_init_retried",
+            "start_score",
+            "accepted_median",
+            "seconds",
+            "mean_score",
+        ),
+        params=lambda config, task, setting: boundary_params(typed(config).boundary, setting),
+        settings=lambda config: list(typed(config).boundary.settings),
+        read_by=lambda config: typed(config).boundary.read_by or {},
+        runtime="attack_runtime",
+    )
+)
 
-register(Evaluation(
-    name="spectrum",
-    description="Fourier spectrum of the Boundary Attack perturbations (§5.5)",
-    directory="spectrum",
-    outputs={"h5": ".h5"},
-    columns=("power", "radius", "radial_power"),
-    params=lambda config, task, setting: {},
-    uses_model=False,
-    extra_inputs=lambda key, setting: {
-        "boundary": EVALUATIONS["boundary"].output_files(key, setting)["h5"]},
-    settings=lambda config: [typed(config).spectrum.setting],
-    gpu=False,
-))
+register(
+    Evaluation(
+        name="spectrum",
+        description="Fourier spectrum of the Boundary Attack perturbations (§5.5)",
+        directory="spectrum",
+        outputs={"h5": ".h5"},
+        columns=("power", "radius", "radial_power"),
+        params=lambda config, task, setting: {},
+        uses_model=False,
+        extra_inputs=lambda key, setting: {
+            "boundary": EVALUATIONS["boundary"].output_files(key, setting)["h5"]
+        },
+        settings=lambda config: [typed(config).spectrum.setting],
+        gpu=False,
+    )
+)
 
-register(Evaluation(
-    name="whitebox",
-    description="accuracy under white-box FGSM and PGD-L∞, ε in units of 1/255",
-    directory="whitebox",
-    outputs={"csv": ".csv"},
-    columns=("attack", "epsilon_255", "epsilon", "accuracy"),
-    params=lambda config, task, setting: typed(config).params("whitebox"),
-))
+register(
+    Evaluation(
+        name="whitebox",
+        description="accuracy under white-box FGSM and PGD-L∞, ε in units of 1/255",
+        directory="whitebox",
+        outputs={"csv": ".csv"},
+        columns=("attack", "epsilon_255", "epsilon", "accuracy"),
+        params=lambda config, task, setting: typed(config).params("whitebox"),
+    )
+)
 
-register(Evaluation(
-    name="minimal_distance",
-    description="smallest L0/L1/L2/L∞ adversarial distance per image over an attack suite",
-    directory="minimal_distance",
-    outputs={"csv": ".csv"},
-    columns=("image", "label", "norm", "distance", "attack", "n_successful"),
-    params=lambda config, task, setting: typed(config).params("minimal_distance"),
-    runtime="attack_runtime",
-))
+register(
+    Evaluation(
+        name="minimal_distance",
+        description="smallest L0/L1/L2/L∞ adversarial distance per image over an attack suite",
+        directory="minimal_distance",
+        outputs={"csv": ".csv"},
+        columns=("image", "label", "norm", "distance", "attack", "n_successful"),
+        params=lambda config, task, setting: typed(config).params("minimal_distance"),
+        runtime="attack_runtime",
+    )
+)
 
 # ---- related defenses (issue #13) --------------------------------------------------------
-register(Evaluation(
-    name="lrc_noise",
-    description="accuracy under long-range-correlated noise, worst of draws, per decay length "
-                "ζ (Roth et al. 2018, Fig. 3) and per ε at one ζ (App. Fig. 4)",
-    directory="lrc_noise",
-    outputs={"csv": ".csv"},
-    columns=("curve", "zeta", "epsilon", "unit", "draws", "accuracy"),
-    params=lambda config, task, setting: typed(config).params("lrc_noise"),
-))
+register(
+    Evaluation(
+        name="lrc_noise",
+        description="accuracy under long-range-correlated noise, worst of draws, per decay length "
+        "ζ (Roth et al. 2018, Fig. 3) and per ε at one ζ (App. Fig. 4)",
+        directory="lrc_noise",
+        outputs={"csv": ".csv"},
+        columns=("curve", "zeta", "epsilon", "unit", "draws", "accuracy"),
+        params=lambda config, task, setting: typed(config).params("lrc_noise"),
+    )
+)
 
-register(Evaluation(
-    name="eigenspectrum",
-    description="power-law exponent of the penultimate-layer covariance eigenspectrum "
-                "(Schaeffer et al. §2.3)",
-    directory="eigenspectrum",
-    outputs={"csv": ".csv"},
-    columns=("rank", "eigenvalue", "in_fit", "exponent", "intercept", "fit_first", "fit_last",
-             "n_fit"),
-    params=lambda config, task, setting: typed(config).params("eigenspectrum"),
-))
+register(
+    Evaluation(
+        name="eigenspectrum",
+        description="power-law exponent of the penultimate-layer covariance eigenspectrum "
+        "(Schaeffer et al. §2.3)",
+        directory="eigenspectrum",
+        outputs={"csv": ".csv"},
+        columns=(
+            "rank",
+            "eigenvalue",
+            "in_fit",
+            "exponent",
+            "intercept",
+            "fit_first",
+            "fit_last",
+            "n_fit",
+        ),
+        params=lambda config, task, setting: typed(config).params("eigenspectrum"),
+    )
+)
 
-register(Evaluation(
-    name="sensitivity",
-    description="representation sensitivity ||E(x) − E(x')|| / ||E(x)|| under PGD-L∞ "
-                "(Bashivan et al. Fig. 4)",
-    directory="sensitivity",
-    outputs={"csv": ".csv"},
-    columns=("epsilon_255", "epsilon", "median", "mean", "std"),
-    params=lambda config, task, setting: typed(config).params("sensitivity"),
-))
-register(Evaluation(
-    name="corruption_accuracy",
-    description="accuracy per common corruption and severity, CIFAR-10-C style (§5.4-5.5)",
-    directory="corruption_accuracy",
-    outputs={"csv": ".csv"},
-    columns=("corruption", "severity", "frequency_group", "accuracy"),
-    params=lambda config, task, setting: typed(config).params("corruption_accuracy"),
-    extra_inputs=lambda key, setting: {"corruptions": corruptions_file(key.task)},
-))
+register(
+    Evaluation(
+        name="sensitivity",
+        description="representation sensitivity ||E(x) − E(x')|| / ||E(x)|| under PGD-L∞ "
+        "(Bashivan et al. Fig. 4)",
+        directory="sensitivity",
+        outputs={"csv": ".csv"},
+        columns=("epsilon_255", "epsilon", "median", "mean", "std"),
+        params=lambda config, task, setting: typed(config).params("sensitivity"),
+    )
+)
+register(
+    Evaluation(
+        name="corruption_accuracy",
+        description="accuracy per common corruption and severity, CIFAR-10-C style (§5.4-5.5)",
+        directory="corruption_accuracy",
+        outputs={"csv": ".csv"},
+        columns=("corruption", "severity", "frequency_group", "accuracy"),
+        params=lambda config, task, setting: typed(config).params("corruption_accuracy"),
+        extra_inputs=lambda key, setting: {"corruptions": corruptions_file(key.task)},
+    )
+)
 
 
 # RobustBench reference models (App. 7.9, Fig. 24): not models of ours, so not per model key;
@@ -293,8 +358,10 @@ def robustbench_file(task: str, threat_model: str, name: str) -> str:
 
 
 def robustbench_files(config: dict, task: str) -> list[str]:
-    return [robustbench_file(task, m["threat_model"], m["name"])
-            for m in typed(config).robustbench.models]
+    return [
+        robustbench_file(task, m["threat_model"], m["name"])
+        for m in typed(config).robustbench.models
+    ]
 
 
 def robustbench_weights(model_dir, dataset: str, threat_model: str, name: str) -> Path:
@@ -312,30 +379,42 @@ def robustbench_missing(config: dict, task: str, extra_installed: bool) -> str |
     robustbench = typed(config).robustbench
     model_dir = robustbench.model_dir
     dataset = dataset_and_color(task)[0]
-    to_score = [m for m in robustbench.models
-                if not Path(robustbench_file(task, m["threat_model"], m["name"])).exists()]
-    weights = [robustbench_weights(model_dir, dataset, m["threat_model"], m["name"])
-               for m in to_score]
+    to_score = [
+        m
+        for m in robustbench.models
+        if not Path(robustbench_file(task, m["threat_model"], m["name"])).exists()
+    ]
+    weights = [
+        robustbench_weights(model_dir, dataset, m["threat_model"], m["name"]) for m in to_score
+    ]
     absent = [w for w in weights if not w.is_file()]
     lacks = []
     if to_score and not extra_installed:
-        lacks.append(f"the robustbench extra: {ROBUSTBENCH_EXTRA} (or run with "
-                     "--software-deployment-method conda, which uses envs/robustbench.yaml)")
+        lacks.append(
+            f"the robustbench extra: {ROBUSTBENCH_EXTRA} (or run with "
+            "--software-deployment-method conda, which uses envs/robustbench.yaml)"
+        )
     if absent:
-        fetch = ", ".join(f"('{m['name']}', '{m['threat_model']}')" for m, w
-                          in zip(to_score, weights) if not w.is_file())
+        fetch = ", ".join(
+            f"('{m['name']}', '{m['threat_model']}')"
+            for m, w in zip(to_score, weights)
+            if not w.is_file()
+        )
         lacks.append(
             "the RobustBench weights (simreg never downloads them), at\n      "
             + "\n      ".join(str(w.resolve()) for w in absent)
             + "\n    fetched once on a machine with internet and the extra (RobustBench writes "
             "<model_dir>/<dataset>/<threat_model>/<name>.pt):\n"
-            f"      python -c \"from robustbench.utils import load_model; [load_model(n, "
+            f'      python -c "from robustbench.utils import load_model; [load_model(n, '
             f"model_dir='models', dataset='{dataset}', threat_model=t) for n, t in "
-            f"[{fetch}]]\"\n    then copy that models/ folder to {Path(model_dir).resolve()} "
-            "(robustbench.model_dir)")
+            f'[{fetch}]]"\n    then copy that models/ folder to {Path(model_dir).resolve()} '
+            "(robustbench.model_dir)"
+        )
     if not lacks:
         return None
-    return ("Fig. 24 (figures.robustbench_comparison) scores RobustBench models, an optional "
-            "part of simreg (docs/running.md, section 7). It needs:\n  - "
-            + "\n  - ".join(lacks)
-            + "\n`snakemake all` builds it only with robustbench.enabled: true.")
+    return (
+        "Fig. 24 (figures.robustbench_comparison) scores RobustBench models, an optional "
+        "part of simreg (docs/running.md, section 7). It needs:\n  - "
+        + "\n  - ".join(lacks)
+        + "\n`snakemake all` builds it only with robustbench.enabled: true."
+    )

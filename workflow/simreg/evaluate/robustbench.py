@@ -60,8 +60,11 @@ def _install_compatibility_shim() -> None:
         stand_in.resource_filename = resource_filename
         stand_in.__doc__ = "simreg's stand-in for robustbench (simreg.evaluate.robustbench)"
         sys.modules["pkg_resources"] = stand_in
-    if "autoattack" not in sys.modules and importlib.util.find_spec("autoattack") is None \
-            and importlib.util.find_spec("pyautoattack") is not None:
+    if (
+        "autoattack" not in sys.modules
+        and importlib.util.find_spec("autoattack") is None
+        and importlib.util.find_spec("pyautoattack") is not None
+    ):
         sys.modules["autoattack"] = importlib.import_module("pyautoattack")
         sys.modules["autoattack.state"] = importlib.import_module("pyautoattack.state")
 
@@ -75,7 +78,8 @@ def import_robustbench():
     except ImportError as error:
         raise RobustbenchUnavailable(
             f"cannot import robustbench ({error}). It is an optional extra of simreg: "
-            "pip install -e \".[robustbench]\" (pins in pyproject.toml)") from error
+            'pip install -e ".[robustbench]" (pins in pyproject.toml)'
+        ) from error
 
 
 def load_robustbench_model(name: str, threat_model: str, model_dir, dataset: str = "cifar10"):
@@ -89,22 +93,26 @@ def load_robustbench_model(name: str, threat_model: str, model_dir, dataset: str
         raise FileNotFoundError(
             f"RobustBench weights of {name} ({dataset}, {threat_model}) not found: {path}. "
             "simreg does not download them. On a machine with internet, RobustBench writes "
-            f"exactly this file with: python -c \"from robustbench.utils import load_model; "
+            f'exactly this file with: python -c "from robustbench.utils import load_model; '
             f"load_model('{name}', model_dir='{model_dir}', dataset='{dataset}', "
             f"threat_model='{threat_model}')\" (its model zoo lists the Google Drive id of "
-            f"each model); then copy it to {path.resolve()}.")
+            f"each model); then copy it to {path.resolve()}."
+        )
     utils = import_robustbench()
     try:
-        model = utils.load_model(name, model_dir=str(model_dir), dataset=dataset,
-                                 threat_model=threat_model)
+        model = utils.load_model(
+            name, model_dir=str(model_dir), dataset=dataset, threat_model=threat_model
+        )
     except KeyError as error:
-        raise ValueError(f"RobustBench has no {dataset} model {name!r} for threat model "
-                         f"{threat_model!r}") from error
+        raise ValueError(
+            f"RobustBench has no {dataset} model {name!r} for threat model {threat_model!r}"
+        ) from error
     except Exception as error:  # e.g. torch.load's weights_only refusing a pickled object
         if "weights_only" in str(error) or "Unpickl" in type(error).__name__:
             raise RuntimeError(
                 f"{path}: torch.load (weights_only) refused this checkpoint ({error}). If you "
-                "trust the file, set TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 for this job.") from error
+                "trust the file, set TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 for this job."
+            ) from error
         raise
     return model.eval()
 
@@ -117,9 +125,18 @@ def sha256_file(path) -> str:
     return digest.hexdigest()
 
 
-def evaluate_robustbench(name: str, threat_model: str, model_dir, corruptions_h5, out, *,
-                         severities=(5,), n_images: int | None = None, batch_size: int = 500,
-                         device: str = "auto") -> None:
+def evaluate_robustbench(
+    name: str,
+    threat_model: str,
+    model_dir,
+    corruptions_h5,
+    out,
+    *,
+    severities=(5,),
+    n_images: int | None = None,
+    batch_size: int = 500,
+    device: str = "auto",
+) -> None:
     """Tidy CSV of RobustBench model ``name`` on the corrupted set ``corruptions_h5`` (rgb):
     one row per (corruption, severity) and the clean accuracy (corruption none, severity 0),
     with the model's name, threat model and weights' SHA-256."""
@@ -127,17 +144,28 @@ def evaluate_robustbench(name: str, threat_model: str, model_dir, corruptions_h5
 
     corrupted = read_corruptions(corruptions_h5)
     if corrupted.clean.shape[-1] != 3:
-        raise ValueError(f"{corruptions_h5}: RobustBench models take RGB images; this set is "
-                         "grayscale (use the dataset's _rgb_c.h5 file)")
+        raise ValueError(
+            f"{corruptions_h5}: RobustBench models take RGB images; this set is "
+            "grayscale (use the dataset's _rgb_c.h5 file)"
+        )
     dataset = str(corrupted.attrs.get("dataset", "cifar10"))
     torch_device = pick_device(device)
     model = load_robustbench_model(name, threat_model, model_dir, dataset).to(torch_device)
     n = len(corrupted.labels) if not n_images else min(n_images, len(corrupted.labels))
-    table = corruption_accuracy(model, corrupted, np.arange(n), torch_device,
-                                severities=severities, batch_size=batch_size)
+    table = corruption_accuracy(
+        model, corrupted, np.arange(n), torch_device, severities=severities, batch_size=batch_size
+    )
     path = weights_path(model_dir, dataset, threat_model, name)
     table = table.assign(model=name, threat_model=threat_model, source="robustbench")
-    write_csv(table.assign(**provenance(
-        weights_file=str(path), weights_sha256=sha256_file(path), n_images=n,
-        corruptions_file=str(corruptions_h5),
-        corruptions_origin=corrupted.attrs.get("origin", "unknown"))), out)
+    write_csv(
+        table.assign(
+            **provenance(
+                weights_file=str(path),
+                weights_sha256=sha256_file(path),
+                n_images=n,
+                corruptions_file=str(corruptions_h5),
+                corruptions_origin=corrupted.attrs.get("origin", "unknown"),
+            )
+        ),
+        out,
+    )

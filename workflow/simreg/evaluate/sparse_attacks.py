@@ -21,8 +21,14 @@ def best_other_class(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return logits.detach().scatter(1, y[:, None], float("-inf")).argmax(1)
 
 
-def jsma(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, max_fraction: float = 0.1,
-         pair_candidates: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+def jsma(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    max_fraction: float = 0.1,
+    pair_candidates: int = 256,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Jacobian saliency-map attack (Papernot et al. 2016), untargeted.
 
     Each iteration changes two input values (a pair) per image, each pushed to a bound (0 or
@@ -55,8 +61,8 @@ def jsma(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, max_fraction: fl
         xa = adv[active].clone().requires_grad_(True)
         logits = model(xa.view(-1, *shape))
         target = best_other_class(logits, y[active])
-        a, = torch.autograd.grad(logits.gather(1, target[:, None]).sum(), xa, retain_graph=True)
-        total, = torch.autograd.grad(logits.sum(), xa)
+        (a,) = torch.autograd.grad(logits.gather(1, target[:, None]).sum(), xa, retain_graph=True)
+        (total,) = torch.autograd.grad(logits.sum(), xa)
         b = total - a
         bound = (a > b).to(adv.dtype)  # the bound each value moves to
         step = bound - xa.detach()
@@ -84,8 +90,15 @@ def jsma(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, max_fraction: fl
     return adv.view_as(x), success
 
 
-def deepfool_boundary(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int,
-                      overshoot: float, candidates: int) -> tuple[torch.Tensor, torch.Tensor]:
+def deepfool_boundary(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    steps: int,
+    overshoot: float,
+    candidates: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """L2 DeepFool (Moosavi-Dezfooli et al. 2016) from ``x``: a point just across the nearest
     linearised boundary, and the normal of the boundary there (gradient of the logit of the
     leading other class minus that of ``y``).
@@ -104,8 +117,13 @@ def deepfool_boundary(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, ste
         if not still.any():
             break
         f = logits.gather(1, classes) - logits.gather(1, y[:, None])
-        grads = torch.stack([torch.autograd.grad(f[:, j].sum(), xi, retain_graph=True)[0]
-                             for j in range(classes.shape[1])], dim=1)
+        grads = torch.stack(
+            [
+                torch.autograd.grad(f[:, j].sum(), xi, retain_graph=True)[0]
+                for j in range(classes.shape[1])
+            ],
+            dim=1,
+        )
         norms = grads.flatten(2).norm(dim=2) + 1e-8
         nearest = (f.detach().abs() / norms).argmin(1)
         rows = torch.arange(len(x), device=x.device)
@@ -116,12 +134,17 @@ def deepfool_boundary(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, ste
     logits = model(boundary)
     other = best_other_class(logits, y)
     margin = logits.gather(1, other[:, None]) - logits.gather(1, y[:, None])
-    normal, = torch.autograd.grad(margin.sum(), boundary)
+    (normal,) = torch.autograd.grad(margin.sum(), boundary)
     return boundary.detach(), normal
 
 
-def l1_step_to_hyperplane(x: torch.Tensor, normal: torch.Tensor, point: torch.Tensor,
-                          lower: float = 0.0, upper: float = 1.0) -> torch.Tensor:
+def l1_step_to_hyperplane(
+    x: torch.Tensor,
+    normal: torch.Tensor,
+    point: torch.Tensor,
+    lower: float = 0.0,
+    upper: float = 1.0,
+) -> torch.Tensor:
     """SparseFool's LinearSolver: move ``x`` onto the plane normal·(x' - point) = 0 changing
     as few values as possible, largest |normal| first, each as far as the box allows.
 
@@ -143,9 +166,17 @@ def l1_step_to_hyperplane(x: torch.Tensor, normal: torch.Tensor, point: torch.Te
     return (xf + delta).clamp(lower, upper).view_as(x)
 
 
-def sparsefool(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lambda_: float = 3.0,
-               max_iter: int = 20, deepfool_steps: int = 50, overshoot: float = 0.02,
-               candidates: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+def sparsefool(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    lambda_: float = 3.0,
+    max_iter: int = 20,
+    deepfool_steps: int = 50,
+    overshoot: float = 0.02,
+    candidates: int = 10,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """SparseFool (Modas et al. 2019): linearise the decision boundary with DeepFool at the
     current point, push the boundary point away from the clean image by ``lambda_``
     (x_B = x0 + lambda_ (x_B - x0)), step onto that hyperplane with the box-constrained L1
@@ -161,8 +192,9 @@ def sparsefool(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lambda_: f
         if len(active) == 0:
             break
         x0, xa, ya = x[active], adv[active], y[active]
-        boundary, normal = deepfool_boundary(model, xa, ya, steps=deepfool_steps,
-                                             overshoot=overshoot, candidates=candidates)
+        boundary, normal = deepfool_boundary(
+            model, xa, ya, steps=deepfool_steps, overshoot=overshoot, candidates=candidates
+        )
         target = x0 + lambda_ * (boundary - x0)
         adv[active] = l1_step_to_hyperplane(xa, normal, target)
         success[active] = predict(model, adv[active]) != ya

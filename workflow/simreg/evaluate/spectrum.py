@@ -76,9 +76,14 @@ def build_spectrum(boundary_h5, out, *, keys: dict | None = None) -> None:
     radius, radial = radial_profile(power)
     model_keys = {k: attrs[k] for k in MODEL_KEYS if k in attrs}  # as the attack recorded
     model_keys.update(keys or {})
-    info = provenance(boundary_file=str(boundary_h5), n_perturbations=len(delta),
-                      setting=attrs.get("setting", ""), steps=attrs.get("steps", ""),
-                      normalization="each δ scaled to unit L2 norm", **model_keys)
+    info = provenance(
+        boundary_file=str(boundary_h5),
+        n_perturbations=len(delta),
+        setting=attrs.get("setting", ""),
+        steps=attrs.get("steps", ""),
+        normalization="each δ scaled to unit L2 norm",
+        **model_keys,
+    )
     with atomic_output(out) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("power", data=power)
         f.create_dataset("radius", data=radius)
@@ -89,5 +94,9 @@ def build_spectrum(boundary_h5, out, *, keys: dict | None = None) -> None:
 
 def read_spectrum(path) -> dict:
     with h5py.File(path, "r") as f:
-        return {"power": f["power"][...], "radius": f["radius"][...],
-                "radial_power": f["radial_power"][...], **dict(f.attrs)}
+        return {
+            "power": f["power"][...],
+            "radius": f["radius"][...],
+            "radial_power": f["radial_power"][...],
+            **dict(f.attrs),
+        }

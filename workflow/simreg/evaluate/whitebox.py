@@ -21,8 +21,16 @@ from simreg.evaluate.registry import implements
 from simreg.models.inference import to_input
 
 
-def pgd_linf(model, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps: int,
-             rel_stepsize: float, seed: int) -> torch.Tensor:
+def pgd_linf(
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    steps: int,
+    rel_stepsize: float,
+    seed: int,
+) -> torch.Tensor:
     """PGD-L∞ adversarials (foolbox ``LinfPGD``) within ||x_adv - x||∞ <= eps, in [0, 1]."""
     if eps == 0:
         return x.clone()
@@ -32,9 +40,17 @@ def pgd_linf(model, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps: int,
     return clipped
 
 
-def whitebox_accuracy(model, images_u8: torch.Tensor, labels: torch.Tensor, epsilons_255, *,
-                      pgd_steps: int, pgd_rel_stepsize: float, seed: int,
-                      batch_size: int = 256) -> list[dict]:
+def whitebox_accuracy(
+    model,
+    images_u8: torch.Tensor,
+    labels: torch.Tensor,
+    epsilons_255,
+    *,
+    pgd_steps: int,
+    pgd_rel_stepsize: float,
+    seed: int,
+    batch_size: int = 256,
+) -> list[dict]:
     """Accuracy under white-box FGSM and PGD-L∞ at each ε (given in units of 1/255)."""
     model.eval()
     correct = {(attack, e): 0 for attack in ("fgsm", "pgd_linf") for e in epsilons_255}
@@ -44,28 +60,63 @@ def whitebox_accuracy(model, images_u8: torch.Tensor, labels: torch.Tensor, epsi
         sign = gradient_sign(model, x, y)
         for e in epsilons_255:
             eps = e / 255.0
-            attacked = {"fgsm": fgsm(x, sign, eps),
-                        "pgd_linf": pgd_linf(model, x, y, eps, steps=pgd_steps,
-                                             rel_stepsize=pgd_rel_stepsize, seed=seed + start)}
+            attacked = {
+                "fgsm": fgsm(x, sign, eps),
+                "pgd_linf": pgd_linf(
+                    model,
+                    x,
+                    y,
+                    eps,
+                    steps=pgd_steps,
+                    rel_stepsize=pgd_rel_stepsize,
+                    seed=seed + start,
+                ),
+            }
             with torch.no_grad():
                 for attack, x_adv in attacked.items():
                     correct[attack, e] += (model(x_adv).argmax(1) == y).sum().item()
-        print(f"whitebox: {min(start + batch_size, len(labels))}/{len(labels)} images",
-              file=sys.stderr)
+        print(
+            f"whitebox: {min(start + batch_size, len(labels))}/{len(labels)} images",
+            file=sys.stderr,
+        )
     n = max(1, len(labels))
-    return [{"attack": attack, "epsilon_255": float(e), "epsilon": e / 255.0, "accuracy": c / n}
-            for (attack, e), c in correct.items()]
+    return [
+        {"attack": attack, "epsilon_255": float(e), "epsilon": e / 255.0, "accuracy": c / n}
+        for (attack, e), c in correct.items()
+    ]
 
 
 @implements("whitebox")
-def run(context, *, epsilons_255, n_images: int | None, pgd_steps: int, pgd_rel_stepsize: float,
-        seed: int = 0, batch_size: int = 256) -> None:
+def run(
+    context,
+    *,
+    epsilons_255,
+    n_images: int | None,
+    pgd_steps: int,
+    pgd_rel_stepsize: float,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> None:
     """Tidy CSV: model keys, attack, epsilon_255, epsilon, accuracy, on the first
     ``n_images`` test images."""
     indices = context.subset(n_images)
     images, labels = context.images(indices)
-    frame = pd.DataFrame(whitebox_accuracy(context.model, images, labels, epsilons_255,
-                                           pgd_steps=pgd_steps, pgd_rel_stepsize=pgd_rel_stepsize,
-                                           seed=seed, batch_size=batch_size))
-    context.write_table(frame, n_images=len(indices), pgd_steps=pgd_steps,
-                        pgd_rel_stepsize=pgd_rel_stepsize, pgd_seed=seed)
+    frame = pd.DataFrame(
+        whitebox_accuracy(
+            context.model,
+            images,
+            labels,
+            epsilons_255,
+            pgd_steps=pgd_steps,
+            pgd_rel_stepsize=pgd_rel_stepsize,
+            seed=seed,
+            batch_size=batch_size,
+        )
+    )
+    context.write_table(
+        frame,
+        n_images=len(indices),
+        pgd_steps=pgd_steps,
+        pgd_rel_stepsize=pgd_rel_stepsize,
+        pgd_seed=seed,
+    )

@@ -28,8 +28,9 @@ def to_input(images_u8: torch.Tensor) -> torch.Tensor:
 def load_model(path, device="cpu"):
     """Rebuild a trained classifier from ``model.pt``; returns (model in eval mode, metadata)."""
     saved = torch.load(path, map_location=device, weights_only=False)
-    model = build_model(saved["architecture"], saved["in_channels"], saved["n_classes"],
-                        saved["width"])
+    model = build_model(
+        saved["architecture"], saved["in_channels"], saved["n_classes"], saved["width"]
+    )
     model.load_state_dict(saved["model"])
     return model.to(device).eval(), saved["provenance"]
 
@@ -41,8 +42,9 @@ def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024) -> 
 
 
 @torch.no_grad()
-def loss_and_accuracy(model, images_u8: torch.Tensor, labels: torch.Tensor, batch_size: int = 1024,
-                      transform=None) -> tuple[float, float]:
+def loss_and_accuracy(
+    model, images_u8: torch.Tensor, labels: torch.Tensor, batch_size: int = 1024, transform=None
+) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of ``model`` on device-resident uint8 images.
 
     ``transform`` maps a float batch in [0, 1] to the batch actually shown (noise, ...).

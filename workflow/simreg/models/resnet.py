@@ -28,8 +28,9 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(cout)
         self.shortcut = nn.Sequential()
         if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                          nn.BatchNorm2d(cout))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+            )
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -38,15 +39,21 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, architecture: str = "resnet18", in_channels: int = 1, n_classes: int = 10,
-                 width: int = 64):
+    def __init__(
+        self,
+        architecture: str = "resnet18",
+        in_channels: int = 1,
+        n_classes: int = 10,
+        width: int = 64,
+    ):
         super().__init__()
         if architecture not in BLOCKS:
             raise ValueError(f"architecture must be one of {sorted(BLOCKS)}, got {architecture!r}")
         self.register_buffer("input_mean", torch.zeros(1, in_channels, 1, 1))
         self.register_buffer("input_std", torch.ones(1, in_channels, 1, 1))
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 7, 1, 3, bias=False),
-                                  nn.BatchNorm2d(width), nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, width, 7, 1, 3, bias=False), nn.BatchNorm2d(width), nn.ReLU()
+        )
         stages, cin = [], width
         for i, n_blocks in enumerate(BLOCKS[architecture]):
             cout, stride = width * 2**i, 1 if i == 0 else 2

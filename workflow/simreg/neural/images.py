@@ -31,8 +31,9 @@ def to_stimuli(images: np.ndarray, size) -> np.ndarray:
     else:
         crop_h, crop_w = H, max(1, round(H * w / h))
     top, left = (H - crop_h) // 2, (W - crop_w) // 2
-    x = x[:, top:top + crop_h, left:left + crop_w]
+    x = x[:, top : top + crop_h, left : left + crop_w]
     if (crop_h, crop_w) != (h, w):
-        x = F.interpolate(x[:, None], size=(h, w), mode="bilinear", align_corners=False,
-                          antialias=True)[:, 0]
+        x = F.interpolate(
+            x[:, None], size=(h, w), mode="bilinear", align_corners=False, antialias=True
+        )[:, 0]
     return x.clamp_(0.0, 1.0).numpy()

@@ -53,14 +53,14 @@ class Recording:
     """One scan in memory (the fields of the file format)."""
 
     scan_id: str
-    images: np.ndarray          # (I, H, W) float32
-    responses: np.ndarray       # (T, N) float32
-    image_ids: np.ndarray       # (T,) int64
-    tiers: np.ndarray           # (T,) str
-    behavior: dict              # name -> (T,) float32, names BEHAVIOR
-    rates: np.ndarray | None = None   # (I, N) noiseless rates, simulated scans only
+    images: np.ndarray  # (I, H, W) float32
+    responses: np.ndarray  # (T, N) float32
+    image_ids: np.ndarray  # (T,) int64
+    tiers: np.ndarray  # (T,) str
+    behavior: dict  # name -> (T,) float32, names BEHAVIOR
+    rates: np.ndarray | None = None  # (I, N) noiseless rates, simulated scans only
     attrs: dict = field(default_factory=dict)
-    population: dict | None = None    # simulated scans: the saved population (name -> array)
+    population: dict | None = None  # simulated scans: the saved population (name -> array)
 
     @property
     def n_neurons(self) -> int:
@@ -98,8 +98,7 @@ def write_recording(recording: Recording, path: str | Path, **attrs) -> None:
             h5.create_dataset("simulation/rates", data=recording.rates.astype(np.float32))
         for name, value in (recording.population or {}).items():
             h5.create_dataset(f"simulation/population/{name}", data=value)
-        for key, value in provenance(scan_id=recording.scan_id, **recording.attrs,
-                                     **attrs).items():
+        for key, value in provenance(scan_id=recording.scan_id, **recording.attrs, **attrs).items():
             h5.attrs[key] = value
 
 
@@ -117,8 +116,10 @@ def read_recording(path: str | Path, image_size=(36, 64)) -> Recording:
     with h5:
         for name in REQUIRED:
             if name not in h5:
-                raise RecordingError(f"recordings file {path}: field '/{name}' is missing "
-                                     "(format: simreg.neural.recordings)")
+                raise RecordingError(
+                    f"recordings file {path}: field '/{name}' is missing "
+                    "(format: simreg.neural.recordings)"
+                )
             if not isinstance(h5[name], h5py.Dataset):
                 raise RecordingError(f"recordings file {path}: field '/{name}' is not a dataset")
         if "scan_id" not in h5.attrs:
@@ -141,6 +142,7 @@ def read_recording(path: str | Path, image_size=(36, 64)) -> Recording:
 
 def check_recording(r: Recording, path: str = "recording") -> None:
     """Shapes, ranges and tiers of a recording; RecordingError names the first bad field."""
+
     def bad(name, problem):
         raise RecordingError(f"recordings file {path}: field '/{name}' {problem}")
 
@@ -154,8 +156,9 @@ def check_recording(r: Recording, path: str = "recording") -> None:
         bad("responses", "must hold finite, non-negative values")
     n_trials = len(r.responses)
     for name in PER_TRIAL[1:]:
-        values = (r.behavior[name.split("/")[1]] if name.startswith("behavior/")
-                  else getattr(r, name))
+        values = (
+            r.behavior[name.split("/")[1]] if name.startswith("behavior/") else getattr(r, name)
+        )
         if values.shape != (n_trials,):
             bad(name, f"must have one entry per trial ({n_trials}), has shape {values.shape}")
         if name.startswith("behavior/") and not np.isfinite(values).all():
@@ -216,8 +219,10 @@ def read_static(path, image_size=(36, 64), scan_id: str | None = None) -> Record
     path = str(path)
     folder = Path(path[:-4] if path.endswith(".zip") else path)
     if not path.endswith(".zip") and not (folder / "data").is_dir():
-        raise RecordingError(f"static dataset {path}: no 'data' folder (expected the Sensorium "
-                             "layout data/images, data/responses, data/behavior, meta/trials)")
+        raise RecordingError(
+            f"static dataset {path}: no 'data' folder (expected the Sensorium "
+            "layout data/images, data/responses, data/behavior, meta/trials)"
+        )
     keys = ["images", "responses", "behavior"]
     has_pupil = (folder / "data" / "pupil_center").is_dir() or path.endswith(".zip")
     try:
@@ -232,16 +237,20 @@ def read_static(path, image_size=(36, 64), scan_id: str | None = None) -> Record
         raise RecordingError(f"static dataset {path}: 'meta/trials/tiers.npy' is missing")
     tiers = np.array([str(t) for t in trial_info.tiers])
     keep = np.flatnonzero(np.isin(tiers, list(STATIC_TIERS)))
-    ids = (np.asarray(trial_info.frame_image_id) if "frame_image_id" in trial_info.keys()
-           else np.arange(len(tiers)))
+    ids = (
+        np.asarray(trial_info.frame_image_id)
+        if "frame_image_id" in trial_info.keys()
+        else np.arange(len(tiers))
+    )
     images, responses, behavior, pupil = [], [], [], []
     for i in keep:
         point = dataset[int(i)]
         images.append(np.asarray(point.images, np.float32).reshape(point.images.shape[-2:]))
         responses.append(np.asarray(point.responses, np.float32).ravel())
         behavior.append(np.asarray(point.behavior, np.float32).ravel())
-        pupil.append(np.asarray(point.pupil_center, np.float32).ravel() if has_pupil
-                     else np.zeros(2))
+        pupil.append(
+            np.asarray(point.pupil_center, np.float32).ravel() if has_pupil else np.zeros(2)
+        )
     images, behavior, pupil = np.stack(images), np.stack(behavior), np.stack(pupil)
     if images.max() > 1.0:
         images = images / 255.0  # the published frames are 0-255
@@ -249,14 +258,23 @@ def read_static(path, image_size=(36, 64), scan_id: str | None = None) -> Record
     frames = to_stimuli(np.clip(images[first], 0.0, 1.0), image_size)
     name = scan_id or folder.name
     recording = Recording(
-        scan_id=name, images=frames, responses=np.maximum(np.stack(responses), 0.0),
-        image_ids=image_ids.astype(np.int64), tiers=tiers[keep],
-        behavior={"pupil_x": pupil[:, 0], "pupil_y": pupil[:, 1],
-                  "pupil_size": np.maximum(behavior[:, 0], 1e-6),
-                  "running_speed": behavior[:, -1]},
-        attrs={"source": f"static dataset (Sensorium/Lurz layout): {Path(path).resolve()}",
-               "loader": "neuralpredictors.data.datasets.FileTreeDataset",
-               "unit_ids": [int(u) for u in getattr(dataset.neurons, "unit_ids", [])],
-               "frames": f"simreg.neural.images.to_stimuli -> {list(image_size)}"})
+        scan_id=name,
+        images=frames,
+        responses=np.maximum(np.stack(responses), 0.0),
+        image_ids=image_ids.astype(np.int64),
+        tiers=tiers[keep],
+        behavior={
+            "pupil_x": pupil[:, 0],
+            "pupil_y": pupil[:, 1],
+            "pupil_size": np.maximum(behavior[:, 0], 1e-6),
+            "running_speed": behavior[:, -1],
+        },
+        attrs={
+            "source": f"static dataset (Sensorium/Lurz layout): {Path(path).resolve()}",
+            "loader": "neuralpredictors.data.datasets.FileTreeDataset",
+            "unit_ids": [int(u) for u in getattr(dataset.neurons, "unit_ids", [])],
+            "frames": f"simreg.neural.images.to_stimuli -> {list(image_size)}",
+        },
+    )
     check_recording(recording, path)
     return recording

@@ -44,20 +44,20 @@ from simreg.neural.recordings import BEHAVIOR, Recording
 
 # Population constants: docs/neural.md "The simulated population" gives each one's source.
 FIELD_OF_VIEW_DEG = (90.0, 120.0)  # monitor height, width in degrees (Sinz-lab rig; approximate)
-SF_MEDIAN_CPD = 0.04             # preferred spatial frequency, cycles/degree (Niell & Stryker 2008)
-SF_SPREAD_OCTAVES = 0.7          # its log2 sd (our choice)
-ENVELOPE_CYCLES = 0.45           # Gaussian envelope sd = this many cycles of the carrier
-ASPECT = 0.7                     # envelope aspect ratio (along / across the bars)
-LUMINANCE_FRACTION = 0.2         # ON/OFF luminance-sensitive cells (our choice), half ON
-POOL_SCALE = 2.0                 # normalization pool sd / receptive-field sd (our choice)
-C50 = 0.2                        # semi-saturation contrast of the normalization (our choice)
-THRESHOLD_RANGE = (0.5, 2.0)     # softplus threshold, in sd of the normalized drive
-SLOPE_RANGE = (1.0, 2.5)         # softplus slope per sd of the normalized drive
-PEAK_RATE_LOG = (0.0, 0.4)       # peak rate: lognormal (mean, sd) of its logarithm
-RUN_GAIN_RANGE = (0.10, 0.30)    # a_run: log-gain per sd of running speed (> 0)
+SF_MEDIAN_CPD = 0.04  # preferred spatial frequency, cycles/degree (Niell & Stryker 2008)
+SF_SPREAD_OCTAVES = 0.7  # its log2 sd (our choice)
+ENVELOPE_CYCLES = 0.45  # Gaussian envelope sd = this many cycles of the carrier
+ASPECT = 0.7  # envelope aspect ratio (along / across the bars)
+LUMINANCE_FRACTION = 0.2  # ON/OFF luminance-sensitive cells (our choice), half ON
+POOL_SCALE = 2.0  # normalization pool sd / receptive-field sd (our choice)
+C50 = 0.2  # semi-saturation contrast of the normalization (our choice)
+THRESHOLD_RANGE = (0.5, 2.0)  # softplus threshold, in sd of the normalized drive
+SLOPE_RANGE = (1.0, 2.5)  # softplus slope per sd of the normalized drive
+PEAK_RATE_LOG = (0.0, 0.4)  # peak rate: lognormal (mean, sd) of its logarithm
+RUN_GAIN_RANGE = (0.10, 0.30)  # a_run: log-gain per sd of running speed (> 0)
 PUPIL_GAIN_RANGE = (0.05, 0.20)  # a_pupil: log-gain per sd of pupil size (> 0)
-EYE_SHIFT = 0.05                 # receptive-field shift per unit pupil position, x image height
-RUNNING_FRACTION = 0.4           # trials on which the mouse runs
+EYE_SHIFT = 0.05  # receptive-field shift per unit pupil position, x image height
+RUNNING_FRACTION = 0.4  # trials on which the mouse runs
 KINDS = ("simple", "complex", "on", "off")
 
 
@@ -121,23 +121,39 @@ def filters(params: dict, shape) -> dict:
     even -= even.sum(axis=(1, 2), keepdims=True) * weight  # no response to uniform luminance
     odd -= odd.sum(axis=(1, 2), keepdims=True) * weight
     # the response to the optimal grating cos(carrier + phase) of contrast 1 is sum(even * cos)
-    gain = np.maximum(np.sum(even * np.cos(carrier + phase), axis=(1, 2)) ** 2
-                      + np.sum(even * np.sin(carrier + phase), axis=(1, 2)) ** 2, 1e-12) ** 0.5
+    gain = (
+        np.maximum(
+            np.sum(even * np.cos(carrier + phase), axis=(1, 2)) ** 2
+            + np.sum(even * np.sin(carrier + phase), axis=(1, 2)) ** 2,
+            1e-12,
+        )
+        ** 0.5
+    )
     gauss = np.exp(-(along**2 + across**2) / (2 * sigma**2))
     pool = np.exp(-(along**2 + across**2) / (2 * (POOL_SCALE * sigma) ** 2))
     flat = lambda f: f.reshape(len(f), -1).astype(np.float32)  # noqa: E731
-    return {"even": flat(even / gain[:, None, None]), "odd": flat(odd / gain[:, None, None]),
-            "gauss": flat(gauss / gauss.sum(axis=(1, 2), keepdims=True)),
-            "pool": flat(pool / pool.sum(axis=(1, 2), keepdims=True))}
+    return {
+        "even": flat(even / gain[:, None, None]),
+        "odd": flat(odd / gain[:, None, None]),
+        "gauss": flat(gauss / gauss.sum(axis=(1, 2), keepdims=True)),
+        "pool": flat(pool / pool.sum(axis=(1, 2), keepdims=True)),
+    }
 
 
 def behaviour(rng: np.random.Generator, n_trials: int) -> dict:
     """Pupil centre (sd 1), pupil size (a.u., larger when running) and running speed (cm/s)."""
-    running = np.where(rng.random(n_trials) < RUNNING_FRACTION,
-                       rng.gamma(2.0, 5.0, n_trials), np.abs(rng.normal(0.0, 0.3, n_trials)))
+    running = np.where(
+        rng.random(n_trials) < RUNNING_FRACTION,
+        rng.gamma(2.0, 5.0, n_trials),
+        np.abs(rng.normal(0.0, 0.3, n_trials)),
+    )
     pupil_size = np.exp(rng.normal(0.0, 0.2, n_trials) + 0.02 * running)
-    return {"pupil_x": rng.normal(0.0, 1.0, n_trials), "pupil_y": rng.normal(0.0, 1.0, n_trials),
-            "pupil_size": pupil_size, "running_speed": running}
+    return {
+        "pupil_x": rng.normal(0.0, 1.0, n_trials),
+        "pupil_y": rng.normal(0.0, 1.0, n_trials),
+        "pupil_size": pupil_size,
+        "running_speed": running,
+    }
 
 
 def shifted(images, shifts_px):
@@ -203,14 +219,28 @@ class Population:
 
     def state(self) -> dict:
         """What :func:`saved_population` needs to rebuild these neurons."""
-        return {**{f"params/{k}": np.asarray(v) for k, v in self.params.items()},
-                "mean": self.mean, "sd": self.sd, "luminance": np.float64(self.luminance),
-                "shape": np.asarray(self.shape)}
+        return {
+            **{f"params/{k}": np.asarray(v) for k, v in self.params.items()},
+            "mean": self.mean,
+            "sd": self.sd,
+            "luminance": np.float64(self.luminance),
+            "shape": np.asarray(self.shape),
+        }
 
 
-def simulate_scan(stimuli: np.ndarray, scan_id: str, scan_index: int, *, n_neurons: int,
-                  train_images: int, validation_images: int, test_images: int,
-                  test_repeats: int, complex_fraction: float, seed: int) -> Recording:
+def simulate_scan(
+    stimuli: np.ndarray,
+    scan_id: str,
+    scan_index: int,
+    *,
+    n_neurons: int,
+    train_images: int,
+    validation_images: int,
+    test_images: int,
+    test_repeats: int,
+    complex_fraction: float,
+    seed: int,
+) -> Recording:
     """One scan of ``n_neurons`` neurons shown ``stimuli`` (I, H, W) in [0, 1]: the first
     ``train_images`` once each (train), the next ``validation_images`` once each
     (validation), the last ``test_images`` ``test_repeats`` times each (test)."""
@@ -222,36 +252,54 @@ def simulate_scan(stimuli: np.ndarray, scan_id: str, scan_index: int, *, n_neuro
     rng = np.random.default_rng([seed, scan_index])
     shape = stimuli.shape[1:]
     cells = Population.draw(rng, n_neurons, shape, complex_fraction, stimuli)
-    image_ids = np.concatenate([
-        np.arange(train_images + validation_images),
-        np.repeat(np.arange(train_images + validation_images, n_images), test_repeats)])
-    tiers = np.array(["train"] * train_images + ["validation"] * validation_images
-                     + ["test"] * (test_images * test_repeats))
+    image_ids = np.concatenate(
+        [
+            np.arange(train_images + validation_images),
+            np.repeat(np.arange(train_images + validation_images, n_images), test_repeats),
+        ]
+    )
+    tiers = np.array(
+        ["train"] * train_images
+        + ["validation"] * validation_images
+        + ["test"] * (test_images * test_repeats)
+    )
     trials = len(image_ids)
     state = behaviour(rng, trials)
     speed = state["running_speed"]
     running_z = (speed - speed.mean()) / speed.std()
     log_pupil = np.log(state["pupil_size"])
     pupil_z = (log_pupil - log_pupil.mean()) / log_pupil.std()
-    gain_log = (np.outer(running_z, cells.params["run_gain"])
-                + np.outer(pupil_z, cells.params["pupil_gain"]))
+    gain_log = np.outer(running_z, cells.params["run_gain"]) + np.outer(
+        pupil_z, cells.params["pupil_gain"]
+    )
     eye = np.stack([state["pupil_x"], state["pupil_y"]], axis=1) * EYE_SHIFT * shape[0]
     rates = cells.rates(shifted(stimuli[image_ids], eye), gain_log)
     responses = rng.poisson(rates).astype(np.float32)
-    print(f"simulate: scan {scan_id}: {n_neurons} neurons, {trials} trials, mean rate "
-          f"{rates.mean():.3f}", file=sys.stderr, flush=True)
+    print(
+        f"simulate: scan {scan_id}: {n_neurons} neurons, {trials} trials, mean rate "
+        f"{rates.mean():.3f}",
+        file=sys.stderr,
+        flush=True,
+    )
     return Recording(
-        scan_id=scan_id, images=stimuli.astype(np.float32), responses=responses,
-        image_ids=image_ids.astype(np.int64), tiers=tiers,
+        scan_id=scan_id,
+        images=stimuli.astype(np.float32),
+        responses=responses,
+        image_ids=image_ids.astype(np.int64),
+        tiers=tiers,
         behavior={b: state[b].astype(np.float32) for b in BEHAVIOR},
         rates=cells.rates(stimuli).astype(np.float32),
-        attrs={"simulated": True, "seed": seed, "scan_index": scan_index,
-               "complex_fraction": complex_fraction,
-               **{f"n_{kind}": int((cells.params["kind"] == i).sum())
-                  for i, kind in enumerate(KINDS)},
-               "degrees_per_pixel": list(degrees_per_pixel(shape)),
-               "eye_shift_px_per_unit": EYE_SHIFT * shape[0]},
-        population=cells.state())
+        attrs={
+            "simulated": True,
+            "seed": seed,
+            "scan_index": scan_index,
+            "complex_fraction": complex_fraction,
+            **{f"n_{kind}": int((cells.params["kind"] == i).sum()) for i, kind in enumerate(KINDS)},
+            "degrees_per_pixel": list(degrees_per_pixel(shape)),
+            "eye_shift_px_per_unit": EYE_SHIFT * shape[0],
+        },
+        population=cells.state(),
+    )
 
 
 def choose_stimuli(dataset_path, n_images: int, size, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -262,17 +310,30 @@ def choose_stimuli(dataset_path, n_images: int, size, seed: int) -> tuple[np.nda
 
     train = read_split(dataset_path, "train")
     if n_images > len(train.images):
-        raise ValueError(f"the simulation needs {n_images} stimulus images; {dataset_path} has "
-                         f"{len(train.images)} training images: lower neural.train_images, "
-                         "neural.validation_images or neural.test_images")
+        raise ValueError(
+            f"the simulation needs {n_images} stimulus images; {dataset_path} has "
+            f"{len(train.images)} training images: lower neural.train_images, "
+            "neural.validation_images or neural.test_images"
+        )
     rng = np.random.default_rng(seed)
     indices = np.sort(rng.choice(len(train.images), n_images, replace=False))
     return to_stimuli(train.images[indices], size), indices
 
 
-def simulate_recordings(dataset_path, out, *, scan: str, image_size, n_neurons: int,
-                        train_images: int, validation_images: int, test_images: int,
-                        test_repeats: int, complex_fraction: float, seed: int) -> None:
+def simulate_recordings(
+    dataset_path,
+    out,
+    *,
+    scan: str,
+    image_size,
+    n_neurons: int,
+    train_images: int,
+    validation_images: int,
+    test_images: int,
+    test_repeats: int,
+    complex_fraction: float,
+    seed: int,
+) -> None:
     """Simulate scan ``scan`` ("sim<k>": the k-th scan of ``seed``) on the dataset's images
     and write it in the recordings format."""
     from simreg.neural.recordings import write_recording
@@ -280,13 +341,25 @@ def simulate_recordings(dataset_path, out, *, scan: str, image_size, n_neurons: 
     index = int(scan.removeprefix("sim")) if scan.startswith("sim") and scan[3:].isdigit() else 0
     n_images = train_images + validation_images + test_images
     stimuli, indices = choose_stimuli(dataset_path, n_images, image_size, seed)
-    recording = simulate_scan(stimuli, scan, index, n_neurons=n_neurons,
-                              train_images=train_images, validation_images=validation_images,
-                              test_images=test_images, test_repeats=test_repeats,
-                              complex_fraction=complex_fraction, seed=seed)
-    write_recording(recording, out, stimuli_file=str(dataset_path),
-                    stimulus_indices=indices.tolist() if len(indices) <= 2000 else "not stored",
-                    image_size=list(image_size))
+    recording = simulate_scan(
+        stimuli,
+        scan,
+        index,
+        n_neurons=n_neurons,
+        train_images=train_images,
+        validation_images=validation_images,
+        test_images=test_images,
+        test_repeats=test_repeats,
+        complex_fraction=complex_fraction,
+        seed=seed,
+    )
+    write_recording(
+        recording,
+        out,
+        stimuli_file=str(dataset_path),
+        stimulus_indices=indices.tolist() if len(indices) <= 2000 else "not stored",
+        image_size=list(image_size),
+    )
 
 
 def saved_population(path) -> Population | None:
@@ -318,8 +391,10 @@ def gratings(shape, luminance, frequency_cpd, orientation, phase, contrast=GRATI
     h, w = shape
     dy_deg, dx_deg = degrees_per_pixel(shape)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    f, o, p = (np.atleast_1d(np.asarray(v, np.float64))[:, None, None] for v in np.broadcast_arrays(
-        frequency_cpd, orientation, phase))
+    f, o, p = (
+        np.atleast_1d(np.asarray(v, np.float64))[:, None, None]
+        for v in np.broadcast_arrays(frequency_cpd, orientation, phase)
+    )
     along = xx * dx_deg * np.cos(o) + yy * dy_deg * np.sin(o)
     images = luminance * (1 + contrast * np.cos(2 * np.pi * f * along + p))
     return np.clip(images, 0.0, 1.0).astype(np.float32)
@@ -333,8 +408,9 @@ def lifetime_sparseness(rates: np.ndarray) -> np.ndarray:
     return (1 - ratio) / (1 - 1 / n)
 
 
-def physiology(cells: Population, natural_frames: np.ndarray,
-               recording: Recording | None = None) -> dict:
+def physiology(
+    cells: Population, natural_frames: np.ndarray, recording: Recording | None = None
+) -> dict:
     """Statistics of the population measured as an experimenter would: gratings for spatial
     frequency, orientation and phase (F1/F0) tuning and the contrast response, natural frames
     for lifetime sparseness, and the repeated test trials of ``recording`` for the Fano
@@ -345,29 +421,53 @@ def physiology(cells: Population, natural_frames: np.ndarray,
     f, o, p = (a.ravel() for a in np.meshgrid(freqs, oris, phases, indexing="ij"))
     r = cells.rates(gratings(shape, lum, f, o, p)).reshape(len(freqs), len(oris), len(phases), -1)
     blank = cells.rates(np.full((1, *shape), lum, np.float32))[0]
-    tuned = r.mean(axis=2)                               # (sf, ori, N), phase-averaged
-    best_sf = tuned.max(axis=1).argmax(axis=0)           # (N,)
+    tuned = r.mean(axis=2)  # (sf, ori, N), phase-averaged
+    best_sf = tuned.max(axis=1).argmax(axis=0)  # (N,)
     n = r.shape[-1]
-    at_sf = tuned[best_sf, :, np.arange(n)]              # (N, ori)
+    at_sf = tuned[best_sf, :, np.arange(n)]  # (N, ori)
     evoked = np.maximum(at_sf - blank[:, None], 0.0)
     osi = np.abs((evoked * np.exp(2j * oris)).sum(1)) / np.maximum(evoked.sum(1), 1e-12)
     best_ori = at_sf.argmax(axis=1)
-    by_phase = r[best_sf, best_ori, :, np.arange(n)]     # (N, phases)
+    by_phase = r[best_sf, best_ori, :, np.arange(n)]  # (N, phases)
     f1 = 2 * np.abs((by_phase * np.exp(1j * phases)).mean(1))
     f0 = np.maximum(by_phase.mean(1) - blank, 1e-12)
     contrasts = np.array([0.02, 0.05, 0.1, 0.2, 0.4, 0.8])
-    crf = np.stack([cells.rates(gratings(shape, lum, freqs[best_sf], oris[best_ori], phases[
-        by_phase.argmax(1)], contrast=c))[np.arange(n), np.arange(n)] for c in contrasts])
+    crf = np.stack(
+        [
+            cells.rates(
+                gratings(
+                    shape,
+                    lum,
+                    freqs[best_sf],
+                    oris[best_ori],
+                    phases[by_phase.argmax(1)],
+                    contrast=c,
+                )
+            )[np.arange(n), np.arange(n)]
+            for c in contrasts
+        ]
+    )
     crf = crf - blank
     half = crf[-1] / 2
-    c50 = np.array([np.interp(half[i], crf[:, i], contrasts) if crf[-1, i] > 0 and
-                    np.all(np.diff(crf[:, i]) >= -1e-9) else np.nan for i in range(n)])
+    c50 = np.array(
+        [
+            np.interp(half[i], crf[:, i], contrasts)
+            if crf[-1, i] > 0 and np.all(np.diff(crf[:, i]) >= -1e-9)
+            else np.nan
+            for i in range(n)
+        ]
+    )
     natural = cells.rates(natural_frames)
-    result = {"kind": np.asarray(KINDS)[cells.params["kind"]],
-              "preferred_sf_cpd": freqs[best_sf], "osi": osi, "f1_f0": f1 / f0,
-              "rf_sd_deg": cells.params["sigma"], "c50": c50,
-              "lifetime_sparseness": lifetime_sparseness(natural),
-              "responsive_to_gratings": crf[-1] > 0.1 * np.maximum(blank, 1e-3) + 1e-3}
+    result = {
+        "kind": np.asarray(KINDS)[cells.params["kind"]],
+        "preferred_sf_cpd": freqs[best_sf],
+        "osi": osi,
+        "f1_f0": f1 / f0,
+        "rf_sd_deg": cells.params["sigma"],
+        "c50": c50,
+        "lifetime_sparseness": lifetime_sparseness(natural),
+        "responsive_to_gratings": crf[-1] > 0.1 * np.maximum(blank, 1e-3) + 1e-3,
+    }
     if recording is not None:
         repeats = recording.test_repeats()
         means = np.stack([t.mean(0) for t in repeats])
@@ -385,24 +485,38 @@ def physiology_table(stats: dict) -> list[tuple[str, str]]:
     med = lambda v: float(np.nanmedian(v))  # noqa: E731
     q = lambda v: np.nanpercentile(v, [25, 75])  # noqa: E731
     rows = [
-        ("cells: simple / complex / ON / OFF (fraction)",
-         " / ".join(f"{np.mean(kind == k):.2f}" for k in KINDS)),
-        ("preferred SF, oriented cells, median [IQR] (cycles/degree)",
-         f"{med(stats['preferred_sf_cpd'][oriented]):.3f} "
-         f"[{q(stats['preferred_sf_cpd'][oriented])[0]:.3f}, "
-         f"{q(stats['preferred_sf_cpd'][oriented])[1]:.3f}]"),
-        ("receptive-field sd, median [IQR] (degrees)",
-         f"{med(stats['rf_sd_deg']):.1f} "
-         f"[{q(stats['rf_sd_deg'])[0]:.1f}, {q(stats['rf_sd_deg'])[1]:.1f}]"),
+        (
+            "cells: simple / complex / ON / OFF (fraction)",
+            " / ".join(f"{np.mean(kind == k):.2f}" for k in KINDS),
+        ),
+        (
+            "preferred SF, oriented cells, median [IQR] (cycles/degree)",
+            f"{med(stats['preferred_sf_cpd'][oriented]):.3f} "
+            f"[{q(stats['preferred_sf_cpd'][oriented])[0]:.3f}, "
+            f"{q(stats['preferred_sf_cpd'][oriented])[1]:.3f}]",
+        ),
+        (
+            "receptive-field sd, median [IQR] (degrees)",
+            f"{med(stats['rf_sd_deg']):.1f} "
+            f"[{q(stats['rf_sd_deg'])[0]:.1f}, {q(stats['rf_sd_deg'])[1]:.1f}]",
+        ),
         ("global OSI, oriented cells, median", f"{med(stats['osi'][oriented]):.2f}"),
         ("global OSI, ON/OFF cells, median", f"{med(stats['osi'][~oriented]):.2f}"),
-        ("F1/F0 > 1 (simple by the phase test), oriented cells",
-         f"{np.mean(stats['f1_f0'][oriented] > 1):.2f}"),
+        (
+            "F1/F0 > 1 (simple by the phase test), oriented cells",
+            f"{np.mean(stats['f1_f0'][oriented] > 1):.2f}",
+        ),
         ("c50 of the contrast response, median (Weber contrast)", f"{med(stats['c50']):.2f}"),
-        ("lifetime sparseness on natural frames, median",
-         f"{med(stats['lifetime_sparseness']):.2f}"),
+        (
+            "lifetime sparseness on natural frames, median",
+            f"{med(stats['lifetime_sparseness']):.2f}",
+        ),
     ]
     if "fano_factor" in stats:
-        rows.append(("Fano factor over test repeats (trial mean > 0.1), median",
-                     f"{med(stats['fano_factor']):.2f}"))
+        rows.append(
+            (
+                "Fano factor over test repeats (trial mean > 0.1), median",
+                f"{med(stats['fano_factor']):.2f}",
+            )
+        )
     return rows

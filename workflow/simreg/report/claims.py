@@ -28,8 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simreg.report.selection import (BASELINE, MODEL_KEYS, attach_baseline,
-                                     normalize_keys)
+from simreg.report.selection import BASELINE, MODEL_KEYS, attach_baseline, normalize_keys
 from simreg.paths import RESULTS
 from simreg.settings import typed
 from simreg.report.targets import ATTIAS, METRICS, SIMILARITY_TARGETS, table_file
@@ -48,9 +47,26 @@ LOW_FREQUENCY_RADIUS = 0.25
 COLLAPSED = 0.9
 CLAIMS_TABLE = table_file("claims")
 CLAIMS_REPORT = str(RESULTS / "claims.md")
-COLUMNS = ["claim", "paper", "item", "comparison", "statistic", "direction", "null",
-           "paper_value", "n_seeds", "seeds", "values", "mean", "sem", "ci_low", "ci_high",
-           "verdict", "first_seeds_verdict", "note"]
+COLUMNS = [
+    "claim",
+    "paper",
+    "item",
+    "comparison",
+    "statistic",
+    "direction",
+    "null",
+    "paper_value",
+    "n_seeds",
+    "seeds",
+    "values",
+    "mean",
+    "sem",
+    "ci_low",
+    "ci_high",
+    "verdict",
+    "first_seeds_verdict",
+    "note",
+]
 
 
 @dataclass(frozen=True)
@@ -59,14 +75,14 @@ class Claim:
     paper: str
     item: str
     statement: str
-    grids: tuple[str, ...]     # figure grids whose models it reads (any configured one)
-    reads: tuple[str, ...]     # evaluations (and METRICS) it reads
-    statistic: str             # function of this module: (data, params) -> per-seed frame
-    describes: str             # what one per-seed value is
-    direction: str             # GREATER, LESS or NO_EFFECT (relative to ``null``)
-    null: float = 0.0          # the no-effect value (1 for ratios, 0 for differences)
-    paper_value: str = ""      # the paper's own number or statement
-    margin: float = 0.0        # NO_EFFECT: the largest difference that counts as none
+    grids: tuple[str, ...]  # figure grids whose models it reads (any configured one)
+    reads: tuple[str, ...]  # evaluations (and METRICS) it reads
+    statistic: str  # function of this module: (data, params) -> per-seed frame
+    describes: str  # what one per-seed value is
+    direction: str  # GREATER, LESS or NO_EFFECT (relative to ``null``)
+    null: float = 0.0  # the no-effect value (1 for ratios, 0 for differences)
+    paper_value: str = ""  # the paper's own number or statement
+    margin: float = 0.0  # NO_EFFECT: the largest difference that counts as none
 
     @property
     def key(self) -> str:
@@ -81,8 +97,9 @@ class Claim:
 # ---- per-seed statistics ------------------------------------------------------------------
 # Each returns a frame with columns comparison, seed, value (one row per seed per comparison).
 
+
 def _label(row) -> str:
-    """"threshold α=10 Th=0.8 k=16 on cifar10_gray_n5000"."""
+    """ "threshold α=10 Th=0.8 k=16 on cifar10_gray_n5000"."""
     parts = [str(row["method"])]
     if float(row["alpha"]):
         parts.append(f"α={float(row['alpha']):g}")
@@ -100,9 +117,13 @@ def _rows(frame: pd.DataFrame, value: str, prefix: str) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=["comparison", "seed", "value"])
     labels = frame.apply(_label, axis=1)
-    return pd.DataFrame({"comparison": [f"{prefix}: {label}" for label in labels],
-                         "seed": frame["seed"].astype(int).to_numpy(),
-                         "value": frame[value].astype(float).to_numpy()})
+    return pd.DataFrame(
+        {
+            "comparison": [f"{prefix}: {label}" for label in labels],
+            "seed": frame["seed"].astype(int).to_numpy(),
+            "value": frame[value].astype(float).to_numpy(),
+        }
+    )
 
 
 def _at(frame: pd.DataFrame, x: str, value: str, where: float) -> pd.Series:
@@ -111,8 +132,9 @@ def _at(frame: pd.DataFrame, x: str, value: str, where: float) -> pd.Series:
     return rows.groupby(MODEL_KEYS, dropna=False)[value].mean()
 
 
-def _versus_none(per_model: pd.DataFrame, columns: list[str], methods=None,
-                 ratio: bool = True) -> pd.DataFrame:
+def _versus_none(
+    per_model: pd.DataFrame, columns: list[str], methods=None, ratio: bool = True
+) -> pd.DataFrame:
     """Regularized models (of ``methods``; None: every method) with each column as R/U
     (``ratio``) or R − U against the ``none`` model of the same task and seed."""
     if methods is not None:
@@ -141,8 +163,9 @@ def noise_ratios(data, params):
     per_model = _noise_per_model(data["noise"], params["epsilons"])
     kinds = [k for k in NOISES if k in per_model]
     paired = _versus_none(per_model, ["clean", *kinds], methods=["threshold"])
-    frames = [_rows(paired, kind, f"{kind} RD/UD at ε {params['epsilons'][kind]:g}")
-              for kind in kinds]
+    frames = [
+        _rows(paired, kind, f"{kind} RD/UD at ε {params['epsilons'][kind]:g}") for kind in kinds
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -196,8 +219,9 @@ def gamma_collapsed(data, params):
     from simreg.report.tables import GAMMAS
 
     best = _best_gamma(data[METRICS])
-    best = best.assign(collapsed=(best[[g for g in GAMMAS if g in best]].max(axis=1)
-                                  >= COLLAPSED).astype(float))
+    best = best.assign(
+        collapsed=(best[[g for g in GAMMAS if g in best]].max(axis=1) >= COLLAPSED).astype(float)
+    )
     return _rows(best, "collapsed", f"γ collapsed onto one layer (≥ {COLLAPSED:g})")
 
 
@@ -212,8 +236,13 @@ def neural_pixel_r(data, params):
     for i, (pixel, neural) in enumerate(dict.fromkeys(zip(files[0::2], files[1::2]))):
         _, s_pixel, _ = read_similarity(pixel)
         _, s_neural, _ = read_similarity(neural)
-        rows.append({"comparison": "Pearson r over pairs, per regularization set", "seed": i,
-                     "value": pair_correlation(s_pixel, s_neural)["pearson_r"]})
+        rows.append(
+            {
+                "comparison": "Pearson r over pairs, per regularization set",
+                "seed": i,
+                "value": pair_correlation(s_pixel, s_neural)["pearson_r"],
+            }
+        )
     return pd.DataFrame(rows, columns=["comparison", "seed", "value"])
 
 
@@ -222,12 +251,14 @@ def frequency_gain(data, params):
     grid's severity (Fig. 7 left: 4)."""
     table = normalize_keys(data["corruption_accuracy"])
     table = table[table["severity"] == params.get("severity", 4)]
-    per_model = (table.groupby(MODEL_KEYS + ["frequency_group"], dropna=False)["accuracy"]
-                 .mean().unstack("frequency_group"))
+    per_model = (
+        table.groupby(MODEL_KEYS + ["frequency_group"], dropna=False)["accuracy"]
+        .mean()
+        .unstack("frequency_group")
+    )
     if not {"high", "low"} <= set(per_model.columns):
         return _rows(pd.DataFrame(), "", "")
-    paired = _versus_none(per_model[["high", "low"]].reset_index(), ["high", "low"],
-                          ratio=False)
+    paired = _versus_none(per_model[["high", "low"]].reset_index(), ["high", "low"], ratio=False)
     paired = paired.assign(gain=paired["high"] - paired["low"])
     return _rows(paired, "gain", "high- minus low-frequency gain over none")
 
@@ -247,8 +278,13 @@ def pixel_vs_threshold(data, params):
     frames = []
     for kind in kinds:
         merged[f"{kind}_gap"] = merged[kind] - merged[f"{kind}_pixel"]
-        frames.append(_rows(merged, f"{kind}_gap",
-                            f"{kind} RD/UD, S_Th minus S_pixel at ε {params['epsilons'][kind]:g}"))
+        frames.append(
+            _rows(
+                merged,
+                f"{kind}_gap",
+                f"{kind} RD/UD, S_Th minus S_pixel at ε {params['epsilons'][kind]:g}",
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -268,11 +304,14 @@ def low_frequency_share(data, params):
     rows = []
     for path in data["spectrum"]:
         spectrum = read_spectrum(path)
-        radius, power = np.asarray(spectrum["radius"], float), np.asarray(
-            spectrum["radial_power"], float)
+        radius, power = (
+            np.asarray(spectrum["radius"], float),
+            np.asarray(spectrum["radial_power"], float),
+        )
         low = radius <= LOW_FREQUENCY_RADIUS * radius.max()
-        rows.append({**{k: spectrum[k] for k in MODEL_KEYS},
-                     "low": float(power[low].sum() / power.sum())})
+        rows.append(
+            {**{k: spectrum[k] for k in MODEL_KEYS}, "low": float(power[low].sum() / power.sum())}
+        )
     if not rows:
         return _rows(pd.DataFrame(), "", "")
     per_model = normalize_keys(pd.DataFrame(rows))
@@ -303,15 +342,23 @@ def lrc_gap(data, params):
     gap_top = _method_gap(per_model, "top", "sgr", "gn")
     gap_bottom = _method_gap(per_model, "bottom", "sgr", "gn")
     growth = gap_top.assign(gap=gap_top["gap"].to_numpy() - gap_bottom["gap"].to_numpy())
-    return pd.concat([_rows(gap_top, "gap", f"SGR minus GN at ζ {zetas[-1]:g}"),
-                      _rows(growth, "gap", f"gap at ζ {zetas[-1]:g} minus gap at ζ "
-                                           f"{zetas[0]:g}")], ignore_index=True)
+    return pd.concat(
+        [
+            _rows(gap_top, "gap", f"SGR minus GN at ζ {zetas[-1]:g}"),
+            _rows(growth, "gap", f"gap at ζ {zetas[-1]:g} minus gap at ζ {zetas[0]:g}"),
+        ],
+        ignore_index=True,
+    )
 
 
 def exponent_shift(data, params):
     """R2: eigenspectrum exponent α of the covariance models minus that of ``none``."""
-    exponent = (normalize_keys(data["eigenspectrum"]).groupby(MODEL_KEYS, dropna=False)
-                ["exponent"].first().reset_index())
+    exponent = (
+        normalize_keys(data["eigenspectrum"])
+        .groupby(MODEL_KEYS, dropna=False)["exponent"]
+        .first()
+        .reset_index()
+    )
     paired = _versus_none(exponent, ["exponent"], methods=["covariance"], ratio=False)
     return _rows(paired, "exponent", "α minus none's")
 
@@ -340,9 +387,12 @@ def afd_auc(data, params):
 
     rows = normalize_keys(data["whitebox"]).query("attack == 'pgd_linf'")
     curves = rows.groupby(MODEL_KEYS + ["epsilon"], dropna=False)["accuracy"].mean().reset_index()
-    auc = (curves.groupby(MODEL_KEYS, dropna=False)
-           .apply(lambda g: normalized_auc(g["epsilon"], g["accuracy"]), include_groups=False)
-           .rename("auc").reset_index())
+    auc = (
+        curves.groupby(MODEL_KEYS, dropna=False)
+        .apply(lambda g: normalized_auc(g["epsilon"], g["accuracy"]), include_groups=False)
+        .rename("auc")
+        .reset_index()
+    )
     paired = _versus_none(auc, ["auc"], methods=["afd"], ratio=False)
     return _rows(paired, "auc", "PGD-L∞ AUC minus none's")
 
@@ -385,73 +435,237 @@ RATIO = "ratio to none (per seed)"
 # the exponent figure's where a config leaves the comparison out)
 DEFENSE_GRIDS = ("defense_comparison", "robustness_vs_exponent")
 for _claim in (
-    Claim("C1", ATTIAS, "Fig. 3 left, Fig. 4", "S_Th raises noise accuracy at high ε",
-          ("noise_accuracy",), ("noise",), "noise_ratios", "RD/UD " + RATIO, GREATER, 1.0,
-          "RD/UD > 1 at ε 0.1 for all three noises (Fig. 4, gray CIFAR-10)"),
-    Claim("C1", ATTIAS, "Fig. 4", "at a small clean cost (R0/U0 ≥ the acceptable-region bound)",
-          ("noise_accuracy",), ("noise",), "clean_ratio", "R0/U0 " + RATIO, GREATER, 0.9,
-          "R0/U0 ≥ A0 = 0.9 (§5.2)"),
-    Claim("C2", ATTIAS, "Fig. 3 centre, Fig. 4", "S_Th raises accuracy under transferred FGSM",
-          ("attack_robustness",), ("fgsm_transfer",), "fgsm_ratio", "RD/UD " + RATIO,
-          GREATER, 1.0, "RD/UD > 1 at ε 0.02 (Fig. 4)"),
-    Claim("C3", ATTIAS, "Fig. 3 right", "S_Th raises the Boundary score S(M)",
-          ("attack_robustness",), ("boundary",), "boundary_ratio", "S(M) " + RATIO, GREATER,
-          1.0, "S(M) of S_Th above none's (Fig. 3 right)"),
-    Claim("C4", ATTIAS, "Table 2", "γ concentrates on the early layers",
-          ("noise_accuracy", "robustness_by_dataset", "noise_mnist", "noise_fashionmnist"),
-          (METRICS,), "gamma_early", "γ1 + γ5 of one seed (0.4 = uniform)", GREATER, 0.4,
-          "γ1 + γ5 = 0.57 (CIFAR-10 on CIFAR-10), 1.00 (on CIFAR-100 and on ImageNet)"),
-    Claim("C4", ATTIAS, "Table 2", "most seeds' γ collapses onto one layer",
-          ("noise_accuracy", "robustness_by_dataset", "noise_mnist", "noise_fashionmnist"),
-          (METRICS,), "gamma_collapsed", "1 if the seed's largest γ ≥ 0.9, else 0", GREATER,
-          0.5, "Table 2's MNIST rows are multiples of 1/8 (one-hot seeds)"),
-    Claim("C5", ATTIAS, "Fig. 1", "neural similarity correlates with pixel similarity",
-          ("neural_pixel_similarity",), (SIMILARITY_TARGETS,), "neural_pixel_r",
-          "Pearson r of one regularization set", GREATER, 0.0,
-          "a positive correlation (Fig. 1)"),
-    Claim("C6", ATTIAS, "Fig. 7 left",
-          "the gain over none is larger on high- than on low-frequency corruptions",
-          ("corruption_frequency",), ("corruption_accuracy",), "frequency_gain",
-          "accuracy difference (per seed)", GREATER, 0.0),
-    Claim("C7", ATTIAS, "Figs. 2–3", "S_pixel's gains are smaller than S_Th's",
-          ("noise_accuracy",), ("noise",), "pixel_vs_threshold",
-          "difference of RD/UD (per seed)", GREATER, 0.0),
-    Claim("C8", ATTIAS, "Figs. 8–9",
-          "the effect holds across batch sizes k and image counts N",
-          ("robustness_by_pairs", "robustness_by_n_images"), ("noise",), "sweep_ratio",
-          "RD/UD " + RATIO, GREATER, 1.0, "RD/UD > 1 for k = 4–32 (Fig. 8)"),
-    Claim("C9", ATTIAS, "Fig. 7 right",
-          "minimal perturbations of regularized models carry relatively more low-frequency "
-          "power", ("perturbation_spectrum",), ("spectrum",), "low_frequency_share",
-          "difference of low-frequency shares (per seed)", GREATER, 0.0),
-    Claim("R1", ROTH, "Fig. 3 left", "SGR beats GN under LRC noise, more so at larger ζ",
-          ("lrc_accuracy",), ("lrc_noise",), "lrc_gap", "accuracy difference (per seed)",
-          GREATER, 0.0, "SGR above GN for ζ in [1, 16] at ε 0.3 (five runs)"),
-    Claim("R2", SCHAEFFER, "Fig. 7 left", "the covariance penalty lowers the exponent α",
-          ("robustness_vs_exponent",), ("eigenspectrum",), "exponent_shift",
-          "difference of exponents (per seed)", LESS, 0.0,
-          "\"covariance penalization decreases α\""),
-    Claim("R3", SCHAEFFER, "Fig. 7 right",
-          "the Jacobian penalty shows no relation with PGD accuracy",
-          ("robustness_vs_exponent",), ("whitebox",), "jacobian_pgd",
-          "accuracy difference (per seed)", NO_EFFECT, 0.0,
-          "\"Jacobian penalization appears to have no relationship with accuracy\"",
-          margin=0.05),
-    Claim("R3", SCHAEFFER, "Fig. 7 right",
-          "the column-sum penalty they ran shows no relation with PGD accuracy",
-          ("robustness_vs_exponent",), ("whitebox",), "jacobian_column_sums_pgd",
-          "accuracy difference (per seed)", NO_EFFECT, 0.0,
-          "\"Jacobian penalization appears to have no relationship with accuracy\"",
-          margin=0.05),
-    Claim("R4", BASHIVAN, "Table 2", "AFD raises white-box robustness (AUC) over none",
-          DEFENSE_GRIDS, ("whitebox",), "afd_auc", "AUC difference (per seed)",
-          GREATER, 0.0, "higher AUC than the baseline under every white-box attack"),
-    Claim("R5", "PGD-AT", "(Madry et al.)", "PGD-AT raises white-box accuracy",
-          DEFENSE_GRIDS, ("whitebox",), "pgd_at_pgd",
-          "accuracy difference (per seed)", GREATER, 0.0),
-    Claim("R5", "PGD-AT", "(Madry et al.)", "at a cost in clean accuracy",
-          DEFENSE_GRIDS, ("noise",), "pgd_at_clean",
-          "accuracy difference (per seed)", LESS, 0.0),
+    Claim(
+        "C1",
+        ATTIAS,
+        "Fig. 3 left, Fig. 4",
+        "S_Th raises noise accuracy at high ε",
+        ("noise_accuracy",),
+        ("noise",),
+        "noise_ratios",
+        "RD/UD " + RATIO,
+        GREATER,
+        1.0,
+        "RD/UD > 1 at ε 0.1 for all three noises (Fig. 4, gray CIFAR-10)",
+    ),
+    Claim(
+        "C1",
+        ATTIAS,
+        "Fig. 4",
+        "at a small clean cost (R0/U0 ≥ the acceptable-region bound)",
+        ("noise_accuracy",),
+        ("noise",),
+        "clean_ratio",
+        "R0/U0 " + RATIO,
+        GREATER,
+        0.9,
+        "R0/U0 ≥ A0 = 0.9 (§5.2)",
+    ),
+    Claim(
+        "C2",
+        ATTIAS,
+        "Fig. 3 centre, Fig. 4",
+        "S_Th raises accuracy under transferred FGSM",
+        ("attack_robustness",),
+        ("fgsm_transfer",),
+        "fgsm_ratio",
+        "RD/UD " + RATIO,
+        GREATER,
+        1.0,
+        "RD/UD > 1 at ε 0.02 (Fig. 4)",
+    ),
+    Claim(
+        "C3",
+        ATTIAS,
+        "Fig. 3 right",
+        "S_Th raises the Boundary score S(M)",
+        ("attack_robustness",),
+        ("boundary",),
+        "boundary_ratio",
+        "S(M) " + RATIO,
+        GREATER,
+        1.0,
+        "S(M) of S_Th above none's (Fig. 3 right)",
+    ),
+    Claim(
+        "C4",
+        ATTIAS,
+        "Table 2",
+        "γ concentrates on the early layers",
+        ("noise_accuracy", "robustness_by_dataset", "noise_mnist", "noise_fashionmnist"),
+        (METRICS,),
+        "gamma_early",
+        "γ1 + γ5 of one seed (0.4 = uniform)",
+        GREATER,
+        0.4,
+        "γ1 + γ5 = 0.57 (CIFAR-10 on CIFAR-10), 1.00 (on CIFAR-100 and on ImageNet)",
+    ),
+    Claim(
+        "C4",
+        ATTIAS,
+        "Table 2",
+        "most seeds' γ collapses onto one layer",
+        ("noise_accuracy", "robustness_by_dataset", "noise_mnist", "noise_fashionmnist"),
+        (METRICS,),
+        "gamma_collapsed",
+        "1 if the seed's largest γ ≥ 0.9, else 0",
+        GREATER,
+        0.5,
+        "Table 2's MNIST rows are multiples of 1/8 (one-hot seeds)",
+    ),
+    Claim(
+        "C5",
+        ATTIAS,
+        "Fig. 1",
+        "neural similarity correlates with pixel similarity",
+        ("neural_pixel_similarity",),
+        (SIMILARITY_TARGETS,),
+        "neural_pixel_r",
+        "Pearson r of one regularization set",
+        GREATER,
+        0.0,
+        "a positive correlation (Fig. 1)",
+    ),
+    Claim(
+        "C6",
+        ATTIAS,
+        "Fig. 7 left",
+        "the gain over none is larger on high- than on low-frequency corruptions",
+        ("corruption_frequency",),
+        ("corruption_accuracy",),
+        "frequency_gain",
+        "accuracy difference (per seed)",
+        GREATER,
+        0.0,
+    ),
+    Claim(
+        "C7",
+        ATTIAS,
+        "Figs. 2–3",
+        "S_pixel's gains are smaller than S_Th's",
+        ("noise_accuracy",),
+        ("noise",),
+        "pixel_vs_threshold",
+        "difference of RD/UD (per seed)",
+        GREATER,
+        0.0,
+    ),
+    Claim(
+        "C8",
+        ATTIAS,
+        "Figs. 8–9",
+        "the effect holds across batch sizes k and image counts N",
+        ("robustness_by_pairs", "robustness_by_n_images"),
+        ("noise",),
+        "sweep_ratio",
+        "RD/UD " + RATIO,
+        GREATER,
+        1.0,
+        "RD/UD > 1 for k = 4–32 (Fig. 8)",
+    ),
+    Claim(
+        "C9",
+        ATTIAS,
+        "Fig. 7 right",
+        "minimal perturbations of regularized models carry relatively more low-frequency power",
+        ("perturbation_spectrum",),
+        ("spectrum",),
+        "low_frequency_share",
+        "difference of low-frequency shares (per seed)",
+        GREATER,
+        0.0,
+    ),
+    Claim(
+        "R1",
+        ROTH,
+        "Fig. 3 left",
+        "SGR beats GN under LRC noise, more so at larger ζ",
+        ("lrc_accuracy",),
+        ("lrc_noise",),
+        "lrc_gap",
+        "accuracy difference (per seed)",
+        GREATER,
+        0.0,
+        "SGR above GN for ζ in [1, 16] at ε 0.3 (five runs)",
+    ),
+    Claim(
+        "R2",
+        SCHAEFFER,
+        "Fig. 7 left",
+        "the covariance penalty lowers the exponent α",
+        ("robustness_vs_exponent",),
+        ("eigenspectrum",),
+        "exponent_shift",
+        "difference of exponents (per seed)",
+        LESS,
+        0.0,
+        '"covariance penalization decreases α"',
+    ),
+    Claim(
+        "R3",
+        SCHAEFFER,
+        "Fig. 7 right",
+        "the Jacobian penalty shows no relation with PGD accuracy",
+        ("robustness_vs_exponent",),
+        ("whitebox",),
+        "jacobian_pgd",
+        "accuracy difference (per seed)",
+        NO_EFFECT,
+        0.0,
+        '"Jacobian penalization appears to have no relationship with accuracy"',
+        margin=0.05,
+    ),
+    Claim(
+        "R3",
+        SCHAEFFER,
+        "Fig. 7 right",
+        "the column-sum penalty they ran shows no relation with PGD accuracy",
+        ("robustness_vs_exponent",),
+        ("whitebox",),
+        "jacobian_column_sums_pgd",
+        "accuracy difference (per seed)",
+        NO_EFFECT,
+        0.0,
+        '"Jacobian penalization appears to have no relationship with accuracy"',
+        margin=0.05,
+    ),
+    Claim(
+        "R4",
+        BASHIVAN,
+        "Table 2",
+        "AFD raises white-box robustness (AUC) over none",
+        DEFENSE_GRIDS,
+        ("whitebox",),
+        "afd_auc",
+        "AUC difference (per seed)",
+        GREATER,
+        0.0,
+        "higher AUC than the baseline under every white-box attack",
+    ),
+    Claim(
+        "R5",
+        "PGD-AT",
+        "(Madry et al.)",
+        "PGD-AT raises white-box accuracy",
+        DEFENSE_GRIDS,
+        ("whitebox",),
+        "pgd_at_pgd",
+        "accuracy difference (per seed)",
+        GREATER,
+        0.0,
+    ),
+    Claim(
+        "R5",
+        "PGD-AT",
+        "(Madry et al.)",
+        "at a cost in clean accuracy",
+        DEFENSE_GRIDS,
+        ("noise",),
+        "pgd_at_clean",
+        "accuracy difference (per seed)",
+        LESS,
+        0.0,
+    ),
 ):
     register(_claim)
 
@@ -517,18 +731,30 @@ def claim_variants(key: str, config: dict) -> dict[str, list]:
     grids = claim_grids(key, settings)
     if not grids:
         return {}
-    models = list(dict.fromkeys(m for g in grids
-                                for m in grid_models(settings.figures[g], settings)))
+    models = list(
+        dict.fromkeys(m for g in grids for m in grid_models(settings.figures[g], settings))
+    )
     variants = {key: models}
     claims = settings.claims
     if CLAIMS[key].id in claims.pair_pass_claims:
         other, methods = other_pair_pass(settings), claims.pair_pass_methods
         seeds = claims.pair_pass_seeds
-        rekeyed = [m if m.method == NO_REGULARIZATION else
-                   ModelKey.make(m.task, m.regularization, m.method, m.alpha, m.threshold,
-                                 join_pairs(split_pairs(m.pairs)[0], other), m.seed, m.recipe)
-                   for m in models if m.method in (NO_REGULARIZATION, *methods)
-                   and (seeds is None or int(m.seed) in seeds)]
+        rekeyed = [
+            m
+            if m.method == NO_REGULARIZATION
+            else ModelKey.make(
+                m.task,
+                m.regularization,
+                m.method,
+                m.alpha,
+                m.threshold,
+                join_pairs(split_pairs(m.pairs)[0], other),
+                m.seed,
+                m.recipe,
+            )
+            for m in models
+            if m.method in (NO_REGULARIZATION, *methods) and (seeds is None or int(m.seed) in seeds)
+        ]
         if any(m.method != NO_REGULARIZATION for m in rekeyed):
             variants[variant_key(key, other)] = list(dict.fromkeys(rekeyed))
     return variants
@@ -545,8 +771,11 @@ def claims_inputs(config: dict) -> dict[str, list[str]]:
         grids = claim_grids(key, config)
         for variant, models in claim_variants(key, config).items():
             for kind in claim.reads:
-                inputs[f"{variant}{SEP}{kind}"] = list(dict.fromkeys(
-                    f for m in models for f in evaluation_files(kind, m, config, grids)))
+                inputs[f"{variant}{SEP}{kind}"] = list(
+                    dict.fromkeys(
+                        f for m in models for f in evaluation_files(kind, m, config, grids)
+                    )
+                )
     return inputs
 
 
@@ -592,16 +821,37 @@ def verdict(low: float, high: float, direction: str, null: float, margin: float 
     return HOLDS if above else CONTRADICTED if below else INCONCLUSIVE
 
 
-def _row(key: str, claim: Claim, comparison: str, null: float, per_seed=None,
-         note: str = "", first_seeds: int = 0) -> dict:
+def _row(
+    key: str,
+    claim: Claim,
+    comparison: str,
+    null: float,
+    per_seed=None,
+    note: str = "",
+    first_seeds: int = 0,
+) -> dict:
     """One comparison's row; ``first_seeds`` > 1 also gives the verdict on that many first
     seeds where there are more."""
-    row = {"claim": claim.id, "paper": claim.paper, "item": claim.item,
-           "comparison": comparison or claim.statement, "statistic": claim.describes,
-           "direction": claim.direction, "null": null, "paper_value": claim.paper_value,
-           "n_seeds": 0, "seeds": "", "values": "", "mean": np.nan, "sem": np.nan,
-           "ci_low": np.nan, "ci_high": np.nan, "verdict": NOT_RUN,
-           "first_seeds_verdict": "", "note": note}
+    row = {
+        "claim": claim.id,
+        "paper": claim.paper,
+        "item": claim.item,
+        "comparison": comparison or claim.statement,
+        "statistic": claim.describes,
+        "direction": claim.direction,
+        "null": null,
+        "paper_value": claim.paper_value,
+        "n_seeds": 0,
+        "seeds": "",
+        "values": "",
+        "mean": np.nan,
+        "sem": np.nan,
+        "ci_low": np.nan,
+        "ci_high": np.nan,
+        "verdict": NOT_RUN,
+        "first_seeds_verdict": "",
+        "note": note,
+    }
     if per_seed is None:
         return row
     per_seed = per_seed.sort_values("seed")
@@ -612,14 +862,26 @@ def _row(key: str, claim: Claim, comparison: str, null: float, per_seed=None,
         first = interval(finite["value"].iloc[:first_seeds])
         first_verdict = verdict(first[2], first[3], claim.direction, null, claim.margin)
         row["first_seeds_verdict"] = f"{first_verdict} on {first_seeds} seeds"
-    row.update(n_seeds=len(finite), seeds=";".join(str(int(s)) for s in finite["seed"]),
-               values=";".join(f"{v:.6g}" for v in finite["value"]), mean=mean, sem=sem,
-               ci_low=low, ci_high=high,
-               verdict=verdict(low, high, claim.direction, null, claim.margin) if len(finite)
-               else NOT_RUN,
-               note="; ".join(filter(None, [
-                   note, f"{dropped} seeds without a finite value" if dropped else "",
-                   "fewer than two seeds: no interval" if 0 < len(finite) < 2 else ""])))
+    row.update(
+        n_seeds=len(finite),
+        seeds=";".join(str(int(s)) for s in finite["seed"]),
+        values=";".join(f"{v:.6g}" for v in finite["value"]),
+        mean=mean,
+        sem=sem,
+        ci_low=low,
+        ci_high=high,
+        verdict=verdict(low, high, claim.direction, null, claim.margin) if len(finite) else NOT_RUN,
+        note="; ".join(
+            filter(
+                None,
+                [
+                    note,
+                    f"{dropped} seeds without a finite value" if dropped else "",
+                    "fewer than two seeds: no interval" if 0 < len(finite) < 2 else "",
+                ],
+            )
+        ),
+    )
     return row
 
 
@@ -630,8 +892,15 @@ def evaluate_claims(files: dict[str, dict[str, list[str]]], params: dict) -> pd.
     rows = []
     for key, claim in CLAIMS.items():
         if key not in params:
-            rows.append(_row(key, claim, claim.statement, claim.null,
-                             note=f"no grid for it in the config ({', '.join(claim.grids)})"))
+            rows.append(
+                _row(
+                    key,
+                    claim,
+                    claim.statement,
+                    claim.null,
+                    note=f"no grid for it in the config ({', '.join(claim.grids)})",
+                )
+            )
             continue
         for variant in [key, *(v for v in params if v != key and claim_of(v)[0] is claim)]:
             rows += _claim_rows(variant, claim, files.get(variant, {}), params[variant])
@@ -643,41 +912,72 @@ def _claim_rows(key: str, claim: Claim, files: dict[str, list[str]], params: dic
     from simreg.report.draw import read_inputs
 
     null = claim.null_value(params)
-    statement = claim.statement + (f" [{params['pair_pass']} pair pass]"
-                                   if "pair_pass" in params else "")
+    statement = claim.statement + (
+        f" [{params['pair_pass']} pair pass]" if "pair_pass" in params else ""
+    )
     data = read_inputs({kind: files.get(kind, []) for kind in claim.reads})
     if any(isinstance(d, pd.DataFrame) and d.empty for d in data.values()):
         return [_row(key, claim, statement, null, note="no outputs to read")]
     per_seed = globals()[claim.statistic](data, params)
     if per_seed.empty:
         return [_row(key, claim, statement, null, note="its grid has no models to compare")]
-    return [_row(key, claim, f"{statement}: {comparison}", null, seeds,
-                 first_seeds=params.get("first_seeds", 0))
-            for comparison, seeds in per_seed.groupby("comparison", sort=False)]
+    return [
+        _row(
+            key,
+            claim,
+            f"{statement}: {comparison}",
+            null,
+            seeds,
+            first_seeds=params.get("first_seeds", 0),
+        )
+        for comparison, seeds in per_seed.groupby("comparison", sort=False)
+    ]
 
 
 def claims_markdown(table: pd.DataFrame) -> str:
     """results/claims.md: the verdict counts, then one line per comparison."""
     counts = ", ".join(f"{int((table['verdict'] == v).sum())} {v}" for v in VERDICTS)
-    lines = ["# Claims", "",
-             f"{len(table)} comparisons of {table['claim'].nunique()} claims: {counts}. "
-             f"Interval: two-sided {LEVEL:.0%} t interval over seeds (docs/claims.md).", "",
-             "| claim | item | comparison | claimed | mean ± SEM | 95% interval | seeds | "
-             "paper | verdict |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "# Claims",
+        "",
+        f"{len(table)} comparisons of {table['claim'].nunique()} claims: {counts}. "
+        f"Interval: two-sided {LEVEL:.0%} t interval over seeds (docs/claims.md).",
+        "",
+        "| claim | item | comparison | claimed | mean ± SEM | 95% interval | seeds | "
+        "paper | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     sign = {GREATER: ">", LESS: "<", NO_EFFECT: "≈"}
     for row in table.itertuples(index=False):
         claimed = f"{sign[row.direction]} {row.null:g}"
         if row.verdict == NOT_RUN:
-            cells = [row.claim, f"{row.paper} {row.item}", row.comparison, claimed, "", "",
-                     "", row.paper_value, f"**{row.verdict}**: {row.note}"]
+            cells = [
+                row.claim,
+                f"{row.paper} {row.item}",
+                row.comparison,
+                claimed,
+                "",
+                "",
+                "",
+                row.paper_value,
+                f"**{row.verdict}**: {row.note}",
+            ]
         else:
             ci = "" if np.isnan(row.ci_low) else f"[{row.ci_low:.3g}, {row.ci_high:.3g}]"
             sem = "" if np.isnan(row.sem) else f" ± {row.sem:.2g}"
-            cells = [row.claim, f"{row.paper} {row.item}", row.comparison, claimed,
-                     f"{row.mean:.3g}{sem}", ci, f"{row.n_seeds}: {row.values}",
-                     row.paper_value, f"**{row.verdict}**"
-                     + (f" ({row.first_seeds_verdict})" if row.first_seeds_verdict else "")
-                     + (f": {row.note}" if row.note else "")]
+            cells = [
+                row.claim,
+                f"{row.paper} {row.item}",
+                row.comparison,
+                claimed,
+                f"{row.mean:.3g}{sem}",
+                ci,
+                f"{row.n_seeds}: {row.values}",
+                row.paper_value,
+                f"**{row.verdict}**"
+                + (f" ({row.first_seeds_verdict})" if row.first_seeds_verdict else "")
+                + (f": {row.note}" if row.note else ""),
+            ]
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -697,4 +997,3 @@ def claims_files(reads) -> dict[str, dict[str, list[str]]]:
         key, kind = name.split(SEP, 1)
         files.setdefault(key, {})[kind] = list(paths)
     return files
-

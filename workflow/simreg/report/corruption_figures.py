@@ -18,15 +18,24 @@ import seaborn as sns
 
 from simreg.data.corrupted import read_corruptions
 from simreg.data.corruptions import CORRUPTIONS, FREQUENCY_GROUPS, GROUP_OF
-from simreg.report.noise_figures import (draw_sem_bands, in_order, label_order, label_palette,
-                                         mean_sem, model_labels, save_figure)
+from simreg.report.noise_figures import (
+    draw_sem_bands,
+    in_order,
+    label_order,
+    label_palette,
+    mean_sem,
+    model_labels,
+    save_figure,
+)
 from simreg.report.selection import BASELINE, MODEL_KEYS, normalize_keys
 
 CLEAN = "none"
-GROUPS = tuple(FREQUENCY_GROUPS)                      # low, medium, high
+GROUPS = tuple(FREQUENCY_GROUPS)  # low, medium, high
 BY_GROUP = tuple(c for g in GROUPS for c in FREQUENCY_GROUPS[g])  # Fig. 25's order
-NAMES = {c: c.replace("_", " ").replace("jpeg", "JPEG").replace("transform", "")
-         .strip() for c in CORRUPTIONS}
+NAMES = {
+    c: c.replace("_", " ").replace("jpeg", "JPEG").replace("transform", "").strip()
+    for c in CORRUPTIONS
+}
 
 
 def labelled(table: pd.DataFrame) -> pd.DataFrame:
@@ -38,26 +47,48 @@ def labelled(table: pd.DataFrame) -> pd.DataFrame:
 def per_model(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Each model's accuracy averaged over the corruptions within each group of ``by``."""
     corrupted = table[table["corruption"] != CLEAN]
-    return (corrupted.groupby([*MODEL_KEYS, "label", *by], dropna=False)["accuracy"]
-            .mean().reset_index())
+    return (
+        corrupted.groupby([*MODEL_KEYS, "label", *by], dropna=False)["accuracy"]
+        .mean()
+        .reset_index()
+    )
 
 
 def plot_corruption_severity(table: pd.DataFrame, out_pdf: str | Path, title: str) -> None:
     """Mean accuracy over the corruptions vs severity, severity 0 being the clean images;
     one line per model setting (Fig. 6 left). Data CSV: one row per (label, severity)."""
     data = labelled(table)
-    models = pd.concat([per_model(data, ["severity"]),
-                        data[data["corruption"] == CLEAN][[*MODEL_KEYS, "label", "severity",
-                                                           "accuracy"]]])
+    models = pd.concat(
+        [
+            per_model(data, ["severity"]),
+            data[data["corruption"] == CLEAN][[*MODEL_KEYS, "label", "severity", "accuracy"]],
+        ]
+    )
     order = label_order(data)
-    drawn = in_order(mean_sem(models.assign(panel="all corruptions"),
-                              ["panel", "label", "severity"], "accuracy"),
-                     ["all corruptions"], order, "severity")
+    drawn = in_order(
+        mean_sem(
+            models.assign(panel="all corruptions"), ["panel", "label", "severity"], "accuracy"
+        ),
+        ["all corruptions"],
+        order,
+        "severity",
+    )
     palette = label_palette(order)
     fig, ax = plt.subplots(figsize=(5, 3.8))
-    sns.lineplot(data=drawn, x="severity", y="mean", hue="label", hue_order=order,
-                 palette=palette, style="label", style_order=order, markers=True,
-                 dashes=False, errorbar=None, ax=ax)
+    sns.lineplot(
+        data=drawn,
+        x="severity",
+        y="mean",
+        hue="label",
+        hue_order=order,
+        palette=palette,
+        style="label",
+        style_order=order,
+        markers=True,
+        dashes=False,
+        errorbar=None,
+        ax=ax,
+    )
     draw_sem_bands(ax, drawn, "severity", palette, order)
     ax.set_xticks(sorted(drawn["severity"].unique()))
     ax.set_xlabel("severity (0 = clean)")
@@ -68,20 +99,29 @@ def plot_corruption_severity(table: pd.DataFrame, out_pdf: str | Path, title: st
     save_figure(fig, out_pdf, data=drawn)
 
 
-def grouped_bars(ax: plt.Axes, drawn: pd.DataFrame, x: str, x_order: list[str],
-                 order: list[str], palette: dict) -> None:
+def grouped_bars(
+    ax: plt.Axes, drawn: pd.DataFrame, x: str, x_order: list[str], order: list[str], palette: dict
+) -> None:
     """Bars of ``drawn`` (mean, sem per x and label), one group per x value, SEM bars."""
     width = 0.8 / max(len(order), 1)
     for j, label in enumerate(order):
         rows = drawn[drawn["label"] == label].set_index(x).reindex(x_order)
         positions = np.arange(len(x_order)) - 0.4 + width * (j + 0.5)
-        ax.bar(positions, rows["mean"], width, yerr=rows["sem"].fillna(0), capsize=2,
-               color=palette[label], label=label)
+        ax.bar(
+            positions,
+            rows["mean"],
+            width,
+            yerr=rows["sem"].fillna(0),
+            capsize=2,
+            color=palette[label],
+            label=label,
+        )
     ax.set_xticks(np.arange(len(x_order)))
 
 
-def plot_corruption_types(table: pd.DataFrame, out_pdf: str | Path, title: str,
-                          severity: int = 4) -> None:
+def plot_corruption_types(
+    table: pd.DataFrame, out_pdf: str | Path, title: str, severity: int = 4
+) -> None:
     """Accuracy on each corruption at ``severity`` (Fig. 6 right: 4), grouped low, medium,
     high. Data CSV: one row per (corruption, label)."""
     data = labelled(table)
@@ -90,20 +130,33 @@ def plot_corruption_types(table: pd.DataFrame, out_pdf: str | Path, title: str,
         raise ValueError(f"no accuracies at severity {severity}")
     order = label_order(data)
     present = [c for c in BY_GROUP if c in set(data["corruption"])]
-    drawn = mean_sem(data.assign(panel=f"severity {severity}"),
-                     ["panel", "label", "corruption"], "accuracy")
+    drawn = mean_sem(
+        data.assign(panel=f"severity {severity}"), ["panel", "label", "corruption"], "accuracy"
+    )
     drawn["frequency_group"] = drawn["corruption"].map(GROUP_OF)
     drawn["severity"] = severity
     rank = {c: i for i, c in enumerate(present)}
-    drawn = in_order(drawn, [f"severity {severity}"], order).sort_values(
-        ["corruption"], key=lambda c: c.map(rank), kind="stable").reset_index(drop=True)
-    draw_corruption_bars(drawn, present, order, severity, title, out_pdf, drawn,
-                         size=(max(6, 0.55 * len(present) * max(1, len(order) / 2)), 3.8),
-                         legend_size=8)
+    drawn = (
+        in_order(drawn, [f"severity {severity}"], order)
+        .sort_values(["corruption"], key=lambda c: c.map(rank), kind="stable")
+        .reset_index(drop=True)
+    )
+    draw_corruption_bars(
+        drawn,
+        present,
+        order,
+        severity,
+        title,
+        out_pdf,
+        drawn,
+        size=(max(6, 0.55 * len(present) * max(1, len(order) / 2)), 3.8),
+        legend_size=8,
+    )
 
 
-def plot_corruption_frequency(table: pd.DataFrame, out_pdf: str | Path, title: str,
-                              severity: int = 4) -> None:
+def plot_corruption_frequency(
+    table: pd.DataFrame, out_pdf: str | Path, title: str, severity: int = 4
+) -> None:
     """Accuracy per frequency group of corruptions (App. 7.10) at ``severity`` (Fig. 7 left:
     4), one bar per model setting (regularization set included). Data CSV: one row per
     (group, label)."""
@@ -113,12 +166,18 @@ def plot_corruption_frequency(table: pd.DataFrame, out_pdf: str | Path, title: s
         raise ValueError(f"no accuracies at severity {severity}")
     order = label_order(data)
     models = per_model(data, ["frequency_group"])
-    drawn = mean_sem(models.assign(panel=f"severity {severity}"),
-                     ["panel", "label", "frequency_group"], "accuracy")
+    drawn = mean_sem(
+        models.assign(panel=f"severity {severity}"),
+        ["panel", "label", "frequency_group"],
+        "accuracy",
+    )
     drawn["severity"] = severity
     rank = {g: i for i, g in enumerate(GROUPS)}
-    drawn = in_order(drawn, [f"severity {severity}"], order).sort_values(
-        "frequency_group", key=lambda c: c.map(rank), kind="stable").reset_index(drop=True)
+    drawn = (
+        in_order(drawn, [f"severity {severity}"], order)
+        .sort_values("frequency_group", key=lambda c: c.map(rank), kind="stable")
+        .reset_index(drop=True)
+    )
     palette = label_palette(order)
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     groups = [g for g in GROUPS if g in set(drawn["frequency_group"])]
@@ -141,8 +200,13 @@ def most_robust(data: pd.DataFrame, severity: int) -> pd.DataFrame:
     return data[(data["label"] == best["label"]) & (data["seed"] == best["seed"])]
 
 
-def plot_robustbench_comparison(ours: pd.DataFrame, robustbench: pd.DataFrame,
-                                out_pdf: str | Path, title: str, severity: int = 5) -> None:
+def plot_robustbench_comparison(
+    ours: pd.DataFrame,
+    robustbench: pd.DataFrame,
+    out_pdf: str | Path,
+    title: str,
+    severity: int = 5,
+) -> None:
     """Accuracy per corruption and the mean over them at ``severity`` (App. 7.9: 5): our
     most robust regularized model, the unregularized model of the same seed, and each
     RobustBench model. Data CSV: one row per (model, corruption) and its ``mean``."""
@@ -151,29 +215,44 @@ def plot_robustbench_comparison(ours: pd.DataFrame, robustbench: pd.DataFrame,
     seed = int(best["seed"].iloc[0])
     baseline = data[(data["method"] == BASELINE) & (data["seed"] == seed)]
     rows = []
-    for frame, name in ((baseline, f"ours: {BASELINE} (seed {seed})"),
-                        (best, f"ours: {best['label'].iloc[0]} (seed {seed}, most robust)")):
+    for frame, name in (
+        (baseline, f"ours: {BASELINE} (seed {seed})"),
+        (best, f"ours: {best['label'].iloc[0]} (seed {seed}, most robust)"),
+    ):
         rows.append(frame.assign(label=name)[["label", "corruption", "severity", "accuracy"]])
     for (model, threat), frame in robustbench.groupby(["model", "threat_model"], sort=False):
-        rows.append(frame.assign(label=f"RobustBench {model} ({threat})")[
-            ["label", "corruption", "severity", "accuracy"]])
+        rows.append(
+            frame.assign(label=f"RobustBench {model} ({threat})")[
+                ["label", "corruption", "severity", "accuracy"]
+            ]
+        )
     drawn = pd.concat(rows, ignore_index=True)
     drawn = drawn[(drawn["severity"] == severity) & (drawn["corruption"] != CLEAN)]
     means = drawn.groupby("label", sort=False)["accuracy"].mean().reset_index()
-    drawn = pd.concat([drawn, means.assign(corruption="mean", severity=severity)],
-                      ignore_index=True)
+    drawn = pd.concat(
+        [drawn, means.assign(corruption="mean", severity=severity)], ignore_index=True
+    )
     order = list(dict.fromkeys(drawn["label"]))
     present = [c for c in BY_GROUP if c in set(drawn["corruption"])] + ["mean"]
-    drawn = drawn.rename(columns={"accuracy": "mean"}).assign(sem=np.nan,
-                                                              panel=f"severity {severity}")
-    draw_corruption_bars(drawn, present, order, severity, title, out_pdf,
-                         drawn[["panel", "label", "corruption", "severity", "mean"]],
-                         size=(max(7, 0.6 * len(present) * max(1, len(order) / 2)), 4),
-                         legend_size=7)
+    drawn = drawn.rename(columns={"accuracy": "mean"}).assign(
+        sem=np.nan, panel=f"severity {severity}"
+    )
+    draw_corruption_bars(
+        drawn,
+        present,
+        order,
+        severity,
+        title,
+        out_pdf,
+        drawn[["panel", "label", "corruption", "severity", "mean"]],
+        size=(max(7, 0.6 * len(present) * max(1, len(order) / 2)), 4),
+        legend_size=7,
+    )
 
 
-def draw_corruption_bars(drawn, present, order, severity, title, out_pdf, data, *, size,
-                         legend_size) -> None:
+def draw_corruption_bars(
+    drawn, present, order, severity, title, out_pdf, data, *, size, legend_size
+) -> None:
     """Bars per corruption (``present``, in order) and label at one severity, saved with the
     numbers drawn (``data``)."""
     fig, ax = plt.subplots(figsize=size)
@@ -197,15 +276,24 @@ def corruption_spectra(path: str | Path, severity: int = 3) -> pd.DataFrame:
     for corruption in [c for c in BY_GROUP if c in corrupted.corruptions()]:
         diff = corrupted.images(corruption, severity).astype(np.float64) / 255.0 - clean
         magnitude = np.abs(np.fft.fft2(diff, axes=(1, 2))).mean(axis=(0, 3))
-        frames.append(pd.DataFrame({
-            "corruption": corruption, "frequency_group": GROUP_OF[corruption],
-            "severity": severity, "ky": ky.ravel(), "kx": kx.ravel(),
-            "magnitude": np.fft.fftshift(magnitude).ravel()}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "corruption": corruption,
+                    "frequency_group": GROUP_OF[corruption],
+                    "severity": severity,
+                    "ky": ky.ravel(),
+                    "kx": kx.ravel(),
+                    "magnitude": np.fft.fftshift(magnitude).ravel(),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
-def plot_corruption_spectra(path: str | Path, out_pdf: str | Path, title: str,
-                            severity: int = 3) -> None:
+def plot_corruption_spectra(
+    path: str | Path, out_pdf: str | Path, title: str, severity: int = 3
+) -> None:
     """One panel per corruption, log(1 + E|F(C(X) - X)|), ordered low, medium, high
     frequency (Fig. 25, severity 3). Data CSV: the spectra (corruption_spectra's rows)."""
     drawn = corruption_spectra(path, severity)
@@ -223,7 +311,7 @@ def plot_corruption_spectra(path: str | Path, out_pdf: str | Path, title: str,
         ax.set_title(f"{NAMES[corruption]}\n({GROUP_OF[corruption]})", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    for ax in axes.ravel()[len(corruptions):]:
+    for ax in axes.ravel()[len(corruptions) :]:
         ax.axis("off")
     fig.suptitle(f"{title}: log(1 + E|F(C(X) − X)|), severity {severity}", fontsize=10)
     fig.tight_layout()

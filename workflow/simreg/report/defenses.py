@@ -20,13 +20,30 @@ import pandas as pd
 import seaborn as sns
 
 from simreg.report.corruption_figures import CLEAN
-from simreg.report.noise_figures import (draw_sem_bands, draw_sem_bars, in_order, label_order,
-                                         label_palette, mean_sem, model_labels, save_figure,
-                                         setting_text)
-from simreg.report.selection import (BASELINE, GROUP_KEYS, MODEL_KEYS, normalize_keys,
-                                     per_seed_accuracy)
-from simreg.report.tables import (best_epochs, boundary_per_model, mean_and_sem,
-                                  minimal_distance_per_model)
+from simreg.report.noise_figures import (
+    draw_sem_bands,
+    draw_sem_bars,
+    in_order,
+    label_order,
+    label_palette,
+    mean_sem,
+    model_labels,
+    save_figure,
+    setting_text,
+)
+from simreg.report.selection import (
+    BASELINE,
+    GROUP_KEYS,
+    MODEL_KEYS,
+    normalize_keys,
+    per_seed_accuracy,
+)
+from simreg.report.tables import (
+    best_epochs,
+    boundary_per_model,
+    mean_and_sem,
+    minimal_distance_per_model,
+)
 
 # The comparison's columns: name -> (panel title of the figure, axis label).
 MEASURES = {
@@ -71,31 +88,51 @@ def corruption_mean(corruptions: pd.DataFrame) -> pd.DataFrame:
     corruptions = normalize_keys(corruptions)
     corrupted = corruptions[corruptions["corruption"] != CLEAN]
     groups = corrupted.groupby(MODEL_KEYS, dropna=False)
-    return pd.DataFrame({"corruption_accuracy": groups["accuracy"].mean(),
-                         "corruption_cells": groups.size()}).reset_index()
+    return pd.DataFrame(
+        {"corruption_accuracy": groups["accuracy"].mean(), "corruption_cells": groups.size()}
+    ).reset_index()
 
 
-def defense_per_model(*, noise, metrics, fgsm, boundary, whitebox, minimal_distance,
-                      eigenspectrum=None, sensitivity=None, lrc=None,
-                      corruptions=None) -> pd.DataFrame:
+def defense_per_model(
+    *,
+    noise,
+    metrics,
+    fgsm,
+    boundary,
+    whitebox,
+    minimal_distance,
+    eigenspectrum=None,
+    sensitivity=None,
+    lrc=None,
+    corruptions=None,
+) -> pd.DataFrame:
     """One row per model: every measure of the comparison (columns of :data:`MEASURES`, each
     with the ε it was taken at where one applies), plus the eigenspectrum exponent, the
     median representation sensitivity, the LRC accuracy and the mean accuracy over the
     common corruptions where given."""
     noise = normalize_keys(noise)
-    parts = [per_seed_accuracy(noise)[MODEL_KEYS + ["clean_accuracy"]],
-             at_largest(noise[noise["noise"] == "gaussian"], "epsilon", "accuracy",
-                        "noise_accuracy"),
-             at_largest(fgsm, "epsilon", "accuracy", "fgsm_accuracy"),
-             boundary_per_model(boundary),
-             minimal_distance_per_model(minimal_distance)[MODEL_KEYS + ["min_l2_mean"]],
-             at_largest(normalize_keys(whitebox).query("attack == 'pgd_linf'"), "epsilon_255",
-                        "accuracy", "pgd_accuracy"),
-             epoch_time_ratio(metrics)[MODEL_KEYS + ["time_ratio"]],
-             best_epochs(metrics)[MODEL_KEYS + ["val_accuracy"]]]
+    parts = [
+        per_seed_accuracy(noise)[MODEL_KEYS + ["clean_accuracy"]],
+        at_largest(noise[noise["noise"] == "gaussian"], "epsilon", "accuracy", "noise_accuracy"),
+        at_largest(fgsm, "epsilon", "accuracy", "fgsm_accuracy"),
+        boundary_per_model(boundary),
+        minimal_distance_per_model(minimal_distance)[MODEL_KEYS + ["min_l2_mean"]],
+        at_largest(
+            normalize_keys(whitebox).query("attack == 'pgd_linf'"),
+            "epsilon_255",
+            "accuracy",
+            "pgd_accuracy",
+        ),
+        epoch_time_ratio(metrics)[MODEL_KEYS + ["time_ratio"]],
+        best_epochs(metrics)[MODEL_KEYS + ["val_accuracy"]],
+    ]
     if eigenspectrum is not None and not eigenspectrum.empty:
-        parts.append(normalize_keys(eigenspectrum).groupby(MODEL_KEYS, dropna=False)
-                     ["exponent"].first().reset_index())
+        parts.append(
+            normalize_keys(eigenspectrum)
+            .groupby(MODEL_KEYS, dropna=False)["exponent"]
+            .first()
+            .reset_index()
+        )
     if sensitivity is not None and not sensitivity.empty:
         parts.append(at_largest(sensitivity, "epsilon_255", "median", "sensitivity"))
     if lrc is not None and not lrc.empty:
@@ -141,10 +178,15 @@ def auc_per_model(*, noise, fgsm, whitebox) -> pd.DataFrame:
         curves.append((f"whitebox_{attack}", rows, "epsilon"))
     table = None
     for name, rows, x in curves:
-        part = (rows.groupby(MODEL_KEYS + [x], dropna=False)["accuracy"].mean().reset_index()
-                .groupby(MODEL_KEYS, dropna=False)
-                .apply(lambda g: normalized_auc(g[x], g["accuracy"]), include_groups=False)
-                .rename(f"auc_{name}").reset_index())
+        part = (
+            rows.groupby(MODEL_KEYS + [x], dropna=False)["accuracy"]
+            .mean()
+            .reset_index()
+            .groupby(MODEL_KEYS, dropna=False)
+            .apply(lambda g: normalized_auc(g[x], g["accuracy"]), include_groups=False)
+            .rename(f"auc_{name}")
+            .reset_index()
+        )
         table = part if table is None else table.merge(part, on=MODEL_KEYS, how="outer")
     return table
 
@@ -152,13 +194,14 @@ def auc_per_model(*, noise, fgsm, whitebox) -> pd.DataFrame:
 def attack_auc_table(*, noise, fgsm, whitebox) -> pd.DataFrame:
     """Per model group: mean and SEM across seeds of each attack's normalized AUC."""
     per_model = auc_per_model(noise=noise, fgsm=fgsm, whitebox=whitebox)
-    return mean_and_sem(per_model, GROUP_KEYS,
-                        [c for c in per_model.columns if c.startswith("auc_")])
+    return mean_and_sem(
+        per_model, GROUP_KEYS, [c for c in per_model.columns if c.startswith("auc_")]
+    )
 
 
 # ---- figures ------------------------------------------------------------------------------
 def method_label(row) -> str:
-    """"sgr α=0.5", "threshold α=10, Th=0.8"; "none" and methods without α by name."""
+    """ "sgr α=0.5", "threshold α=10, Th=0.8"; "none" and methods without α by name."""
     if row["method"] == BASELINE or row["alpha"] == 0:
         return row["method"]
     return f"{row['method']} {setting_text(row['alpha'], row['threshold'])}"
@@ -169,8 +212,10 @@ def labelled_models(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     when they vary among the similarity methods), and the labels in drawing order."""
     frame = normalize_keys(frame)
     frame["label"] = model_labels(frame)
-    if frame.loc[frame["regularization"] != BASELINE, "regularization"].nunique() <= 1 \
-            and frame["task"].nunique() == 1:
+    if (
+        frame.loc[frame["regularization"] != BASELINE, "regularization"].nunique() <= 1
+        and frame["task"].nunique() == 1
+    ):
         frame["label"] = frame.apply(method_label, axis=1)
     return frame, label_order(frame)
 
@@ -188,13 +233,29 @@ def plot_defense_comparison(per_model: pd.DataFrame, out_pdf: str | Path, title:
     fig, axes = plt.subplots(1, len(panels), figsize=(2.8 * len(panels), 3.4), squeeze=False)
     for ax, measure, panel in zip(axes[0], measures, panels):
         rows = drawn[drawn["panel"] == panel]
-        sns.barplot(data=rows, x="label", y="mean", order=order, hue="label", hue_order=order,
-                    palette=palette, errorbar=None, ax=ax, legend=False)
+        sns.barplot(
+            data=rows,
+            x="label",
+            y="mean",
+            order=order,
+            hue="label",
+            hue_order=order,
+            palette=palette,
+            errorbar=None,
+            ax=ax,
+            legend=False,
+        )
         draw_sem_bars(ax, rows, order)
         ax.set(title=panel, xlabel="", xticks=[], ylabel=MEASURES[measure][1])
     handles = [plt.Rectangle((0, 0), 1, 1, color=palette[label]) for label in order]
-    fig.legend(handles, order, loc="upper center", bbox_to_anchor=(0.5, 0.0),
-               ncol=min(4, len(order)), frameon=False)
+    fig.legend(
+        handles,
+        order,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=min(4, len(order)),
+        frameon=False,
+    )
     fig.suptitle(title)
     fig.tight_layout()
     save_figure(fig, out_pdf, data=drawn)
@@ -219,23 +280,53 @@ def plot_lrc_accuracy(lrc: pd.DataFrame, out_pdf: str | Path, title: str) -> Non
     draws = int(data["draws"].iloc[0])
     panels = []
     by_zeta = lrc_curve(data, "zeta")
-    panels.append((f"vs ζ at ε = {float(by_zeta['epsilon'].iloc[0]):g}{unit}",
-                   by_zeta.assign(x=by_zeta["zeta"]), "decay length ζ (pixels)", "log"))
+    panels.append(
+        (
+            f"vs ζ at ε = {float(by_zeta['epsilon'].iloc[0]):g}{unit}",
+            by_zeta.assign(x=by_zeta["zeta"]),
+            "decay length ζ (pixels)",
+            "log",
+        )
+    )
     by_epsilon = lrc_curve(data, "epsilon")
     if not by_epsilon.empty:
-        panels.append((f"vs ε at ζ = {float(by_epsilon['zeta'].iloc[0]):g}{unit}",
-                       by_epsilon.assign(x=by_epsilon["epsilon"]), "ε", "linear"))
+        panels.append(
+            (
+                f"vs ε at ζ = {float(by_epsilon['zeta'].iloc[0]):g}{unit}",
+                by_epsilon.assign(x=by_epsilon["epsilon"]),
+                "ε",
+                "linear",
+            )
+        )
     names = [panel for panel, *_ in panels]
-    drawn = in_order(pd.concat([mean_sem(rows.assign(panel=panel), ["panel", "label", "x"],
-                                         "accuracy") for panel, rows, *_ in panels],
-                               ignore_index=True), names, order, "x")
+    drawn = in_order(
+        pd.concat(
+            [
+                mean_sem(rows.assign(panel=panel), ["panel", "label", "x"], "accuracy")
+                for panel, rows, *_ in panels
+            ],
+            ignore_index=True,
+        ),
+        names,
+        order,
+        "x",
+    )
     palette = label_palette(order)
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
     for ax, (panel, _, xlabel, scale) in zip(axes[0], panels):
         rows = drawn[drawn["panel"] == panel]
-        sns.lineplot(data=rows, x="x", y="mean", hue="label", hue_order=order,
-                     palette=palette, marker="o", errorbar=None, ax=ax,
-                     legend=ax is axes[0][0])
+        sns.lineplot(
+            data=rows,
+            x="x",
+            y="mean",
+            hue="label",
+            hue_order=order,
+            palette=palette,
+            marker="o",
+            errorbar=None,
+            ax=ax,
+            legend=ax is axes[0][0],
+        )
         draw_sem_bands(ax, rows, "x", palette, order)
         ax.set(xscale=scale, xlabel=xlabel, ylabel="test accuracy", title=panel)
     axes[0][0].legend(fontsize=7, title="")
@@ -244,8 +335,7 @@ def plot_lrc_accuracy(lrc: pd.DataFrame, out_pdf: str | Path, title: str) -> Non
     save_figure(fig, out_pdf, data=drawn)
 
 
-def plot_robustness_vs_exponent(per_model: pd.DataFrame, out_pdf: str | Path,
-                                title: str) -> None:
+def plot_robustness_vs_exponent(per_model: pd.DataFrame, out_pdf: str | Path, title: str) -> None:
     """Each model at (eigenspectrum exponent α, robustness): white-box PGD-L∞ accuracy and
     Gaussian-noise accuracy, one color per model setting; the line α = 1 marks Schaeffer et
     al.'s fractal bound for high-dimensional inputs (their Fig. 8). The data CSV has one row
@@ -253,22 +343,35 @@ def plot_robustness_vs_exponent(per_model: pd.DataFrame, out_pdf: str | Path,
     data, order = labelled_models(per_model)
     measures = {"pgd_accuracy": "white-box PGD-L∞", "noise_accuracy": "Gaussian noise"}
     measures = {k: v for k, v in measures.items() if k in data.columns}
-    rows = [data.assign(panel=panel, robustness=data[m])[
-        ["panel", "label", *MODEL_KEYS, "exponent", "robustness"]]
-        for m, panel in measures.items()]
+    rows = [
+        data.assign(panel=panel, robustness=data[m])[
+            ["panel", "label", *MODEL_KEYS, "exponent", "robustness"]
+        ]
+        for m, panel in measures.items()
+    ]
     drawn = in_order(pd.concat(rows, ignore_index=True), list(measures.values()), order)
     palette = label_palette(order)
-    fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.8),
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.8), squeeze=False)
     for ax, (measure, panel) in zip(axes[0], measures.items()):
         points = drawn[drawn["panel"] == panel]
-        sns.scatterplot(data=points, x="exponent", y="robustness", hue="label",
-                        hue_order=order, palette=palette, ax=ax, legend=ax is axes[0][-1])
+        sns.scatterplot(
+            data=points,
+            x="exponent",
+            y="robustness",
+            hue="label",
+            hue_order=order,
+            palette=palette,
+            ax=ax,
+            legend=ax is axes[0][-1],
+        )
         ax.axvline(1.0, color="tab:red", linestyle="--", linewidth=1)
         at = data[f"{measure}_at"].iloc[0] if f"{measure}_at" in data else ""
         unit = "/255" if measure == "pgd_accuracy" else ""
-        ax.set(title=f"{panel} (ε = {at:g}{unit})" if at != "" else panel,
-               xlabel="eigenspectrum exponent α", ylabel="test accuracy")
+        ax.set(
+            title=f"{panel} (ε = {at:g}{unit})" if at != "" else panel,
+            xlabel="eigenspectrum exponent α",
+            ylabel="test accuracy",
+        )
     if axes[0][-1].get_legend() is not None:
         axes[0][-1].legend(fontsize=7, title="", loc="best")
     fig.suptitle(title)

@@ -21,8 +21,12 @@ def read_tables(paths) -> pd.DataFrame:
 
 def read_inputs(files: dict[str, list[str]]) -> dict:
     """CSV outputs as one DataFrame per evaluation; others (HDF5) as their file list."""
-    return {kind: read_tables(paths) if all(str(p).endswith(".csv") for p in paths) and paths
-            else (list(paths) if paths else pd.DataFrame()) for kind, paths in files.items()}
+    return {
+        kind: read_tables(paths)
+        if all(str(p).endswith(".csv") for p in paths) and paths
+        else (list(paths) if paths else pd.DataFrame())
+        for kind, paths in files.items()
+    }
 
 
 def build(name: str, files: dict[str, list[str]], out: str, params: dict) -> None:
@@ -55,31 +59,47 @@ def optional_frame(data, kind):
 
 @drawing
 def selection_plane(data, out, params):
-    noise_figures.plot_selection_plane(data["noise"], out, params["epsilons"],
-                                       params["min_clean_ratio"], title(params),
-                                       fgsm=optional_frame(data, "fgsm_transfer"))
+    noise_figures.plot_selection_plane(
+        data["noise"],
+        out,
+        params["epsilons"],
+        params["min_clean_ratio"],
+        title(params),
+        fgsm=optional_frame(data, "fgsm_transfer"),
+    )
 
 
 @drawing
 def robustness(data, out, params):
     noise = data.get("noise")
-    attack_figures.plot_robustness(out, title(params), fgsm=data["fgsm_transfer"],
-                                   boundary=data["boundary"],
-                                   noise=noise if noise is not None and len(noise) else None)
+    attack_figures.plot_robustness(
+        out,
+        title(params),
+        fgsm=data["fgsm_transfer"],
+        boundary=data["boundary"],
+        noise=noise if noise is not None and len(noise) else None,
+    )
 
 
 @drawing
 def noise_examples(data, out, params):
-    noise_figures.plot_noise_examples(data["dataset"][0], out, params["epsilon"],
-                                      params["noise_clip"], params["noise_seed"], title(params))
+    noise_figures.plot_noise_examples(
+        data["dataset"][0],
+        out,
+        params["epsilon"],
+        params["noise_clip"],
+        params["noise_seed"],
+        title(params),
+    )
 
 
 @drawing
 def perturbation_spectrum(data, out, params):
     from simreg.evaluate.spectrum import read_spectrum
 
-    attack_figures.plot_perturbation_spectrum([read_spectrum(f) for f in data["spectrum"]],
-                                              out, title(params))
+    attack_figures.plot_perturbation_spectrum(
+        [read_spectrum(f) for f in data["spectrum"]], out, title(params)
+    )
 
 
 @drawing
@@ -107,16 +127,18 @@ def corruption_severity(data, out, params):
 def corruption_types(data, out, params):
     from simreg.report import corruption_figures
 
-    corruption_figures.plot_corruption_types(data["corruption_accuracy"], out, title(params),
-                                             params.get("severity", 4))
+    corruption_figures.plot_corruption_types(
+        data["corruption_accuracy"], out, title(params), params.get("severity", 4)
+    )
 
 
 @drawing
 def corruption_frequency(data, out, params):
     from simreg.report import corruption_figures
 
-    corruption_figures.plot_corruption_frequency(data["corruption_accuracy"], out,
-                                                 title(params), params.get("severity", 4))
+    corruption_figures.plot_corruption_frequency(
+        data["corruption_accuracy"], out, title(params), params.get("severity", 4)
+    )
 
 
 @drawing
@@ -124,8 +146,12 @@ def robustbench_comparison(data, out, params):
     from simreg.report import corruption_figures
 
     corruption_figures.plot_robustbench_comparison(
-        data["corruption_accuracy"], data["robustbench"], out, title(params),
-        params.get("severity", 5))
+        data["corruption_accuracy"],
+        data["robustbench"],
+        out,
+        title(params),
+        params.get("severity", 5),
+    )
 
 
 @drawing
@@ -140,9 +166,16 @@ def corruption_spectra(data, out, params):
 @drawing
 def alpha_threshold_table(data, out, params):
     attack = params["noise"]
-    tables.write_table(tables.alpha_threshold_table(
-        data["noise"], attack, params["epsilons"][attack], params["min_clean_ratio"],
-        fgsm=optional_frame(data, "fgsm_transfer")), out)
+    tables.write_table(
+        tables.alpha_threshold_table(
+            data["noise"],
+            attack,
+            params["epsilons"][attack],
+            params["min_clean_ratio"],
+            fgsm=optional_frame(data, "fgsm_transfer"),
+        ),
+        out,
+    )
 
 
 @drawing
@@ -157,9 +190,17 @@ def results_table(data, out, params):
 
 @drawing
 def models_table(data, out, params):
-    tables.write_table(tables.models_table(
-        data["noise"], data["metrics"], fgsm=data["fgsm_transfer"], boundary=data["boundary"],
-        whitebox=data["whitebox"], minimal_distance=data["minimal_distance"]), out)
+    tables.write_table(
+        tables.models_table(
+            data["noise"],
+            data["metrics"],
+            fgsm=data["fgsm_transfer"],
+            boundary=data["boundary"],
+            whitebox=data["whitebox"],
+            minimal_distance=data["minimal_distance"],
+        ),
+        out,
+    )
 
 
 @drawing
@@ -169,19 +210,27 @@ def whitebox_table(data, out, params):
 
 # ---- related defenses (issue #13) -----------------------------------------------------------
 def _defense_frames(data) -> dict:
-    return {"noise": data["noise"], "metrics": data["metrics"], "fgsm": data["fgsm_transfer"],
-            "boundary": data["boundary"], "whitebox": data["whitebox"],
-            "minimal_distance": data["minimal_distance"],
-            "eigenspectrum": data.get("eigenspectrum"), "sensitivity": data.get("sensitivity"),
-            "lrc": data.get("lrc_noise"), "corruptions": data.get("corruption_accuracy")}
+    return {
+        "noise": data["noise"],
+        "metrics": data["metrics"],
+        "fgsm": data["fgsm_transfer"],
+        "boundary": data["boundary"],
+        "whitebox": data["whitebox"],
+        "minimal_distance": data["minimal_distance"],
+        "eigenspectrum": data.get("eigenspectrum"),
+        "sensitivity": data.get("sensitivity"),
+        "lrc": data.get("lrc_noise"),
+        "corruptions": data.get("corruption_accuracy"),
+    }
 
 
 @drawing
 def defense_comparison(data, out, params):
     from simreg.report import defenses
 
-    defenses.plot_defense_comparison(defenses.defense_per_model(**_defense_frames(data)), out,
-                                     title(params))
+    defenses.plot_defense_comparison(
+        defenses.defense_per_model(**_defense_frames(data)), out, title(params)
+    )
 
 
 @drawing
@@ -195,8 +244,12 @@ def defenses_table(data, out, params):
 def attack_auc_table(data, out, params):
     from simreg.report import defenses
 
-    tables.write_table(defenses.attack_auc_table(noise=data["noise"], fgsm=data["fgsm_transfer"],
-                                                 whitebox=data["whitebox"]), out)
+    tables.write_table(
+        defenses.attack_auc_table(
+            noise=data["noise"], fgsm=data["fgsm_transfer"], whitebox=data["whitebox"]
+        ),
+        out,
+    )
 
 
 @drawing
@@ -210,13 +263,23 @@ def lrc_accuracy(data, out, params):
 def robustness_vs_exponent(data, out, params):
     from simreg.report import defenses
 
-    per_model = defenses.at_largest(data["whitebox"].query("attack == 'pgd_linf'"),
-                                    "epsilon_255", "accuracy", "pgd_accuracy")
+    per_model = defenses.at_largest(
+        data["whitebox"].query("attack == 'pgd_linf'"), "epsilon_255", "accuracy", "pgd_accuracy"
+    )
     noise = data["noise"]
     per_model = per_model.merge(
-        defenses.at_largest(noise[noise["noise"] == "gaussian"], "epsilon", "accuracy",
-                            "noise_accuracy"), on=defenses.MODEL_KEYS, how="outer")
-    exponent = (defenses.normalize_keys(data["eigenspectrum"])
-                .groupby(defenses.MODEL_KEYS, dropna=False)["exponent"].first().reset_index())
-    defenses.plot_robustness_vs_exponent(per_model.merge(exponent, on=defenses.MODEL_KEYS),
-                                         out, title(params))
+        defenses.at_largest(
+            noise[noise["noise"] == "gaussian"], "epsilon", "accuracy", "noise_accuracy"
+        ),
+        on=defenses.MODEL_KEYS,
+        how="outer",
+    )
+    exponent = (
+        defenses.normalize_keys(data["eigenspectrum"])
+        .groupby(defenses.MODEL_KEYS, dropna=False)["exponent"]
+        .first()
+        .reset_index()
+    )
+    defenses.plot_robustness_vs_exponent(
+        per_model.merge(exponent, on=defenses.MODEL_KEYS), out, title(params)
+    )

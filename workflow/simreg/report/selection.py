@@ -52,11 +52,11 @@ def per_seed_accuracy(noise: pd.DataFrame) -> pd.DataFrame:
     """
     noise = normalize_keys(noise)
     clean_rows = noise[noise["epsilon"] == 0]
-    clean = (clean_rows.groupby(MODEL_KEYS, dropna=False)["accuracy"].mean()
-             .rename("clean_accuracy"))
+    clean = clean_rows.groupby(MODEL_KEYS, dropna=False)["accuracy"].mean().rename("clean_accuracy")
     noisy_rows = noise[noise["epsilon"] > 0]
-    noisy = (noisy_rows.groupby(MODEL_KEYS + ["noise"], dropna=False)["accuracy"].mean()
-             .unstack("noise"))
+    noisy = (
+        noisy_rows.groupby(MODEL_KEYS + ["noise"], dropna=False)["accuracy"].mean().unstack("noise")
+    )
     noisy.columns = [f"{kind}_mean_accuracy" for kind in noisy.columns]
     return pd.concat([clean, noisy], axis=1).reset_index()
 
@@ -67,20 +67,24 @@ def attach_baseline(models: pd.DataFrame) -> pd.DataFrame:
     The baseline of a model is the ``none`` model of the same task and seed.
     """
     is_baseline = models["method"] == BASELINE
-    baselines = models[is_baseline].drop(columns=["regularization", "method", "alpha",
-                                                   "threshold", "reg_pairs"])
+    baselines = models[is_baseline].drop(
+        columns=["regularization", "method", "alpha", "threshold", "reg_pairs"]
+    )
     duplicated = baselines.duplicated(["task", "seed"], keep=False)
     if duplicated.any():
         pairs = baselines.loc[duplicated, ["task", "seed"]].drop_duplicates().values.tolist()
         raise ValueError(f"more than one '{BASELINE}' model for (task, seed) {pairs}")
     regularized = models[~is_baseline]
-    merged = regularized.merge(baselines, on=["task", "seed"], how="left",
-                               suffixes=("", "_baseline"), indicator=True)
+    merged = regularized.merge(
+        baselines, on=["task", "seed"], how="left", suffixes=("", "_baseline"), indicator=True
+    )
     lacking = merged[merged["_merge"] == "left_only"]
     if len(lacking):
         pairs = lacking[["task", "seed"]].drop_duplicates().values.tolist()
-        raise ValueError(f"no '{BASELINE}' baseline model for (task, seed) {pairs}; "
-                         "every regularized seed needs the unregularized model of that seed")
+        raise ValueError(
+            f"no '{BASELINE}' baseline model for (task, seed) {pairs}; "
+            "every regularized seed needs the unregularized model of that seed"
+        )
     return merged.drop(columns="_merge")
 
 
@@ -114,33 +118,40 @@ def accuracy_at(accuracy: pd.DataFrame, attack: str, epsilon: float) -> pd.Serie
     ``epsilon`` must be on the attack's grid of every model (compared to 1e-6)."""
     rows = accuracy[accuracy["attack"] == attack]
     if rows.empty:
-        raise ValueError(f"attack {attack!r} not in the data "
-                         f"(have {sorted(set(accuracy['attack']))})")
+        raise ValueError(
+            f"attack {attack!r} not in the data (have {sorted(set(accuracy['attack']))})"
+        )
     at = rows[(rows["epsilon"] - float(epsilon)).abs() <= 1e-6]
     per_model = at.groupby(MODEL_KEYS, dropna=False)["accuracy"].mean()
     models = rows.groupby(MODEL_KEYS, dropna=False).size()
     if len(per_model) != len(models):
         grid = sorted(set(rows["epsilon"].round(6)))
-        raise ValueError(f"ε = {epsilon:g} is not on the {attack} grid {grid} of every model; "
-                         "set config key selection.epsilon (or selection.dataset_epsilon) to a "
-                         "value of the grid")
+        raise ValueError(
+            f"ε = {epsilon:g} is not on the {attack} grid {grid} of every model; "
+            "set config key selection.epsilon (or selection.dataset_epsilon) to a "
+            "value of the grid"
+        )
     return per_model
 
 
-def selection_ratios(noise: pd.DataFrame, attack: str, epsilon: float, *,
-                     fgsm: pd.DataFrame | None = None) -> pd.DataFrame:
+def selection_ratios(
+    noise: pd.DataFrame, attack: str, epsilon: float, *, fgsm: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Per regularized group: clean_ratio (R0/U0) and robust_ratio (RD/UD, accuracies at
     ``epsilon`` of ``attack``: a noise kind or ``fgsm_transfer``), mean/SEM over seeds.
 
     R0 and U0 are the accuracies at ε = 0 of the same attack's rows (the same test images)."""
     accuracy = attack_accuracy(noise, fgsm if attack == FGSM else None)
-    per_model = pd.concat([accuracy_at(accuracy, attack, 0.0).rename("clean_accuracy"),
-                           accuracy_at(accuracy, attack, epsilon).rename("distorted_accuracy")],
-                          axis=1).reset_index()
+    per_model = pd.concat(
+        [
+            accuracy_at(accuracy, attack, 0.0).rename("clean_accuracy"),
+            accuracy_at(accuracy, attack, epsilon).rename("distorted_accuracy"),
+        ],
+        axis=1,
+    ).reset_index()
     paired = attach_baseline(per_model)
     paired["clean_ratio"] = paired["clean_accuracy"] / paired["clean_accuracy_baseline"]
-    paired["robust_ratio"] = (paired["distorted_accuracy"]
-                              / paired["distorted_accuracy_baseline"])
+    paired["robust_ratio"] = paired["distorted_accuracy"] / paired["distorted_accuracy_baseline"]
     groups = paired.groupby(GROUP_KEYS, dropna=False)
     ratios = groups[["clean_ratio", "robust_ratio"]].agg(["mean", "sem"])
     ratios.columns = [name if stat == "mean" else f"{name}_sem" for name, stat in ratios.columns]

@@ -26,8 +26,8 @@ import pandas as pd  # noqa: E402
 
 from simreg.report.noise_figures import save_figure  # noqa: E402
 
-SCATTER_PAIRS = 20000   # pairs drawn in the scatter (all pairs enter the correlation)
-MATRIX_IMAGES = 100     # images shown in each matrix (the first ones, as stored)
+SCATTER_PAIRS = 20000  # pairs drawn in the scatter (all pairs enter the correlation)
+MATRIX_IMAGES = 100  # images shown in each matrix (the first ones, as stored)
 
 
 def pair_correlation(s_pixel: np.ndarray, s_neural: np.ndarray) -> dict:
@@ -35,12 +35,16 @@ def pair_correlation(s_pixel: np.ndarray, s_neural: np.ndarray) -> dict:
     upper = np.triu_indices(len(s_pixel), k=1)
     a, b = s_pixel[upper].astype(np.float64), s_neural[upper].astype(np.float64)
     rank = lambda v: pd.Series(v).rank().to_numpy()  # noqa: E731
-    return {"pearson_r": float(np.corrcoef(a, b)[0, 1]),
-            "spearman_r": float(np.corrcoef(rank(a), rank(b))[0, 1]), "pairs": len(a)}
+    return {
+        "pearson_r": float(np.corrcoef(a, b)[0, 1]),
+        "spearman_r": float(np.corrcoef(rank(a), rank(b))[0, 1]),
+        "pairs": len(a),
+    }
 
 
-def plot_neural_pixel_similarity(pairs: list[tuple[str, str]], out_pdf: str | Path,
-                                 title: str) -> None:
+def plot_neural_pixel_similarity(
+    pairs: list[tuple[str, str]], out_pdf: str | Path, title: str
+) -> None:
     """One row per (pixel file, neural file) pair: scatter, S_pixel, S_neural."""
     from simreg.targets.pixel_similarity import read_similarity
 
@@ -53,19 +57,36 @@ def plot_neural_pixel_similarity(pairs: list[tuple[str, str]], out_pdf: str | Pa
             raise ValueError(f"{pixel_file} and {neural_file} hold different images")
         stats = pair_correlation(s_pixel, s_neural)
         name = Path(pixel_file).stem
-        common = {"regularization": name, "pairs": stats["pairs"], "pixel_file": pixel_file,
-                  "neural_file": neural_file, "scans": _scans(neural_attrs.get("scans", "")),
-                  "frames": ("neural file's /frames" if "frame_shape" in neural_attrs
-                             else "pixel file")}
-        rows.append({**common, "source": "predictor", "pearson_r": stats["pearson_r"],
-                     "spearman_r": stats["spearman_r"]})
+        common = {
+            "regularization": name,
+            "pairs": stats["pairs"],
+            "pixel_file": pixel_file,
+            "neural_file": neural_file,
+            "scans": _scans(neural_attrs.get("scans", "")),
+            "frames": ("neural file's /frames" if "frame_shape" in neural_attrs else "pixel file"),
+        }
+        rows.append(
+            {
+                **common,
+                "source": "predictor",
+                "pearson_r": stats["pearson_r"],
+                "spearman_r": stats["spearman_r"],
+            }
+        )
         label = f"predictor: Pearson {stats['pearson_r']:.2f}, Spearman {stats['spearman_r']:.2f}"
         if "simulator_pearson_r" in neural_attrs:
-            rows.append({**common, "source": "simulator",
-                         "pearson_r": float(neural_attrs["simulator_pearson_r"]),
-                         "spearman_r": float(neural_attrs["simulator_spearman_r"])})
-            label += (f"\nsimulator rates: Pearson {neural_attrs['simulator_pearson_r']:.2f}, "
-                      f"Spearman {neural_attrs['simulator_spearman_r']:.2f}")
+            rows.append(
+                {
+                    **common,
+                    "source": "simulator",
+                    "pearson_r": float(neural_attrs["simulator_pearson_r"]),
+                    "spearman_r": float(neural_attrs["simulator_spearman_r"]),
+                }
+            )
+            label += (
+                f"\nsimulator rates: Pearson {neural_attrs['simulator_pearson_r']:.2f}, "
+                f"Spearman {neural_attrs['simulator_spearman_r']:.2f}"
+            )
         upper = np.triu_indices(len(s_pixel), k=1)
         draw = np.random.default_rng(0).permutation(len(upper[0]))[:SCATTER_PAIRS]
         ax[0].scatter(s_pixel[upper][draw], s_neural[upper][draw], s=2, alpha=0.3, linewidths=0)

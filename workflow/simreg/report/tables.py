@@ -14,8 +14,16 @@ import numpy as np
 import pandas as pd
 
 from simreg.outputs import write_csv, write_text
-from simreg.report.selection import (BASELINE, GROUP_KEYS, MODEL_KEYS, acceptable, best_setting,
-                              normalize_keys, per_seed_accuracy, selection_ratios)
+from simreg.report.selection import (
+    BASELINE,
+    GROUP_KEYS,
+    MODEL_KEYS,
+    acceptable,
+    best_setting,
+    normalize_keys,
+    per_seed_accuracy,
+    selection_ratios,
+)
 
 LAYERS = ["stem", "stage1", "stage2", "stage3", "stage4"]
 GAMMAS = [f"gamma_{i}" for i in range(len(LAYERS))]
@@ -42,8 +50,13 @@ def best_epochs(metrics: pd.DataFrame) -> pd.DataFrame:
     return best
 
 
-def alpha_threshold_table(noise: pd.DataFrame, attack: str, epsilon: float,
-                          min_clean_ratio: float, fgsm: pd.DataFrame | None = None) -> pd.DataFrame:
+def alpha_threshold_table(
+    noise: pd.DataFrame,
+    attack: str,
+    epsilon: float,
+    min_clean_ratio: float,
+    fgsm: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Per (task, regularization, method): the selected (alpha, Th) and its ratios.
 
     The ratios are those of ``attack`` (a noise kind or ``fgsm_transfer``) at ``epsilon``
@@ -53,8 +66,16 @@ def alpha_threshold_table(noise: pd.DataFrame, attack: str, epsilon: float,
     region.
     """
     ratios = selection_ratios(noise, attack, epsilon, fgsm=fgsm)
-    chosen = ["alpha", "threshold", "reg_pairs", "clean_ratio", "clean_ratio_sem",
-              "robust_ratio", "robust_ratio_sem", "n_seeds"]
+    chosen = [
+        "alpha",
+        "threshold",
+        "reg_pairs",
+        "clean_ratio",
+        "clean_ratio_sem",
+        "robust_ratio",
+        "robust_ratio_sem",
+        "n_seeds",
+    ]
     rows = []
     for keys, settings in ratios.groupby(METHOD_KEYS, sort=True):
         best = best_setting(settings, min_clean_ratio)
@@ -63,11 +84,18 @@ def alpha_threshold_table(noise: pd.DataFrame, attack: str, epsilon: float,
         row["attack"], row["epsilon"] = attack, float(epsilon)
         row["n_settings"] = len(settings)
         row["n_acceptable"] = int(acceptable(settings, min_clean_ratio).sum())
-        row["note"] = "" if best else (f"no acceptable setting (clean ratio >= "
-                                       f"{min_clean_ratio:g} and robust ratio > 1)")
+        row["note"] = (
+            ""
+            if best
+            else (
+                f"no acceptable setting (clean ratio >= {min_clean_ratio:g} and robust ratio > 1)"
+            )
+        )
         rows.append(row)
-    return pd.DataFrame(rows, columns=METHOD_KEYS + chosen + ["attack", "epsilon", "n_settings",
-                                                              "n_acceptable", "note"])
+    return pd.DataFrame(
+        rows,
+        columns=METHOD_KEYS + chosen + ["attack", "epsilon", "n_settings", "n_acceptable", "note"],
+    )
 
 
 # A seed's γ has collapsed onto a layer when that layer holds at least this weight (our
@@ -89,11 +117,16 @@ def gamma_table(metrics: pd.DataFrame) -> pd.DataFrame:
     best = best[best["method"] != BASELINE].rename(columns=dict(zip(GAMMAS, LAYERS)))
     table = mean_and_sem(best, GROUP_KEYS, LAYERS)
     collapsed = [f"{layer}_collapsed" for layer in LAYERS]
-    shares = (best.assign(**{c: best[layer] >= COLLAPSED for c, layer in zip(collapsed, LAYERS)})
-              .groupby(GROUP_KEYS, dropna=False)[collapsed].mean().reset_index())
+    shares = (
+        best.assign(**{c: best[layer] >= COLLAPSED for c, layer in zip(collapsed, LAYERS)})
+        .groupby(GROUP_KEYS, dropna=False)[collapsed]
+        .mean()
+        .reset_index()
+    )
     table = table.merge(shares, on=GROUP_KEYS, how="left")
-    return table[GROUP_KEYS + ["n_seeds"] + LAYERS + [f"{layer}_sem" for layer in LAYERS]
-                 + collapsed]
+    return table[
+        GROUP_KEYS + ["n_seeds"] + LAYERS + [f"{layer}_sem" for layer in LAYERS] + collapsed
+    ]
 
 
 def results_table(noise: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
@@ -109,34 +142,49 @@ def results_table(noise: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
 def fgsm_per_model(fgsm: pd.DataFrame) -> pd.DataFrame:
     """Per model: mean accuracy over the transferred-FGSM ε > 0 grid."""
     fgsm = normalize_keys(fgsm)
-    return (fgsm[fgsm["epsilon"] > 0].groupby(MODEL_KEYS, dropna=False)["accuracy"].mean()
-            .rename("fgsm_mean_accuracy").reset_index())
+    return (
+        fgsm[fgsm["epsilon"] > 0]
+        .groupby(MODEL_KEYS, dropna=False)["accuracy"]
+        .mean()
+        .rename("fgsm_mean_accuracy")
+        .reset_index()
+    )
 
 
 def boundary_scores(boundary: pd.DataFrame) -> pd.DataFrame:
     """One row per model and setting: ``score`` = mean S(M) over repeats (App. 7.1),
     ``n_unsolved`` summed over repeats, and the setting's ``steps``."""
-    return (normalize_keys(boundary).groupby(MODEL_KEYS + ["setting"], dropna=False)
-            .agg(score=("score", "mean"), n_unsolved=("n_unsolved", "sum"),
-                 steps=("steps", "first"))
-            .reset_index())
+    return (
+        normalize_keys(boundary)
+        .groupby(MODEL_KEYS + ["setting"], dropna=False)
+        .agg(score=("score", "mean"), n_unsolved=("n_unsolved", "sum"), steps=("steps", "first"))
+        .reset_index()
+    )
 
 
 def boundary_per_model(boundary: pd.DataFrame) -> pd.DataFrame:
     """Per model: ``boundary_<setting>`` (mean score over repeats) and
     ``boundary_<setting>_unsolved``, one column pair per setting."""
-    wide = (boundary_scores(boundary).set_index(MODEL_KEYS + ["setting"])
-            [["score", "n_unsolved"]].unstack("setting"))
-    wide.columns = [f"boundary_{setting}" if stat == "score" else f"boundary_{setting}_unsolved"
-                    for stat, setting in wide.columns]
+    wide = (
+        boundary_scores(boundary)
+        .set_index(MODEL_KEYS + ["setting"])[["score", "n_unsolved"]]
+        .unstack("setting")
+    )
+    wide.columns = [
+        f"boundary_{setting}" if stat == "score" else f"boundary_{setting}_unsolved"
+        for stat, setting in wide.columns
+    ]
     return wide.reset_index()
 
 
 def whitebox_per_model(whitebox: pd.DataFrame) -> pd.DataFrame:
     """Per model: accuracy under each white-box attack and ε, as ``<attack>_<ε·255>/255``."""
     whitebox = normalize_keys(whitebox)
-    wide = (whitebox.groupby(MODEL_KEYS + ["attack", "epsilon_255"], dropna=False)["accuracy"]
-            .mean().unstack(["attack", "epsilon_255"]))
+    wide = (
+        whitebox.groupby(MODEL_KEYS + ["attack", "epsilon_255"], dropna=False)["accuracy"]
+        .mean()
+        .unstack(["attack", "epsilon_255"])
+    )
     wide.columns = [f"{attack}_{eps:g}/255" for attack, eps in wide.columns]
     return wide.reset_index()
 
@@ -154,8 +202,9 @@ def minimal_distance_summary(distances: pd.DataFrame) -> pd.DataFrame:
     summary["median_correct"] = correct.groupby(keys, dropna=False)["distance"].median()
     finite = np.isfinite(distances["distance"])
     summary["mean_solved"] = distances[finite].groupby(keys, dropna=False)["distance"].mean()
-    summary["n_unsolved"] = (distances.assign(unsolved=~finite)
-                             .groupby(keys, dropna=False)["unsolved"].sum())
+    summary["n_unsolved"] = (
+        distances.assign(unsolved=~finite).groupby(keys, dropna=False)["unsolved"].sum()
+    )
     return summary.reset_index()
 
 
@@ -166,15 +215,25 @@ def minimal_distance_per_model(distances: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
-def models_table(noise: pd.DataFrame, metrics: pd.DataFrame, *, fgsm: pd.DataFrame,
-                 boundary: pd.DataFrame, whitebox: pd.DataFrame,
-                 minimal_distance: pd.DataFrame) -> pd.DataFrame:
+def models_table(
+    noise: pd.DataFrame,
+    metrics: pd.DataFrame,
+    *,
+    fgsm: pd.DataFrame,
+    boundary: pd.DataFrame,
+    whitebox: pd.DataFrame,
+    minimal_distance: pd.DataFrame,
+) -> pd.DataFrame:
     """One row per model (every seed): validation and clean accuracy, mean accuracy under
     each noise and transferred FGSM, Boundary scores, white-box accuracies and minimal
     distances."""
     parts = [per_seed_accuracy(noise), best_epochs(metrics)[MODEL_KEYS + ["val_accuracy"]]]
-    summaries = [(fgsm, fgsm_per_model), (boundary, boundary_per_model),
-                 (whitebox, whitebox_per_model), (minimal_distance, minimal_distance_per_model)]
+    summaries = [
+        (fgsm, fgsm_per_model),
+        (boundary, boundary_per_model),
+        (whitebox, whitebox_per_model),
+        (minimal_distance, minimal_distance_per_model),
+    ]
     parts += [summary(frame) for frame, summary in summaries if not frame.empty]
     table = parts[0]
     for part in parts[1:]:

@@ -77,18 +77,23 @@ def combined_rows(populations: list[tuple[str, np.ndarray, np.ndarray]]) -> torc
     models' S over each scan's models, then over scans."""
     scans = sorted({scan for scan, _, _ in populations})
     per_scan = {scan: sum(s == scan for s, _, _ in populations) for scan in scans}
-    parts = [weighted_unit_rows(r, w) * np.sqrt(1.0 / (len(scans) * per_scan[scan]))
-             for scan, r, w in populations]
+    parts = [
+        weighted_unit_rows(r, w) * np.sqrt(1.0 / (len(scans) * per_scan[scan]))
+        for scan, r, w in populations
+    ]
     return torch.cat(parts, dim=1).to(torch.float32)
 
 
 def predictor_frame_shape(predictors: list[str]) -> tuple[int, int]:
     """The stimulus size the fitted models share (they must: one set of frames)."""
-    shapes = {tuple(torch.load(p, map_location="cpu", weights_only=False)["image_shape"])
-              for p in predictors}
+    shapes = {
+        tuple(torch.load(p, map_location="cpu", weights_only=False)["image_shape"])
+        for p in predictors
+    }
     if len(shapes) != 1:
-        raise ValueError("the predictors were fitted on frames of different sizes "
-                         f"{sorted(shapes)}")
+        raise ValueError(
+            f"the predictors were fitted on frames of different sizes {sorted(shapes)}"
+        )
     return shapes.pop()
 
 
@@ -100,8 +105,10 @@ def predicted_responses(predictor_file, frames) -> list[tuple[str, np.ndarray, n
     out = []
     for predictor, oracle in load_predictors(predictor_file):
         if tuple(predictor.image_shape) != tuple(frames.shape[1:]):
-            raise ValueError(f"{predictor_file} was fitted on {predictor.image_shape} frames, "
-                             f"not {frames.shape[1:]}")
+            raise ValueError(
+                f"{predictor_file} was fitted on {predictor.image_shape} frames, "
+                f"not {frames.shape[1:]}"
+            )
         out.append((predictor.scan, predictor.predict(frames), oracle))
     return out
 
@@ -110,8 +117,10 @@ def off_diagonal_correlation(a: np.ndarray, b: np.ndarray) -> dict:
     """Pearson and Spearman correlation of two similarity matrices over the pairs i < j."""
     upper = np.triu_indices(len(a), k=1)
     x, y = a[upper].astype(np.float64), b[upper].astype(np.float64)
-    return {"pearson_r": float(np.corrcoef(x, y)[0, 1]),
-            "spearman_r": float(np.corrcoef(average_ranks(x), average_ranks(y))[0, 1])}
+    return {
+        "pearson_r": float(np.corrcoef(x, y)[0, 1]),
+        "spearman_r": float(np.corrcoef(average_ranks(x), average_ranks(y))[0, 1]),
+    }
 
 
 def average_ranks(values: np.ndarray) -> np.ndarray:
@@ -125,9 +134,16 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def build_neural_similarity(predictors: list[str], pixel_file, out, *, images_file=None,
-                            recordings: list[str] = (), dtype: str = "float32",
-                            block_size: int = 2048) -> None:
+def build_neural_similarity(
+    predictors: list[str],
+    pixel_file,
+    out,
+    *,
+    images_file=None,
+    recordings: list[str] = (),
+    dtype: str = "float32",
+    block_size: int = 2048,
+) -> None:
     """S_neural of the frames of the images of ``pixel_file`` (its indices and dataset), from
     the fitted models ``predictors``; written atomically in the pixel file's layout. The
     simulated scans among ``recordings`` add the simulator's own correlation."""
@@ -137,8 +153,9 @@ def build_neural_similarity(predictors: list[str], pixel_file, out, *, images_fi
     indices, _, attrs = read_similarity(pixel_file)
     source = images_file or attrs["dataset_file"]
     if not Path(source).exists():
-        raise FileNotFoundError(f"the images of {pixel_file} are not at {source}: pass their "
-                                "dataset file (--images)")
+        raise FileNotFoundError(
+            f"the images of {pixel_file} are not at {source}: pass their dataset file (--images)"
+        )
     images = read_split(source, "train").images[indices]
     started = time.perf_counter()
     frames = to_stimuli(images, predictor_frame_shape(predictors))
@@ -146,8 +163,11 @@ def build_neural_similarity(predictors: list[str], pixel_file, out, *, images_fi
     populations = []
     for path in predictors:
         populations.extend(predicted_responses(path, frames))
-        print(f"neural similarity: predicted {len(frames)} frames with {path}",
-              file=sys.stderr, flush=True)
+        print(
+            f"neural similarity: predicted {len(frames)} frames with {path}",
+            file=sys.stderr,
+            flush=True,
+        )
     simulator = simulator_correlation(recordings, frames, s_frames)
     rows = combined_rows(populations)
     n = len(indices)
@@ -155,34 +175,54 @@ def build_neural_similarity(predictors: list[str], pixel_file, out, *, images_fi
         h5.create_dataset("indices", data=indices)
         h5.create_dataset("frames", data=frames.astype(np.float32), compression="gzip")
         chunk_rows = min(block_size, n, max(1, (1 << 22) // n))
-        matrix = h5.create_dataset("neural_similarity", shape=(n, n), dtype=dtype,
-                                   chunks=(chunk_rows, n))
+        matrix = h5.create_dataset(
+            "neural_similarity", shape=(n, n), dtype=dtype, chunks=(chunk_rows, n)
+        )
         for start in range(0, n, block_size):
-            block = (rows[start:start + block_size] @ rows.T).clamp_(-1.0, 1.0).numpy()
-            matrix[start:start + len(block)] = block.astype(dtype)
+            block = (rows[start : start + block_size] @ rows.T).clamp_(-1.0, 1.0).numpy()
+            matrix[start : start + len(block)] = block.astype(dtype)
         stats = off_diagonal_correlation(s_frames, matrix[...])
         scans = sorted({scan for scan, _, _ in populations})
-        keep = {k: attrs[k] for k in ("dataset", "color", "dataset_file", "n_images",
-                                      "image_seed", "image_shape") if k in attrs}
+        keep = {
+            k: attrs[k]
+            for k in ("dataset", "color", "dataset_file", "n_images", "image_seed", "image_shape")
+            if k in attrs
+        }
         record = provenance(
-            **keep, dtype=dtype, block_size=block_size, pixel_similarity_file=str(pixel_file),
-            predictors=[str(p) for p in predictors], scans=scans,
+            **keep,
+            dtype=dtype,
+            block_size=block_size,
+            pixel_similarity_file=str(pixel_file),
+            predictors=[str(p) for p in predictors],
+            scans=scans,
             neurons=int(sum(r_.shape[1] for _, r_, _ in populations)),
             definition="cosine similarity of predicted responses, per neuron mean-subtracted "
-                       "and sd-normalized, weighted by oracle correlation; mean over models "
-                       "of a scan, then over scans",
-            weighting="oracle correlation (clipped at 0)", frame_shape=list(frames.shape[1:]),
+            "and sd-normalized, weighted by oracle correlation; mean over models "
+            "of a scan, then over scans",
+            weighting="oracle correlation (clipped at 0)",
+            frame_shape=list(frames.shape[1:]),
             frames="simreg.neural.images.to_stimuli of the regularization images",
-            pixel_similarity_of="the frames", **stats, **simulator,
-            seconds=round(time.perf_counter() - started, 3))
+            pixel_similarity_of="the frames",
+            **stats,
+            **simulator,
+            seconds=round(time.perf_counter() - started, 3),
+        )
         for key, value in record.items():
             h5.attrs[key] = value
-    extra = "".join(f"; simulator's noiseless rates: "
-                    f"Pearson {simulator['simulator_pearson_r']:.3f}, "
-                    f"Spearman {simulator['simulator_spearman_r']:.3f}" for _ in [0] if simulator)
-    print(f"neural similarity: {n} frames, {len(populations)} models of {len(scans)} scans; "
-          f"with the frames' S_pixel (off-diagonal): Pearson r = {stats['pearson_r']:.3f}, "
-          f"Spearman {stats['spearman_r']:.3f}{extra}", file=sys.stderr, flush=True)
+    extra = "".join(
+        f"; simulator's noiseless rates: "
+        f"Pearson {simulator['simulator_pearson_r']:.3f}, "
+        f"Spearman {simulator['simulator_spearman_r']:.3f}"
+        for _ in [0]
+        if simulator
+    )
+    print(
+        f"neural similarity: {n} frames, {len(populations)} models of {len(scans)} scans; "
+        f"with the frames' S_pixel (off-diagonal): Pearson r = {stats['pearson_r']:.3f}, "
+        f"Spearman {stats['spearman_r']:.3f}{extra}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def simulator_correlation(recordings, frames, s_frames) -> dict:
@@ -200,5 +240,8 @@ def simulator_correlation(recordings, frames, s_frames) -> dict:
     rows = combined_rows(parts)
     s_sim = (rows @ rows.T).clamp_(-1.0, 1.0).numpy()
     stats = off_diagonal_correlation(s_frames, s_sim)
-    return {"simulator_pearson_r": stats["pearson_r"], "simulator_spearman_r": stats["spearman_r"],
-            "simulator_scans": len(parts)}
+    return {
+        "simulator_pearson_r": stats["pearson_r"],
+        "simulator_spearman_r": stats["spearman_r"],
+        "simulator_scans": len(parts),
+    }

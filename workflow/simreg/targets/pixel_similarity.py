@@ -71,8 +71,16 @@ def pixel_similarity(images, block_size: int = 2048) -> np.ndarray:
     return out
 
 
-def build_similarity(dataset_path: str | Path, out: str | Path, *, n_images: int, image_seed: int,
-                     dtype: str = "float32", block_size: int = 2048, device: str = "cpu") -> None:
+def build_similarity(
+    dataset_path: str | Path,
+    out: str | Path,
+    *,
+    n_images: int,
+    image_seed: int,
+    dtype: str = "float32",
+    block_size: int = 2048,
+    device: str = "cpu",
+) -> None:
     """Choose N training images of a dataset, compute S_pixel in blocks, write HDF5 atomically."""
     train = read_split(dataset_path, "train")
     indices = choose_images(len(train.images), n_images, image_seed)
@@ -82,19 +90,28 @@ def build_similarity(dataset_path: str | Path, out: str | Path, *, n_images: int
     with atomic_output(out) as tmp, h5py.File(tmp, "w") as h5:
         h5.create_dataset("indices", data=indices)
         chunk_rows = min(block_size, n, max(1, (1 << 22) // n))  # chunks of at most ~4M entries
-        matrix = h5.create_dataset("pixel_similarity", shape=(n, n), dtype=dtype,
-                                   chunks=(chunk_rows, n))
+        matrix = h5.create_dataset(
+            "pixel_similarity", shape=(n, n), dtype=dtype, chunks=(chunk_rows, n)
+        )
         for start, rows in pixel_similarity_blocks(images, block_size, device):
             matrix[start : start + len(rows)] = rows.astype(dtype)
             done = start + len(rows)
-            print(f"similarity: {done}/{n} rows ({time.perf_counter() - started:.1f} s)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"similarity: {done}/{n} rows ({time.perf_counter() - started:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
         attrs = provenance(
-            dataset=str(train.attrs.get("dataset")), color=str(train.attrs.get("color")),
-            dataset_file=str(dataset_path), n_images=n, image_seed=image_seed, dtype=dtype,
-            block_size=block_size, image_shape=list(images.shape[1:]),
+            dataset=str(train.attrs.get("dataset")),
+            color=str(train.attrs.get("color")),
+            dataset_file=str(dataset_path),
+            n_images=n,
+            image_seed=image_seed,
+            dtype=dtype,
+            block_size=block_size,
+            image_shape=list(images.shape[1:]),
             definition="cosine similarity of flattened channel-mean images minus the per-pixel "
-                       "mean over the set",
+            "mean over the set",
             seconds=round(time.perf_counter() - started, 3),
         )
         for key, value in attrs.items():

@@ -44,11 +44,14 @@ AUTOCAST_DTYPES = {"none": None, "bfloat16": torch.bfloat16}
 class FastPath:
     """The run's fast-path options (``simreg.settings.FastPath``) on one device."""
 
-    def __init__(self, device, autocast: str = "none", channels_last: bool = False,
-                 compile: bool = False):
+    def __init__(
+        self, device, autocast: str = "none", channels_last: bool = False, compile: bool = False
+    ):
         if autocast not in AUTOCAST_DTYPES:
-            raise ValueError(f"training.fast_path.autocast must be one of "
-                             f"{sorted(AUTOCAST_DTYPES)}, got {autocast!r}")
+            raise ValueError(
+                f"training.fast_path.autocast must be one of "
+                f"{sorted(AUTOCAST_DTYPES)}, got {autocast!r}"
+            )
         self.device = torch.device(device)
         self.dtype = AUTOCAST_DTYPES[autocast]
         self.channels_last = bool(channels_last)
@@ -65,7 +68,8 @@ class FastPath:
             raise ValueError(
                 f"training.fast_path.compile cannot train method {settings.method!r}: its loss "
                 "differentiates an input gradient (double backward), which torch.compile does "
-                "not support; set compile: false for it")
+                "not support; set compile: false for it"
+            )
         return fast
 
     @property
@@ -86,6 +90,7 @@ class FastPath:
         """``features`` (a function of a float NCHW batch to a list of feature maps) on the
         fast path: inputs in the model's memory format, autocast inside, fp32 out, compiled
         if asked."""
+
         def fast_features(x):
             with self.autocast():
                 out = features(self.inputs(x))

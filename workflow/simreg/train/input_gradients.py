@@ -39,8 +39,11 @@ class TrainingStatistics:
 
         self.inputs: dict = {}
         self.recording = True
-        self.handles = [m.register_forward_pre_hook(self._record) for m in model.modules()
-                        if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self.handles = [
+            m.register_forward_pre_hook(self._record)
+            for m in model.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        ]
 
     def __deepcopy__(self, memo):
         """A copied model (deepcopy copies its hooks) records afresh: the inputs, non-leaf
@@ -103,8 +106,9 @@ def frozen_batch_statistics(model, moments: dict | None = None):
     from torch import nn
 
     moments = moments or {}
-    layers = [m for m in model.modules()
-              if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    layers = [
+        m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
+    ]
     saved = [m.__dict__.get("forward") for m in layers]
     for m in layers:
         m.forward = partial(_batch_norm_with, m, moments)
@@ -127,8 +131,9 @@ def differentiable_forward(batch, batchnorm: str, statistics: TrainingStatistics
     if batchnorm == "batch":
         return batch.x, batch.logits
     if batchnorm != "per_sample":
-        raise ValueError(f"input_gradients.batchnorm must be one of {BATCHNORM_MODES}, "
-                         f"got {batchnorm!r}")
+        raise ValueError(
+            f"input_gradients.batchnorm must be one of {BATCHNORM_MODES}, got {batchnorm!r}"
+        )
     moments = statistics.take() if statistics is not None else {}
     x = batch.x.detach().requires_grad_(True)
     if statistics is not None:

@@ -19,8 +19,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from simreg.paths import (NO_REGULARIZATION, NOT_APPLICABLE, PAIR_PASSES, SIMILARITY_TARGETS,
-                          join_pairs, number, split_pairs)
+from simreg.paths import (
+    NO_REGULARIZATION,
+    NOT_APPLICABLE,
+    PAIR_PASSES,
+    SIMILARITY_TARGETS,
+    join_pairs,
+    number,
+    split_pairs,
+)
 from simreg.train.recipe import normalize
 from simreg.train.regularizers import get_regularizer
 
@@ -39,8 +46,9 @@ class ModelKey:
     recipe: str = ""  # '' = the training section as it is (simreg.train.recipe)
 
     @classmethod
-    def make(cls, task, regularization, method, alpha, threshold, pairs, seed,
-             recipe: str = "") -> "ModelKey":
+    def make(
+        cls, task, regularization, method, alpha, threshold, pairs, seed, recipe: str = ""
+    ) -> "ModelKey":
         """Canonical key: drops what ``method`` does not use (its regularizer says what)."""
         r = get_regularizer(method)
         if not set(r.needs) & set(SIMILARITY_TARGETS):  # no target file of a regularization set
@@ -54,8 +62,16 @@ class ModelKey:
             pair_pass = PAIR_PASSES[0]
         uses_threshold = "threshold" in r.parameters and threshold != NOT_APPLICABLE
         threshold = number(threshold) if uses_threshold else NOT_APPLICABLE
-        return cls(task, regularization, method, number(alpha), threshold,
-                   join_pairs(k, pair_pass), str(int(seed)), normalize(recipe))
+        return cls(
+            task,
+            regularization,
+            method,
+            number(alpha),
+            threshold,
+            join_pairs(k, pair_pass),
+            str(int(seed)),
+            normalize(recipe),
+        )
 
     @classmethod
     def wildcards(cls) -> "ModelKey":
@@ -66,8 +82,12 @@ class ModelKey:
     def from_wildcards(cls, wildcards) -> "ModelKey":
         """The key of a rule's wildcards; refuses non-canonical paths (no duplicate models).
         Wildcards without ``recipe`` name a model without one."""
-        key = cls(**{name: wildcards[name] if name != "recipe" else wildcards.get(name, "")
-                     for name in cls.__dataclass_fields__})
+        key = cls(
+            **{
+                name: wildcards[name] if name != "recipe" else wildcards.get(name, "")
+                for name in cls.__dataclass_fields__
+            }
+        )
         canonical = cls.make(**key.as_dict())
         if key != canonical:
             raise ValueError(f"non-canonical model path {key.stem}; use {canonical.stem}")
@@ -75,8 +95,10 @@ class ModelKey:
 
     @property
     def stem(self) -> str:
-        return (f"{self.task}/{self.regularization}/{self.method}/"
-                f"a{self.alpha}_t{self.threshold}_k{self.pairs}{self.recipe}/seed{self.seed}")
+        return (
+            f"{self.task}/{self.regularization}/{self.method}/"
+            f"a{self.alpha}_t{self.threshold}_k{self.pairs}{self.recipe}/seed{self.seed}"
+        )
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -99,4 +121,3 @@ class ModelKey:
 def baseline_key(task: str, seed) -> ModelKey:
     """The unregularized model (method none) of ``task`` and ``seed``."""
     return ModelKey.make(task, NO_REGULARIZATION, NO_REGULARIZATION, 0, NOT_APPLICABLE, 0, seed)
-

@@ -35,8 +35,16 @@ from simreg.models.inference import pick_device
 from simreg.outputs import atomic_output
 from simreg.train.regularizers import Batch, get_regularizer
 from simreg.train.settings import TrainSettings, settings_record
-from simreg.train.trainer import (Trainer, build_optimizer, checkpoint_path, keep_best, log_epoch,
-                                  run_fingerprint, train, write_outputs)
+from simreg.train.trainer import (
+    Trainer,
+    build_optimizer,
+    checkpoint_path,
+    keep_best,
+    log_epoch,
+    run_fingerprint,
+    train,
+    write_outputs,
+)
 
 
 class SeedStep(nn.Module):
@@ -71,8 +79,9 @@ class PackedTrainer:
         self.params = {name: p.detach().clone().requires_grad_(True) for name, p in params.items()}
         self.buffers = {name: b.detach().clone() for name, b in buffers.items()}
         names = first.regularizer.packed_state
-        self.state = {name: torch.stack([getattr(t.regularizer, name) for t in trainers])
-                      for name in names}
+        self.state = {
+            name: torch.stack([getattr(t.regularizer, name) for t in trainers]) for name in names
+        }
         self.optimizer = build_optimizer(list(self.params.values()), self.s)
 
     def _seed_loss(self, params, buffers, state, x, y, draws):
@@ -106,7 +115,8 @@ class PackedTrainer:
 
         in_dims = (0, 0, 0, 0, 0, None if draws is None else 0)
         losses, ce, reg = vmap(self._seed_loss, in_dims=in_dims)(
-            self.params, self.buffers, self.state, x, y, draws)
+            self.params, self.buffers, self.state, x, y, draws
+        )
         self.optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
         self.optimizer.step()
@@ -127,8 +137,10 @@ class PackedTrainer:
             reg_sum += reg
         seconds = time.perf_counter() - started
         self.write_back()
-        return [t.epoch_row(epoch, lr, ce_sum[p], reg_sum[p], n_steps, seconds)
-                for p, t in enumerate(self.trainers)]
+        return [
+            t.epoch_row(epoch, lr, ce_sum[p], reg_sum[p], n_steps, seconds)
+            for p, t in enumerate(self.trainers)
+        ]
 
     @torch.no_grad()
     def write_back(self) -> None:
@@ -141,10 +153,13 @@ class PackedTrainer:
                 tensor.copy_(self.buffers[name][p])
 
     def state_dict(self) -> dict:
-        return {"params": {k: v.detach() for k, v in self.params.items()},
-                "buffers": self.buffers, "optimizer": self.optimizer.state_dict(),
-                "generators": [t.generator.get_state() for t in self.trainers],
-                "regularizers": [t.regularizer.state_dict() for t in self.trainers]}
+        return {
+            "params": {k: v.detach() for k, v in self.params.items()},
+            "buffers": self.buffers,
+            "optimizer": self.optimizer.state_dict(),
+            "generators": [t.generator.get_state() for t in self.trainers],
+            "regularizers": [t.regularizer.state_dict() for t in self.trainers],
+        }
 
     @torch.no_grad()
     def load_state_dict(self, state: dict) -> None:
@@ -153,8 +168,9 @@ class PackedTrainer:
         for name, value in state["buffers"].items():
             self.buffers[name].copy_(value)
         self.optimizer.load_state_dict(state["optimizer"])
-        for trainer, generator, regularizer in zip(self.trainers, state["generators"],
-                                                   state["regularizers"]):
+        for trainer, generator, regularizer in zip(
+            self.trainers, state["generators"], state["regularizers"]
+        ):
             trainer.generator.set_state(generator)
             trainer.regularizer.load_state_dict(regularizer)
         self.write_back()
@@ -166,8 +182,10 @@ def check_pack(settings_list: list[TrainSettings]) -> None:
     first = dataclasses.replace(settings_list[0], seed=0)
     for s in settings_list[1:]:
         if dataclasses.replace(s, seed=0) != first:
-            raise ValueError("the seeds of a pack must share every setting but the seed; got "
-                             f"{settings_list[0]} and {s}")
+            raise ValueError(
+                "the seeds of a pack must share every setting but the seed; got "
+                f"{settings_list[0]} and {s}"
+            )
     seeds = [s.seed for s in settings_list]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"a pack's seeds must differ, got {seeds}")
@@ -186,9 +204,17 @@ def inputs_per_seed(inputs: dict, n: int) -> list[dict]:
     return seeds
 
 
-def train_pack(task_path, inputs: dict, model_outs: list, metrics_outs: list, checkpoint_dir,
-               settings_list: list[TrainSettings], device: str = "auto", threads: int | None = None,
-               extra_provenance_list: list | None = None) -> None:
+def train_pack(
+    task_path,
+    inputs: dict,
+    model_outs: list,
+    metrics_outs: list,
+    checkpoint_dir,
+    settings_list: list[TrainSettings],
+    device: str = "auto",
+    threads: int | None = None,
+    extra_provenance_list: list | None = None,
+) -> None:
     """Train the seeds of ``settings_list`` (one model key) and write one model and one
     metrics file per seed, in the same order; resume from ``checkpoint_dir`` if a previous run
     of the same pack left a checkpoint."""
@@ -196,8 +222,10 @@ def train_pack(task_path, inputs: dict, model_outs: list, metrics_outs: list, ch
     n = len(settings_list)
     extras = extra_provenance_list or [None] * n
     if not len(model_outs) == len(metrics_outs) == len(extras) == n:
-        raise ValueError(f"{n} seeds need {n} model paths, metrics paths and key records, got "
-                         f"{len(model_outs)}, {len(metrics_outs)} and {len(extras)}")
+        raise ValueError(
+            f"{n} seeds need {n} model paths, metrics paths and key records, got "
+            f"{len(model_outs)}, {len(metrics_outs)} and {len(extras)}"
+        )
     seed_inputs = inputs_per_seed(inputs, n)
     method = get_regularizer(settings_list[0].method)
     shared = all(seed_inputs[0] == other for other in seed_inputs)
@@ -207,15 +235,31 @@ def train_pack(task_path, inputs: dict, model_outs: list, metrics_outs: list, ch
     unvmappable = [k for k in ("compile", "channels_last") if fast.get(k)]
     if n == 1 or not method.packable or not shared or unvmappable:
         if n > 1:
-            why = ("cannot be packed (Regularizer.packable)" if not method.packable
-                   else "has inputs that differ by seed" if not shared
-                   else f"uses training.fast_path {unvmappable}, which vmap does not take")
-            print(f"train_pack: {method.name!r} {why}; training its {n} seeds one after "
-                  "another", file=sys.stderr)
-        for s, model_out, metrics_out, extra, own in zip(settings_list, model_outs, metrics_outs,
-                                                          extras, seed_inputs):
-            train(task_path, own, model_out, metrics_out, Path(checkpoint_dir) / f"seed{s.seed}",
-                  s, device=device, threads=threads, extra_provenance=extra)
+            why = (
+                "cannot be packed (Regularizer.packable)"
+                if not method.packable
+                else "has inputs that differ by seed"
+                if not shared
+                else f"uses training.fast_path {unvmappable}, which vmap does not take"
+            )
+            print(
+                f"train_pack: {method.name!r} {why}; training its {n} seeds one after another",
+                file=sys.stderr,
+            )
+        for s, model_out, metrics_out, extra, own in zip(
+            settings_list, model_outs, metrics_outs, extras, seed_inputs
+        ):
+            train(
+                task_path,
+                own,
+                model_out,
+                metrics_out,
+                Path(checkpoint_dir) / f"seed{s.seed}",
+                s,
+                device=device,
+                threads=threads,
+                extra_provenance=extra,
+            )
         return
     inputs = seed_inputs[0]
 
@@ -238,8 +282,9 @@ def train_pack(task_path, inputs: dict, model_outs: list, metrics_outs: list, ch
         saved = torch.load(checkpoint, map_location=dev, weights_only=False)
         packed.load_state_dict(saved["packed"])
         rows, best, start = saved["rows"], saved["best"], saved["epoch"] + 1
-        print(f"train_pack: resuming from {checkpoint} after epoch {saved['epoch']}",
-              file=sys.stderr)
+        print(
+            f"train_pack: resuming from {checkpoint} after epoch {saved['epoch']}", file=sys.stderr
+        )
 
     epochs = settings_list[0].epochs
     for epoch in range(start, epochs):
@@ -248,12 +293,30 @@ def train_pack(task_path, inputs: dict, model_outs: list, metrics_outs: list, ch
             rows[p].append(row)
             log_epoch(row, epochs, prefix=f"train_pack: seed {trainer.s.seed}")
         with atomic_output(checkpoint) as tmp:
-            torch.save({"epoch": epoch, "settings": settings_dicts, "fingerprint": key,
-                        "packed": packed.state_dict(), "rows": rows, "best": best}, tmp)
+            torch.save(
+                {
+                    "epoch": epoch,
+                    "settings": settings_dicts,
+                    "fingerprint": key,
+                    "packed": packed.state_dict(),
+                    "rows": rows,
+                    "best": best,
+                },
+                tmp,
+            )
 
     for p, trainer in enumerate(trainers):
-        write_outputs(trainer, rows[p], best[p], model_outs[p], metrics_outs[p],
-                      task_path=task_path, inputs=inputs, device=dev,
-                      run_fingerprint=run_fingerprint(settings_dicts[p], named_inputs),
-                      extra_provenance=extras[p], pack_seeds=seeds)
+        write_outputs(
+            trainer,
+            rows[p],
+            best[p],
+            model_outs[p],
+            metrics_outs[p],
+            task_path=task_path,
+            inputs=inputs,
+            device=dev,
+            run_fingerprint=run_fingerprint(settings_dicts[p], named_inputs),
+            extra_provenance=extras[p],
+            pack_seeds=seeds,
+        )
     checkpoint.unlink()  # every model is written: nothing left to resume

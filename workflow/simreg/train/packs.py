@@ -41,10 +41,17 @@ class Pack:
 
     @classmethod
     def from_wildcards(cls, wildcards) -> "Pack":
-        fields = {name: wildcards.get(name, "") if name == "recipe" else wildcards[name]
-                  for name in ModelKey.__dataclass_fields__ if name != "seed"}
-        return cls(tuple(ModelKey.from_wildcards({**fields, "seed": seed})
-                         for seed in wildcards["seeds"].split(SEPARATOR)))
+        fields = {
+            name: wildcards.get(name, "") if name == "recipe" else wildcards[name]
+            for name in ModelKey.__dataclass_fields__
+            if name != "seed"
+        }
+        return cls(
+            tuple(
+                ModelKey.from_wildcards({**fields, "seed": seed})
+                for seed in wildcards["seeds"].split(SEPARATOR)
+            )
+        )
 
     @property
     def seeds(self) -> str:
@@ -65,7 +72,7 @@ def seed_packs(keys, size: int) -> dict[ModelKey, Pack]:
     packs = {}
     for members in seeds.values():
         for start in range(0, len(members), size):
-            pack = Pack(tuple(members[start:start + size]))
+            pack = Pack(tuple(members[start : start + size]))
             packs.update({member: pack for member in pack.members})
     return packs
 

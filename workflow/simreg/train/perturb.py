@@ -32,9 +32,17 @@ def loss_gradient(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.autograd.grad(loss, x)[0]
 
 
-def pgd_linf(model, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps: int,
-             rel_stepsize: float, generator: torch.Generator | None = None,
-             random_start: bool = True) -> torch.Tensor:
+def pgd_linf(
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    steps: int,
+    rel_stepsize: float,
+    generator: torch.Generator | None = None,
+    random_start: bool = True,
+) -> torch.Tensor:
     """PGD-L∞ inputs within ||x' - x||∞ <= eps and [0, 1]: a uniform random start in the
     ε-ball (when ``random_start``), then ``steps`` signed-gradient steps of
     ``rel_stepsize * eps`` on the cross-entropy of the labels ``y``, each projected back."""

@@ -68,8 +68,11 @@ def canonical(overrides: dict | None, base: dict) -> dict:
         raise ValueError(f"training recipe: unknown keys {unknown}; known: {list(CODES)}")
     typed = {name: _typed(name, overrides[name]) for name in CODES if name in overrides}
     optimizer = typed.get("optimizer", base.get("optimizer", OPTIMIZERS[0]))
-    return {name: value for name, value in typed.items()
-            if name != UNUSED[optimizer] and value != _typed(name, base[name])}
+    return {
+        name: value
+        for name, value in typed.items()
+        if name != UNUSED[optimizer] and value != _typed(name, base[name])
+    }
 
 
 def token(overrides: dict) -> str:

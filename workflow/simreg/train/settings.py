@@ -59,16 +59,26 @@ def settings_from_config(config: dict, key) -> TrainSettings:
     t = dataclasses.replace(settings.training, **parse(getattr(key, "recipe", "")))
     dataset = key.task.rsplit("_", 1)[0]
     return TrainSettings(
-        method=key.method, alpha=float(key.alpha), seed=int(key.seed),
+        method=key.method,
+        alpha=float(key.alpha),
+        seed=int(key.seed),
         regularizer=regularizer.parameters_from(config, key),
         architecture=m.dataset_architecture.get(dataset, m.architecture),
-        width=m.width, epochs=t.epochs,
-        batch_size=t.batch_size, optimizer=t.optimizer, lr=t.lr,
-        momentum=t.momentum, betas=list(t.betas),
-        weight_decay=t.weight_decay, lr_decay=t.lr_decay, lr_step_epochs=t.lr_step_epochs,
-        lr_cycle_epochs=t.lr_cycle_epochs, validation_fraction=t.validation_fraction,
+        width=m.width,
+        epochs=t.epochs,
+        batch_size=t.batch_size,
+        optimizer=t.optimizer,
+        lr=t.lr,
+        momentum=t.momentum,
+        betas=list(t.betas),
+        weight_decay=t.weight_decay,
+        lr_decay=t.lr_decay,
+        lr_step_epochs=t.lr_step_epochs,
+        lr_cycle_epochs=t.lr_cycle_epochs,
+        validation_fraction=t.validation_fraction,
         augment=config_settings.augments(t.augment, dataset),
-        fast_path=dataclasses.asdict(config_settings.FastPath(**t.fast_path)))
+        fast_path=dataclasses.asdict(config_settings.FastPath(**t.fast_path)),
+    )
 
 
 def settings_record(settings: TrainSettings) -> dict:

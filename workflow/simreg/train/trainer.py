@@ -48,8 +48,7 @@ def build_optimizer(params, s: TrainSettings) -> torch.optim.Optimizer:
     if s.optimizer == "sgd":
         return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     if s.optimizer == "adam":
-        return torch.optim.Adam(params, lr=s.lr, betas=tuple(s.betas),
-                                weight_decay=s.weight_decay)
+        return torch.optim.Adam(params, lr=s.lr, betas=tuple(s.betas), weight_decay=s.weight_decay)
     raise ValueError(f"training.optimizer: {s.optimizer!r} is not sgd or adam")
 
 
@@ -66,16 +65,19 @@ class Trainer:
         self.x_val = torch.from_numpy(task.images[held]).to(device)
         self.y_val = torch.from_numpy(task.labels[held]).to(device)
         if len(self.y_train) < settings.batch_size:
-            raise ValueError(f"training.batch_size = {settings.batch_size} is larger than the "
-                             f"{len(self.y_train)} training images of {task_path}: an epoch "
-                             "would have no step")
+            raise ValueError(
+                f"training.batch_size = {settings.batch_size} is larger than the "
+                f"{len(self.y_train)} training images of {task_path}: an epoch "
+                "would have no step"
+            )
 
         torch.manual_seed(settings.seed)
         channels = task.images.shape[-1]
         self.model = build_model(settings.architecture, channels, task.n_classes, settings.width)
         pixels = self.x_train.float().div(255.0)
-        self.model.set_input_normalization(pixels.mean(dim=(0, 1, 2)),
-                                           pixels.std(dim=(0, 1, 2)).clamp_min(1e-3))
+        self.model.set_input_normalization(
+            pixels.mean(dim=(0, 1, 2)), pixels.std(dim=(0, 1, 2)).clamp_min(1e-3)
+        )
         self.model.to(device)
         FastPath.from_settings(settings, device).prepare_model(self.model)
 
@@ -83,9 +85,18 @@ class Trainer:
         missing = [need for need in self.regularizer.needs if need not in inputs]
         if missing:
             raise ValueError(f"method {settings.method!r} needs the inputs {missing}")
-        self.regularizer.setup(TrainContext(self.model, device, settings.seed, channels, inputs,
-                                            train_images=self.x_train,
-                                            n_classes=task.n_classes, alpha=settings.alpha))
+        self.regularizer.setup(
+            TrainContext(
+                self.model,
+                device,
+                settings.seed,
+                channels,
+                inputs,
+                train_images=self.x_train,
+                n_classes=task.n_classes,
+                alpha=settings.alpha,
+            )
+        )
         self.modules = self.regularizer.modules()
         params = list(self.model.parameters())
         for module in self.modules.values():
@@ -143,17 +154,31 @@ class Trainer:
         if s.augment:
             offsets, flips = draw_crop_flip(n_steps, s.batch_size, self.generator)
             offsets, flips = offsets.to(self.device), flips.to(self.device)
-        return lr, [(batches[t], None if draws is None else draws[t],
-                     None if offsets is None else (offsets[t], flips[t])) for t in range(n_steps)]
+        return lr, [
+            (
+                batches[t],
+                None if draws is None else draws[t],
+                None if offsets is None else (offsets[t], flips[t]),
+            )
+            for t in range(n_steps)
+        ]
 
-    def epoch_row(self, epoch: int, lr: float, ce_sum, reg_sum, n_steps: int,
-                  seconds: float) -> dict:
+    def epoch_row(
+        self, epoch: int, lr: float, ce_sum, reg_sum, n_steps: int, seconds: float
+    ) -> dict:
         """End of an epoch: validation and the metrics row."""
-        val_loss, val_acc = loss_and_accuracy(self.model, self.x_val, self.y_val,
-                                              self.s.eval_batch_size)
-        row = {"epoch": epoch, "lr": lr, "train_ce": (ce_sum / max(1, n_steps)).item(),
-               "train_reg": (reg_sum / max(1, n_steps)).item(), "val_loss": val_loss,
-               "val_accuracy": val_acc, "seconds": seconds}
+        val_loss, val_acc = loss_and_accuracy(
+            self.model, self.x_val, self.y_val, self.s.eval_batch_size
+        )
+        row = {
+            "epoch": epoch,
+            "lr": lr,
+            "train_ce": (ce_sum / max(1, n_steps)).item(),
+            "train_reg": (reg_sum / max(1, n_steps)).item(),
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "seconds": seconds,
+        }
         row.update(self.regularizer.metrics())
         return row
 
@@ -166,19 +191,23 @@ class Trainer:
             ce, reg = self.step(idx, draws, augmentation)
             ce_sum += ce
             reg_sum += reg
-        return self.epoch_row(epoch, lr, ce_sum, reg_sum, len(steps),
-                              time.perf_counter() - started)
+        return self.epoch_row(epoch, lr, ce_sum, reg_sum, len(steps), time.perf_counter() - started)
 
     # ---- state for checkpoints -----------------------------------------------------------
     def weights(self) -> dict:
         """What model.pt keeps: the classifier's and the regularizer modules' weights."""
-        return {"model": self.model.state_dict(),
-                "modules": {name: m.state_dict() for name, m in self.modules.items()}}
+        return {
+            "model": self.model.state_dict(),
+            "modules": {name: m.state_dict() for name, m in self.modules.items()},
+        }
 
     def state(self) -> dict:
-        return {**self.weights(), "optimizer": self.optimizer.state_dict(),
-                "generator": self.generator.get_state(),
-                "regularizer": self.regularizer.state_dict()}
+        return {
+            **self.weights(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "regularizer": self.regularizer.state_dict(),
+        }
 
     def load_state(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -192,14 +221,27 @@ class Trainer:
 def model_columns(task: str, settings: TrainSettings) -> dict:
     """The model-key columns of a run (``na`` / 0 where the method has no such value)."""
     params = settings.regularizer
-    return {"task": task, "method": settings.method, "alpha": settings.alpha,
-            "threshold": params.get("threshold", NOT_APPLICABLE),
-            "reg_pairs": params.get("reg_pairs", 0), "seed": settings.seed}
+    return {
+        "task": task,
+        "method": settings.method,
+        "alpha": settings.alpha,
+        "threshold": params.get("threshold", NOT_APPLICABLE),
+        "reg_pairs": params.get("reg_pairs", 0),
+        "seed": settings.seed,
+    }
 
 
-def train(task_path, inputs: dict, model_out, metrics_out, checkpoint_dir,
-          settings: TrainSettings, device: str = "auto", threads: int | None = None,
-          extra_provenance: dict | None = None) -> None:
+def train(
+    task_path,
+    inputs: dict,
+    model_out,
+    metrics_out,
+    checkpoint_dir,
+    settings: TrainSettings,
+    device: str = "auto",
+    threads: int | None = None,
+    extra_provenance: dict | None = None,
+) -> None:
     """Train one model; resume from ``checkpoint_dir/last.pt`` if a previous run left one.
 
     ``inputs`` are the files the method needs (by name, see ``Regularizer.needs``).
@@ -227,12 +269,30 @@ def train(task_path, inputs: dict, model_out, metrics_out, checkpoint_dir,
         rows.append(row)
         log_epoch(row, settings.epochs)
         with atomic_output(checkpoint) as tmp:
-            torch.save({"epoch": epoch, "settings": settings_dict, "fingerprint": key,
-                        "trainer": trainer.state(), "rows": rows, "best": best}, tmp)
+            torch.save(
+                {
+                    "epoch": epoch,
+                    "settings": settings_dict,
+                    "fingerprint": key,
+                    "trainer": trainer.state(),
+                    "rows": rows,
+                    "best": best,
+                },
+                tmp,
+            )
 
-    write_outputs(trainer, rows, best, model_out, metrics_out, task_path=task_path,
-                  inputs=inputs, device=dev, run_fingerprint=key,
-                  extra_provenance=extra_provenance)
+    write_outputs(
+        trainer,
+        rows,
+        best,
+        model_out,
+        metrics_out,
+        task_path=task_path,
+        inputs=inputs,
+        device=dev,
+        run_fingerprint=key,
+        extra_provenance=extra_provenance,
+    )
     checkpoint.unlink()  # the model is written: nothing left to resume
 
 
@@ -243,8 +303,9 @@ def checkpoint_path(checkpoint_dir, key: str) -> Path:
     checkpoint = Path(checkpoint_dir) / f"last-{key[:16]}.pt"
     for stale in Path(checkpoint_dir).glob("last*.pt"):
         if stale != checkpoint:
-            print(f"train: {stale} belongs to other settings or inputs; removing it",
-                  file=sys.stderr)
+            print(
+                f"train: {stale} belongs to other settings or inputs; removing it", file=sys.stderr
+            )
             stale.unlink()
     return checkpoint
 
@@ -252,39 +313,74 @@ def checkpoint_path(checkpoint_dir, key: str) -> Path:
 def keep_best(best: dict, row: dict, trainer: Trainer) -> dict:
     """The kept model is that of the lowest validation loss so far (a NaN loss never wins)."""
     if row["val_loss"] < best["val_loss"]:
-        return {"val_loss": row["val_loss"], "epoch": row["epoch"],
-                "state": copy.deepcopy(trainer.weights())}
+        return {
+            "val_loss": row["val_loss"],
+            "epoch": row["epoch"],
+            "state": copy.deepcopy(trainer.weights()),
+        }
     return best
 
 
 def log_epoch(row: dict, n_epochs: int, prefix: str = "train") -> None:
-    print("{prefix}: epoch {epoch}/{n} lr {lr:.4g} ce {train_ce:.4f} reg {train_reg:.4f} "
-          "val_loss {val_loss:.4f} val_acc {val_accuracy:.4f} ({seconds:.1f} s)".format(
-              prefix=prefix, n=n_epochs, **row), file=sys.stderr, flush=True)
+    print(
+        "{prefix}: epoch {epoch}/{n} lr {lr:.4g} ce {train_ce:.4f} reg {train_reg:.4f} "
+        "val_loss {val_loss:.4f} val_acc {val_accuracy:.4f} ({seconds:.1f} s)".format(
+            prefix=prefix, n=n_epochs, **row
+        ),
+        file=sys.stderr,
+        flush=True,
+    )
 
 
-def write_outputs(trainer: Trainer, rows: list, best: dict, model_out, metrics_out, *,
-                  task_path, inputs: dict, device, run_fingerprint: str,
-                  extra_provenance: dict | None = None, **more_provenance) -> None:
+def write_outputs(
+    trainer: Trainer,
+    rows: list,
+    best: dict,
+    model_out,
+    metrics_out,
+    *,
+    task_path,
+    inputs: dict,
+    device,
+    run_fingerprint: str,
+    extra_provenance: dict | None = None,
+    **more_provenance,
+) -> None:
     """model.pt (the best epoch's weights, with provenance) and metrics.csv (one row per
     epoch, the model's keys as columns), each written atomically."""
     settings = trainer.s
     if best["state"] is None:
         if rows:
-            raise RuntimeError(f"the validation loss was not finite in any of the {len(rows)} "
-                               f"epochs of {settings.method} (seed {settings.seed}): training "
-                               "diverged; lower alpha or training.lr")
+            raise RuntimeError(
+                f"the validation loss was not finite in any of the {len(rows)} "
+                f"epochs of {settings.method} (seed {settings.seed}): training "
+                "diverged; lower alpha or training.lr"
+            )
         raise RuntimeError("no epoch was trained (epochs = 0?)")
     settings_dict = dataclasses.asdict(settings)
     task = f"{trainer.task_attrs.get('dataset')}_{trainer.task_attrs.get('color')}"
     keys = {**model_columns(task, settings), **(extra_provenance or {})}
-    meta = provenance(**{**settings_dict, **settings.regularizer, **keys},
-                      task_file=str(task_path), inputs=inputs, best_epoch=best["epoch"],
-                      device=str(device), run_fingerprint=run_fingerprint, **more_provenance)
+    meta = provenance(
+        **{**settings_dict, **settings.regularizer, **keys},
+        task_file=str(task_path),
+        inputs=inputs,
+        best_epoch=best["epoch"],
+        device=str(device),
+        run_fingerprint=run_fingerprint,
+        **more_provenance,
+    )
     with atomic_output(model_out) as tmp:
-        torch.save({**best["state"], "architecture": settings.architecture,
-                    "width": settings.width, "in_channels": int(trainer.x_train.shape[-1]),
-                    "n_classes": int(trainer.model.head.out_features), "provenance": meta}, tmp)
+        torch.save(
+            {
+                **best["state"],
+                "architecture": settings.architecture,
+                "width": settings.width,
+                "in_channels": int(trainer.x_train.shape[-1]),
+                "n_classes": int(trainer.model.head.out_features),
+                "provenance": meta,
+            },
+            tmp,
+        )
     metrics = pd.DataFrame(rows)
     metrics["best"] = metrics["epoch"] == best["epoch"]
     for column in (*keys, "simreg_version", "simreg_source"):
@@ -316,6 +412,8 @@ def run_fingerprint(settings: dict, inputs: dict) -> str:
     import hashlib
     import json
 
-    record = {"settings": settings,
-              "inputs": {name: input_fingerprint(path) for name, path in sorted(inputs.items())}}
+    record = {
+        "settings": settings,
+        "inputs": {name: input_fingerprint(path) for name, path in sorted(inputs.items())},
+    }
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()

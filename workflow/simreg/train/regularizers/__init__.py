@@ -19,16 +19,31 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from simreg.train.regularizers.base import (REGULARIZERS, Batch, Parameter, Regularizer,
-                                            TrainContext, get_regularizer, register)
+from simreg.train.regularizers.base import (
+    REGULARIZERS,
+    Batch,
+    Parameter,
+    Regularizer,
+    TrainContext,
+    get_regularizer,
+    register,
+)
 
 # Every module of this folder registers its methods when imported.
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if _module != "base":
         importlib.import_module(f"{__name__}.{_module}")
 
-__all__ = ["REGULARIZERS", "Batch", "Parameter", "Regularizer", "TrainContext",
-           "get_regularizer", "register", "load_plugins"]
+__all__ = [
+    "REGULARIZERS",
+    "Batch",
+    "Parameter",
+    "Regularizer",
+    "TrainContext",
+    "get_regularizer",
+    "register",
+    "load_plugins",
+]
 
 
 def load_plugins(modules) -> None:

@@ -53,7 +53,7 @@ class Parameter:
     config: str  # dotted config key, e.g. "regularization.threshold"
     description: str = ""
     per_dataset: bool = False  # the key maps dataset name -> value
-    choices: tuple = ()        # the values allowed, where only some are
+    choices: tuple = ()  # the values allowed, where only some are
     # The value where a caller gives none (settings written before the parameter existed, or
     # left out of a model's params at its default so that its Snakemake params stay as they
     # were); None: the caller must give it.
@@ -66,8 +66,10 @@ class Parameter:
             if dataset is None:
                 raise ValueError(f"config key {self.config!r} is per dataset: name the dataset")
             if dataset not in value:
-                raise ValueError(f"config key {self.config!r} has no value for dataset "
-                                 f"{dataset!r}; add {self.config}.{dataset}")
+                raise ValueError(
+                    f"config key {self.config!r} has no value for dataset "
+                    f"{dataset!r}; add {self.config}.{dataset}"
+                )
             value = value[dataset]
         return self.type(value)
 
@@ -124,13 +126,16 @@ class Regularizer:
         unknown = set(params) - set(self.parameters)
         missing = {n for n, spec in self.parameters.items() if spec.default is None} - set(params)
         if unknown or missing:
-            raise ValueError(f"method {self.name!r} takes parameters {sorted(self.parameters)}; "
-                             f"unknown: {sorted(unknown)}, missing: {sorted(missing)}")
+            raise ValueError(
+                f"method {self.name!r} takes parameters {sorted(self.parameters)}; "
+                f"unknown: {sorted(unknown)}, missing: {sorted(missing)}"
+            )
         for name, spec in self.parameters.items():
             value = spec.type(params.get(name, spec.default))
             if spec.choices and value not in spec.choices:
-                raise ValueError(f"config key {spec.config!r}: {value!r} is not one of "
-                                 f"{spec.choices}")
+                raise ValueError(
+                    f"config key {spec.config!r}: {value!r} is not one of {spec.choices}"
+                )
             setattr(self, name, value)
 
     # ---- declarations -----------------------------------------------------------------
@@ -206,8 +211,10 @@ def register(cls: type[Regularizer]) -> type[Regularizer]:
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no name")
     if cls.name in REGULARIZERS and REGULARIZERS[cls.name] is not cls:
-        raise ValueError(f"a regularizer named {cls.name!r} is already registered "
-                         f"({REGULARIZERS[cls.name].__module__})")
+        raise ValueError(
+            f"a regularizer named {cls.name!r} is already registered "
+            f"({REGULARIZERS[cls.name].__module__})"
+        )
     bad = set(cls.needs) - set(NEEDS)
     if bad:
         raise ValueError(f"{cls.name}: unknown needs {sorted(bad)}; known: {NEEDS}")

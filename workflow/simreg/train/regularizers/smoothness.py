@@ -31,13 +31,26 @@ from simreg.train.regularizers.gradient import BATCHNORM
 
 PROJECTIONS = Parameter(int, "jacobian.projections", "random projections per step")
 OUTPUTS = ("probabilities", "logits")
-OUTPUT = Parameter(str, "jacobian.output", "the output whose input Jacobian is penalized: "
-                   "probabilities (softmax, eq. 1) or logits", choices=OUTPUTS)
+OUTPUT = Parameter(
+    str,
+    "jacobian.output",
+    "the output whose input Jacobian is penalized: probabilities (softmax, eq. 1) or logits",
+    choices=OUTPUTS,
+)
 ESTIMATORS = ("frobenius", "column_sums")
-ESTIMATOR = Parameter(str, "jacobian.estimator", "the penalized norm: frobenius (||J||_F, eq. 1) "
-                      "or column_sums (||1ᵀJ||, what Schaeffer §3.4 ran)", choices=ESTIMATORS)
-SQUARED = Parameter(bool, "jacobian.squared", "frobenius: penalize ||J||²_F (Hoffman et al.; "
-                    "unbiased from one projection) rather than ||J||_F (eq. 1)")
+ESTIMATOR = Parameter(
+    str,
+    "jacobian.estimator",
+    "the penalized norm: frobenius (||J||_F, eq. 1) "
+    "or column_sums (||1ᵀJ||, what Schaeffer §3.4 ran)",
+    choices=ESTIMATORS,
+)
+SQUARED = Parameter(
+    bool,
+    "jacobian.squared",
+    "frobenius: penalize ||J||²_F (Hoffman et al.; "
+    "unbiased from one projection) rather than ||J||_F (eq. 1)",
+)
 EPS = 1e-12  # inside the square roots: a finite gradient at 0
 
 
@@ -84,20 +97,29 @@ def offdiagonal_covariance_norm(h):
 @register
 class JacobianPenalty(Regularizer):
     name = "jacobian"
-    description = ("Jacobian penalty c2·||∇ₓf||²_F (or ||∇ₓf||_F, Schaeffer et al. eq. 1: "
-                   "jacobian.squared), f the class probabilities or the logits "
-                   "(jacobian.output), by random projections; or the norm of the column sums "
-                   "(jacobian.estimator)")
+    description = (
+        "Jacobian penalty c2·||∇ₓf||²_F (or ||∇ₓf||_F, Schaeffer et al. eq. 1: "
+        "jacobian.squared), f the class probabilities or the logits "
+        "(jacobian.output), by random projections; or the norm of the column sums "
+        "(jacobian.estimator)"
+    )
     needs_input_grad = True
-    parameters = {"projections": PROJECTIONS, "output": OUTPUT, "estimator": ESTIMATOR,
-                  "squared": SQUARED, "batchnorm": BATCHNORM}
+    parameters = {
+        "projections": PROJECTIONS,
+        "output": OUTPUT,
+        "estimator": ESTIMATOR,
+        "squared": SQUARED,
+        "batchnorm": BATCHNORM,
+    }
 
     def __init__(self, **params):
         super().__init__(**params)
         if self.estimator == "column_sums" and self.output == "probabilities":
-            raise ValueError("jacobian.estimator column_sums with jacobian.output probabilities "
-                             "penalizes 0: the probabilities sum to 1 whatever the input, so "
-                             "the column sums of their Jacobian vanish; set output: logits")
+            raise ValueError(
+                "jacobian.estimator column_sums with jacobian.output probabilities "
+                "penalizes 0: the probabilities sum to 1 whatever the input, so "
+                "the column sums of their Jacobian vanish; set output: logits"
+            )
 
     def setup(self, context: TrainContext) -> None:
         import torch
@@ -114,8 +136,7 @@ class JacobianPenalty(Regularizer):
         outputs = logits.softmax(dim=1) if self.output == "probabilities" else logits
         if self.estimator == "column_sums":
             return jacobian_column_sums(x, outputs).mean()
-        return jacobian_frobenius(x, outputs, self.projections, self.generator,
-                                  self.squared).mean()
+        return jacobian_frobenius(x, outputs, self.projections, self.generator, self.squared).mean()
 
     def state_dict(self):
         return {"generator": self.generator.get_state()}
@@ -130,8 +151,10 @@ class JacobianColumnSums(JacobianPenalty):
     own, so that one figure grid can hold both Jacobian penalties."""
 
     name = "jacobian_column_sums"
-    description = ("Jacobian penalty c2·||1ᵀ∇ₓz||, the norm of the column sums of the logits' "
-                   "Jacobian (what Schaeffer et al. §3.4 say they ran)")
+    description = (
+        "Jacobian penalty c2·||1ᵀ∇ₓz||, the norm of the column sums of the logits' "
+        "Jacobian (what Schaeffer et al. §3.4 say they ran)"
+    )
     parameters = {"batchnorm": BATCHNORM}
     estimator, output, projections, squared = "column_sums", "logits", 0, False
 

@@ -15,13 +15,18 @@ from __future__ import annotations
 
 from simreg.train.regularizers.base import Batch, Parameter, Regularizer, TrainContext, register
 
-EPSILON = Parameter(float, "adversarial.epsilons", "PGD-L∞ budget ε during training",
-                    per_dataset=True)
+EPSILON = Parameter(
+    float, "adversarial.epsilons", "PGD-L∞ budget ε during training", per_dataset=True
+)
 STEPS = Parameter(int, "adversarial.steps", "PGD steps during training")
 REL_STEPSIZE = Parameter(float, "adversarial.rel_stepsize", "PGD step size relative to ε")
 RANDOM_START = Parameter(bool, "adversarial.random_start", "PGD starts at a random point")
-PGD = {"epsilon": EPSILON, "pgd_steps": STEPS, "pgd_rel_stepsize": REL_STEPSIZE,
-       "random_start": RANDOM_START}
+PGD = {
+    "epsilon": EPSILON,
+    "pgd_steps": STEPS,
+    "pgd_rel_stepsize": REL_STEPSIZE,
+    "random_start": RANDOM_START,
+}
 
 
 class PgdTraining(Regularizer):
@@ -37,9 +42,16 @@ class PgdTraining(Regularizer):
     def craft(self, model, x, y):
         from simreg.train.perturb import pgd_linf
 
-        return pgd_linf(model, x, y, self.epsilon, steps=self.pgd_steps,
-                        rel_stepsize=self.pgd_rel_stepsize, generator=self.generator,
-                        random_start=self.random_start)
+        return pgd_linf(
+            model,
+            x,
+            y,
+            self.epsilon,
+            steps=self.pgd_steps,
+            rel_stepsize=self.pgd_rel_stepsize,
+            generator=self.generator,
+            random_start=self.random_start,
+        )
 
     def state_dict(self):
         return {"generator": self.generator.get_state()}
@@ -62,13 +74,14 @@ class PgdAdversarialTraining(PgdTraining):
 class AdversarialFeatureDesensitization(PgdTraining):
     name = "afd"
     description = "adversarial feature desensitization (Bashivan et al., Alg. 1)"
-    parameters = {**PGD,
-                  "embedding_lr": Parameter(float, "afd.embedding_lr", "AFD Table A1: LR_E"),
-                  "discriminator_lr": Parameter(float, "afd.discriminator_lr",
-                                                "AFD Table A1: LR_Da"),
-                  "momentum": Parameter(float, "afd.momentum", "SGD momentum of steps 2 and 3"),
-                  "width": Parameter(int, "afd.width", "hidden units of Da"),
-                  "leaky_slope": Parameter(float, "afd.leaky_slope", "LeakyReLU slope of Da")}
+    parameters = {
+        **PGD,
+        "embedding_lr": Parameter(float, "afd.embedding_lr", "AFD Table A1: LR_E"),
+        "discriminator_lr": Parameter(float, "afd.discriminator_lr", "AFD Table A1: LR_Da"),
+        "momentum": Parameter(float, "afd.momentum", "SGD momentum of steps 2 and 3"),
+        "width": Parameter(int, "afd.width", "hidden units of Da"),
+        "leaky_slope": Parameter(float, "afd.leaky_slope", "LeakyReLU slope of Da"),
+    }
 
     def setup(self, context: TrainContext) -> None:
         import torch
@@ -78,31 +91,43 @@ class AdversarialFeatureDesensitization(PgdTraining):
         super().setup(context)
         self.alpha = context.alpha
         model = context.model
-        self.discriminator = ProjectionDiscriminator(model.head.in_features, context.n_classes,
-                                                     self.width, self.leaky_slope)
+        self.discriminator = ProjectionDiscriminator(
+            model.head.in_features, context.n_classes, self.width, self.leaky_slope
+        )
         self.discriminator.to(context.device)
-        self.embedding_params = [p for name, p in model.named_parameters()
-                                 if not name.startswith("head.")]
+        self.embedding_params = [
+            p for name, p in model.named_parameters() if not name.startswith("head.")
+        ]
         self.discriminator_optimizer = torch.optim.SGD(
-            self.discriminator.parameters(), lr=self.discriminator_lr, momentum=self.momentum)
+            self.discriminator.parameters(), lr=self.discriminator_lr, momentum=self.momentum
+        )
         self.embedding_optimizer = torch.optim.SGD(
-            self.embedding_params, lr=self.embedding_lr, momentum=self.momentum)
+            self.embedding_params, lr=self.embedding_lr, momentum=self.momentum
+        )
         self.totals = None
 
     def start_epoch(self, epoch, lr_scale):
-        for optimizer, base in ((self.discriminator_optimizer, self.discriminator_lr),
-                                (self.embedding_optimizer, self.embedding_lr)):
+        for optimizer, base in (
+            (self.discriminator_optimizer, self.discriminator_lr),
+            (self.embedding_optimizer, self.embedding_lr),
+        ):
             for group in optimizer.param_groups:
                 group["lr"] = base * lr_scale
-        self.totals = {"afd_discriminator_loss": 0.0, "afd_embedding_loss": 0.0,
-                       "afd_discriminator_accuracy": 0.0, "steps": 0}
+        self.totals = {
+            "afd_discriminator_loss": 0.0,
+            "afd_embedding_loss": 0.0,
+            "afd_discriminator_accuracy": 0.0,
+            "steps": 0,
+        }
 
     def after_step(self, batch: Batch) -> None:
         """Steps 2 and 3 of Alg. 1, after the trainer's classifier step (step 1)."""
         import torch
 
-        from simreg.train.regularizers.adversarial.discriminator import (discriminator_loss,
-                                                                        embedding_loss)
+        from simreg.train.regularizers.adversarial.discriminator import (
+            discriminator_loss,
+            embedding_loss,
+        )
 
         model, y = batch.model, batch.y
         x = batch.x.detach()
@@ -114,8 +139,10 @@ class AdversarialFeatureDesensitization(PgdTraining):
         loss_da.backward()
         self.discriminator_optimizer.step()
         with torch.no_grad():
-            accuracy = ((self.discriminator(h_clean, y) > 0).float().mean()
-                        + (self.discriminator(h_adv, y) < 0).float().mean()) / 2
+            accuracy = (
+                (self.discriminator(h_clean, y) > 0).float().mean()
+                + (self.discriminator(h_adv, y) < 0).float().mean()
+            ) / 2
         loss_e = embedding_loss(self.discriminator, model.embedding(x_adv), y)
         self.embedding_optimizer.zero_grad(set_to_none=True)
         (self.alpha * loss_e).backward()
@@ -130,9 +157,12 @@ class AdversarialFeatureDesensitization(PgdTraining):
             self.totals["steps"] += 1
 
     def state_dict(self):
-        return {**super().state_dict(), "discriminator": self.discriminator.state_dict(),
-                "discriminator_optimizer": self.discriminator_optimizer.state_dict(),
-                "embedding_optimizer": self.embedding_optimizer.state_dict()}
+        return {
+            **super().state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "discriminator_optimizer": self.discriminator_optimizer.state_dict(),
+            "embedding_optimizer": self.embedding_optimizer.state_dict(),
+        }
 
     def load_state_dict(self, state):
         super().load_state_dict(state)

@@ -14,9 +14,13 @@ class ProjectionDiscriminator(nn.Module):
     def __init__(self, features: int, n_classes: int, width: int = 512, slope: float = 0.2):
         super().__init__()
         self.body = nn.Sequential(
-            spectral_norm(nn.Linear(features, width)), nn.LeakyReLU(slope),
-            spectral_norm(nn.Linear(width, width)), nn.LeakyReLU(slope),
-            spectral_norm(nn.Linear(width, width)), nn.LeakyReLU(slope))
+            spectral_norm(nn.Linear(features, width)),
+            nn.LeakyReLU(slope),
+            spectral_norm(nn.Linear(width, width)),
+            nn.LeakyReLU(slope),
+            spectral_norm(nn.Linear(width, width)),
+            nn.LeakyReLU(slope),
+        )
         self.out = spectral_norm(nn.Linear(width, 1))
         self.embed = spectral_norm(nn.Embedding(n_classes, width))
 
@@ -29,8 +33,9 @@ def discriminator_loss(discriminator, h_clean, h_perturbed, y) -> torch.Tensor:
     """L_Da = mean softplus(−Da(E(x), y)) + softplus(Da(E(x'), y)) (AFD Alg. 1)."""
     import torch.nn.functional as F
 
-    return (F.softplus(-discriminator(h_clean, y))
-            + F.softplus(discriminator(h_perturbed, y))).mean()
+    return (
+        F.softplus(-discriminator(h_clean, y)) + F.softplus(discriminator(h_perturbed, y))
+    ).mean()
 
 
 def embedding_loss(discriminator, h_perturbed, y) -> torch.Tensor:

@@ -24,19 +24,26 @@ from simreg.train.regularizers.base import Batch, Parameter, Regularizer, TrainC
 PERTURBATIONS = ("sign", "gradient", "fgsm", "pgd")
 
 BETA = Parameter(float, "sgr.beta", "Roth Alg. 1: decay rate β of the running covariance")
-PERTURBATION = Parameter(str, "sgr.perturbation",
-                         "Roth §4.1: perturbations Σ is estimated from: sign, gradient, fgsm, pgd",
-                         choices=PERTURBATIONS)
-EPSILON = Parameter(float, "adversarial.epsilons", "PGD-L∞ budget ε during training",
-                    per_dataset=True)
+PERTURBATION = Parameter(
+    str,
+    "sgr.perturbation",
+    "Roth §4.1: perturbations Σ is estimated from: sign, gradient, fgsm, pgd",
+    choices=PERTURBATIONS,
+)
+EPSILON = Parameter(
+    float, "adversarial.epsilons", "PGD-L∞ budget ε during training", per_dataset=True
+)
 PGD_STEPS = Parameter(int, "adversarial.steps", "PGD steps during training")
 PGD_STEP = Parameter(float, "adversarial.rel_stepsize", "PGD step size relative to ε")
 RANDOM_START = Parameter(bool, "adversarial.random_start", "PGD starts at a random point")
 # shared by sgr, gn and jacobian (simreg.train.input_gradients)
-BATCHNORM = Parameter(str, "input_gradients.batchnorm",
-                      "input gradients through BatchNorm: per_sample (the training pass's "
-                      "statistics fixed for x) or batch (through them, coupling the images)",
-                      choices=BATCHNORM_MODES)
+BATCHNORM = Parameter(
+    str,
+    "input_gradients.batchnorm",
+    "input gradients through BatchNorm: per_sample (the training pass's "
+    "statistics fixed for x) or batch (through them, coupling the images)",
+    choices=BATCHNORM_MODES,
+)
 
 
 def input_gradients(batch: Batch, batchnorm: str, statistics=None):
@@ -72,8 +79,9 @@ class GradientNorm(Regularizer):
         self.statistics = track_statistics(context.model, self.batchnorm)
 
     def loss(self, batch: Batch, step):
-        return gradient_norm_penalty(input_gradients(batch, self.batchnorm, self.statistics),
-                                     self.c)
+        return gradient_norm_penalty(
+            input_gradients(batch, self.batchnorm, self.statistics), self.c
+        )
 
     def metrics(self):
         return {"sgr_c": self.c}
@@ -84,22 +92,28 @@ class StructuredGradient(Regularizer):
     name = "sgr"
     description = "structured gradient regularization (Roth et al. 2018, Alg. 1)"
     needs_input_grad = True
-    parameters = {"beta": BETA, "perturbation": PERTURBATION, "epsilon": EPSILON,
-                  "pgd_steps": PGD_STEPS, "pgd_rel_stepsize": PGD_STEP,
-                  "random_start": RANDOM_START, "batchnorm": BATCHNORM}
+    parameters = {
+        "beta": BETA,
+        "perturbation": PERTURBATION,
+        "epsilon": EPSILON,
+        "pgd_steps": PGD_STEPS,
+        "pgd_rel_stepsize": PGD_STEP,
+        "random_start": RANDOM_START,
+        "batchnorm": BATCHNORM,
+    }
 
     def setup(self, context: TrainContext) -> None:
         import torch
 
         from simreg.train.regularizers.gradient.displacement_covariance import (
-            DisplacementCovariance)
+            DisplacementCovariance,
+        )
         from simreg.train.input_gradients import track_statistics
 
         self.c = data_variance(context.train_images)
         self.statistics = track_statistics(context.model, self.batchnorm)
         _, height, width, channels = context.train_images.shape
-        self.sigma_hat = DisplacementCovariance(channels, height, width, self.beta,
-                                                context.device)
+        self.sigma_hat = DisplacementCovariance(channels, height, width, self.beta, context.device)
         self.generator = torch.Generator().manual_seed(context.seed)
 
     def perturbations(self, batch: Batch, g):
@@ -118,9 +132,19 @@ class StructuredGradient(Regularizer):
             with eval_mode(batch.model):
                 grad = loss_gradient(batch.model, x, predicted)
             return (x + self.epsilon * grad.sign()).clamp(0, 1) - x
-        return pgd_linf(batch.model, x, predicted, self.epsilon, steps=self.pgd_steps,
-                        rel_stepsize=self.pgd_rel_stepsize, generator=self.generator,
-                        random_start=self.random_start) - x
+        return (
+            pgd_linf(
+                batch.model,
+                x,
+                predicted,
+                self.epsilon,
+                steps=self.pgd_steps,
+                rel_stepsize=self.pgd_rel_stepsize,
+                generator=self.generator,
+                random_start=self.random_start,
+            )
+            - x
+        )
 
     def loss(self, batch: Batch, step):
         g = input_gradients(batch, self.batchnorm, self.statistics)
@@ -133,8 +157,7 @@ class StructuredGradient(Regularizer):
         return sigma / (2 * len(g)) * self.sigma_hat.quadratic_form(g).sum()
 
     def state_dict(self):
-        return {"covariance": self.sigma_hat.state_dict(),
-                "generator": self.generator.get_state()}
+        return {"covariance": self.sigma_hat.state_dict(), "generator": self.generator.get_state()}
 
     def load_state_dict(self, state):
         self.sigma_hat.load_state_dict(state["covariance"])

@@ -51,8 +51,9 @@ class DisplacementCovariance:
         fxi = torch.fft.fft2(xi.double(), s=(2 * h, 2 * w))
         # R_ab(d) = Σ_images Σ_i ξ_a(i) ξ_b(i + d)
         cross = torch.fft.ifft2(torch.einsum("nakl,nbkl->abkl", fxi.conj(), fxi)).real
-        ones = torch.fft.fft2(torch.ones(h, w, dtype=torch.float64, device=xi.device),
-                              s=(2 * h, 2 * w))
+        ones = torch.fft.fft2(
+            torch.ones(h, w, dtype=torch.float64, device=xi.device), s=(2 * h, 2 * w)
+        )
         counts = torch.fft.ifft2(ones.conj() * ones).real.round()  # pixel pairs at lag d
         index = self.radius[self.inside]
         sums = torch.zeros(c, c, self.n_radii, dtype=torch.float64, device=xi.device)
@@ -65,8 +66,11 @@ class DisplacementCovariance:
     def update(self, xi: torch.Tensor) -> None:
         """Fold the batch of perturbations ``xi`` into the running estimate (eq. 14)."""
         batch = self.batch_function(xi.detach())
-        self.function = batch if self.function is None else (
-            (1 - self.beta) * self.function + self.beta * batch)
+        self.function = (
+            batch
+            if self.function is None
+            else ((1 - self.beta) * self.function + self.beta * batch)
+        )
         self.spectrum = None
 
     def set_function(self, function: torch.Tensor) -> None:
@@ -83,8 +87,9 @@ class DisplacementCovariance:
             spectrum = torch.fft.fft2(self.kernel()).real.permute(2, 3, 0, 1)
             spectrum = (spectrum + spectrum.transpose(-1, -2)) / 2
             values, vectors = torch.linalg.eigh(spectrum)
-            self.spectrum = ((vectors * values.clamp_min(0)[..., None, :])
-                             @ vectors.transpose(-1, -2))
+            self.spectrum = (vectors * values.clamp_min(0)[..., None, :]) @ vectors.transpose(
+                -1, -2
+            )
         return self.spectrum
 
     def mean_diagonal(self) -> float:

@@ -23,15 +23,24 @@ from simreg.train.regularizers.base import Batch, Parameter, Regularizer, TrainC
 
 PAIRS = Parameter(int, "regularization.reg_pairs", "§4: regularization pairs per step k")
 Z_EPS = Parameter(float, "regularization.z_eps", "ε of the Fisher z in eq. 3 (authors' code)")
-MEAN_MOMENTUM = Parameter(float, "regularization.mean_momentum",
-                          "momentum of the running per-channel feature mean of S_CNN")
+MEAN_MOMENTUM = Parameter(
+    float,
+    "regularization.mean_momentum",
+    "momentum of the running per-channel feature mean of S_CNN",
+)
 THRESHOLD = Parameter(float, "regularization.threshold", "eq. 5: threshold Th of S_Th")
-PAIR_PASS = Parameter(str, "regularization.pair_pass",
-                      "how the k pairs go through the network: split (two batches of k, each "
-                      "normalized by its own BatchNorm statistics: the authors' code) or fused "
-                      "(one batch of 2k)", choices=("split", "fused"), default="split")
-INNER_THRESHOLD = Parameter(float, "regularization.inner_threshold",
-                            "App. 7.7: inner threshold of the double variant")
+PAIR_PASS = Parameter(
+    str,
+    "regularization.pair_pass",
+    "how the k pairs go through the network: split (two batches of k, each "
+    "normalized by its own BatchNorm statistics: the authors' code) or fused "
+    "(one batch of 2k)",
+    choices=("split", "fused"),
+    default="split",
+)
+INNER_THRESHOLD = Parameter(
+    float, "regularization.inner_threshold", "App. 7.7: inner threshold of the double variant"
+)
 
 
 class SimilarityTarget(Regularizer):
@@ -39,8 +48,12 @@ class SimilarityTarget(Regularizer):
     ``eligible`` (the pairs that may be sampled; None: all pairs i != j)."""
 
     needs = ("similarity",)
-    parameters = {"reg_pairs": PAIRS, "z_eps": Z_EPS, "mean_momentum": MEAN_MOMENTUM,
-                  "pair_pass": PAIR_PASS}
+    parameters = {
+        "reg_pairs": PAIRS,
+        "z_eps": Z_EPS,
+        "mean_momentum": MEAN_MOMENTUM,
+        "pair_pass": PAIR_PASS,
+    }
     packable = True
     packed_state = ("target",)  # differs by seed for the shuffled controls
 
@@ -68,11 +81,14 @@ class SimilarityTarget(Regularizer):
         if not Path(source).exists():
             raise FileNotFoundError(
                 f"the regularization images of {context.inputs['similarity']} are not at "
-                f"{source}; pass their dataset file: --input regularization_images=PATH")
+                f"{source}; pass their dataset file: --input regularization_images=PATH"
+            )
         images = read_split(source, "train").images
         if images.shape[-1] != context.channels:
-            raise ValueError(f"regularization images have {images.shape[-1]} channels, the task "
-                             f"has {context.channels}: use the same color mode")
+            raise ValueError(
+                f"regularization images have {images.shape[-1]} channels, the task "
+                f"has {context.channels}: use the same color mode"
+            )
         self.similarity_attrs = attrs
         self.images = torch.from_numpy(images[indices]).to(context.device)
         s_pixel = torch.from_numpy(s_pixel)
@@ -86,10 +102,12 @@ class SimilarityTarget(Regularizer):
                 f"method {self.name!r} with {self.params()} leaves no eligible pair among the "
                 f"{len(s_pixel)} images of {context.inputs['similarity']}: choose another "
                 "threshold in the figure grid (figures.<grid>.threshold) or "
-                "regularization.inner_threshold") from None
+                "regularization.inner_threshold"
+            ) from None
         widths = [context.model.stem[0].out_channels * 2**i for i in range(4)]
-        self.head = RepresentationSimilarity([widths[0], *widths],
-                                             self.mean_momentum).to(context.device)
+        self.head = RepresentationSimilarity([widths[0], *widths], self.mean_momentum).to(
+            context.device
+        )
 
     def modules(self):
         return {"similarity": self.head}
@@ -127,8 +145,10 @@ class SimilarityTarget(Regularizer):
         from simreg.models.inference import to_input
 
         if self.pair_pass == "split":
-            return (model.features(to_input(self.images[pairs[:, 0]])),
-                    model.features(to_input(self.images[pairs[:, 1]])))
+            return (
+                model.features(to_input(self.images[pairs[:, 0]])),
+                model.features(to_input(self.images[pairs[:, 1]])),
+            )
         k = len(pairs)
         both = model.features(to_input(self.images[torch.cat([pairs[:, 0], pairs[:, 1]])]))
         return [f[:k] for f in both], [f[k:] for f in both]
@@ -213,8 +233,10 @@ class DoubleThreshold(PairSubset):
 
     def select(self, s):
         if not self.inner_threshold < self.threshold:
-            raise ValueError("double thresholding needs inner_threshold < threshold, got "
-                             f"{self.inner_threshold} >= {self.threshold}")
+            raise ValueError(
+                "double thresholding needs inner_threshold < threshold, got "
+                f"{self.inner_threshold} >= {self.threshold}"
+            )
         return (s.abs() > self.threshold) | (s.abs() <= self.inner_threshold)
 
 

@@ -38,8 +38,9 @@ class RepresentationSimilarity(nn.Module):
     def gamma(self) -> torch.Tensor:
         return torch.softmax(self.gamma_logits, dim=0)
 
-    def layer_similarities(self, feats_a: list[torch.Tensor],
-                           feats_b: list[torch.Tensor]) -> torch.Tensor:
+    def layer_similarities(
+        self, feats_a: list[torch.Tensor], feats_b: list[torch.Tensor]
+    ) -> torch.Tensor:
         """Cosine similarity per layer, shape (pairs, K)."""
         sims = []
         for k, (fa, fb) in enumerate(zip(feats_a, feats_b)):
@@ -49,8 +50,9 @@ class RepresentationSimilarity(nn.Module):
                     batch_mean = torch.cat([fa, fb]).mean(dim=(0, 2, 3))
                     mean.lerp_(batch_mean, self.mean_momentum)
             centre = mean.view(1, -1, 1, 1)
-            sims.append(F.cosine_similarity((fa - centre).flatten(1), (fb - centre).flatten(1),
-                                            dim=1))
+            sims.append(
+                F.cosine_similarity((fa - centre).flatten(1), (fb - centre).flatten(1), dim=1)
+            )
         return torch.stack(sims, dim=1)
 
     def forward(self, feats_a: list[torch.Tensor], feats_b: list[torch.Tensor]) -> torch.Tensor:
