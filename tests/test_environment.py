@@ -150,7 +150,7 @@ def test_every_rule_declares_software_environment_log_and_resources():
     rules = workflow_rules()
     assert {"dataset", "similarity", "train", "noise", "figure", "table"} <= set(rules)
     snakefile = (ROOT / "Snakefile").read_text()
-    assert re.search(r'^container: config\["container_image"\]', snakefile, re.M)
+    assert re.search(r"^container: SETTINGS\.container_image$", snakefile, re.M)
     assert rule_problems(rules, global_container=True) == []
     # Local rules still get the conda environment (they run simreg too).
     assert all("conda" in d for d in rules.values() if d & ACTIONS)
