@@ -169,6 +169,15 @@ def _select_experiments(config: dict) -> None:
 SECTION_SWEEPS = ("reg_pairs", "n_images")
 
 
+def _map_regularization(grid: dict, rename) -> None:
+    """Rename a grid's regularization set(s) with ``rename``; a list keeps each name once."""
+    regularization = grid["regularization"]
+    if isinstance(regularization, list):
+        grid["regularization"] = list(dict.fromkeys(rename(r) for r in regularization))
+    else:
+        grid["regularization"] = rename(regularization)
+
+
 def shrink_grids(config: dict) -> None:
     """Make every figure grid smaller as ``shrink`` says (simreg.settings.Shrink): tasks and
     regularization sets replaced, seeds and sweeps cut to their first values (a ``reg_pairs``
@@ -186,11 +195,7 @@ def shrink_grids(config: dict) -> None:
     tasks, sets = shrink["tasks"], shrink["regularization"]
     for grid in config["figures"].values():
         grid["task"] = tasks.get(grid["task"], grid["task"])
-        regularization = grid["regularization"]
-        if isinstance(regularization, list):
-            grid["regularization"] = list(dict.fromkeys(sets.get(r, r) for r in regularization))
-        else:
-            grid["regularization"] = sets.get(regularization, regularization)
+        _map_regularization(grid, lambda r: sets.get(r, r))
         if "per_regularization" in grid:
             grid["per_regularization"] = {
                 k: v for k, v in grid["per_regularization"].items() if k not in sets
@@ -228,12 +233,7 @@ def _regularize_on_imagenet_tree(config: dict) -> None:
         return IMAGENET + name[len(IMAGENETTE) :] if name.startswith(IMAGENETTE) else name
 
     for grid in config["figures"].values():
-        regularization = grid["regularization"]
-        grid["regularization"] = (
-            [swap(r) for r in regularization]
-            if isinstance(regularization, list)
-            else swap(regularization)
-        )
+        _map_regularization(grid, swap)
         if "per_regularization" in grid:
             grid["per_regularization"] = {swap(k): v for k, v in grid["per_regularization"].items()}
 
