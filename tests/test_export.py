@@ -13,9 +13,19 @@ from simreg.report.export import MAX_BYTES, export_run
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def fake_run(results: Path) -> None:
+@pytest.fixture(scope="module")
+def planned() -> set[str]:
+    """The benchmark files that configs/quick.yaml's DAG plans (snakemake -n)."""
+    from simreg.report.export import planned_benchmarks
+
+    return planned_benchmarks(ROOT, [ROOT / "configs/quick.yaml"])
+
+
+def fake_run(results: Path, planned: set[str]) -> None:
     """A results tree of configs/quick.yaml's shape: the claims outputs, one figure drawn
-    (PNG, PDF, data), a checkpoint that must not leave, and two benchmark files."""
+    (PNG, PDF, data), a checkpoint that must not leave, and benchmark files of planned jobs
+    (among them the FGSM source's training and the FGSM perturbations, jobs of no figure's
+    model grid) and of another config's job."""
     (results / "tables").mkdir(parents=True)
     (results / "figures").mkdir()
     (results / "claims.md").write_text("# Claims\n")
@@ -24,26 +34,27 @@ def fake_run(results: Path) -> None:
         (results / "figures" / f"noise_accuracy{suffix}").write_text("x")
     (results / "checkpoints").mkdir()
     (results / "checkpoints" / "last.pt").write_text("weights")
-    from simreg.config import load_config
-    from simreg.report.targets import all_models
-
-    config = load_config(ROOT / "config.yaml", ROOT / "configs/quick.yaml")
-    stems = sorted(key.stem for key in all_models(config))
-    # two trainings and a noise evaluation of the config's models, one of another config's
-    for rule, stem, seconds in (
-        ("train", stems[0], 90.0),
-        ("train", stems[1], 30.0),
-        ("noise", stems[0], 6.0),
-        ("train", "other/x/none/a0/seed9", 60),
+    trainings = sorted(p for p in planned if p.startswith("train/"))
+    source = next(p for p in trainings if p.endswith("/seed100.tsv"))
+    noise = sorted(p for p in planned if p.startswith("noise/"))[0]
+    perturbations = sorted(p for p in planned if p.startswith("fgsm_perturbations/"))[0]
+    other = "train/train/other/x/none/a0/seed9.tsv"
+    assert other not in planned
+    for path, seconds in (
+        (trainings[0], 90.0),
+        (source, 30.0),
+        (noise, 6.0),
+        (perturbations, 12.0),
+        (other, 60.0),
     ):
-        path = results / "benchmarks" / rule / rule / f"{stem}.tsv"
+        path = results / "benchmarks" / path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"s\th:m:s\tcpu_time\n{seconds}\t0:00:00\t{seconds / 2}\n")
 
 
-def test_export_copies_the_report_and_drawn_figures_only(tmp_path, monkeypatch):
+def test_export_copies_the_report_and_drawn_figures_only(tmp_path, monkeypatch, planned):
     results, out = tmp_path / "run" / "results", tmp_path / "report"
-    fake_run(results)
+    fake_run(results, planned)
     monkeypatch.chdir(ROOT)
     main(
         [
@@ -72,16 +83,18 @@ def test_export_copies_the_report_and_drawn_figures_only(tmp_path, monkeypatch):
     ]
     readme = (out / "README.md").read_text()
     assert "`snakemake results/claims.md`" in readme and "12 min" in readme
-    # per rule: CPU then wall minutes; the other config's training is not counted
+    # per rule: jobs, CPU then wall minutes; every planned job counts (the FGSM source's
+    # training and the perturbations too), the other config's training does not
     assert "| train | 2 | 1.0 | 2.0 |" in readme and "| noise | 1 | 0.1 | 0.1 |" in readme
+    assert "| fgsm_perturbations | 1 | 0.1 | 0.2 |" in readme
     assert "commit: `unknown`" in readme  # the fake run is not in a git checkout
 
 
-def test_export_refuses_a_report_too_large_to_commit(tmp_path):
+def test_export_refuses_a_report_too_large_to_commit(tmp_path, planned):
     from simreg.config import load_config
 
     results = tmp_path / "results"
-    fake_run(results)
+    fake_run(results, planned)
     (results / "figures" / "noise_accuracy.png").write_bytes(b"0" * (MAX_BYTES + 1))
     config = load_config(ROOT / "config.yaml", ROOT / "configs/quick.yaml")
     with pytest.raises(ValueError, match="over the"):

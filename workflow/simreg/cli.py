@@ -271,9 +271,10 @@ def cmd_export(a):
 
     from simreg.config import load_config
     from simreg.plan import read_benchmarks
-    from simreg.report.export import export_run
+    from simreg.report.export import export_run, planned_benchmarks
 
     config = load_config(Path(a.repository) / "config.yaml", *a.configfile)
+    planned = planned_benchmarks(a.repository, a.configfile, a.targets)
     copied = export_run(
         config,
         a.results,
@@ -282,6 +283,7 @@ def cmd_export(a):
         a.wall,
         a.machine,
         measured=read_benchmarks(Path(a.results) / "benchmarks"),
+        planned=planned,
     )
     print(f"simreg export: {len(copied)} files and README.md in {a.to}", file=sys.stderr)
 
@@ -688,6 +690,12 @@ def _add_export(sub) -> None:
         help="the run's config files, merged over config.yaml",
     )
     ex.add_argument("--repository", default=".", help="the checkout whose config.yaml the run used")
+    ex.add_argument(
+        "--targets",
+        nargs="+",
+        default=["all"],
+        help="the run's targets: the job table counts the jobs of their DAG (default: all)",
+    )
     ex.add_argument("--results", default="results", help="the run's results folder")
     ex.add_argument("--command", required=True, help="the command that made the run")
     ex.add_argument("--wall", required=True, help="its measured wall time, as text")

@@ -553,7 +553,8 @@ def calibration_sizes(config: dict, jobs: list[tuple[str, dict]]) -> dict:
 
 
 def dry_run_jobs(configfiles=(), targets=("all",), snakefile="Snakefile", cwd=None) -> list[dict]:
-    """Each job of ``snakemake -n --forceall`` as printed: rule, outputs, wildcards."""
+    """Each job of ``snakemake -n --forceall`` as printed: rule, outputs, wildcards and
+    benchmark file (None for a job without one)."""
     command = [
         sys.executable,
         "-m",
@@ -572,13 +573,15 @@ def dry_run_jobs(configfiles=(), targets=("all",), snakefile="Snakefile", cwd=No
     jobs, current = [], None
     for line in out.stdout.splitlines():
         if m := re.match(r"^(local)?rule (\w+):$", line):
-            current = {"rule": m[2], "output": [], "wildcards": {}}
+            current = {"rule": m[2], "output": [], "wildcards": {}, "benchmark": None}
             jobs.append(current)
         elif current is not None and (m := re.match(r"^    (\w+): (.*)$", line)):
             if m[1] == "output":
                 current["output"] = m[2].split(", ")
             elif m[1] == "wildcards":
                 current["wildcards"] = dict(kv.split("=", 1) for kv in m[2].split(", "))
+            elif m[1] == "benchmark":
+                current["benchmark"] = m[2]
         elif not line.startswith("    "):
             current = None
     return jobs

@@ -47,22 +47,20 @@ def run_files(config: dict, results: Path) -> list[Path]:
     return files
 
 
-def job_times(measured: dict[str, list[dict]], config: dict | None = None) -> pd.DataFrame:
+def job_times(measured: dict[str, list[dict]], planned=None) -> pd.DataFrame:
     """Per rule: jobs and their summed wall and CPU seconds, from the run's benchmark files as
     ``simreg.plan.read_benchmarks`` reads them (per rule: Snakemake's ``s`` and ``cpu_time``
-    and the file's path). With ``config``, a per-model job counts only where its model is one
-    of the config's (a results folder may hold models of other configs)."""
-    from simreg.report.targets import all_models
-
-    stems = {f"{key.stem}.tsv" for key in all_models(config)} if config else None
+    and the file's path). With ``planned`` (the benchmark files of the run's DAG, relative to
+    the benchmarks folder: :func:`planned_benchmarks`), a file counts only where the DAG plans
+    it (a results folder may hold jobs of other configs)."""
+    planned = None if planned is None else {Path(p).as_posix() for p in planned}
     rows = []
     for rule, jobs in measured.items():
         for job in jobs:
             path = Path(job["path"]).as_posix()
-            if (
-                stems is not None
-                and "/seed" in path
-                and not any(path.endswith("/" + stem) for stem in stems)
+            parts = Path(path).parts
+            if planned is not None and not any(
+                "/".join(parts[i:]) in planned for i in range(len(parts))
             ):
                 continue
             cpu = float("nan") if job["cpu_time"] is None else job["cpu_time"]
@@ -74,6 +72,16 @@ def job_times(measured: dict[str, list[dict]], config: dict | None = None) -> pd
         .reset_index()
         .sort_values("cpu_seconds", ascending=False)
     )
+
+
+def planned_benchmarks(repository: str | Path, configfiles=(), targets=("all",)) -> set[str]:
+    """The benchmark file of every job the DAG of ``targets`` plans under ``configfiles`` (run
+    in ``repository``), relative to its benchmarks folder: the jobs a run of it can have."""
+    from simreg.plan import BENCHMARKS, dry_run_jobs
+
+    repository = Path(repository).resolve()
+    jobs = dry_run_jobs([str(Path(f).resolve()) for f in configfiles], targets, cwd=repository)
+    return {Path(j["benchmark"]).relative_to(BENCHMARKS).as_posix() for j in jobs if j["benchmark"]}
 
 
 def commit_of(folder: Path) -> str:
@@ -138,11 +146,12 @@ def export_run(
     machine: str,
     max_bytes: int = MAX_BYTES,
     measured: dict[str, list[dict]] | None = None,
+    planned=None,
 ) -> list[Path]:
     """Copy the run's report files (:func:`run_files`) into ``out`` with a README.md, whose job
     times come from ``measured`` (the run's benchmark files, as ``simreg.plan.read_benchmarks``
-    reads them; none: no job times); refuses, copying nothing, when the files would exceed
-    ``max_bytes``."""
+    reads them; none: no job times) of the jobs ``planned`` (:func:`job_times`); refuses,
+    copying nothing, when the files would exceed ``max_bytes``."""
     results, out = Path(results), Path(out)
     files = run_files(config, results)
     size = sum(f.stat().st_size for f in files)
@@ -158,7 +167,7 @@ def export_run(
     write_text(
         readme(
             copied,
-            job_times(measured or {}, config),
+            job_times(measured or {}, planned),
             command,
             commit_of(results.resolve().parent),
             wall,
