@@ -139,7 +139,7 @@ def test_corruption_outputs_match_the_clean_evaluation(full_quick_run):
         shape = h5["corruptions/snow"].shape
     assert attrs["origin"] == "generated" and "make_cifar_c.py" in attrs["source"]
     assert shape[0] == 5 and shape[2:] == (8, 8, 1)
-    stem = "digits_gray/digits_gray_n500/threshold/a10_t0.5_k16/seed1"
+    stem = "digits_gray/digits_gray_n500/threshold/a10_t0.5_k16/seed0"
     table = pd.read_csv(workdir / "results/corruption_accuracy" / f"{stem}.csv")
     assert len(table) == 1 + 15 * 5 and (table["corruptions_origin"] == "generated").all()
     noise = pd.read_csv(workdir / "results/noise" / f"{stem}.csv")
