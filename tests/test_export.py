@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def planned() -> set[str]:
     """The benchmark files that configs/quick.yaml's DAG plans (snakemake -n)."""
-    from simreg.report.export import planned_benchmarks
+    from simreg.plan import planned_benchmarks
 
     return planned_benchmarks(ROOT, [ROOT / "configs/quick.yaml"])
 

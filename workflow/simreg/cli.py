@@ -270,8 +270,8 @@ def cmd_export(a):
     from pathlib import Path
 
     from simreg.config import load_config
-    from simreg.plan import read_benchmarks
-    from simreg.report.export import export_run, planned_benchmarks
+    from simreg.plan import planned_benchmarks, read_benchmarks
+    from simreg.report.export import export_run
 
     config = load_config(Path(a.repository) / "config.yaml", *a.configfile)
     planned = planned_benchmarks(a.repository, a.configfile, a.targets)

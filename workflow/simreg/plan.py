@@ -587,6 +587,14 @@ def dry_run_jobs(configfiles=(), targets=("all",), snakefile="Snakefile", cwd=No
     return jobs
 
 
+def planned_benchmarks(repository: str | Path, configfiles=(), targets=("all",)) -> set[str]:
+    """The benchmark file of every job the DAG of ``targets`` plans under ``configfiles`` (run
+    in ``repository``), relative to its benchmarks folder: the jobs a run of it can have."""
+    repository = Path(repository).resolve()
+    jobs = dry_run_jobs([str(Path(f).resolve()) for f in configfiles], targets, cwd=repository)
+    return {Path(j["benchmark"]).relative_to(BENCHMARKS).as_posix() for j in jobs if j["benchmark"]}
+
+
 # jobs a calibration never runs: targets, downloads, links, and RobustBench (its weights)
 NOT_CALIBRATED = {
     "all",

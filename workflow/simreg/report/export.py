@@ -51,8 +51,8 @@ def job_times(measured: dict[str, list[dict]], planned=None) -> pd.DataFrame:
     """Per rule: jobs and their summed wall and CPU seconds, from the run's benchmark files as
     ``simreg.plan.read_benchmarks`` reads them (per rule: Snakemake's ``s`` and ``cpu_time``
     and the file's path). With ``planned`` (the benchmark files of the run's DAG, relative to
-    the benchmarks folder: :func:`planned_benchmarks`), a file counts only where the DAG plans
-    it (a results folder may hold jobs of other configs)."""
+    the benchmarks folder: ``simreg.plan.planned_benchmarks``), a file counts only where the
+    DAG plans it (a results folder may hold jobs of other configs)."""
     planned = None if planned is None else {Path(p).as_posix() for p in planned}
     rows = []
     for rule, jobs in measured.items():
@@ -72,16 +72,6 @@ def job_times(measured: dict[str, list[dict]], planned=None) -> pd.DataFrame:
         .reset_index()
         .sort_values("cpu_seconds", ascending=False)
     )
-
-
-def planned_benchmarks(repository: str | Path, configfiles=(), targets=("all",)) -> set[str]:
-    """The benchmark file of every job the DAG of ``targets`` plans under ``configfiles`` (run
-    in ``repository``), relative to its benchmarks folder: the jobs a run of it can have."""
-    from simreg.plan import BENCHMARKS, dry_run_jobs
-
-    repository = Path(repository).resolve()
-    jobs = dry_run_jobs([str(Path(f).resolve()) for f in configfiles], targets, cwd=repository)
-    return {Path(j["benchmark"]).relative_to(BENCHMARKS).as_posix() for j in jobs if j["benchmark"]}
 
 
 def commit_of(folder: Path) -> str:
