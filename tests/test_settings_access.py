@@ -67,7 +67,7 @@ def test_typed_settings_are_the_validated_values():
     settings = typed(config)
     assert isinstance(settings.noise, Noise) and settings.noise.n_images == 360
     assert settings.noise.epsilons == config["noise"]["epsilons"]
-    assert isinstance(settings.shrink, Shrink) and settings.shrink.seeds == 2
+    assert isinstance(settings.shrink, Shrink) and settings.shrink.seeds == 1
     assert settings.figures is config["figures"]
     assert settings.plugins == []
     assert list(settings.params("whitebox")) == list(config["whitebox"])  # the config's order
