@@ -10,6 +10,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from simreg import paths, settings
@@ -104,11 +105,29 @@ def test_ci_workflow_publishes_the_recipe_on_a_version_tag():
     ).read_text().replace("0.1.0", "<version>")
 
 
+@pytest.mark.parametrize("profile", ["slurm", "local-gpu"])
+def test_a_named_profile_composes_with_the_workflow_profile(profile, monkeypatch):
+    """A profile one names (profiles/slurm, profiles/local-gpu) keeps the workflow profile's
+    --nv and its own settings."""
+    from snakemake.cli import parse_args
+
+    if profile == "slurm":  # its executor is the plugin's
+        pytest.importorskip(
+            "snakemake_executor_plugin_slurm", reason='the slurm extra: pip install -e ".[slurm]"'
+        )
+    monkeypatch.chdir(ROOT)
+    _, args = parse_args(
+        ["-s", str(ROOT / "Snakefile"), "--profile", str(ROOT / "profiles" / profile), "-n"]
+    )
+    assert "--nv" in args.apptainer_args.split()
+    assert args.rerun_incomplete  # the named profile's own settings still apply
+
+
 def test_use_singularity_with_no_profile_named_gives_apptainer_the_gpus(tmp_path, monkeypatch):
     """README's `snakemake --cores 8 --use-singularity all` names no profile, yet apptainer
     gets --nv: Snakemake's own argument parsing (the settings a run starts from) picks up the
     workflow profile profiles/default, from the checkout and from another working directory
-    (-s), and composes it with the profiles one names."""
+    (-s)."""
     from snakemake.cli import parse_args
 
     monkeypatch.chdir(ROOT)
@@ -117,12 +136,6 @@ def test_use_singularity_with_no_profile_named_gives_apptainer_the_gpus(tmp_path
     monkeypatch.chdir(tmp_path)
     _, args = parse_args(["-s", str(ROOT / "Snakefile"), "--use-singularity", "-n"])
     assert args.apptainer_args.split() == ["--nv"]
-    for profile in ("slurm", "local-gpu"):
-        _, args = parse_args(
-            ["-s", str(ROOT / "Snakefile"), "--profile", str(ROOT / "profiles" / profile), "-n"]
-        )
-        assert "--nv" in args.apptainer_args.split()
-        assert args.rerun_incomplete  # the named profile's own settings still apply
     # the command line still wins (binding data), and the workflow profile can be turned off
     _, args = parse_args(["-s", str(ROOT / "Snakefile"), "--apptainer-args=--nv -B /data"])
     assert args.apptainer_args == "--nv -B /data"

@@ -272,6 +272,9 @@ def test_planning_the_dag_imports_no_torch(tmp_path):
     """`snakemake -n` (what the login node runs, with the SLURM profile) with torch and the
     other heavy packages made unimportable: the Snakefile and simreg's planning code do not
     need them."""
+    pytest.importorskip(
+        "snakemake_executor_plugin_slurm", reason='the slurm extra: pip install -e ".[slurm]"'
+    )
     for module in HEAVY:
         (tmp_path / f"{module}.py").write_text(
             f"raise ImportError('{module} imported while planning the DAG')\n"
