@@ -1,0 +1,118 @@
+"""What one evaluation process per model would save, measured on a finished run: every
+evaluation job the config's DAG plans, run again from its own command line twice,
+
+- one fresh process per job (as the rules run them today), and
+- one fresh process per model, calling ``simreg.cli.main`` for each of that model's jobs in
+  turn (torch, foolbox, the model and the test split paid for once),
+
+on ``--workers`` processes side by side, each with one thread (as Snakemake gives a
+one-thread job). Prints JSON: processes, their CPU seconds (user + system, from the
+children's rusage) and the wall seconds of each way.
+
+    python benchmarks/evaluation_processes.py [--configfile configs/quick.yaml] [--workers 2]
+
+Run it in the checkout of a finished run of that config (it needs the run's models and data):
+it writes each evaluation's outputs again, from the same inputs; the logs are not touched.
+The jobs come from ``snakemake -n -p --forceall all``; Snakemake's own cost per job (its
+shell, its benchmark) is not in either number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shlex
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+from simreg.evaluate.registry import EVALUATIONS
+
+ONE_THREAD = {
+    name: "1"
+    for name in (
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+    )
+}
+RUN_IN_TURN = (
+    "import json, sys\n"
+    "from simreg.cli import main\n"
+    "for argv in json.loads(sys.argv[1]):\n"
+    "    main(argv)\n"
+)
+
+
+def evaluation_commands(configfiles: list[str]) -> dict[str, list[list[str]]]:
+    """Per model (its ``--keys``), the argv of each of its evaluation jobs, in DAG order."""
+    dry = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", "all"]
+        + ["--configfile", *configfiles],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    by_model, rule = defaultdict(list), None
+    for line in (dry.stdout + dry.stderr).splitlines():
+        if m := re.match(r"^(local)?rule (\w+):$", line):
+            rule = m[2]
+        elif line.startswith("Shell command: simreg evaluate ") and rule in EVALUATIONS:
+            argv = shlex.split(line.removeprefix("Shell command: ").split(" >> ")[0])[1:]
+            keys = json.loads(argv[argv.index("--keys") + 1])
+            by_model[json.dumps(keys, sort_keys=True)].append(argv)
+    return dict(by_model)
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_in_one_process(argvs: list[list[str]]) -> None:
+    subprocess.run(
+        [sys.executable, "-c", RUN_IN_TURN, json.dumps(argvs)],
+        check=True,
+        env={**os.environ, **ONE_THREAD},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def measure(groups: list[list[list[str]]], workers: int) -> dict:
+    cpu, started = children_cpu_seconds(), time.time()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(run_in_one_process, groups))
+    return {
+        "processes": len(groups),
+        "cpu_s": round(children_cpu_seconds() - cpu, 1),
+        "wall_s": round(time.time() - started, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configfile", nargs="+", default=["configs/quick.yaml"])
+    parser.add_argument("--workers", type=int, default=2)
+    a = parser.parse_args()
+    by_model = evaluation_commands(a.configfile)
+    jobs = [[argv] for argvs in by_model.values() for argv in argvs]
+    result = {
+        "configfiles": a.configfile,
+        "workers": a.workers,
+        "evaluation_jobs": len(jobs),
+        "models": len(by_model),
+        "one_process_per_job": measure(jobs, a.workers),
+        "one_process_per_model": measure(list(by_model.values()), a.workers),
+    }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
