@@ -63,25 +63,30 @@ def job_times(root: Path, since: Path | None = None) -> list[dict]:
     return rows
 
 
-def model_of(path: Path) -> str | None:
-    """The model a per-model job's benchmark file names (``.../<task>/<set>/<method>/<keys>/
-    seed<k>.tsv``), None for other jobs."""
-    parts = path.with_suffix("").parts
-    return "/".join(parts[-5:]) if parts[-1].startswith("seed") and len(parts) >= 6 else None
+def model_of(path: Path, root: Path) -> str | None:
+    """The model a per-model job's benchmark file under ``root`` names (``<rule>/<rule>/
+    [<setting>/]<task>/<set>/<method>/<keys>/seed<k>.tsv``), None for other jobs (such as
+    ``fgsm_perturbations/<task>/seed<k>.tsv``)."""
+    parts = path.relative_to(root).with_suffix("").parts
+    return "/".join(parts[-5:]) if parts[-1].startswith("seed") and len(parts) >= 7 else None
 
 
 def startup_share(root: Path, startup_cpu_s: float, since: Path | None = None) -> dict:
     """The fixed start's share of the jobs' CPU seconds, and the starts that one
-    evaluation job per model would save (its evaluation jobs less one, per model)."""
+    evaluation job per model would save (its evaluation jobs less one, per model). A job's
+    start counts as ``startup_cpu_s`` or, where the job took less CPU in all (Snakemake
+    samples a short job's CPU time and undercounts it), as the job's own CPU seconds. What
+    one process per model saves, measured: benchmarks/evaluation_processes.py."""
     measured = read_benchmarks(root, since.stat().st_mtime if since else None)
     jobs = [(rule, job) for rule, found in measured.items() for job in found]
     cpu = sum(job["cpu_time"] or 0.0 for _, job in jobs)
     per_model = defaultdict(int)
     for rule, job in jobs:
-        model = model_of(Path(job["path"]))
+        model = model_of(Path(job["path"]), root)
         if STAGES.get(rule, "evaluation") == "evaluation" and model is not None:
             per_model[model] += 1
     saved = sum(n - 1 for n in per_model.values())
+    starts = sum(min(startup_cpu_s, job["cpu_time"] or 0.0) for _, job in jobs)
     evaluation_cpu = sum(
         job["cpu_time"] or 0.0
         for rule, job in jobs
@@ -91,8 +96,8 @@ def startup_share(root: Path, startup_cpu_s: float, since: Path | None = None) -
         "jobs": len(jobs),
         "job_cpu_s": round(cpu, 1),
         "startup_cpu_s": startup_cpu_s,
-        "startup_total_cpu_s": round(len(jobs) * startup_cpu_s, 1),
-        "startup_share": round(len(jobs) * startup_cpu_s / cpu, 3),
+        "startup_total_cpu_s": round(starts, 1),
+        "startup_share": round(starts / cpu, 3),
         "evaluation_jobs": sum(per_model.values()),
         "models_evaluated": len(per_model),
         "evaluation_job_cpu_s": round(evaluation_cpu, 1),
