@@ -63,11 +63,11 @@ def job_times(root: Path, since: Path | None = None) -> list[dict]:
     return rows
 
 
-def model_of(path: Path, root: Path) -> str | None:
-    """The model a per-model job's benchmark file under ``root`` names (``<rule>/<rule>/
-    [<setting>/]<task>/<set>/<method>/<keys>/seed<k>.tsv``), None for other jobs (such as
-    ``fgsm_perturbations/<task>/seed<k>.tsv``)."""
-    parts = path.relative_to(root).with_suffix("").parts
+def model_of(job: str) -> str | None:
+    """The model a per-model job's benchmark file names (its path under the benchmarks folder,
+    ``<rule>/<rule>/[<setting>/]<task>/<set>/<method>/<keys>/seed<k>.tsv``), None for other
+    jobs (such as ``fgsm_perturbations/<task>/seed<k>.tsv``)."""
+    parts = Path(job).with_suffix("").parts
     return "/".join(parts[-5:]) if parts[-1].startswith("seed") and len(parts) >= 7 else None
 
 
@@ -82,7 +82,7 @@ def startup_share(root: Path, startup_cpu_s: float, since: Path | None = None) -
     cpu = sum(job["cpu_time"] or 0.0 for _, job in jobs)
     per_model = defaultdict(int)
     for rule, job in jobs:
-        model = model_of(Path(job["path"]), root)
+        model = model_of(job["job"])
         if STAGES.get(rule, "evaluation") == "evaluation" and model is not None:
             per_model[model] += 1
     saved = sum(n - 1 for n in per_model.values())

@@ -109,7 +109,13 @@ def test_the_benchmark_reader_gives_wall_cpu_and_rss_per_rule(tmp_path):
     measured = plan.read_benchmarks(tmp_path)
     assert sorted(measured) == ["noise", "train"]
     assert measured["train"] == [
-        {"s": 7.5, "cpu_time": 6.25, "max_rss": None, "path": str(tmp_path / "train/train/a.tsv")}
+        {
+            "s": 7.5,
+            "cpu_time": 6.25,
+            "max_rss": None,
+            "path": str(tmp_path / "train/train/a.tsv"),
+            "job": "train/train/a.tsv",
+        }
     ]
     assert [(m["s"], m["cpu_time"]) for m in measured["noise"]] == [(3.0, None)]
     os.utime(tmp_path / "noise/b.tsv", (1000, 1000))

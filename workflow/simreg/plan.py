@@ -352,7 +352,9 @@ def read_benchmarks(
     """Every benchmark TSV under ``root`` (Snakemake's ``benchmark:`` files,
     ``root/<rule>/...tsv``), per rule, in path order: the last row's wall seconds (``s``), CPU
     seconds (``cpu_time``) and max RSS (``max_rss``, MB; None where Snakemake wrote none), and
-    the file's ``path`` (which names the job's wildcards). With ``since`` (a time stamp), only
+    the file's ``path`` and its ``job`` (the path under ``root``, POSIX: the rule's folder, then
+    the job's wildcards; what a DAG's ``benchmark:`` names under results/benchmarks/). With
+    ``since`` (a time stamp), only
     files modified at or after it. The one reader of these files (``simreg plan``,
     ``simreg export``, benchmarks/job_times.py)."""
     root = Path(root)
@@ -365,13 +367,14 @@ def read_benchmarks(
         if not rows:
             continue
         last = rows[-1]
-        rule = path.relative_to(root).parts[0]
-        found[rule].append(
+        job = path.relative_to(root)
+        found[job.parts[0]].append(
             {
                 "s": float(last["s"]),
                 "cpu_time": _float(last.get("cpu_time")),
                 "max_rss": _float(last.get("max_rss")),
                 "path": str(path),
+                "job": job.as_posix(),
             }
         )
     return dict(found)

@@ -50,18 +50,13 @@ def run_files(config: dict, results: Path) -> list[Path]:
 def job_times(measured: dict[str, list[dict]], planned=None) -> pd.DataFrame:
     """Per rule: jobs and their summed wall and CPU seconds, from the run's benchmark files as
     ``simreg.plan.read_benchmarks`` reads them (per rule: Snakemake's ``s`` and ``cpu_time``
-    and the file's path). With ``planned`` (the benchmark files of the run's DAG, relative to
-    the benchmarks folder: ``simreg.plan.planned_benchmarks``), a file counts only where the
-    DAG plans it (a results folder may hold jobs of other configs)."""
-    planned = None if planned is None else {Path(p).as_posix() for p in planned}
+    and the file's ``job``, its path under the benchmarks folder). With ``planned`` (the same
+    paths of every job of the run's DAG: ``simreg.plan.planned_benchmarks``), a file counts
+    only where the DAG plans it (a results folder may hold jobs of other configs)."""
     rows = []
     for rule, jobs in measured.items():
         for job in jobs:
-            path = Path(job["path"]).as_posix()
-            parts = Path(path).parts
-            if planned is not None and not any(
-                "/".join(parts[i:]) in planned for i in range(len(parts))
-            ):
+            if planned is not None and job["job"] not in planned:
                 continue
             cpu = float("nan") if job["cpu_time"] is None else job["cpu_time"]
             rows.append({"rule": rule, "s": job["s"], "cpu": cpu})
