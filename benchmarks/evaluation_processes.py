@@ -3,7 +3,8 @@ evaluation job the config's DAG plans, run again from its own command line twice
 
 - one fresh process per job (as the rules run them today), and
 - one fresh process per model, calling ``simreg.cli.main`` for each of that model's jobs in
-  turn (torch, foolbox, the model and the test split paid for once),
+  turn (the imports of torch, foolbox and simreg paid for once; each job still loads its own
+  model and test split),
 
 on ``--workers`` processes side by side, each with one thread (as Snakemake gives a
 one-thread job). Prints JSON: processes, their CPU seconds (user + system, from the
@@ -13,8 +14,8 @@ children's rusage) and the wall seconds of each way.
 
 Run it in the checkout of a finished run of that config (it needs the run's models and data):
 it writes each evaluation's outputs again, from the same inputs; the logs are not touched.
-The jobs come from ``snakemake -n -p --forceall all``; Snakemake's own cost per job (its
-shell, its benchmark) is not in either number.
+The jobs come from ``snakemake -n -p --forceall all`` (``simreg.plan.dry_run_jobs``);
+Snakemake's own cost per job (its shell, its benchmark) is not in either number.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import shlex
 import subprocess
@@ -32,6 +32,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 from simreg.evaluate.registry import EVALUATIONS
+from simreg.plan import dry_run_jobs
 
 ONE_THREAD = {
     name: "1"
@@ -52,19 +53,10 @@ RUN_IN_TURN = (
 
 def evaluation_commands(configfiles: list[str]) -> dict[str, list[list[str]]]:
     """Per model (its ``--keys``), the argv of each of its evaluation jobs, in DAG order."""
-    dry = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", "all"]
-        + ["--configfile", *configfiles],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    by_model, rule = defaultdict(list), None
-    for line in (dry.stdout + dry.stderr).splitlines():
-        if m := re.match(r"^(local)?rule (\w+):$", line):
-            rule = m[2]
-        elif line.startswith("Shell command: simreg evaluate ") and rule in EVALUATIONS:
-            argv = shlex.split(line.removeprefix("Shell command: ").split(" >> ")[0])[1:]
+    by_model = defaultdict(list)
+    for job in dry_run_jobs(configfiles):
+        if job["rule"] in EVALUATIONS:
+            argv = shlex.split(job["shell"].split(" >> ")[0])[1:]  # the log redirect off
             keys = json.loads(argv[argv.index("--keys") + 1])
             by_model[json.dumps(keys, sort_keys=True)].append(argv)
     return dict(by_model)

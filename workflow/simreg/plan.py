@@ -556,13 +556,14 @@ def calibration_sizes(config: dict, jobs: list[tuple[str, dict]]) -> dict:
 
 
 def dry_run_jobs(configfiles=(), targets=("all",), snakefile="Snakefile", cwd=None) -> list[dict]:
-    """Each job of ``snakemake -n --forceall`` as printed: rule, outputs, wildcards and
-    benchmark file (None for a job without one)."""
+    """Each job of ``snakemake -n -p --forceall`` as printed: rule, outputs, wildcards,
+    benchmark file and shell command (None for a job without one)."""
     command = [
         sys.executable,
         "-m",
         "snakemake",
         "-n",
+        "-p",
         "--forceall",
         *targets,
         "-s",
@@ -576,8 +577,17 @@ def dry_run_jobs(configfiles=(), targets=("all",), snakefile="Snakefile", cwd=No
     jobs, current = [], None
     for line in out.stdout.splitlines():
         if m := re.match(r"^(local)?rule (\w+):$", line):
-            current = {"rule": m[2], "output": [], "wildcards": {}, "benchmark": None}
+            current = {
+                "rule": m[2],
+                "output": [],
+                "wildcards": {},
+                "benchmark": None,
+                "shell": None,
+            }
             jobs.append(current)
+        elif line.startswith("Shell command: ") and jobs:  # printed after the job's block
+            shell = line.removeprefix("Shell command: ")
+            jobs[-1]["shell"] = None if shell == "None" else shell
         elif current is not None and (m := re.match(r"^    (\w+): (.*)$", line)):
             if m[1] == "output":
                 current["output"] = m[2].split(", ")
