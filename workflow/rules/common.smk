@@ -5,6 +5,15 @@
 from simreg import devices
 from simreg.code import code_hash
 from simreg.data import download
+from simreg.evaluate.bundles import (
+    bundle_dir,
+    bundle_evaluations,
+    bundle_inputs,
+    evaluation_bundles,
+    in_bundle,
+    not_bundled,
+)
+from simreg.evaluate.bundles import per_model as per_model_evaluations
 from simreg.evaluate.registry import (
     EVALUATIONS,
     fgsm_perturbations_file,
@@ -254,6 +263,68 @@ EVALUATION_COMMAND = (
 
 def evaluation_params(evaluation):
     return lambda w: json.dumps(evaluation.params(config, w.task, w.get("setting")))
+
+
+# resources.evaluation_jobs: per_model: one job per model runs every evaluation the targets
+# read of it (evaluate_model, into its bundle folder), and <kind>_member links each file to
+# its usual path (simreg.evaluate.bundles).
+EVALUATION_BUNDLES = evaluation_bundles(config) if per_model_evaluations(config) else {}
+
+
+def bundle_entries(wildcards):
+    return EVALUATION_BUNDLES.get(model_key(wildcards).stem, [])
+
+
+def bundle_job_inputs(wildcards):
+    return bundle_inputs(config, model_key(wildcards), bundle_entries(wildcards))
+
+
+def bundle_job_evaluations(wildcards):
+    key = model_key(wildcards)
+    return json.dumps(bundle_evaluations(config, key, bundle_entries(wildcards)))
+
+
+def bundle_uses_gpu(wildcards):
+    return any(EVALUATIONS[kind].gpu for kind, _ in bundle_entries(wildcards))
+
+
+def bundle_runtime(wildcards):
+    """The sum of its evaluations' runtimes (resources.eval_runtime, attack_runtime)."""
+    return sum(
+        getattr(SETTINGS.resources, EVALUATIONS[kind].runtime)
+        for kind, _ in bundle_entries(wildcards)
+    )
+
+
+def bundle_code(wildcards):
+    kinds = dict.fromkeys(kind for kind, _ in bundle_entries(wildcards))
+    return command_code("evaluate_model", *(EVALUATIONS[k].implementation for k in kinds))
+
+
+def member_bundle(evaluation):
+    """The bundle folder of the model whose job writes this file; an error naming the
+    setting to change where no job of the config's targets does."""
+
+    def bundle(wildcards):
+        key, setting = model_key(wildcards), wildcards.get("setting")
+        if (evaluation.name, setting) not in bundle_entries(wildcards):
+            raise WorkflowError(not_bundled(key, evaluation.name, setting))
+        return bundle_dir(key)
+
+    return bundle
+
+
+def member_links(evaluation):
+    """`ln` (else `cp`) of each of the file's outputs from the model's bundle folder."""
+
+    def links(wildcards, output):
+        key = model_key(wildcards)
+        return " && ".join(
+            f"(ln -f {in_bundle(key, path)} {path} || cp {in_bundle(key, path)} {path})"
+            for path in output
+        )
+
+    return links
 
 
 # fgsm.smk

@@ -11,6 +11,7 @@
     simreg train-pack          train several seeds of one model at once      (simreg.train)
     simreg fgsm-perturbations  gradient signs of the FGSM source model       (simreg.evaluate)
     simreg evaluate KIND       one evaluation of one model, any registered kind
+    simreg evaluate-model      several evaluations of one model, in one process
     simreg figure NAME / table NAME   one registered figure or table         (simreg.report)
     simreg claims              the papers' claims checked, with verdicts     (simreg.report)
     simreg export --to DIR     a finished run's claims and figures, to commit (simreg.report)
@@ -252,6 +253,12 @@ def cmd_evaluate(a):
     from simreg.evaluate.context import run_evaluation
 
     run_evaluation(a.kind, dict(a.input), dict(a.out), a.params, keys=a.keys, device=a.device)
+
+
+def cmd_evaluate_model(a):
+    from simreg.evaluate.context import run_evaluations
+
+    run_evaluations(a.evaluations, keys=a.keys, device=a.device)
 
 
 def cmd_report(a):
@@ -627,6 +634,22 @@ def _add_evaluate(sub) -> None:
     e.add_argument("--keys", type=_json, default={}, help="JSON of model keys for provenance")
     e.add_argument("--device", default="auto")
     e.set_defaults(run=cmd_evaluate)
+
+    m = sub.add_parser(
+        "evaluate-model",
+        help="several evaluations of one model in one process (resources.evaluation_jobs: "
+        "per_model)",
+    )
+    m.add_argument(
+        "--evaluations",
+        type=_json,
+        required=True,
+        help="JSON list of {kind, setting, inputs, outputs, params}, run in order "
+        "(simreg.evaluate.bundles)",
+    )
+    m.add_argument("--keys", type=_json, default={}, help="JSON of model keys for provenance")
+    m.add_argument("--device", default="auto")
+    m.set_defaults(run=cmd_evaluate_model)
 
 
 def _add_report(sub) -> None:

@@ -911,6 +911,14 @@ class Resources:
     attack_runtime: int = setting(
         480, type="integer", minimum=1, meaning="minutes, Boundary Attack and minimal-distance jobs"
     )
+    evaluation_jobs: str = setting(
+        "per_kind",
+        enum=["per_kind", "per_model"],
+        meaning="per_kind: one job per evaluation of a model (one rule per kind); per_model: one "
+        "job per model (rule evaluate_model) runs every evaluation the config's targets read "
+        "of it in one process, paying the imports once: for CPU runs of small models "
+        "(simreg.evaluate.bundles; docs/running.md, 'Per-job overhead')",
+    )
     similarity_mem_mb: int = setting(
         16000, type="integer", minimum=256, meaning="memory of the similarity job, MB"
     )

@@ -98,3 +98,35 @@ def run_evaluation(
     implementation = runner(kind)
     context = EvaluationContext.open(kind, inputs, outputs, keys, device)
     implementation(context, **params)
+
+
+def run_evaluations(
+    evaluations: list[dict], keys: dict | None = None, device: str = "auto", log=None
+) -> None:
+    """Several evaluations of one model in one process, in order (``simreg evaluate-model``,
+    rule evaluate_model; :mod:`simreg.evaluate.bundles`): each ``{"kind", "setting",
+    "inputs", "outputs", "params"}`` run as ``simreg evaluate <kind>`` runs it, with its
+    wall and CPU seconds written to ``log`` (stderr) as it finishes."""
+    import sys
+    import time
+
+    log = log or sys.stderr
+    for i, evaluation in enumerate(evaluations, 1):
+        kind, setting = evaluation["kind"], evaluation.get("setting")
+        label = f"{i}/{len(evaluations)} {kind}" + (f" ({setting})" if setting else "")
+        print(f"simreg evaluate-model: {label} ...", file=log, flush=True)
+        wall, cpu = time.perf_counter(), time.process_time()
+        run_evaluation(
+            kind,
+            evaluation["inputs"],
+            evaluation["outputs"],
+            evaluation["params"],
+            keys=keys,
+            device=device,
+        )
+        print(
+            f"simreg evaluate-model: {label} done in {time.perf_counter() - wall:.1f} s "
+            f"({time.process_time() - cpu:.1f} CPU s)",
+            file=log,
+            flush=True,
+        )

@@ -1,0 +1,146 @@
+"""One evaluation job per model (``resources.evaluation_jobs: per_model``): which evaluations
+each model's job runs, and where it writes them.
+
+By default every evaluation of every model is a job of its own (one rule per kind,
+``simreg evaluate <kind>``). On a CPU run of small models most of such a job is the process
+starting (Python, torch, foolbox imported; docs/running.md, "Per-job overhead"), so with
+``per_model`` one job per model (rule ``evaluate_model``, ``simreg evaluate-model``) runs, in
+one process, every evaluation the config's figures, tables and claims read of that model, into
+its bundle folder::
+
+    results/evaluation_bundles/<model>/<the file's path under results/>
+
+and one local job per file (rule ``<kind>_member``) links it to its usual path, where the
+figures read it. The outputs are the same files, made by the same functions from the same
+inputs, so the results do not change (tests/test_evaluation_bundles.py).
+
+What a bundle holds is decided when the DAG is built, from the config's targets (the files
+their inputs list), so only evaluations that some target reads run; naming another model's
+evaluation file fails with a message saying to use ``per_kind``. Naming one file reruns its
+link only; deleting the bundle folder (or ``--forcerun evaluate_model``) reruns the model's
+evaluations.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from simreg.evaluate.registry import EVALUATIONS
+from simreg.paths import RESULTS
+from simreg.settings import typed
+from simreg.train.model_key import ModelKey
+
+BUNDLES = RESULTS / "evaluation_bundles"
+PER_MODEL = "per_model"
+
+
+def per_model(config: dict) -> bool:
+    return typed(config).resources.evaluation_jobs == PER_MODEL
+
+
+def bundle_dir(key: ModelKey) -> str:
+    return str(BUNDLES / key.stem)
+
+
+def in_bundle(key: ModelKey, path: str) -> str:
+    """Where the job of model ``key`` writes the file that is read at ``path``."""
+    return str(Path(bundle_dir(key)) / Path(path).relative_to(RESULTS))
+
+
+def _requested_files(config: dict) -> list[str]:
+    """Every input file of the config's figures, tables and claims, in their order."""
+    from simreg.report.claims import claims_inputs
+    from simreg.report.targets import TARGETS, all_targets, target_inputs
+
+    built = set(all_targets(config))
+    files = [
+        f
+        for name, target in TARGETS.items()
+        if target.file in built
+        for group in target_inputs(name, config).values()
+        for f in group
+    ]
+    files += [f for group in claims_inputs(config).values() for f in group]
+    return list(dict.fromkeys(files))
+
+
+def evaluation_bundles(config: dict) -> dict[str, list[tuple[str, str | None]]]:
+    """Per model stem, the (kind, setting) of each evaluation its job runs, in an order in
+    which every evaluation comes after those whose outputs it reads (spectrum after the
+    Boundary Attack's perturbations): those the config's targets read, and what they read."""
+    from simreg.report.targets import all_models
+
+    made = {}  # every output file an evaluation of a configured model can write
+    for key in all_models(config):
+        for kind, evaluation in EVALUATIONS.items():
+            for setting in evaluation.settings_read(config):
+                for path in evaluation.output_files(key, setting).values():
+                    made[path] = (key, kind, setting)
+    bundles = defaultdict(list)
+
+    def add(key, kind, setting):
+        entry = (kind, setting)
+        if entry in bundles[key.stem]:
+            return
+        for path in EVALUATIONS[kind].inputs(key, setting, config).values():
+            if path in made and made[path][0] == key:  # read from the same model's job
+                add(*made[path])
+        bundles[key.stem].append(entry)
+
+    for path in _requested_files(config):
+        if path in made:
+            add(*made[path])
+    return dict(bundles)
+
+
+def bundle_evaluations(
+    config: dict, key: ModelKey, entries: list[tuple[str, str | None]]
+) -> list[dict]:
+    """What ``simreg evaluate-model`` runs for model ``key``: per evaluation its kind,
+    setting, inputs (an output of an earlier one read from the bundle), outputs (in the
+    bundle) and params."""
+    written = {}
+    evaluations = []
+    for kind, setting in entries:
+        evaluation = EVALUATIONS[kind]
+        outputs = evaluation.output_files(key, setting)
+        evaluations.append(
+            {
+                "kind": kind,
+                "setting": setting,
+                "inputs": {
+                    name: written.get(path, path)
+                    for name, path in evaluation.inputs(key, setting, config).items()
+                },
+                "outputs": {name: in_bundle(key, path) for name, path in outputs.items()},
+                "params": evaluation.params(config, key.task, setting),
+            }
+        )
+        written.update({path: in_bundle(key, path) for path in outputs.values()})
+    return evaluations
+
+
+def bundle_inputs(config: dict, key: ModelKey, entries) -> dict[str, str]:
+    """The job's DAG inputs: every evaluation's inputs but those the job itself writes."""
+    own = {
+        path
+        for kind, setting in entries
+        for path in EVALUATIONS[kind].output_files(key, setting).values()
+    }
+    inputs = {}
+    for kind, setting in entries:
+        for name, path in EVALUATIONS[kind].inputs(key, setting, config).items():
+            if path not in own and path not in inputs.values():
+                inputs[name if name not in inputs else f"{kind}_{setting}_{name}"] = path
+    return inputs
+
+
+def not_bundled(key: ModelKey, kind: str, setting: str | None) -> str:
+    what = kind + (f" ({setting})" if setting else "")
+    return (
+        f"no target of this config reads the {what} evaluation of model {key.stem}, so no "
+        "evaluate_model job runs it (resources.evaluation_jobs: per_model evaluates what the "
+        "config's figures, tables and claims read); set resources.evaluation_jobs: per_kind "
+        "to evaluate a single file"
+    )
