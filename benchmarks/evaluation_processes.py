@@ -1,10 +1,11 @@
-"""What one evaluation process per model would save, measured on a finished run: every
-evaluation job the config's DAG plans, run again from its own command line twice,
+"""What one evaluation process per model saves, measured on a finished run: every
+evaluation job the config's DAG plans with one job per kind (``resources.evaluation_jobs:
+per_kind``), run again from its own command line twice,
 
-- one fresh process per job (as the rules run them today), and
+- one fresh process per job (as per_kind runs them), and
 - one fresh process per model, calling ``simreg.cli.main`` for each of that model's jobs in
   turn (the imports of torch, foolbox and simreg paid for once; each job still loads its own
-  model and test split),
+  model and test split; what per_model's evaluate_model jobs do),
 
 on ``--workers`` processes side by side, each with one thread (as Snakemake gives a
 one-thread job). Prints JSON: processes, their CPU seconds (user + system, from the
@@ -14,7 +15,8 @@ children's rusage) and the wall seconds of each way.
 
 Run it in the checkout of a finished run of that config (it needs the run's models and data):
 it writes each evaluation's outputs again, from the same inputs; the logs are not touched.
-The jobs come from ``snakemake -n -p --forceall all`` (``simreg.plan.dry_run_jobs``);
+The jobs come from ``snakemake -n -p --forceall all`` (``simreg.plan.dry_run_jobs``, with
+configs/evaluations-per-kind.yaml merged last);
 Snakemake's own cost per job (its shell, its benchmark) is not in either number.
 """
 
@@ -32,7 +34,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 from simreg.evaluate.registry import EVALUATIONS
-from simreg.plan import dry_run_jobs
+from simreg.plan import PER_KIND_EVALUATIONS, dry_run_jobs
 
 ONE_THREAD = {
     name: "1"
@@ -54,7 +56,7 @@ RUN_IN_TURN = (
 def evaluation_commands(configfiles: list[str]) -> dict[str, list[list[str]]]:
     """Per model (its ``--keys``), the argv of each of its evaluation jobs, in DAG order."""
     by_model = defaultdict(list)
-    for job in dry_run_jobs(configfiles):
+    for job in dry_run_jobs([*configfiles, PER_KIND_EVALUATIONS]):
         if job["rule"] in EVALUATIONS:
             argv = shlex.split(job["shell"].split(" >> ")[0])[1:]  # the log redirect off
             keys = json.loads(argv[argv.index("--keys") + 1])

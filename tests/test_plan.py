@@ -204,7 +204,7 @@ def test_download_names_match_the_sources():
 
 def test_calibration_runs_one_job_per_rule_and_one_training_per_method(monkeypatch):
     monkeypatch.chdir(ROOT)
-    jobs = plan.dry_run_jobs(["configs/quick.yaml"])
+    jobs = plan.dry_run_jobs(["configs/quick.yaml", plan.PER_KIND_EVALUATIONS])
     chosen = plan.calibration_targets(jobs)
     rules = Counter(j["rule"] for j in chosen)
     methods = {j["wildcards"]["method"] for j in jobs if j["rule"] == "train"}
@@ -233,3 +233,33 @@ def test_a_benchmark_json_times_the_trainings():
     row = next(r for r in est.rows if r[1] == "train")
     assert row[3] == pytest.approx((20 + 10 + 20) * 2 * 50000 / 49500 / 3600)
     assert "counted as none: pgd_at" in row[4] and "counted as threshold: pixel" in row[4]
+
+
+def test_a_model_evaluation_job_costs_one_start_and_its_evaluations_work(tmp_path):
+    """resources.evaluation_jobs: per_model: an evaluate_model job costs the start once, plus
+    each of its evaluations' measured work (its kind's mean less the start); a kind without a
+    measurement is named."""
+    from simreg.config import load_config
+    from simreg.evaluate.bundles import evaluation_bundles
+    from simreg.report.targets import all_models
+
+    config = load_config(ROOT / "config.yaml", ROOT / "configs" / "quick.yaml")
+    bundles = evaluation_bundles(config)
+    key = next(k for k in all_models(config) if len(bundles.get(k.stem, [])) >= 5)
+    entries = bundles[key.stem]
+    kinds = sorted({kind for kind, _ in entries})
+    for i, kind in enumerate(kinds[1:]):  # the first kind is not measured
+        path = tmp_path / kind / "m.tsv"
+        path.parent.mkdir(parents=True)
+        path.write_text(f"s\th:m:s\n{3.0 + i}\t0\n")
+    measured = plan.read_benchmarks(tmp_path)
+    wildcards = {name: str(value) for name, value in key.as_dict().items()}
+    jobs = {0: plan.Job(0, "evaluate_model", wildcards)}
+    est = plan.estimate(config, jobs, [], measured, {"startup_s": 2.0})
+    expected = 2.0 + sum(
+        measured[kind][0]["s"] - 2.0 for kind, _ in entries if kind != kinds[0]
+    )
+    row = next(r for r in est.rows if r[1] == "evaluate_model")
+    assert row[3] == pytest.approx(expected / 3600)
+    assert est.hours == {"evaluation": pytest.approx(expected / 3600)}
+    assert est.unmeasured == [kinds[0]]

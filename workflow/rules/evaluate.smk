@@ -91,4 +91,4 @@ else:
             params:
                 links=member_links(evaluation),
             shell:
-                "({params.links}) >> {log} 2>&1"
+                "( {params.links} ) >> {log} 2>&1"

@@ -23,6 +23,9 @@ calibration). A rule's size, at a fixed model and image size:
 * train (train_pack: times its seeds): epochs x training images of the job's task;
 * evaluations: images evaluated (null: the task's test set) x attack steps x repeats x the
   values it runs over (epsilons, draws);
+* evaluate_model (``resources.evaluation_jobs: per_model``: every evaluation of one model in
+  one job): one start, plus the work of each evaluation it runs, scaled as that kind's job
+  would be (a calibration times each kind in a job of its own: PER_KIND_EVALUATIONS);
 * every other rule: its measured mean, unscaled.
 
 A job of another model width, image size (pixels of its dataset: a built-in one's, or a
@@ -55,6 +58,9 @@ from simreg.settings import typed
 
 BENCHMARKS = Path("results") / "benchmarks"
 CALIBRATION_CONFIG = "configs/quick.yaml"
+# merged over a calibration's configs: each evaluation kind timed in a job of its own, which
+# the plan adds up per model for a per_model config (rule evaluate_model)
+PER_KIND_EVALUATIONS = "configs/evaluations-per-kind.yaml"
 
 # train images (after the test split) and image side of the built-in datasets; a task not
 # listed counts as the calibration's task
@@ -79,6 +85,7 @@ STAGES = {
     "train": "training",
     "train_pack": "training",
     "train_pack_member": "training",
+    "evaluate_model": "evaluation",
     "dataset": "data",
     "download": "data",
     "download_corruptions": "data",
@@ -455,6 +462,14 @@ def estimate(
 
     for rule, jobs_wc in sorted(by_rule.items(), key=lambda kv: -len(kv[1])):
         stage = STAGES.get(rule, "evaluation")
+        if rule == "evaluate_model":
+            row, seconds, missing, n_left = _model_evaluations(
+                config, jobs_wc, measured, calibration, cpu
+            )
+            unmeasured.extend(missing)
+            rows.append((stage, rule, len(jobs_wc), seconds / 3600, left_out(row, n_left, len(jobs_wc), rule)))
+            hours[stage] += seconds / 3600
+            continue
         if rule in ("train", "train_pack") and epoch_s:
             reference = {
                 **JSON_SHAPE,
@@ -483,7 +498,9 @@ def estimate(
         column = "cpu_time" if cpu else "s"
         values = [m[column] for m in measured.get(rule, []) if m.get(column) is not None]
         if not values:
-            if rule in ("all", "train_pack_member", "download", "download_corruptions"):
+            if rule in ("all", "train_pack_member", "download", "download_corruptions") or (
+                rule.endswith("_member")
+            ):
                 rows.append((stage, rule, len(jobs_wc), None, "not a device job"))
                 continue
             start = calibration.get("startup_cpu_s" if cpu else "startup_s")
@@ -532,6 +549,42 @@ def estimate(
         rows.append((stage, rule, len(jobs_wc), seconds / 3600, basis))
         hours[stage] += seconds / 3600
     return Estimate(rows, dict(hours), unmeasured, extrapolations)
+
+
+def _model_evaluations(config, jobs_wc, measured, calibration, cpu):
+    """Seconds of the evaluate_model jobs (resources.evaluation_jobs: per_model): each one
+    start, plus the work of each evaluation it runs (simreg.evaluate.bundles), scaled from its
+    kind's measurement as a job of its own would be. Returns (basis, seconds, kinds not
+    measured, jobs left out)."""
+    from simreg.evaluate.bundles import evaluation_bundles
+    from simreg.train.model_key import ModelKey
+
+    bundles = evaluation_bundles(config)
+    column = "cpu_time" if cpu else "s"
+    start_all = calibration.get("startup_cpu_s" if cpu else "startup_s") or 0.0
+    cal_sizes, cal_volume = calibration.get("sizes", {}), calibration.get("volume", 64.0)
+    seconds, missing, n_left, n_evaluations = 0.0, set(), 0, 0
+    for wc in jobs_wc:
+        if calibration.get("shape") and not comparable(config, wc, calibration, cal_volume):
+            n_left += 1
+            continue
+        seconds += start_all
+        for kind, setting in bundles.get(ModelKey.from_wildcards(wc).stem, []):
+            values = [m[column] for m in measured.get(kind, []) if m.get(column) is not None]
+            if not values:
+                missing.add(kind)
+                continue
+            n_evaluations += 1
+            mean_s = sum(values) / len(values)
+            start = min(start_all, mean_s)
+            size = rule_size(config, kind, {**wc, "setting": setting}, cal_volume)
+            base = cal_sizes.get(kind)
+            seconds += (mean_s - start) * (size / base if size and base else 1.0)
+    basis = (
+        f"{n_evaluations} evaluations: one start per job, each evaluation's work from its "
+        "kind's jobs, scaled"
+    )
+    return basis, seconds, sorted(missing), n_left
 
 
 def calibration_sizes(config: dict, jobs: list[tuple[str, dict]]) -> dict:
@@ -636,7 +689,7 @@ def calibration_targets(jobs: list[dict]) -> list[dict]:
     )
     for job in ordered:
         rule = job["rule"]
-        if rule in NOT_CALIBRATED or not job["output"]:
+        if rule in NOT_CALIBRATED or rule.endswith("_member") or not job["output"]:
             continue
         key = (rule, job["wildcards"].get("method")) if rule in ("train", "train_pack") else rule
         if key not in seen:
@@ -699,6 +752,7 @@ def report(
             for r in (
                 "train",
                 "train_pack",
+                "evaluate_model",
                 "noise",
                 "fgsm_transfer",
                 "boundary",
@@ -839,9 +893,11 @@ def calibrate(
 ) -> dict:
     """Run the small fixed set of jobs (:func:`calibration_targets`) of the DAG of
     ``configfiles`` so that each writes its benchmark file, and record the set's sizes beside
-    them (the base the plan scales from) and a job's fixed start."""
+    them (the base the plan scales from) and a job's fixed start. Evaluations run one job per
+    kind (PER_KIND_EVALUATIONS merged last), so that each kind's file times it alone."""
     import platform
 
+    configfiles = [*configfiles, PER_KIND_EVALUATIONS]
     config = load_config(configfiles)
     chosen = calibration_targets(dry_run_jobs(configfiles, targets))
     record = {
