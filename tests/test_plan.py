@@ -256,9 +256,7 @@ def test_a_model_evaluation_job_costs_one_start_and_its_evaluations_work(tmp_pat
     wildcards = {name: str(value) for name, value in key.as_dict().items()}
     jobs = {0: plan.Job(0, "evaluate_model", wildcards)}
     est = plan.estimate(config, jobs, [], measured, {"startup_s": 2.0})
-    expected = 2.0 + sum(
-        measured[kind][0]["s"] - 2.0 for kind, _ in entries if kind != kinds[0]
-    )
+    expected = 2.0 + sum(measured[kind][0]["s"] - 2.0 for kind, _ in entries if kind != kinds[0])
     row = next(r for r in est.rows if r[1] == "evaluate_model")
     assert row[3] == pytest.approx(expected / 3600)
     assert est.hours == {"evaluation": pytest.approx(expected / 3600)}

@@ -298,7 +298,9 @@ def bundle_runtime(wildcards):
 
 def bundle_code(wildcards):
     kinds = dict.fromkeys(kind for kind, _ in bundle_entries(wildcards))
-    return command_code("evaluate_model", *(EVALUATIONS[k].implementation for k in kinds))
+    return command_code(
+        "evaluate_model", *(EVALUATIONS[k].implementation for k in kinds)
+    )
 
 
 def member_bundle(evaluation):

@@ -467,7 +467,15 @@ def estimate(
                 config, jobs_wc, measured, calibration, cpu
             )
             unmeasured.extend(missing)
-            rows.append((stage, rule, len(jobs_wc), seconds / 3600, left_out(row, n_left, len(jobs_wc), rule)))
+            rows.append(
+                (
+                    stage,
+                    rule,
+                    len(jobs_wc),
+                    seconds / 3600,
+                    left_out(row, n_left, len(jobs_wc), rule),
+                )
+            )
             hours[stage] += seconds / 3600
             continue
         if rule in ("train", "train_pack") and epoch_s:

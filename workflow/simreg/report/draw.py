@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from simreg.report import attack_figures, noise_figures, tables
+from simreg.report import tables  # the figure modules (matplotlib, seaborn) where drawn
 from simreg.report.targets import drawing
 
 
@@ -49,6 +49,8 @@ def title(params: dict, default: str = "") -> str:
 # ---- figures ------------------------------------------------------------------------------
 @drawing
 def noise_accuracy(data, out, params):
+    from simreg.report import noise_figures
+
     noise_figures.plot_noise_accuracy(data["noise"], out, title(params))
 
 
@@ -59,6 +61,8 @@ def optional_frame(data, kind):
 
 @drawing
 def selection_plane(data, out, params):
+    from simreg.report import noise_figures
+
     noise_figures.plot_selection_plane(
         data["noise"],
         out,
@@ -71,6 +75,8 @@ def selection_plane(data, out, params):
 
 @drawing
 def robustness(data, out, params):
+    from simreg.report import attack_figures
+
     noise = data.get("noise")
     attack_figures.plot_robustness(
         out,
@@ -83,6 +89,8 @@ def robustness(data, out, params):
 
 @drawing
 def noise_examples(data, out, params):
+    from simreg.report import noise_figures
+
     noise_figures.plot_noise_examples(
         data["dataset"][0],
         out,
@@ -96,6 +104,7 @@ def noise_examples(data, out, params):
 @drawing
 def perturbation_spectrum(data, out, params):
     from simreg.evaluate.spectrum import read_spectrum
+    from simreg.report import attack_figures
 
     attack_figures.plot_perturbation_spectrum(
         [read_spectrum(f) for f in data["spectrum"]], out, title(params)
@@ -113,6 +122,8 @@ def neural_pixel_similarity(data, out, params):
 
 @drawing
 def minimal_distance(data, out, params):
+    from simreg.report import attack_figures
+
     attack_figures.plot_minimal_distance(data["minimal_distance"], out, title(params))
 
 
