@@ -36,14 +36,14 @@ def fake_run(results: Path, planned: set[str]) -> None:
     (results / "checkpoints" / "last.pt").write_text("weights")
     trainings = sorted(p for p in planned if p.startswith("train/"))
     source = next(p for p in trainings if p.endswith("/seed100.tsv"))
-    noise = sorted(p for p in planned if p.startswith("noise/"))[0]
+    evaluations = sorted(p for p in planned if p.startswith("evaluate_model/"))[0]
     perturbations = sorted(p for p in planned if p.startswith("fgsm_perturbations/"))[0]
     other = "train/train/other/x/none/a0/seed9.tsv"
     assert other not in planned
     for path, seconds in (
         (trainings[0], 90.0),
         (source, 30.0),
-        (noise, 6.0),
+        (evaluations, 6.0),
         (perturbations, 12.0),
         (other, 60.0),
     ):
@@ -85,7 +85,7 @@ def test_export_copies_the_report_and_drawn_figures_only(tmp_path, monkeypatch, 
     assert "`snakemake results/claims.md`" in readme and "12 min" in readme
     # per rule: jobs, CPU then wall minutes; every planned job counts (the FGSM source's
     # training and the perturbations too), the other config's training does not
-    assert "| train | 2 | 1.0 | 2.0 |" in readme and "| noise | 1 | 0.1 | 0.1 |" in readme
+    assert "| train | 2 | 1.0 | 2.0 |" in readme and "| evaluate_model | 1 | 0.1 | 0.1 |" in readme
     assert "| fgsm_perturbations | 1 | 0.1 | 0.2 |" in readme
     assert "commit: `unknown`" in readme  # the fake run is not in a git checkout
 
