@@ -33,6 +33,7 @@ from torch import nn
 
 from simreg.models.inference import pick_device
 from simreg.outputs import atomic_output
+from simreg.train.determinism import use_deterministic_algorithms
 from simreg.train.regularizers import Batch, get_regularizer
 from simreg.train.settings import TrainSettings, settings_record
 from simreg.train.trainer import (
@@ -265,7 +266,7 @@ def train_pack(
 
     if threads:
         torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    use_deterministic_algorithms(compiling=bool(settings_list[0].fast_path.get("compile")))
     dev = pick_device(device)
     inputs = {name: str(path) for name, path in inputs.items()}
     trainers = [Trainer(task_path, inputs, s, dev) for s in settings_list]

@@ -31,6 +31,7 @@ from simreg.models.resnet import build_model
 from simreg.outputs import atomic_output, provenance, write_csv
 from simreg.paths import NOT_APPLICABLE
 from simreg.train.augment import crop_flip, draw_crop_flip
+from simreg.train.determinism import use_deterministic_algorithms
 from simreg.train.fast_path import FastPath
 from simreg.train.regularizers import Batch, TrainContext, get_regularizer
 from simreg.train.settings import TrainSettings, learning_rate, settings_record
@@ -248,7 +249,7 @@ def train(
     """
     if threads:
         torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    use_deterministic_algorithms(compiling=bool(settings.fast_path.get("compile")))
     dev = pick_device(device)
     inputs = {name: str(path) for name, path in inputs.items()}
     trainer = Trainer(task_path, inputs, settings, dev)
