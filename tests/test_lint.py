@@ -51,7 +51,10 @@ def test_every_rule_logs_its_stdout_and_stderr():
             assert ">> {log} 2>&1" in shell or "EVALUATION_COMMAND" in shell, (path, rule[:40])
             if "simreg " in shell or "EVALUATION_COMMAND" in shell:
                 # the hash of the code it runs (simreg.code): an edit reruns the job
-                assert re.search(r"\n\s+code=(command_code\(|report_code|bundle_code)", rule), (path, rule[:40])
+                assert re.search(r"\n\s+code=(command_code\(|report_code|bundle_code)", rule), (
+                    path,
+                    rule[:40],
+                )
     assert rules >= 14
 
 
