@@ -53,6 +53,19 @@ def test_job_counts_equal_snakemakes_dry_run_for_the_quick_config(monkeypatch):
     assert targets["figure noise_accuracy"]["figure"] == 1
     assert targets["figure noise_accuracy"]["train"] > 0
     assert len(targets) == counts["figure"] + counts["table"]
+    # an evaluation job's wildcards are its model's (not the FGSM source's seed): each
+    # evaluate_model job finds the evaluations it runs
+    from simreg.evaluate.bundles import evaluation_bundles
+    from simreg.train.model_key import ModelKey
+
+    wildcards = plan.full_wildcards(jobs, edges)
+    bundles = evaluation_bundles(plan.load_config(["configs/quick.yaml"]))
+    stems = [
+        ModelKey.from_wildcards(wildcards[i]).stem
+        for i, job in jobs.items()
+        if job.rule == "evaluate_model"
+    ]
+    assert sorted(stems) == sorted(bundles) and counts["evaluate_model"] == len(bundles)
 
 
 def test_hours_are_the_measured_mean_scaled_by_the_grids_sizes(tmp_path):

@@ -144,9 +144,13 @@ def parse_dot(text: str) -> tuple[dict[int, Job], list[tuple[int, int]]]:
     return jobs, edges
 
 
+MODEL_JOBS = ("train", "train_pack", "train_pack_member")
+
+
 def full_wildcards(jobs: dict[int, Job], edges) -> dict[int, dict]:
     """Each job's wildcards with those it shares with its inputs' jobs (the DOT labels show
-    only a job's new ones): an evaluation gets its model's task and method."""
+    only a job's new ones): an evaluation gets its model's task, method and seed (its model's
+    training merged last, over other inputs' wildcards such as the FGSM source's seed)."""
     parents = defaultdict(list)
     for a, b in edges:
         parents[b].append(a)
@@ -155,7 +159,7 @@ def full_wildcards(jobs: dict[int, Job], edges) -> dict[int, dict]:
     def of(i):
         if i not in memo:
             merged = {}
-            for p in parents[i]:
+            for p in sorted(parents[i], key=lambda p: jobs[p].rule in MODEL_JOBS):
                 merged.update(of(p))
             merged.update(jobs[i].wildcards)
             memo[i] = merged
