@@ -100,8 +100,8 @@ def test_container_recipes_install_from_pyproject_without_pins(recipe):
 
 def rule_blocks(text: str) -> dict:
     """rule name -> set of its directives, from Snakemake source text. A rule defined in a
-    loop over the evaluation registry (``rule:`` with ``name: evaluation.name``) stands for
-    one rule per registered evaluation."""
+    loop over the evaluation registry (``rule:`` with ``name: evaluation.name``, or
+    ``f"{evaluation.name}_member"``) stands for one rule per registered evaluation."""
     from simreg.evaluate.registry import EVALUATIONS
 
     rules = {}
@@ -116,8 +116,9 @@ def rule_blocks(text: str) -> dict:
             rules[match[2]] = directives
         else:
             named = re.search(rf"^{indent}name:\s*\n?\s*(\S+)", body, re.M)
-            assert named and named[1] == "evaluation.name", f"unnamed rule: {body[:200]}"
-            rules.update({name: directives for name in EVALUATIONS})
+            suffixes = {"evaluation.name": "", 'f"{evaluation.name}_member"': "_member"}
+            assert named and named[1] in suffixes, f"unnamed rule: {body[:200]}"
+            rules.update({name + suffixes[named[1]]: directives for name in EVALUATIONS})
     return rules
 
 
@@ -175,11 +176,14 @@ def test_the_rule_check_can_fail():
 def test_parsed_rules_are_all_the_workflow_rules(tmp_path):
     """A rule the text parser misses (defined some other way) would escape the check. The
     training rules depend on training.pack_size (train, or train_pack and its member rule),
-    so the workflow is listed under both."""
+    and the evaluation rules on resources.evaluation_jobs (one rule per kind, or
+    evaluate_model and a member rule per kind), so the workflow is listed under each."""
     packed = tmp_path / "packed.yaml"
     packed.write_text("training: {pack_size: 2}\n")
+    per_model = tmp_path / "per_model.yaml"
+    per_model.write_text("resources: {evaluation_jobs: per_model}\n")
     listed = set()
-    for extra in ([], ["--configfile", str(packed)]):
+    for extra in ([], ["--configfile", str(packed)], ["--configfile", str(per_model)]):
         out = subprocess.run(
             [sys.executable, "-m", "snakemake", "--list-rules", *extra],
             cwd=ROOT,
@@ -210,7 +214,8 @@ def test_slurm_profile_needs_no_edit_and_sets_the_gpu_partition_in_one_place():
     # every rule that asks for a GPU takes its partition from simreg.devices.slurm_partition
     rules = "\n".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
     gpu_lines = re.findall(r"^ *gpu=.*$", rules, flags=re.M)
-    assert len(gpu_lines) == rules.count("slurm_partition=devices.slurm_partition(") >= 5
+    partitions = re.findall(r"slurm_partition=(?:lambda \w+: )?devices\.slurm_partition\(", rules)
+    assert len(gpu_lines) == len(partitions) >= 5
     from simreg import devices
 
     env = {"SBATCH_PARTITION": "cpu", "SIMREG_GPU_PARTITION": "gpu"}
