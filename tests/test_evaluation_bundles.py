@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from simreg.config import load_config
-from simreg.evaluate.bundles import bundle_evaluations, bundle_inputs, evaluation_bundles
+from simreg.evaluate.bundles import bundle_evaluations, bundle_inputs
+from simreg.report.reads import evaluation_bundles
 from simreg.evaluate.registry import EVALUATIONS
 from simreg.plan import dry_run_jobs
 from simreg.train.model_key import ModelKey

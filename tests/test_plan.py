@@ -55,7 +55,7 @@ def test_job_counts_equal_snakemakes_dry_run_for_the_quick_config(monkeypatch):
     assert len(targets) == counts["figure"] + counts["table"]
     # an evaluation job's wildcards are its model's (not the FGSM source's seed): each
     # evaluate_model job finds the evaluations it runs
-    from simreg.evaluate.bundles import evaluation_bundles
+    from simreg.report.reads import evaluation_bundles
     from simreg.train.model_key import ModelKey
 
     wildcards = plan.full_wildcards(jobs, edges)
@@ -253,7 +253,7 @@ def test_a_model_evaluation_job_costs_one_start_and_its_evaluations_work(tmp_pat
     each of its evaluations' measured work (its kind's mean less the start); a kind without a
     measurement is named."""
     from simreg.config import load_config
-    from simreg.evaluate.bundles import evaluation_bundles
+    from simreg.report.reads import evaluation_bundles
     from simreg.report.targets import all_models
 
     config = load_config(ROOT / "config.yaml", ROOT / "configs" / "quick.yaml")

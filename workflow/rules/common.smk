@@ -9,11 +9,11 @@ from simreg.evaluate.bundles import (
     bundle_dir,
     bundle_evaluations,
     bundle_inputs,
-    evaluation_bundles,
     in_bundle,
     not_bundled,
 )
 from simreg.evaluate.bundles import per_model as per_model_evaluations
+from simreg.report.reads import evaluation_bundles
 from simreg.evaluate.registry import (
     EVALUATIONS,
     fgsm_perturbations_file,

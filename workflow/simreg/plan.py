@@ -568,7 +568,7 @@ def _model_evaluations(config, jobs_wc, measured, calibration, cpu):
     start, plus the work of each evaluation it runs (simreg.evaluate.bundles), scaled from its
     kind's measurement as a job of its own would be. Returns (basis, seconds, kinds not
     measured, jobs left out)."""
-    from simreg.evaluate.bundles import evaluation_bundles
+    from simreg.report.reads import evaluation_bundles
     from simreg.train.model_key import ModelKey
 
     bundles = evaluation_bundles(config)

@@ -15,7 +15,8 @@ figures read it. The outputs are the same files, made by the same functions from
 inputs, so the results do not change (tests/test_evaluation_bundles.py).
 
 What a bundle holds is decided when the DAG is built, from the config's targets (the files
-their inputs list), so only evaluations that some target reads run; naming another model's
+their inputs list: :func:`simreg.report.reads.evaluation_bundles`), so only evaluations that
+some target reads run; naming another model's
 evaluation file fails with a message saying to use ``per_kind``. Naming one file reruns its
 link only; deleting the bundle folder (or ``--forcerun evaluate_model``) reruns the model's
 evaluations.
@@ -23,7 +24,6 @@ evaluations.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 from simreg.evaluate.registry import EVALUATIONS
@@ -46,52 +46,6 @@ def bundle_dir(key: ModelKey) -> str:
 def in_bundle(key: ModelKey, path: str) -> str:
     """Where the job of model ``key`` writes the file that is read at ``path``."""
     return str(Path(bundle_dir(key)) / Path(path).relative_to(RESULTS))
-
-
-def _requested_files(config: dict) -> list[str]:
-    """Every input file of the config's figures, tables and claims, in their order."""
-    from simreg.report.claims import claims_inputs
-    from simreg.report.targets import TARGETS, all_targets, target_inputs
-
-    built = set(all_targets(config))
-    files = [
-        f
-        for name, target in TARGETS.items()
-        if target.file in built
-        for group in target_inputs(name, config).values()
-        for f in group
-    ]
-    files += [f for group in claims_inputs(config).values() for f in group]
-    return list(dict.fromkeys(files))
-
-
-def evaluation_bundles(config: dict) -> dict[str, list[tuple[str, str | None]]]:
-    """Per model stem, the (kind, setting) of each evaluation its job runs, in an order in
-    which every evaluation comes after those whose outputs it reads (spectrum after the
-    Boundary Attack's perturbations): those the config's targets read, and what they read."""
-    from simreg.report.targets import all_models
-
-    made = {}  # every output file an evaluation of a configured model can write
-    for key in all_models(config):
-        for kind, evaluation in EVALUATIONS.items():
-            for setting in evaluation.settings_read(config):
-                for path in evaluation.output_files(key, setting).values():
-                    made[path] = (key, kind, setting)
-    bundles = defaultdict(list)
-
-    def add(key, kind, setting):
-        entry = (kind, setting)
-        if entry in bundles[key.stem]:
-            return
-        for path in EVALUATIONS[kind].inputs(key, setting, config).values():
-            if path in made and made[path][0] == key:  # read from the same model's job
-                add(*made[path])
-        bundles[key.stem].append(entry)
-
-    for path in _requested_files(config):
-        if path in made:
-            add(*made[path])
-    return dict(bundles)
 
 
 def bundle_evaluations(
