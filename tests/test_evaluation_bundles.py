@@ -6,7 +6,7 @@
 * an evaluation that reads another's output (spectrum, the Boundary Attack's perturbations)
   runs after it in the same job and reads it from the bundle;
 * one process running several evaluations writes what separate processes write;
-* a file that no target of the config reads is refused by name.
+* a file that no target of the config reads is made by its kind's own rule.
 """
 
 from __future__ import annotations
@@ -216,17 +216,19 @@ def test_one_process_writes_what_separate_processes_write(saved_model, tmp_path)
                     np.testing.assert_array_equal(a[dataset_name][()], b[dataset_name][()])
 
 
-def test_a_file_no_target_reads_is_refused_by_name(tmp_path):
-    """Under per_model only the evaluations the config's targets read run: another model's
-    file fails before any job, naming the setting that evaluates it alone."""
+def test_a_file_no_target_reads_is_made_by_its_kinds_own_rule():
+    """Under per_model, naming the evaluation file of a model outside the config's grids runs
+    that one evaluation alone (its kind's rule, as under per_kind), and a bundled file is made
+    by its model's job and linked."""
     unread = ModelKey.make("digits_gray", "digits_gray_n500", "threshold", 3, 0.5, 16, 7)
     target = EVALUATIONS["noise"].output_files(unread)["csv"]
-    out = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", target, "--configfile", QUICK],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    jobs = dry_run_jobs([QUICK], targets=[target], cwd=ROOT)
+    rules = [j["rule"] for j in jobs]
+    assert rules.count("noise") == 1 and "evaluate_model" not in rules and "train" in rules
+    config = quick_config()
+    key = next(k for k in _keys(config) if ("noise", None) in evaluation_bundles(config)[k.stem])
+    bundled = EVALUATIONS["noise"].output_files(key)["csv"]
+    rules = [j["rule"] for j in dry_run_jobs([QUICK], targets=[bundled], cwd=ROOT)]
+    assert (
+        "noise" not in rules and rules.count("evaluate_model") == rules.count("noise_member") == 1
     )
-    assert out.returncode != 0
-    assert "no target of this config reads the noise evaluation" in out.stdout + out.stderr
-    assert "resources.evaluation_jobs: per_kind" in out.stdout + out.stderr

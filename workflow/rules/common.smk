@@ -10,7 +10,7 @@ from simreg.evaluate.bundles import (
     bundle_evaluations,
     bundle_inputs,
     in_bundle,
-    not_bundled,
+    made_elsewhere,
 )
 from simreg.evaluate.bundles import per_model as per_model_evaluations
 from simreg.report.reads import evaluation_bundles
@@ -248,7 +248,19 @@ def packed_file(kind):
 
 
 def evaluation_inputs(evaluation):
-    return lambda w: evaluation.inputs(model_key(w), w.get("setting"), config)
+    """The evaluation's inputs; under per_model, for a file that a model's evaluate_model job
+    writes, an input no rule makes instead (its <kind>_member job links it)."""
+
+    def inputs(w):
+        if EVALUATION_BUNDLES and bundled(evaluation, w):
+            return {
+                "bundled": made_elsewhere(
+                    evaluation.name, model_key(w), w.get("setting")
+                )
+            }
+        return evaluation.inputs(model_key(w), w.get("setting"), config)
+
+    return inputs
 
 
 # The shell command is the same string for every kind: Snakemake evaluates a rule's shell
@@ -303,15 +315,19 @@ def bundle_code(wildcards):
     )
 
 
+def bundled(evaluation, wildcards):
+    return (evaluation.name, wildcards.get("setting")) in bundle_entries(wildcards)
+
+
 def member_bundle(evaluation):
-    """The bundle folder of the model whose job writes this file; an error naming the
-    setting to change where no job of the config's targets does."""
+    """The bundle folder of the model whose job writes this file; where none does (no target
+    reads the file), an input no rule makes, so that the kind's own rule makes it."""
 
     def bundle(wildcards):
         key, setting = model_key(wildcards), wildcards.get("setting")
-        if (evaluation.name, setting) not in bundle_entries(wildcards):
-            raise WorkflowError(not_bundled(key, evaluation.name, setting))
-        return bundle_dir(key)
+        if bundled(evaluation, wildcards):
+            return bundle_dir(key)
+        return made_elsewhere(f"{evaluation.name}_member", key, setting)
 
     return bundle
 

@@ -1,48 +1,47 @@
 # Evaluations of every trained model: one rule per registered kind (noise, fgsm_transfer,
 # boundary, spectrum, whitebox, minimal_distance; simreg.evaluate.registry), all calling
-# `simreg evaluate <kind>`. With resources.evaluation_jobs: per_model, one job per model
-# instead (evaluate_model: `simreg evaluate-model`, every evaluation the config's targets read
-# of it, in one process, into its bundle folder), and <kind>_member links each file from the
-# bundle to its usual path (simreg.evaluate.bundles). Only one of the two ways is defined, so
-# no rule is ambiguous.
+# `simreg evaluate <kind>`. With resources.evaluation_jobs: per_model, one job per model runs
+# every evaluation the config's targets read of it (evaluate_model: `simreg evaluate-model`, in
+# one process, into its bundle folder), and <kind>_member links each file from the bundle to
+# its usual path; a file no target reads is still made by its kind's rule. Each file has one
+# of the two ways: the other's input is a path no rule makes (simreg.evaluate.bundles).
 
-if not EVALUATION_BUNDLES:
+for evaluation in EVALUATIONS.values():
 
-    for evaluation in EVALUATIONS.values():
+    rule:
+        name:
+            evaluation.name
+        input:
+            unpack(evaluation_inputs(evaluation)),
+        output:
+            **evaluation.output_files(MODEL, "{setting}"),
+        log:
+            evaluation.log_file(MODEL, "{setting}"),
+        benchmark:
+            benchmark_file(evaluation.name, evaluation.log_file(MODEL, "{setting}"))
+        conda:
+            "../../envs/simreg.yaml"
+        threads: SETTINGS.resources.eval_threads
+        resources:
+            mem_mb=SETTINGS.resources.eval_mem_mb,
+            runtime=getattr(SETTINGS.resources, evaluation.runtime),
+            gpu=SETTINGS.resources.gpu if evaluation.gpu else 0,
+            slurm_partition=devices.slurm_partition(
+                SETTINGS.resources.gpu if evaluation.gpu else 0
+            ),
+        params:
+            kind=evaluation.name,
+            inputs=lambda w, input: named_files("--input", dict(input.items())),
+            outputs=lambda w, output: named_files("--out", dict(output.items())),
+            params=evaluation_params(evaluation),
+            model_keys=lambda w: json.dumps(model_key(w).columns()),
+            device=job_device,
+            code=command_code("evaluate", evaluation.implementation),
+        shell:
+            EVALUATION_COMMAND
 
-        rule:
-            name:
-                evaluation.name
-            input:
-                unpack(evaluation_inputs(evaluation)),
-            output:
-                **evaluation.output_files(MODEL, "{setting}"),
-            log:
-                evaluation.log_file(MODEL, "{setting}"),
-            benchmark:
-                benchmark_file(evaluation.name, evaluation.log_file(MODEL, "{setting}"))
-            conda:
-                "../../envs/simreg.yaml"
-            threads: SETTINGS.resources.eval_threads
-            resources:
-                mem_mb=SETTINGS.resources.eval_mem_mb,
-                runtime=getattr(SETTINGS.resources, evaluation.runtime),
-                gpu=SETTINGS.resources.gpu if evaluation.gpu else 0,
-                slurm_partition=devices.slurm_partition(
-                    SETTINGS.resources.gpu if evaluation.gpu else 0
-                ),
-            params:
-                kind=evaluation.name,
-                inputs=lambda w, input: named_files("--input", dict(input.items())),
-                outputs=lambda w, output: named_files("--out", dict(output.items())),
-                params=evaluation_params(evaluation),
-                model_keys=lambda w: json.dumps(model_key(w).columns()),
-                device=job_device,
-                code=command_code("evaluate", evaluation.implementation),
-            shell:
-                EVALUATION_COMMAND
 
-else:
+if EVALUATION_BUNDLES:
 
     rule evaluate_model:
         input:

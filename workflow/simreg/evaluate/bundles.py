@@ -90,11 +90,8 @@ def bundle_inputs(config: dict, key: ModelKey, entries) -> dict[str, str]:
     return inputs
 
 
-def not_bundled(key: ModelKey, kind: str, setting: str | None) -> str:
-    what = kind + (f" ({setting})" if setting else "")
-    return (
-        f"no target of this config reads the {what} evaluation of model {key.stem}, so no "
-        "evaluate_model job runs it (resources.evaluation_jobs: per_model evaluates what the "
-        "config's figures, tables and claims read); set resources.evaluation_jobs: per_kind "
-        "to evaluate a single file"
-    )
+def made_elsewhere(rule: str, key: ModelKey, setting: str | None) -> str:
+    """An input that no rule makes and no file is, given to ``rule``'s job for model ``key``
+    where the other way makes the file: Snakemake then drops ``rule`` as a candidate and takes
+    the one rule left, so the two ways (a kind's own rule, a bundle's link) never both apply."""
+    return str(RESULTS / "evaluation_bundles.elsewhere" / rule / key.stem / str(setting))
