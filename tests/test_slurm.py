@@ -89,13 +89,15 @@ def test_profile_sbatch_lines_ask_for_every_rules_resources(tmp_path):
         "SBATCH_PARTITION": "part",
         "SIMREG_GPU_PARTITION": "gpupart",
     }
-    # the quick DAG as it is (one train job per seed) and with seeds packed (train_pack)
+    # the quick DAG as it is (one train job per seed, one evaluate_model job per model), with
+    # seeds packed (train_pack) and with one evaluation job per kind
     (tmp_path / "packed.yaml").write_text("training: {pack_size: 2}\n")
     (tmp_path / "gpu.yaml").write_text("resources: {gpu: 1}\n")  # quick asks for none
     rules = workflow_rules()
     submitted = {name for name, d in rules.items() if d & ACTIONS and "localrule=True" not in d}
     blocks = []
-    for extra in ([], [str(tmp_path / "packed.yaml")]):
+    per_kind = str(ROOT / "configs" / "evaluations-per-kind.yaml")
+    for extra in ([], [str(tmp_path / "packed.yaml")], [per_kind]):
         out = subprocess.run(
             [
                 sys.executable,
@@ -127,6 +129,7 @@ def test_profile_sbatch_lines_ask_for_every_rules_resources(tmp_path):
         "fit_predictor",
         "fgsm_perturbations",
         "robustbench_corruptions",
+        "evaluate_model",  # each of the quick DAG's runs a GPU kind (noise)
         *(n for n, e in EVALUATIONS.items() if e.gpu),
     }
     config = yaml.safe_load((ROOT / "configs" / "quick.yaml").read_text())["resources"]
