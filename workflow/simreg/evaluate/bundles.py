@@ -15,10 +15,11 @@ figures read it. The outputs are the same files, made by the same functions from
 inputs, so the results do not change (tests/test_evaluation_bundles.py).
 
 What a bundle holds is decided when the DAG is built, from the config's targets (the files
-their inputs list: :func:`simreg.report.reads.evaluation_bundles`), so only evaluations that
-some target reads run; naming another model's
-evaluation file fails with a message saying to use ``per_kind``. Naming one file reruns its
-link only; deleting the bundle folder (or ``--forcerun evaluate_model``) reruns the model's
+their inputs list: :func:`simreg.report.reads.evaluation_bundles`). An evaluation file that
+no target reads (a model outside the grids, named on the command line) is made by its kind's
+own rule, one job for it alone, as under ``per_kind``: both ways are defined, and each file
+has exactly one of them (:func:`made_elsewhere`). Naming a bundled file reruns its link only;
+deleting the bundle folder (or ``--forcerun evaluate_model``) reruns the model's
 evaluations.
 """
 
