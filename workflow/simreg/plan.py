@@ -510,9 +510,7 @@ def estimate(
         column = "cpu_time" if cpu else "s"
         values = [m[column] for m in measured.get(rule, []) if m.get(column) is not None]
         if not values:
-            if rule in ("all", "train_pack_member", "download", "download_corruptions") or (
-                rule.endswith("_member")
-            ):
+            if rule in ("all", "download", "download_corruptions") or rule.endswith("_member"):
                 rows.append((stage, rule, len(jobs_wc), None, "not a device job"))
                 continue
             start = calibration.get("startup_cpu_s" if cpu else "startup_s")
@@ -552,15 +550,20 @@ def estimate(
             continue
         seconds, basis = 0.0, f"mean of {len(values)}"
         for wc in scaled:
-            size = rule_size(config, rule, wc, cal_volume)
-            factor = size / base if size and base else 1.0
-            seconds += start + (mean_s - start) * factor
+            seconds += start + _work(config, rule, wc, mean_s - start, base, cal_volume)
         if base:
             basis += ", scaled"
         basis = left_out(basis, len(jobs_wc) - len(scaled), len(jobs_wc), rule)
         rows.append((stage, rule, len(jobs_wc), seconds / 3600, basis))
         hours[stage] += seconds / 3600
     return Estimate(rows, dict(hours), unmeasured, extrapolations)
+
+
+def _work(config, rule, wildcards, measured_work, base, cal_volume) -> float:
+    """A job's work: the rule's measured seconds less the start, times the job's size over
+    the calibration's mean size (unscaled where either is unknown)."""
+    size = rule_size(config, rule, wildcards, cal_volume)
+    return measured_work * (size / base if size and base else 1.0)
 
 
 def _model_evaluations(config, jobs_wc, measured, calibration, cpu):
@@ -588,10 +591,9 @@ def _model_evaluations(config, jobs_wc, measured, calibration, cpu):
                 continue
             n_evaluations += 1
             mean_s = sum(values) / len(values)
-            start = min(start_all, mean_s)
-            size = rule_size(config, kind, {**wc, "setting": setting}, cal_volume)
-            base = cal_sizes.get(kind)
-            seconds += (mean_s - start) * (size / base if size and base else 1.0)
+            work = mean_s - min(start_all, mean_s)
+            wc_kind = {**wc, "setting": setting}
+            seconds += _work(config, kind, wc_kind, work, cal_sizes.get(kind), cal_volume)
     basis = (
         f"{n_evaluations} evaluations: one start per job, each evaluation's work from its "
         "kind's jobs, scaled"

@@ -7,6 +7,8 @@ subset, seeds, and the provenance attached to what it writes.
 
 from __future__ import annotations
 
+import sys
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -107,9 +109,6 @@ def run_evaluations(
     rule evaluate_model; :mod:`simreg.evaluate.bundles`): each ``{"kind", "setting",
     "inputs", "outputs", "params"}`` run as ``simreg evaluate <kind>`` runs it, with its
     wall and CPU seconds written to ``log`` (stderr) as it finishes."""
-    import sys
-    import time
-
     log = log or sys.stderr
     for i, evaluation in enumerate(evaluations, 1):
         kind, setting = evaluation["kind"], evaluation.get("setting")
