@@ -296,8 +296,10 @@ def bundle_job_evaluations(wildcards):
     return json.dumps(bundle_evaluations(config, key, bundle_entries(wildcards)))
 
 
-def bundle_uses_gpu(wildcards):
-    return any(EVALUATIONS[kind].gpu for kind, _ in bundle_entries(wildcards))
+def bundle_gpu(wildcards):
+    """resources.gpu where one of its evaluations uses a GPU, else 0."""
+    uses = any(EVALUATIONS[kind].gpu for kind, _ in bundle_entries(wildcards))
+    return SETTINGS.resources.gpu if uses else 0
 
 
 def bundle_runtime(wildcards):

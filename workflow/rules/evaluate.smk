@@ -58,10 +58,8 @@ if EVALUATION_BUNDLES:
         resources:
             mem_mb=SETTINGS.resources.eval_mem_mb,
             runtime=bundle_runtime,
-            gpu=lambda w: SETTINGS.resources.gpu if bundle_uses_gpu(w) else 0,
-            slurm_partition=lambda w: devices.slurm_partition(
-                SETTINGS.resources.gpu if bundle_uses_gpu(w) else 0
-            ),
+            gpu=bundle_gpu,
+            slurm_partition=lambda w: devices.slurm_partition(bundle_gpu(w)),
         params:
             evaluations=bundle_job_evaluations,
             model_keys=lambda w: json.dumps(model_key(w).columns()),

@@ -7,13 +7,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 from simreg.evaluate.registry import EVALUATIONS
+from simreg.report.claims import claims_inputs
+from simreg.report.targets import TARGETS, all_models, all_targets, target_inputs
 
 
 def _requested_files(config: dict) -> list[str]:
     """Every input file of the config's figures, tables and claims, in their order."""
-    from simreg.report.claims import claims_inputs
-    from simreg.report.targets import TARGETS, all_targets, target_inputs
-
     built = set(all_targets(config))
     files = [
         f
@@ -30,8 +29,6 @@ def evaluation_bundles(config: dict) -> dict[str, list[tuple[str, str | None]]]:
     """Per model stem, the (kind, setting) of each evaluation its job runs, in an order in
     which every evaluation comes after those whose outputs it reads (spectrum after the
     Boundary Attack's perturbations): those the config's targets read, and what they read."""
-    from simreg.report.targets import all_models
-
     made = {}  # every output file an evaluation of a configured model can write
     for key in all_models(config):
         for kind, evaluation in EVALUATIONS.items():
