@@ -119,7 +119,7 @@ def test_spectrum_runs_after_its_boundary_attack_and_reads_it_from_the_bundle():
         assert spectrum["inputs"]["boundary"] == boundary["outputs"]["h5"]
         assert spectrum["inputs"]["boundary"].startswith("results/evaluation_bundles/")
         assert EVALUATIONS["boundary"].output_files(key, "converged")["h5"] not in (
-            bundle_inputs(config, key, entries).values()
+            bundle_inputs(evaluations).values()
         )
 
 

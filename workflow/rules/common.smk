@@ -287,13 +287,16 @@ def bundle_entries(wildcards):
     return EVALUATION_BUNDLES.get(model_key(wildcards).stem, [])
 
 
+def model_evaluations(wildcards):
+    return bundle_evaluations(config, model_key(wildcards), bundle_entries(wildcards))
+
+
 def bundle_job_inputs(wildcards):
-    return bundle_inputs(config, model_key(wildcards), bundle_entries(wildcards))
+    return bundle_inputs(model_evaluations(wildcards))
 
 
 def bundle_job_evaluations(wildcards):
-    key = model_key(wildcards)
-    return json.dumps(bundle_evaluations(config, key, bundle_entries(wildcards)))
+    return json.dumps(model_evaluations(wildcards))
 
 
 def bundle_gpu(wildcards):

@@ -76,17 +76,15 @@ def bundle_evaluations(
     return evaluations
 
 
-def bundle_inputs(config: dict, key: ModelKey, entries) -> dict[str, str]:
-    """The job's DAG inputs: every evaluation's inputs but those the job itself writes."""
-    own = {
-        path
-        for kind, setting in entries
-        for path in EVALUATIONS[kind].output_files(key, setting).values()
-    }
+def bundle_inputs(evaluations: list[dict]) -> dict[str, str]:
+    """The job's DAG inputs (:func:`bundle_evaluations`'s list): its evaluations' inputs but
+    those that one of them writes into the bundle."""
+    own = {path for evaluation in evaluations for path in evaluation["outputs"].values()}
     inputs = {}
-    for kind, setting in entries:
-        for name, path in EVALUATIONS[kind].inputs(key, setting, config).items():
+    for evaluation in evaluations:
+        for name, path in evaluation["inputs"].items():
             if path not in own and path not in inputs.values():
+                kind, setting = evaluation["kind"], evaluation["setting"]
                 inputs[name if name not in inputs else f"{kind}_{setting}_{name}"] = path
     return inputs
 
